@@ -1,0 +1,110 @@
+"""The plain autoencoder: the base with nothing added."""
+
+from ._base import BaseAutoencoder
+
+
+class Autoencoder(BaseAutoencoder):
+    """Autoencoder: a non-linear, learned counterpart of PCA.
+
+    An MLP encoder maps ``n_features -> hidden_layer_sizes -> n_components``
+    and a mirrored decoder maps the code back. :meth:`transform` returns the
+    code, :meth:`inverse_transform` the reconstruction. With
+    ``activation="identity"`` it learns PCA's subspace; with a non-linear
+    activation and hidden layers it can reconstruct better than PCA at the
+    same ``n_components`` (Hinton & Salakhutdinov, 2006).
+
+    Parameters
+    ----------
+    n_components : int, default=2
+        Size of the code. It may exceed ``n_features`` (an over-complete code).
+    hidden_layer_sizes : array-like of int or int, default=(100,)
+        Widths of the encoder's hidden layers; the decoder uses them in reverse.
+        ``()`` gives a single linear map each way.
+    activation : {"relu", "identity", "logistic", "tanh", "leaky_relu", "elu", \
+"gelu", "softplus"}, default="relu"
+        Activation of the hidden layers. The code layer is linear.
+    loss : {"mse", "bce"}, default="mse"
+        Reconstruction loss, summed over features: squared error with a linear
+        output, or binary cross-entropy with a logistic output (X in [0, 1]).
+    optimizer : {"adam", "adamw", "sgd"}, default="adam"
+        Optimiser; "sgd" uses Nesterov momentum 0.9.
+    learning_rate : float, default=1e-3
+        Step size of the optimiser.
+    weight_decay : float, default=0.0
+        L2 penalty (decoupled for "adamw").
+    batch_size : int or "auto", default="auto"
+        Minibatch size; "auto" is ``min(200, n_samples)``.
+    max_iter : int, default=200
+        Maximum number of epochs per call to :meth:`fit`.
+    tol : float, default=1e-4
+        Improvement of the loss (or validation score) below which an epoch
+        counts as no improvement.
+    n_iter_no_change : int, default=10
+        Stop after more than this many epochs without improvement.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the data, stop on its score and
+        restore the weights of the best epoch.
+    validation_fraction : float, default=0.1
+        Fraction of the training data held out when ``early_stopping``.
+    shuffle : bool, default=True
+        Shuffle the samples at every epoch.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, shuffling and the validation split. An int
+        gives bit-identical results on the CPU. The global numpy and torch
+        random states are neither used nor changed.
+    device : str or torch.device, default="auto"
+        "auto" picks CUDA when available, else the CPU; or "cpu", "cuda",
+        "cuda:1", a ``torch.device``.
+    verbose : int, default=0
+        Print the loss at every epoch when positive.
+    warm_start : bool, default=False
+        Continue from the previous solution when :meth:`fit` is called again.
+
+    Attributes
+    ----------
+    module_ : torch.nn.Module
+        The fitted :class:`skae.nn.AutoencoderModule`.
+    device_ : torch.device
+        The device the module lives on.
+    n_iter_ : int
+        Number of epochs run.
+    loss_curve_ : list of float
+        Mean training loss per sample, one entry per epoch.
+    best_loss_ : float or None
+        Lowest training loss reached; None with ``early_stopping``.
+    validation_scores_ : list of float or None
+        Validation score (negative reconstruction loss) per epoch with
+        ``early_stopping``; None otherwise.
+    best_validation_score_ : float or None
+        Best validation score with ``early_stopping``; None otherwise.
+    batch_size_ : int
+        The minibatch size used.
+    n_features_in_ : int
+        Number of features seen during :term:`fit`.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during :term:`fit`, when X has string column names.
+
+    See Also
+    --------
+    sklearn.decomposition.PCA : The linear baseline.
+    DenoisingAutoencoder : Learns to undo corruption of its input.
+    VariationalAutoencoder : A probabilistic code that can generate samples.
+
+    References
+    ----------
+    G. E. Hinton and R. R. Salakhutdinov, "Reducing the dimensionality of data
+    with neural networks", Science 313(5786), 504-507, 2006.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skae import Autoencoder
+    >>> X = load_digits().data / 16
+    >>> ae = Autoencoder(n_components=8, hidden_layer_sizes=(32,), max_iter=20,
+    ...                  random_state=0, device="cpu")
+    >>> codes = ae.fit_transform(X)
+    >>> codes.shape
+    (1797, 8)
+    >>> ae.inverse_transform(codes).shape
+    (1797, 64)
+    """

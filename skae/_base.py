@@ -1,0 +1,548 @@
+"""The estimator base every skae autoencoder shares.
+
+It owns what is the same across the family: parameter constraints, the fit
+skeleton (validate, convert once, hand to the engine, store what comes back),
+batched inference, scores, tags and pickling. A family member overrides a few
+hooks: ``_build_module``, ``_corrupt``, ``_training_loss``,
+``_score_samples_batch`` and ``_check_data``.
+
+This is the one module that imports scikit-learn's private helpers.
+"""
+
+import copy
+import warnings
+from contextlib import contextmanager
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    _fit_context,
+)
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+
+from . import _engine
+from ._losses import RECONSTRUCTION_LOSSES
+from .nn import ACTIVATIONS, AutoencoderModule
+
+__all__ = ["BaseAutoencoder", "Interval", "StrOptions"]
+
+FLOAT_DTYPES = (np.float64, np.float32)
+TORCH_DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
+
+#: Rows per block in transform, inverse_transform and score_samples: memory
+#: stays bounded for any number of rows.
+INFERENCE_BLOCK_SIZE = 4096
+
+
+def resolve_device(device):
+    """Turn the ``device`` parameter into a ``torch.device`` that exists here."""
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise ValueError(
+            f"The 'device' parameter must be 'auto', 'cpu', 'cuda', 'cuda:<index>' "
+            f"or a torch.device. Got {device!r} ({exc})."
+        ) from None
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device={device!r} was requested but CUDA is not available "
+                "(torch.cuda.is_available() is False). Use device='cpu' or 'auto'."
+            )
+        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device={device!r} was requested but only "
+                f"{torch.cuda.device_count()} CUDA device(s) are present."
+            )
+    elif resolved.type != "cpu":
+        raise ValueError(f"device={device!r} is not supported; use 'cpu', 'cuda' or 'auto'.")
+    return resolved
+
+
+def as_tensor(X, device, dtype=torch.float32):
+    """A tensor of ``X`` on ``device``; shares memory with ``X`` only when it can
+    do so without a copy and ``X`` is writeable (it is never written to)."""
+    if X.flags.writeable and X.flags.c_contiguous and TORCH_DTYPES.get(X.dtype) == dtype:
+        return torch.from_numpy(X).to(device)
+    return torch.tensor(X, dtype=dtype, device=device)
+
+
+def seed_source(random_state):
+    """A private numpy Generator from ``random_state``; never the global one."""
+    if random_state is None:
+        return np.random.default_rng()
+    if isinstance(random_state, np.random.RandomState):
+        return np.random.default_rng(random_state.randint(np.iinfo(np.int32).max))
+    return np.random.default_rng(random_state)
+
+
+def draw_seed(rng):
+    return int(rng.integers(2**62))
+
+
+def clone_state(module):
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Shared machinery of the skae estimators. Not for direct use."""
+
+    _parameter_constraints: dict = {
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "loss": [StrOptions(set(RECONSTRUCTION_LOSSES))],
+        "optimizer": [StrOptions({"adam", "adamw", "sgd"})],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "device": [str, torch.device],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        *,
+        n_components=2,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        loss="mse",
+        optimizer="adam",
+        learning_rate=1e-3,
+        weight_decay=0.0,
+        batch_size="auto",
+        max_iter=200,
+        tol=1e-4,
+        n_iter_no_change=10,
+        early_stopping=False,
+        validation_fraction=0.1,
+        shuffle=True,
+        random_state=None,
+        device="auto",
+        verbose=0,
+        warm_start=False,
+    ):
+        self.n_components = n_components
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.loss = loss
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+        self.warm_start = warm_start
+
+    # ------------------------------------------------------------------ hooks
+
+    def _build_module(self, n_features):
+        """The torch module to train, freshly initialised."""
+        return AutoencoderModule(
+            n_features,
+            self.n_components,
+            self._hidden_layer_sizes(),
+            self.activation,
+            output_activation=RECONSTRUCTION_LOSSES[self.loss][1],
+        )
+
+    def _corrupt(self, x, generator):
+        """The training input made from a clean batch (identity here)."""
+        return x
+
+    def _training_loss(self, module, generator):
+        """``batch_loss(x) -> 0-d tensor`` for the engine."""
+        reconstruction = RECONSTRUCTION_LOSSES[self.loss][0]
+
+        def batch_loss(x):
+            return reconstruction(module(self._corrupt(x, generator)), x).mean()
+
+        return batch_loss
+
+    def _score_samples_batch(self, module, x):
+        """Per-sample score of a batch, higher is better."""
+        return -RECONSTRUCTION_LOSSES[self.loss][0](module(x), x)
+
+    def _check_data(self, X):
+        """Checks that depend on the data and on several parameters at once."""
+        if self.loss in ("bce", "bernoulli") and X.size and (X.min() < 0 or X.max() > 1):
+            raise ValueError(
+                f"loss={self.loss!r} needs X in [0, 1], but X ranges over "
+                f"[{X.min():.4g}, {X.max():.4g}]. Scale X (for example with "
+                "sklearn.preprocessing.MinMaxScaler) or use a Gaussian loss."
+            )
+
+    # ------------------------------------------------------------- fitting
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Fit the autoencoder to X.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : None
+            Ignored; present for API consistency.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        with self._restore_on_error():
+            self._fit(X, incremental=False)
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None):
+        """Run one epoch over X, starting from the current weights if fitted.
+
+        Like ``IncrementalPCA.partial_fit``: call it on successive chunks of a
+        data set that does not fit in memory. Early stopping does not apply.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            A chunk of training data.
+        y : None
+            Ignored; present for API consistency.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        with self._restore_on_error():
+            self._fit(X, incremental=True)
+        return self
+
+    @contextmanager
+    def _restore_on_error(self):
+        """A failed fit leaves the estimator as it was: fitted models keep their
+        weights and attributes, unfitted ones stay unfitted."""
+        saved = dict(self.__dict__)
+        weights = clone_state(self.module_) if "module_" in saved else None
+        try:
+            yield
+        except BaseException:
+            if weights is not None:
+                saved["module_"].load_state_dict(weights)
+            # the optimiser's moments may hold the failed steps
+            saved.pop("_optimizer", None)
+            saved.pop("_optimizer_state", None)
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+
+    def _fit(self, X, *, incremental):
+        first_pass = not self.__sklearn_is_fitted__() or not (self.warm_start or incremental)
+        X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=first_pass)
+        self._check_data(X)
+        self._hidden_layer_sizes()  # fails early on a bad value
+        early_stopping = self.early_stopping and not incremental
+        n_samples = X.shape[0]
+        if early_stopping and n_samples < 2:
+            raise ValueError(
+                f"early_stopping=True needs at least 2 samples to hold out a validation "
+                f"set; got n_samples={n_samples}."
+            )
+        device = resolve_device(self.device)
+
+        if first_pass:
+            self._rng = seed_source(self.random_state)
+            with torch.random.fork_rng(devices=[]):
+                torch.default_generator.manual_seed(draw_seed(self._rng))
+                module = self._build_module(X.shape[1])
+            module.to(device)
+            self._optimizer = None
+            self.n_iter_ = 0
+            self.loss_curve_ = []
+            self.best_loss_ = None
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+        else:
+            module = self.module_
+            if device != self.device_:
+                module.to(device)
+                self._optimizer = None
+
+        generator = torch.Generator(device=device).manual_seed(draw_seed(self._rng))
+        X_train = as_tensor(X, device)
+        validation_score = None
+        if early_stopping:
+            n_val = max(1, int(np.ceil(self.validation_fraction * n_samples)))
+            if n_val >= n_samples:
+                raise ValueError(
+                    f"validation_fraction={self.validation_fraction} leaves no training "
+                    f"samples out of n_samples={n_samples}."
+                )
+            order = torch.randperm(n_samples, generator=generator, device=device)
+            X_val, X_train = X_train[order[:n_val]], X_train[order[n_val:]]
+
+            def validation_score():
+                return self._map_rows(module, self._score_samples_batch, X_val).mean().item()
+
+        self.batch_size_ = self._resolve_batch_size(X_train.shape[0])
+        optimizer = self._get_optimizer(module, device, reuse=incremental and not first_pass)
+
+        history = _engine.train(
+            module,
+            self._training_loss(module, generator),
+            X_train,
+            optimizer=optimizer,
+            batch_size=self.batch_size_,
+            max_iter=1 if incremental else self.max_iter,
+            generator=generator,
+            device=device,
+            shuffle=self.shuffle,
+            tol=self.tol,
+            n_iter_no_change=self.n_iter_no_change,
+            validation_score=validation_score,
+            stop_early=not incremental,
+            verbose=self.verbose,
+        )
+        if history.stop_reason == "non_finite":
+            raise ValueError(
+                f"{type(self).__name__}: the training loss became non-finite (NaN or inf) "
+                f"in epoch {self.n_iter_ + history.n_iter + 1}. Scale the data (for example "
+                "with sklearn.preprocessing.StandardScaler) or lower learning_rate "
+                f"(now {self.learning_rate})."
+            )
+        if history.stop_reason == "interrupted":
+            warnings.warn("Training interrupted by user.", UserWarning)
+
+        self.module_ = module
+        self.device_ = device
+        self._optimizer = optimizer
+        self._n_features_out = self.n_components
+        self.n_iter_ += history.n_iter
+        self.loss_curve_ = self.loss_curve_ + history.loss_curve
+        if early_stopping:
+            previous = self.best_validation_score_
+            self.validation_scores_ = (self.validation_scores_ or []) + history.validation_scores
+            self.best_validation_score_ = max(
+                -np.inf if previous is None else previous, history.best_validation_score
+            )
+            self.best_loss_ = None
+        elif history.n_iter:
+            previous = np.inf if self.best_loss_ is None else self.best_loss_
+            self.best_loss_ = min(previous, history.best_loss)
+        if not incremental and history.stop_reason == "max_iter":
+            warnings.warn(
+                f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and "
+                "the optimization hasn't converged yet.",
+                ConvergenceWarning,
+            )
+
+    def _hidden_layer_sizes(self):
+        sizes = self.hidden_layer_sizes
+        sizes = [sizes] if isinstance(sizes, Integral) else list(sizes)
+        if not all(isinstance(s, Integral) and s >= 1 for s in sizes):
+            raise ValueError(
+                f"hidden_layer_sizes must hold positive integers, got {self.hidden_layer_sizes!r}."
+            )
+        return [int(s) for s in sizes]
+
+    def _resolve_batch_size(self, n_samples):
+        if self.batch_size == "auto":
+            return min(200, n_samples)
+        if self.batch_size > n_samples:
+            warnings.warn(
+                "Got `batch_size` less than 1 or larger than sample size. "
+                "It is going to be clipped"
+            )
+            return n_samples
+        return self.batch_size
+
+    def _get_optimizer(self, module, device, *, reuse):
+        """A new optimiser, or for ``partial_fit`` the one from the last call
+        (its moments carry over, also through pickling)."""
+        optimizer = getattr(self, "_optimizer", None) if reuse else None
+        if optimizer is not None:
+            return optimizer
+        optimizer = _engine.make_optimizer(
+            self.optimizer,
+            module.parameters(),
+            learning_rate=self.learning_rate,
+            weight_decay=self.weight_decay,
+            device=device,
+        )
+        state = getattr(self, "_optimizer_state", None) if reuse else None
+        if state is not None:
+            optimizer.load_state_dict(state)
+        self._optimizer_state = None
+        return optimizer
+
+    # ------------------------------------------------------------ inference
+
+    def _map_rows(self, module, fn, X):
+        """``fn(module, block)`` over the rows of a tensor, in blocks, under
+        ``inference_mode``; returns the concatenated tensor on the CPU."""
+        with torch.inference_mode():
+            return torch.cat(
+                [fn(module, X[i : i + INFERENCE_BLOCK_SIZE]).cpu() for i in range(0, len(X), INFERENCE_BLOCK_SIZE)]
+            )
+
+    def _apply(self, fn, X):
+        """``fn(module, block)`` over the rows of a numpy array into a
+        preallocated numpy output in X's dtype.
+
+        Inference runs in X's precision: a float64 copy of the module for
+        float64 input. This makes each row's output independent of which other
+        rows share its block (float32 matmul kernels may round differently with
+        the block's shape), as PCA's output is.
+        """
+        module = self.module_
+        dtype = TORCH_DTYPES[X.dtype]
+        if dtype != torch.float32:
+            module = copy.deepcopy(module).to(dtype)
+        out = None
+        with torch.inference_mode():
+            for start in range(0, X.shape[0], INFERENCE_BLOCK_SIZE):
+                stop = start + INFERENCE_BLOCK_SIZE
+                block = fn(module, as_tensor(X[start:stop], self.device_, dtype)).cpu().numpy()
+                if out is None:
+                    out = np.empty((X.shape[0], *block.shape[1:]), dtype=X.dtype)
+                out[start:stop] = block
+        return out
+
+    def transform(self, X):
+        """Encode X.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to encode.
+
+        Returns
+        -------
+        X_new : ndarray of shape (n_samples, n_components)
+            The codes, in X's float dtype.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=False)
+        return self._apply(lambda module, x: module.encode(x), X)
+
+    def inverse_transform(self, X):
+        """Decode codes back to the input space.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_components)
+            Codes, as returned by :meth:`transform`.
+
+        Returns
+        -------
+        X_original : ndarray of shape (n_samples, n_features_in_)
+            The reconstructions, in the codes' float dtype.
+        """
+        check_is_fitted(self)
+        X = check_array(X, dtype=FLOAT_DTYPES, input_name="X")
+        if X.shape[1] != self._n_features_out:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but {type(self).__name__}.inverse_transform "
+                f"is expecting {self._n_features_out} features (n_components) as input."
+            )
+        return self._apply(lambda module, z: module.decode(z), X)
+
+    def score_samples(self, X):
+        """Per-sample score: the negative reconstruction loss of each row.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to score.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,)
+            Higher is better; low values flag outliers.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=False)
+        return self._apply(self._score_samples_batch, X)
+
+    def score(self, X, y=None):
+        """Mean of :meth:`score_samples` over X (higher is better).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to score.
+        y : None
+            Ignored; present for API consistency.
+
+        Returns
+        -------
+        score : float
+        """
+        return float(np.mean(self.score_samples(X)))
+
+    # ---------------------------------------------------------- plumbing
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "module_")
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+    def __getstate__(self):
+        """Fitted state goes to the CPU, so a model fitted on CUDA unpickles on
+        a machine without one."""
+        state = super().__getstate__().copy()
+        if "module_" in state:
+            module = state["module_"]
+            if any(t.device.type != "cpu" for t in module.state_dict().values()):
+                state["module_"] = copy.deepcopy(module).cpu()
+        optimizer = state.pop("_optimizer", None)
+        if optimizer is not None:
+            state["_optimizer_state"] = _to_cpu(optimizer.state_dict())
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "module_" in state:
+            if self.device_.type == "cuda" and not torch.cuda.is_available():
+                warnings.warn(
+                    f"{type(self).__name__} was fitted on {self.device_} but CUDA is not "
+                    "available here; it will run on the CPU.",
+                    UserWarning,
+                )
+                self.device_ = torch.device("cpu")
+            self.module_.to(self.device_)
+
+
+def _to_cpu(obj):
+    if isinstance(obj, torch.Tensor):
+        return obj.cpu()
+    if isinstance(obj, dict):
+        return {k: _to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_cpu(v) for v in obj)
+    return obj

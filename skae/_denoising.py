@@ -1,0 +1,185 @@
+"""The denoising autoencoder: the base plus a corruption of the training input."""
+
+from numbers import Real
+
+import torch
+
+from ._base import BaseAutoencoder, Interval, StrOptions
+from ._noise import NOISES
+
+
+class DenoisingAutoencoder(BaseAutoencoder):
+    """Denoising autoencoder: reconstructs clean input from a corrupted copy.
+
+    While training, each minibatch is corrupted by ``noise`` and the network is
+    asked to reconstruct the clean batch (Vincent et al., 2008); this makes the
+    code robust and less prone to copying the input. :meth:`transform` and
+    every other method after fitting see the clean input and are deterministic.
+
+    Parameters
+    ----------
+    n_components : int, default=2
+        Size of the code. It may exceed ``n_features`` (an over-complete code).
+    hidden_layer_sizes : array-like of int or int, default=(100,)
+        Widths of the encoder's hidden layers; the decoder uses them in reverse.
+        ``()`` gives a single linear map each way.
+    activation : {"relu", "identity", "logistic", "tanh", "leaky_relu", "elu", \
+"gelu", "softplus"}, default="relu"
+        Activation of the hidden layers. The code layer is linear.
+    loss : {"mse", "bce"}, default="mse"
+        Reconstruction loss, summed over features: squared error with a linear
+        output, or binary cross-entropy with a logistic output (X in [0, 1]).
+    noise : {"masking", "gaussian", "salt_and_pepper"}, default="masking"
+        Corruption of the training input: "masking" sets a random fraction
+        ``noise_level`` of the entries to zero; "gaussian" adds noise of
+        standard deviation ``noise_level``; "salt_and_pepper" sets a fraction
+        ``noise_level`` of the entries to their column's minimum or maximum.
+    noise_level : float, default=0.2
+        Fraction of corrupted entries (in [0, 1]) for "masking" and
+        "salt_and_pepper"; standard deviation for "gaussian".
+    optimizer : {"adam", "adamw", "sgd"}, default="adam"
+        Optimiser; "sgd" uses Nesterov momentum 0.9.
+    learning_rate : float, default=1e-3
+        Step size of the optimiser.
+    weight_decay : float, default=0.0
+        L2 penalty (decoupled for "adamw").
+    batch_size : int or "auto", default="auto"
+        Minibatch size; "auto" is ``min(200, n_samples)``.
+    max_iter : int, default=200
+        Maximum number of epochs per call to :meth:`fit`.
+    tol : float, default=1e-4
+        Improvement of the loss (or validation score) below which an epoch
+        counts as no improvement.
+    n_iter_no_change : int, default=10
+        Stop after more than this many epochs without improvement.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the data, stop on its score (clean
+        reconstruction) and restore the weights of the best epoch.
+    validation_fraction : float, default=0.1
+        Fraction of the training data held out when ``early_stopping``.
+    shuffle : bool, default=True
+        Shuffle the samples at every epoch.
+    random_state : int, RandomState instance or None, default=None
+        Seeds initialisation, shuffling, the corruption and the validation
+        split. An int gives bit-identical results on the CPU. The global numpy
+        and torch random states are neither used nor changed.
+    device : str or torch.device, default="auto"
+        "auto" picks CUDA when available, else the CPU; or "cpu", "cuda",
+        "cuda:1", a ``torch.device``.
+    verbose : int, default=0
+        Print the loss at every epoch when positive.
+    warm_start : bool, default=False
+        Continue from the previous solution when :meth:`fit` is called again.
+
+    Attributes
+    ----------
+    module_ : torch.nn.Module
+        The fitted :class:`skae.nn.AutoencoderModule`.
+    device_ : torch.device
+        The device the module lives on.
+    n_iter_ : int
+        Number of epochs run.
+    loss_curve_ : list of float
+        Mean training loss per sample (on corrupted input), one entry per epoch.
+    best_loss_ : float or None
+        Lowest training loss reached; None with ``early_stopping``.
+    validation_scores_ : list of float or None
+        Validation score (negative clean reconstruction loss) per epoch with
+        ``early_stopping``; None otherwise.
+    best_validation_score_ : float or None
+        Best validation score with ``early_stopping``; None otherwise.
+    batch_size_ : int
+        The minibatch size used.
+    n_features_in_ : int
+        Number of features seen during :term:`fit`.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during :term:`fit`, when X has string column names.
+
+    See Also
+    --------
+    sklearn.decomposition.PCA : The linear baseline.
+    Autoencoder : The same network trained on clean input.
+
+    References
+    ----------
+    P. Vincent, H. Larochelle, Y. Bengio and P.-A. Manzagol, "Extracting and
+    composing robust features with denoising autoencoders", ICML 2008.
+
+    P. Vincent, H. Larochelle, I. Lajoie, Y. Bengio and P.-A. Manzagol,
+    "Stacked denoising autoencoders", JMLR 11, 3371-3408, 2010.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skae import DenoisingAutoencoder
+    >>> X = load_digits().data / 16
+    >>> dae = DenoisingAutoencoder(n_components=8, noise="masking", noise_level=0.3,
+    ...                            max_iter=20, random_state=0, device="cpu")
+    >>> dae.fit_transform(X).shape
+    (1797, 8)
+    """
+
+    _parameter_constraints: dict = {
+        **BaseAutoencoder._parameter_constraints,
+        "noise": [StrOptions(set(NOISES))],
+        "noise_level": [Interval(Real, 0, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        *,
+        n_components=2,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        loss="mse",
+        noise="masking",
+        noise_level=0.2,
+        optimizer="adam",
+        learning_rate=1e-3,
+        weight_decay=0.0,
+        batch_size="auto",
+        max_iter=200,
+        tol=1e-4,
+        n_iter_no_change=10,
+        early_stopping=False,
+        validation_fraction=0.1,
+        shuffle=True,
+        random_state=None,
+        device="auto",
+        verbose=0,
+        warm_start=False,
+    ):
+        super().__init__(
+            n_components=n_components,
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            loss=loss,
+            optimizer=optimizer,
+            learning_rate=learning_rate,
+            weight_decay=weight_decay,
+            batch_size=batch_size,
+            max_iter=max_iter,
+            tol=tol,
+            n_iter_no_change=n_iter_no_change,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            shuffle=shuffle,
+            random_state=random_state,
+            device=device,
+            verbose=verbose,
+            warm_start=warm_start,
+        )
+        self.noise = noise
+        self.noise_level = noise_level
+
+    def _check_data(self, X):
+        super()._check_data(X)
+        if self.noise in ("masking", "salt_and_pepper") and self.noise_level > 1:
+            raise ValueError(
+                f"noise_level is the fraction of corrupted entries for noise={self.noise!r} "
+                f"and must be in [0, 1]; got {self.noise_level}."
+            )
+
+    def _corrupt(self, x, generator):
+        with torch.no_grad():
+            return NOISES[self.noise](x, self.noise_level, generator)

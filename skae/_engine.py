@@ -1,0 +1,167 @@
+"""The one training loop. It knows torch and nothing else: no model, no
+scikit-learn. The caller hands it a module, a batch loss and a tensor of
+training rows; it returns a :class:`History` and never raises to stop.
+
+Stopping follows scikit-learn's MLPRegressor: with a validation score, stop when
+it has not improved by ``tol`` for more than ``n_iter_no_change`` epochs and
+restore the best weights; without one, do the same on the training loss.
+"""
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+
+@dataclass
+class History:
+    """What one call of :func:`train` did."""
+
+    loss_curve: list = field(default_factory=list)
+    validation_scores: list = field(default_factory=list)
+    best_loss: float = math.inf
+    best_validation_score: float = -math.inf
+    #: "converged", "max_iter", "non_finite" or "interrupted"
+    stop_reason: str = "max_iter"
+
+    @property
+    def n_iter(self):
+        return len(self.loss_curve)
+
+
+def make_optimizer(name, params, *, learning_rate, weight_decay, device):
+    """Adam, AdamW or SGD with Nesterov momentum 0.9 (MLPRegressor's default).
+
+    Fused kernels on CPU and CUDA: one kernel per step instead of one per
+    parameter tensor.
+    """
+    fused = torch.device(device).type in ("cpu", "cuda")
+    if name == "adam":
+        return torch.optim.Adam(params, lr=learning_rate, weight_decay=weight_decay, fused=fused)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=learning_rate, weight_decay=weight_decay, fused=fused)
+    if name == "sgd":
+        return torch.optim.SGD(
+            params,
+            lr=learning_rate,
+            momentum=0.9,
+            nesterov=True,
+            weight_decay=weight_decay,
+            fused=fused,
+        )
+    raise ValueError(f"unknown optimizer {name!r}")
+
+
+def train_step(batch_loss, xb, optimizer):
+    """One optimiser step on one batch; returns the (detached) batch loss."""
+    optimizer.zero_grad(set_to_none=True)
+    loss = batch_loss(xb)
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
+def run_epoch(module, batch_loss, X, optimizer, *, batch_size, shuffle, generator, device):
+    """One pass over ``X`` in minibatches drawn by permuted index slicing.
+
+    Returns the mean loss per sample as a 0-d tensor on ``device``: the loop
+    synchronises with the device once per epoch, not once per batch.
+    """
+    module.train()
+    n_samples = X.shape[0]
+    order = torch.randperm(n_samples, generator=generator, device=generator.device) if shuffle else None
+    total = torch.zeros((), device=device)
+    for start in range(0, n_samples, batch_size):
+        if order is None:
+            xb = X[start : start + batch_size]
+        else:
+            xb = X[order[start : start + batch_size].to(X.device)]
+        xb = xb.to(device, non_blocking=True)
+        total += train_step(batch_loss, xb, optimizer) * xb.shape[0]
+    return total / n_samples
+
+
+def _clone_state(module):
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def train(
+    module,
+    batch_loss,
+    X,
+    *,
+    optimizer,
+    batch_size,
+    max_iter,
+    generator,
+    device,
+    shuffle=True,
+    tol=1e-4,
+    n_iter_no_change=10,
+    validation_score=None,
+    stop_early=True,
+    verbose=0,
+):
+    """Train ``module`` on the rows of ``X`` for at most ``max_iter`` epochs.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        Trained in place.
+    batch_loss : callable
+        ``batch_loss(xb) -> 0-d tensor``, the mean loss of a batch.
+    X : torch.Tensor of shape (n_samples, n_features)
+        On ``device``, or on the CPU (batches are then copied over one by one).
+    validation_score : callable or None
+        ``validation_score() -> float``, higher is better. When given, stopping
+        and the restored best weights follow it instead of the training loss.
+    stop_early : bool
+        When False, run exactly ``max_iter`` epochs (``partial_fit``).
+    """
+    history = History()
+    best_state = None
+    no_improvement = 0
+    try:
+        for epoch in range(max_iter):
+            loss = run_epoch(
+                module,
+                batch_loss,
+                X,
+                optimizer,
+                batch_size=batch_size,
+                shuffle=shuffle,
+                generator=generator,
+                device=device,
+            ).item()
+            if not math.isfinite(loss):
+                history.stop_reason = "non_finite"
+                return history
+            history.loss_curve.append(loss)
+            if verbose:
+                print(f"Iteration {epoch + 1}, loss = {loss:.8f}")
+
+            if validation_score is not None:
+                module.eval()
+                score = validation_score()
+                history.validation_scores.append(score)
+                if verbose:
+                    print(f"Validation score: {score:.8f}")
+                improved = score >= history.best_validation_score + tol
+                if score > history.best_validation_score:
+                    history.best_validation_score = score
+                    best_state = _clone_state(module)
+            else:
+                improved = loss <= history.best_loss - tol
+            history.best_loss = min(history.best_loss, loss)
+
+            no_improvement = 0 if improved else no_improvement + 1
+            if stop_early and no_improvement > n_iter_no_change:
+                history.stop_reason = "converged"
+                break
+    except KeyboardInterrupt:
+        history.stop_reason = "interrupted"
+    finally:
+        module.eval()
+    if best_state is not None:
+        module.load_state_dict(best_state)
+    return history
