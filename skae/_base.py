@@ -290,7 +290,10 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 module.to(device)
                 self._optimizer = None
 
+        # separate streams: the corruption or sampling a loss draws does not
+        # change which rows go into which batch
         generator = torch.Generator(device=device).manual_seed(draw_seed(self._rng))
+        loss_generator = torch.Generator(device=device).manual_seed(draw_seed(self._rng))
         X_train = as_tensor(X, device)
         validation_score = None
         if early_stopping:
@@ -311,7 +314,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
         history = _engine.train(
             module,
-            self._training_loss(module, generator),
+            self._training_loss(module, loss_generator),
             X_train,
             optimizer=optimizer,
             batch_size=self.batch_size_,

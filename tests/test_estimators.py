@@ -1,0 +1,473 @@
+"""Behaviour of the estimators, with stated tolerances and references."""
+
+import io
+import pickle
+import warnings
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.datasets import load_digits
+from sklearn.decomposition import PCA
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skae import Autoencoder, DenoisingAutoencoder, VariationalAutoencoder
+from skae.nn import ACTIVATIONS
+
+ESTIMATORS = [Autoencoder, DenoisingAutoencoder, VariationalAutoencoder]
+TINY = dict(hidden_layer_sizes=(16,), max_iter=5, device="cpu", random_state=0)
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.fixture(scope="module")
+def digits():
+    data = load_digits()
+    return data.data / 16.0, data.target
+
+
+def reconstruction_error(est, X):
+    """Squared error per sample summed over features, averaged."""
+    return float(((est.inverse_transform(est.transform(X)) - X) ** 2).sum(axis=1).mean())
+
+
+def test_autoencoder_linear_matches_pca(digits):
+    # a linear autoencoder spans PCA's subspace, so its reconstruction error
+    # converges to PCA's (Baldi & Hornik, 1989)
+    X, _ = digits
+    pca_error = reconstruction_error(PCA(n_components=8).fit(X), X)
+    ae = Autoencoder(
+        n_components=8,
+        hidden_layer_sizes=(),
+        activation="identity",
+        learning_rate=1e-2,
+        max_iter=200,
+        tol=0.0,
+        n_iter_no_change=200,
+        random_state=0,
+        device="cpu",
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ae.fit(X)
+    ae_error = reconstruction_error(ae, X)
+    assert ae_error == pytest.approx(pca_error, rel=0.03)
+    assert ae_error >= pca_error * (1 - 1e-4)  # PCA is optimal among linear maps
+
+
+def test_autoencoder_nonlinear_beats_pca_on_held_out_digits(digits):
+    X, _ = digits
+    X_train, X_test = train_test_split(X, random_state=0)
+    pca_error = reconstruction_error(PCA(n_components=4).fit(X_train), X_test)
+    ae = Autoencoder(n_components=4, hidden_layer_sizes=(128,), max_iter=150, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ae.fit(X_train)
+    assert reconstruction_error(ae, X_test) < 0.9 * pca_error
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_estimator_score_is_mean_of_score_samples(Estimator, digits):
+    X, _ = digits
+    est = Estimator(**TINY).fit(X)
+    scores = est.score_samples(X)
+    assert scores.shape == (X.shape[0],)
+    assert est.score(X) == pytest.approx(scores.mean())
+    # rows of uniform noise are outliers: they score lower than the digits
+    noise = np.random.default_rng(0).uniform(size=(200, X.shape[1]))
+    assert est.score_samples(noise).mean() < scores.mean()
+
+
+def test_autoencoder_score_is_negative_reconstruction_error(digits):
+    X, _ = digits
+    ae = Autoencoder(**TINY).fit(X)
+    np.testing.assert_allclose(-ae.score(X), reconstruction_error(ae, X), rtol=1e-10)
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_estimator_in_pipeline_grid_search_parallel(Estimator, digits):
+    X, y = digits
+    pipe = make_pipeline(
+        Estimator(hidden_layer_sizes=(32,), batch_size=32, max_iter=20, random_state=0,
+                  device="cpu"),
+        LogisticRegression(max_iter=200),
+    )
+    search = GridSearchCV(
+        pipe, {pipe.steps[0][0] + "__n_components": [2, 8]}, cv=2, n_jobs=2
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        search.fit(X[:400], y[:400])
+    scores = search.cv_results_["mean_test_score"]
+    assert np.all(np.isfinite(scores))
+    assert search.best_score_ > 0.5  # ten classes: chance is 0.1
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_estimator_pickle_and_joblib_round_trip(Estimator, digits):
+    X, _ = digits
+    est = Estimator(**TINY).fit(X)
+    expected = est.transform(X)
+    restored = pickle.loads(pickle.dumps(est))
+    np.testing.assert_array_equal(restored.transform(X), expected)
+    np.testing.assert_array_equal(restored.score_samples(X), est.score_samples(X))
+    buffer = io.BytesIO()
+    joblib.dump(est, buffer)
+    buffer.seek(0)
+    np.testing.assert_array_equal(joblib.load(buffer).transform(X), expected)
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_estimator_partial_fit_after_pickle_continues_like_the_original(Estimator, digits):
+    # the optimiser's state travels with the pickle: the copy and the original
+    # take identical next steps
+    X, _ = digits
+    est = Estimator(**TINY)
+    est.partial_fit(X[:500])
+    copy = pickle.loads(pickle.dumps(est))
+    est.partial_fit(X[500:1000])
+    copy.partial_fit(X[500:1000])
+    np.testing.assert_array_equal(copy.transform(X), est.transform(X))
+
+
+def test_estimator_fitted_on_cuda_unpickles_on_cpu_only_machine(digits, monkeypatch):
+    # simulates a model fitted on CUDA (device_ says so) loaded where CUDA is absent
+    X, _ = digits
+    est = Autoencoder(**TINY).fit(X)
+    expected = est.transform(X)
+    est.device_ = torch.device("cuda")
+    payload = pickle.dumps(est)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.warns(UserWarning, match="CUDA is not available"):
+        restored = pickle.loads(payload)
+    assert restored.device_ == torch.device("cpu")
+    np.testing.assert_array_equal(restored.transform(X), expected)
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_estimator_set_output_pandas(Estimator, digits):
+    pd = pytest.importorskip("pandas")
+    X, _ = digits
+    frame = pd.DataFrame(X, columns=[f"pixel{i}" for i in range(X.shape[1])])
+    est = Estimator(n_components=3, **{k: v for k, v in TINY.items()}).set_output(
+        transform="pandas"
+    )
+    out = est.fit_transform(frame)
+    prefix = Estimator.__name__.lower()
+    assert isinstance(out, pd.DataFrame)
+    assert list(out.columns) == [f"{prefix}{i}" for i in range(3)]
+    assert out.index.equals(frame.index)
+    assert list(est.feature_names_in_) == list(frame.columns)
+    np.testing.assert_array_equal(out.to_numpy(), est.set_output(transform="default").transform(frame))
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_estimator_partial_fit_over_chunks(Estimator, digits):
+    X, _ = digits
+    est = Estimator(hidden_layer_sizes=(32,), device="cpu", random_state=0)
+    chunks = np.array_split(X, 6)
+    first_pass_losses = []
+    for chunk in chunks:
+        est.partial_fit(chunk)
+        first_pass_losses.append(est.loss_curve_[-1])
+    for _ in range(4):
+        for chunk in chunks:
+            est.partial_fit(chunk)
+    assert est.n_iter_ == 5 * len(chunks)
+    assert len(est.loss_curve_) == est.n_iter_
+    assert est.loss_curve_[-1] < first_pass_losses[0]
+    assert est.transform(X).shape == (X.shape[0], est.n_components)
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_estimator_warm_start_continues_training(Estimator, digits):
+    X, _ = digits
+    est = Estimator(warm_start=True, **TINY)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X)
+        weights = [p.detach().clone() for p in est.module_.parameters()]
+        module = est.module_
+        est.fit(X)
+    assert est.module_ is module
+    assert est.n_iter_ == 2 * TINY["max_iter"]
+    assert len(est.loss_curve_) == est.n_iter_
+    assert any(not torch.equal(w, p) for w, p in zip(weights, est.module_.parameters()))
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_estimator_refit_without_warm_start_starts_afresh(Estimator, digits):
+    X, _ = digits
+    est = Estimator(**TINY).fit(X)
+    first = est.transform(X)
+    est.fit(X)
+    assert est.n_iter_ == TINY["max_iter"]
+    np.testing.assert_array_equal(est.transform(X), first)
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_estimator_early_stopping_attributes(Estimator, digits):
+    X, _ = digits
+    est = Estimator(
+        early_stopping=True, n_iter_no_change=2, tol=0.05, hidden_layer_sizes=(16,), max_iter=100,
+        random_state=0, device="cpu",
+    ).fit(X)
+    assert est.best_loss_ is None
+    assert len(est.validation_scores_) == est.n_iter_ == len(est.loss_curve_)
+    assert est.best_validation_score_ == max(est.validation_scores_)
+    assert est.n_iter_ < 100
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_estimator_without_early_stopping_attributes(Estimator, digits):
+    X, _ = digits
+    with pytest.warns(ConvergenceWarning, match="Maximum iterations"):
+        est = Estimator(**TINY).fit(X)
+    assert est.validation_scores_ is None
+    assert est.best_validation_score_ is None
+    assert est.best_loss_ == min(est.loss_curve_)
+    assert est.n_iter_ == TINY["max_iter"]
+    assert est.device_ == torch.device("cpu")
+    assert est.n_features_in_ == X.shape[1]
+    assert est.batch_size_ == 200
+
+
+def test_autoencoder_stops_when_loss_stops_improving(digits):
+    X, _ = digits
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        ae = Autoencoder(tol=10.0, n_iter_no_change=3, max_iter=50, **{
+            k: v for k, v in TINY.items() if k != "max_iter"
+        }).fit(X)
+    # a huge tol: only the first epoch improves, stop after 3 + 1 more
+    assert ae.n_iter_ == 5
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_estimator_overcomplete_code(Estimator, digits):
+    X, _ = digits
+    est = Estimator(n_components=100, **TINY).fit(X[:, :10])
+    assert est.transform(X[:, :10]).shape == (X.shape[0], 100)
+    assert est.inverse_transform(est.transform(X[:, :10])).shape == (X.shape[0], 10)
+
+
+def test_autoencoder_empty_hidden_layers_is_one_linear_map_each_way(digits):
+    X, _ = digits
+    ae = Autoencoder(hidden_layer_sizes=(), n_components=5, **{
+        k: v for k, v in TINY.items() if k != "hidden_layer_sizes"
+    }).fit(X)
+    encoder_linears = [m for m in ae.module_.encoder if isinstance(m, torch.nn.Linear)]
+    decoder_linears = [m for m in ae.module_.decoder if isinstance(m, torch.nn.Linear)]
+    assert [lin.weight.shape for lin in encoder_linears] == [(5, 64)]
+    assert [lin.weight.shape for lin in decoder_linears] == [(64, 5)]
+    assert len(ae.module_.encoder) == len(ae.module_.decoder) == 1
+
+
+def test_autoencoder_module_mirrors_hidden_layers(digits):
+    X, _ = digits
+    ae = Autoencoder(hidden_layer_sizes=(32, 16), n_components=4, max_iter=1,
+                     device="cpu", random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ae.fit(X)
+    widths = [m.out_features for m in ae.module_.modules() if isinstance(m, torch.nn.Linear)]
+    assert widths == [32, 16, 4, 16, 32, 64]
+
+
+@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
+def test_autoencoder_every_activation_trains(activation, digits):
+    X, _ = digits
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ae = Autoencoder(activation=activation, **TINY).fit(X)
+    assert np.all(np.isfinite(ae.transform(X)))
+    assert ae.loss_curve_[-1] < ae.loss_curve_[0]
+
+
+def test_autoencoder_bce_loss_reconstructs_in_unit_interval(digits):
+    X, _ = digits
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ae = Autoencoder(loss="bce", **TINY).fit(X)
+    X_hat = ae.inverse_transform(ae.transform(X))
+    assert X_hat.min() >= 0.0 and X_hat.max() <= 1.0
+    assert isinstance(ae.module_.output_activation, torch.nn.Sigmoid)
+
+
+@pytest.mark.parametrize("noise", ["gaussian", "masking", "salt_and_pepper"])
+def test_denoising_transform_is_deterministic_and_noise_changes_training(noise, digits):
+    X, _ = digits
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        dae = DenoisingAutoencoder(noise=noise, noise_level=0.3, **TINY).fit(X)
+        plain = Autoencoder(**TINY).fit(X)
+    np.testing.assert_array_equal(dae.transform(X), dae.transform(X))
+    # same seed, same batches: only the corruption differs
+    assert all(d != p for d, p in zip(dae.loss_curve_, plain.loss_curve_))
+
+
+def test_denoising_zero_noise_equals_plain_autoencoder(digits):
+    X, _ = digits
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        dae = DenoisingAutoencoder(noise="gaussian", noise_level=0.0, **TINY).fit(X)
+        plain = Autoencoder(**TINY).fit(X)
+    np.testing.assert_array_equal(dae.loss_curve_, plain.loss_curve_)
+
+
+def test_denoising_reconstructs_masked_digits_better_than_plain(digits):
+    X, _ = digits
+    X_train, X_test = train_test_split(X, random_state=0)
+    corrupted = X_test * (np.random.default_rng(0).uniform(size=X_test.shape) > 0.3)
+    params = dict(n_components=16, hidden_layer_sizes=(128,), max_iter=100,
+                  random_state=0, device="cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        dae = DenoisingAutoencoder(noise="masking", noise_level=0.3, **params).fit(X_train)
+        plain = Autoencoder(**params).fit(X_train)
+
+    def denoising_error(est):
+        return ((est.inverse_transform(est.transform(corrupted)) - X_test) ** 2).sum(1).mean()
+
+    assert denoising_error(dae) < 0.8 * denoising_error(plain)
+
+
+@pytest.mark.parametrize("loss", ["gaussian", "bernoulli"])
+def test_variational_codes_carry_information(loss, digits):
+    # a collapsed posterior gives codes near 0 for every digit, and a classifier
+    # on them near chance (0.1); informative codes classify digits well
+    X, y = digits
+    X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        vae = VariationalAutoencoder(n_components=8, loss=loss, max_iter=60,
+                                     random_state=0, device="cpu").fit(X_train)
+    clf = LogisticRegression(max_iter=1000).fit(vae.transform(X_train), y_train)
+    assert clf.score(vae.transform(X_test), y_test) > 0.8
+    # most latent dimensions are active: posterior means vary across the data
+    assert (vae.transform(X_train).std(axis=0) > 0.1).sum() >= 4
+
+
+def test_variational_unit_variance_would_collapse_learned_variance_does_not(digits):
+    # the reason for the default: the learned noise variance is far below 1 on
+    # data in [0, 1], so reconstruction is weighed enough to keep the code
+    X, _ = digits
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        vae = VariationalAutoencoder(n_components=8, max_iter=30, random_state=0,
+                                     device="cpu").fit(X)
+    variance = float(vae.module_.noise_variance)
+    expected = ((vae.inverse_transform(vae.transform(X)) - X) ** 2).mean()
+    assert 0 < variance < 0.1
+    assert variance == pytest.approx(expected, rel=0.5)
+
+
+def test_variational_sample_shape_and_seed(digits):
+    X, _ = digits
+    vae = VariationalAutoencoder(**TINY).fit(X)
+    a = vae.sample(7, random_state=1)
+    assert a.shape == (7, X.shape[1]) and a.dtype == np.float64
+    np.testing.assert_array_equal(a, vae.sample(7, random_state=1))
+    assert not np.array_equal(a, vae.sample(7, random_state=2))
+
+
+def test_variational_score_samples_is_elbo(digits):
+    X, _ = digits
+    vae = VariationalAutoencoder(loss="bernoulli", **TINY).fit(X)
+    x = torch.as_tensor(X[:5])
+    module = vae.module_.double()
+    mu, log_var = module.encode_distribution(x)
+    bce = torch.nn.functional.binary_cross_entropy(
+        torch.sigmoid(module.decoder(mu)), x, reduction="none"
+    ).sum(1)
+    kl = 0.5 * (mu**2 + log_var.exp() - 1 - log_var).sum(1)
+    np.testing.assert_allclose(vae.score_samples(X[:5]), -(bce + kl).detach().numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_estimator_verbose_prints_losses(Estimator, digits, capsys):
+    X, _ = digits
+    Estimator(verbose=1, **TINY).fit(X)
+    out = capsys.readouterr().out
+    assert out.count("Iteration") == TINY["max_iter"]
+    Estimator(verbose=0, **TINY).fit(X)
+    assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_estimator_keyboard_interrupt_keeps_completed_epochs(Estimator, digits, monkeypatch):
+    X, _ = digits
+    est = Estimator(**{**TINY, "max_iter": 10})
+    original = est._training_loss
+    calls = {"n": 0}
+
+    def interrupting_loss(module, generator):
+        batch_loss = original(module, generator)
+
+        def wrapped(x):
+            calls["n"] += 1
+            if calls["n"] > 3 * 9:  # 9 batches of 200 per epoch: stop in epoch 4
+                raise KeyboardInterrupt
+            return batch_loss(x)
+
+        return wrapped
+
+    monkeypatch.setattr(est, "_training_loss", interrupting_loss)
+    with pytest.warns(UserWarning, match="interrupted"):
+        est.fit(X)
+    assert est.n_iter_ == 3 == len(est.loss_curve_)
+    assert np.all(np.isfinite(est.transform(X)))
+
+
+def test_estimator_device_auto_resolves(digits):
+    X, _ = digits
+    ae = Autoencoder(hidden_layer_sizes=(8,), max_iter=1, device="auto")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ae.fit(X)
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert ae.device_.type == expected
+    assert next(ae.module_.parameters()).device.type == expected
+
+
+def test_estimator_clone_keeps_parameters_unchanged():
+    est = DenoisingAutoencoder(hidden_layer_sizes=[4, 3], batch_size=7, device=torch.device("cpu"))
+    params = clone(est).get_params()
+    assert params["hidden_layer_sizes"] == [4, 3]
+    assert params["device"] == torch.device("cpu")
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_estimator_cuda_fit_transform_and_cpu_unpickle(Estimator, digits, monkeypatch):
+    X, _ = digits
+    est = Estimator(hidden_layer_sizes=(16,), max_iter=5, random_state=0, device="cuda").fit(X)
+    assert est.device_.type == "cuda"
+    codes = est.transform(X)
+    assert codes.shape == (X.shape[0], est.n_components)
+    payload = pickle.dumps(est)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.warns(UserWarning, match="CUDA is not available"):
+        restored = pickle.loads(payload)
+    np.testing.assert_allclose(restored.transform(X), codes, rtol=1e-5, atol=1e-6)
+
+
+def test_estimator_pipeline_with_scaler_replaces_pca(digits):
+    # the README's promise: take PCA out of a Pipeline, put an autoencoder in
+    X, y = digits
+    X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        pipe = make_pipeline(
+            StandardScaler(),
+            Autoencoder(n_components=16, hidden_layer_sizes=(64,), max_iter=30, random_state=0),
+            LogisticRegression(max_iter=1000),
+        ).fit(X_train, y_train)
+    assert pipe.score(X_test, y_test) > 0.85
