@@ -36,7 +36,8 @@ def gaussian_nll(mean, target, variance):
 
 def gaussian_kl(mu, log_var):
     """Per-sample KL(N(mu, diag(exp(log_var))) || N(0, I)) in closed form."""
-    return 0.5 * (mu.square() + log_var.exp() - 1.0 - log_var).sum(dim=1)
+    # expm1 keeps exp(v) - 1 - v >= 0 exact near v = 0
+    return 0.5 * (mu.square() + torch.expm1(log_var) - log_var).sum(dim=1)
 
 
 # loss name -> (per-sample loss on the decoder's raw output, output activation)

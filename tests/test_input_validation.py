@@ -1,0 +1,861 @@
+"""Bad input, bad parameters: scikit-learn's error types and messages, and no damage.
+
+Every bad-input case also checks that the caller's array is unchanged and that an
+estimator fitted before the failed call is still fitted, with the same attributes
+and the same ``transform`` output. A failed ``fit`` on a fresh estimator leaves it
+unfitted, and a later ``fit`` with good data works.
+"""
+
+import copy
+import re
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.utils._param_validation import InvalidParameterError
+from sklearn.utils.validation import check_is_fitted
+
+from skae import Autoencoder, DenoisingAutoencoder, VariationalAutoencoder
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+ESTIMATORS = [Autoencoder, DenoisingAutoencoder, VariationalAutoencoder]
+ESTIMATOR_IDS = [cls.__name__ for cls in ESTIMATORS]
+
+N_SAMPLES, N_FEATURES, N_COMPONENTS = 20, 4, 3
+#: good training data, in [0, 1] so that every loss accepts it
+X_GOOD = np.random.default_rng(0).uniform(size=(N_SAMPLES, N_FEATURES))
+X_GOOD.setflags(write=False)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread():
+    """Tiny networks run fastest on one thread; the previous setting comes back
+    after this module."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def make(cls, **params):
+    """A tiny, seeded, CPU estimator."""
+    defaults = dict(
+        n_components=N_COMPONENTS,
+        hidden_layer_sizes=(8,),
+        max_iter=3,
+        device="cpu",
+        random_state=0,
+    )
+    defaults.update(params)
+    return cls(**defaults)
+
+
+def fitted(cls, **params):
+    return make(cls, **params).fit(X_GOOD)
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def snapshot_input(X):
+    """A deep copy of whatever the caller passed."""
+    if sp.issparse(X):
+        return X.copy()
+    return copy.deepcopy(X)
+
+
+def assert_input_unchanged(X, X_before):
+    if sp.issparse(X):
+        assert X.shape == X_before.shape
+        assert (X != X_before).nnz == 0
+        return
+    if np.isscalar(X) or isinstance(X, np.generic):
+        assert X == X_before
+        return
+    assert type(X) is type(X_before)
+    X_arr, before_arr = np.asarray(X), np.asarray(X_before)
+    assert X_arr.dtype == before_arr.dtype
+    assert X_arr.shape == before_arr.shape
+    if X_arr.dtype == object or X_arr.dtype.kind in "US":
+        assert X_arr.tolist() == before_arr.tolist()
+    else:
+        # NaN compares equal to NaN here
+        np.testing.assert_array_equal(X_arr, before_arr)
+
+
+class FittedState:
+    """What a fitted estimator looks like, to compare before and after a failed call."""
+
+    def __init__(self, est):
+        check_is_fitted(est)
+        self.est = est
+        self.transform = est.transform(X_GOOD)
+        self.weights = {k: v.detach().clone() for k, v in est.module_.state_dict().items()}
+        self.attributes = {
+            name: copy.deepcopy(getattr(est, name))
+            for name in ("n_features_in_", "n_iter_", "loss_curve_", "best_loss_", "batch_size_")
+        }
+
+    def assert_intact(self):
+        est = self.est
+        check_is_fitted(est)
+        np.testing.assert_array_equal(est.transform(X_GOOD), self.transform)
+        weights = est.module_.state_dict()
+        assert weights.keys() == self.weights.keys()
+        for key, value in self.weights.items():
+            torch.testing.assert_close(weights[key], value, rtol=0, atol=0, equal_nan=True)
+            # a Bernoulli VAE never sets its (unused) Gaussian noise_variance
+            unused = key == "noise_variance" and est.get_params()["loss"] == "bernoulli"
+            assert unused or torch.isfinite(weights[key]).all(), key
+        for name, value in self.attributes.items():
+            assert getattr(est, name) == value, name
+
+
+def assert_unfitted_then_fits(est, **repair):
+    """``est`` failed its first fit: it is unfitted, and good data (with the
+    parameters in ``repair`` set) then fits it exactly as a fresh estimator would."""
+    with pytest.raises(NotFittedError):
+        check_is_fitted(est)
+    assert not hasattr(est, "n_features_in_")
+    est.set_params(**repair)
+    reference = clone(est).fit(X_GOOD).transform(X_GOOD)
+    est.fit(X_GOOD)
+    check_is_fitted(est)
+    np.testing.assert_array_equal(est.transform(X_GOOD), reference)
+
+
+# Each method is called on an estimator fitted before (state "fitted"); fit and
+# partial_fit are also called on a fresh one (state "fresh").
+METHOD_STATES = [
+    ("fit", "fresh"),
+    ("fit", "fitted"),
+    ("partial_fit", "fresh"),
+    ("partial_fit", "fitted"),
+    ("transform", "fitted"),
+    ("inverse_transform", "fitted"),
+    ("score_samples", "fitted"),
+]
+METHOD_STATE_IDS = [f"{m}-{s}" for m, s in METHOD_STATES]
+
+
+def width(method):
+    """The number of columns a method expects."""
+    return N_COMPONENTS if method == "inverse_transform" else N_FEATURES
+
+
+def check_bad_input(cls, method, state, X_bad, exception, match, params=None, bad_params=None):
+    """Call ``method`` with ``X_bad``: it raises ``exception`` matching ``match``,
+    the caller's input is unchanged and the estimator is not damaged.
+
+    ``params`` are set from the start; ``bad_params`` only for the failing call
+    (a fitted estimator is fitted without them; a fresh one drops them before
+    its good fit).
+    """
+    params, bad_params = params or {}, bad_params or {}
+    if state == "fresh":
+        est = make(cls, **params)
+    else:
+        est = fitted(cls, **params)
+        before = FittedState(est)
+    good_params = {k: est.get_params()[k] for k in bad_params}
+    est.set_params(**bad_params)
+    X_before = snapshot_input(X_bad)
+    with pytest.raises(exception, match=match):
+        getattr(est, method)(X_bad)
+    assert_input_unchanged(X_bad, X_before)
+    if state == "fresh":
+        assert_unfitted_then_fits(est, **good_params)
+    else:
+        before.assert_intact()
+    return est
+
+
+# ----------------------------------------------------- non-finite values
+
+
+def _with_value(method, value):
+    X = np.random.default_rng(1).uniform(size=(5, width(method)))
+    X[2, 1] = value
+    return X
+
+
+NON_FINITE = [
+    pytest.param(np.nan, "Input X contains NaN", id="nan"),
+    pytest.param(np.inf, "Input X contains infinity", id="+inf"),
+    pytest.param(-np.inf, "Input X contains infinity", id="-inf"),
+]
+
+
+@pytest.mark.parametrize("value, match", NON_FINITE)
+@pytest.mark.parametrize("method, state", METHOD_STATES, ids=METHOD_STATE_IDS)
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ESTIMATOR_IDS)
+def test_non_finite_input_raises_value_error(cls, method, state, value, match):
+    check_bad_input(cls, method, state, _with_value(method, value), ValueError, match)
+
+
+@pytest.mark.parametrize("method, state", METHOD_STATES, ids=METHOD_STATE_IDS)
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ESTIMATOR_IDS)
+def test_non_finite_float32_input_raises_value_error(cls, method, state):
+    X = _with_value(method, np.nan).astype(np.float32)
+    check_bad_input(cls, method, state, X, ValueError, "Input X contains NaN")
+
+
+# ----------------------------------------------------------- wrong shapes
+
+SHAPES = {
+    "1d": (lambda w: np.ones(w), r"Expected 2D array, got 1D array instead"),
+    "scalar": (lambda w: np.float64(0.5), r"Expected 2D array, got scalar array instead"),
+    "python_scalar": (lambda w: 0.5, r"Expected 2D array, got scalar array instead"),
+    "3d": (lambda w: np.ones((2, 3, w)), r"Found array with dim 3"),
+    "0_samples": (
+        lambda w: np.empty((0, w)),
+        None,  # filled in by the test, it names the shape
+    ),
+    "0_features": (lambda w: np.empty((3, 0)), None),
+    "list_1d": (lambda w: [0.5] * w, r"Expected 2D array, got 1D array instead"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SHAPES))
+@pytest.mark.parametrize("method, state", METHOD_STATES, ids=METHOD_STATE_IDS)
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ESTIMATOR_IDS)
+def test_wrong_shape_raises_value_error(cls, method, state, case):
+    make_X, match = SHAPES[case]
+    w = width(method)
+    if case == "0_samples":
+        match = re.escape(
+            f"Found array with 0 sample(s) (shape=(0, {w})) while a minimum of 1 is required"
+        )
+    elif case == "0_features":
+        match = re.escape(
+            "Found array with 0 feature(s) (shape=(3, 0)) while a minimum of 1 is required"
+        )
+    check_bad_input(cls, method, state, make_X(w), ValueError, match)
+
+
+@pytest.mark.parametrize("method", ["fit", "partial_fit", "transform", "score_samples"])
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ESTIMATOR_IDS)
+def test_empty_input_error_names_estimator(cls, method):
+    est = make(cls) if method in ("fit", "partial_fit") else fitted(cls)
+    with pytest.raises(ValueError, match=f"is required by {cls.__name__}"):
+        getattr(est, method)(np.empty((0, N_FEATURES)))
+
+
+# ------------------------------------------------------------ wrong dtypes
+
+
+def _complex(w):
+    return np.ones((4, w)) + 1j
+
+
+def _strings_object(w):
+    X = np.full((4, w), 0.5, dtype=object)
+    X[1, 0] = "a"
+    return X
+
+
+def _strings_unicode(w):
+    return np.full((4, w), "a")
+
+
+DTYPES = {
+    "complex": (_complex, r"Complex data not supported"),
+    "object_with_strings": (_strings_object, r"could not convert string to float"),
+    "unicode_strings": (_strings_unicode, r"could not convert string to float"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DTYPES))
+@pytest.mark.parametrize("method, state", METHOD_STATES, ids=METHOD_STATE_IDS)
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ESTIMATOR_IDS)
+def test_non_numeric_input_raises_value_error(cls, method, state, case):
+    make_X, match = DTYPES[case]
+    check_bad_input(cls, method, state, make_X(width(method)), ValueError, match)
+
+
+@pytest.mark.parametrize("method", ["transform", "inverse_transform", "score_samples"])
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ESTIMATOR_IDS)
+def test_numeric_object_array_works_like_float64(cls, method):
+    est = fitted(cls)
+    X = est.transform(X_GOOD) if method == "inverse_transform" else np.array(X_GOOD)
+    X_object = X.astype(object)
+    X_before = X_object.copy()
+    result = getattr(est, method)(X_object)
+    assert result.dtype == np.float64
+    np.testing.assert_array_equal(result, getattr(est, method)(X))
+    assert X_object.dtype == object
+    assert X_object.tolist() == X_before.tolist()
+
+
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ESTIMATOR_IDS)
+def test_numeric_object_array_fits_like_float64(cls, method):
+    X_object = np.array(X_GOOD).astype(object)
+    a = getattr(make(cls), method)(X_object)
+    b = getattr(make(cls), method)(np.array(X_GOOD))
+    np.testing.assert_array_equal(a.transform(X_GOOD), b.transform(X_GOOD))
+
+
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ESTIMATOR_IDS)
+def test_integer_input_fits_like_float64(cls, method):
+    X_int = (np.array(X_GOOD) * 10).astype(np.int64)
+    a = getattr(make(cls), method)(X_int)
+    b = getattr(make(cls), method)(X_int.astype(np.float64))
+    Z = a.transform(X_int)
+    assert Z.dtype == np.float64
+    np.testing.assert_array_equal(Z, b.transform(X_int.astype(np.float64)))
+
+
+# ---------------------------------------------------------------- sparse
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc", "coo"])
+@pytest.mark.parametrize("method, state", METHOD_STATES, ids=METHOD_STATE_IDS)
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ESTIMATOR_IDS)
+def test_sparse_input_raises_type_error(cls, method, state, fmt):
+    X = sp.random(5, width(method), density=0.5, format=fmt, random_state=0)
+    check_bad_input(cls, method, state, X, TypeError, r"dense data is required")
+
+
+# ------------------------------------------------------- wrong n_features
+
+
+@pytest.mark.parametrize("n_wrong", [1, N_FEATURES + 1])
+@pytest.mark.parametrize("method", ["transform", "score_samples", "partial_fit"])
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ESTIMATOR_IDS)
+def test_wrong_n_features_raises_value_error(cls, method, n_wrong):
+    X = np.full((5, n_wrong), 0.5)
+    match = rf"X has {n_wrong} features, but {cls.__name__} is expecting {N_FEATURES} features"
+    check_bad_input(cls, method, "fitted", X, ValueError, match)
+
+
+@pytest.mark.parametrize("method", ["transform", "score_samples", "partial_fit"])
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ESTIMATOR_IDS)
+def test_wrong_n_features_after_partial_fit_raises_value_error(cls, method):
+    est = make(cls).partial_fit(X_GOOD)
+    before = FittedState(est)
+    X = np.full((5, N_FEATURES + 2), 0.5)
+    X_before = X.copy()
+    with pytest.raises(ValueError, match=rf"expecting {N_FEATURES} features"):
+        getattr(est, method)(X)
+    np.testing.assert_array_equal(X, X_before)
+    before.assert_intact()
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ESTIMATOR_IDS)
+def test_warm_start_fit_wrong_n_features_raises_value_error(cls):
+    est = fitted(cls, warm_start=True)
+    before = FittedState(est)
+    X = np.full((5, N_FEATURES + 1), 0.5)
+    with pytest.raises(ValueError, match=rf"expecting {N_FEATURES} features"):
+        est.fit(X)
+    before.assert_intact()
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ESTIMATOR_IDS)
+def test_refit_without_warm_start_accepts_new_n_features(cls):
+    est = fitted(cls)
+    X_wide = np.random.default_rng(3).uniform(size=(10, N_FEATURES + 2))
+    est.fit(X_wide)
+    assert est.n_features_in_ == N_FEATURES + 2
+    assert est.transform(X_wide).shape == (10, N_COMPONENTS)
+
+
+@pytest.mark.parametrize("n_wrong", [1, N_FEATURES, N_COMPONENTS + 1])
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ESTIMATOR_IDS)
+def test_inverse_transform_wrong_width_raises_value_error(cls, n_wrong):
+    Z = np.full((5, n_wrong), 0.5)
+    match = (
+        rf"X has {n_wrong} features, but {cls.__name__}.inverse_transform is expecting "
+        rf"{N_COMPONENTS} features \(n_components\)"
+    )
+    check_bad_input(cls, "inverse_transform", "fitted", Z, ValueError, match)
+
+
+# ----------------------------------------------------------- not fitted
+
+NOT_FITTED_CALLS = {
+    "transform": lambda est: est.transform(np.array(X_GOOD)),
+    "inverse_transform": lambda est: est.inverse_transform(np.zeros((2, N_COMPONENTS))),
+    "score_samples": lambda est: est.score_samples(np.array(X_GOOD)),
+    "score": lambda est: est.score(np.array(X_GOOD)),
+    "get_feature_names_out": lambda est: est.get_feature_names_out(),
+    "sample": lambda est: est.sample(3),
+}
+
+
+NOT_FITTED_CASES = [
+    pytest.param(cls, method, id=f"{cls.__name__}-{method}")
+    for cls in ESTIMATORS
+    for method in sorted(NOT_FITTED_CALLS)
+    if method != "sample" or cls is VariationalAutoencoder
+]
+
+
+@pytest.mark.parametrize("cls, method", NOT_FITTED_CASES)
+def test_unfitted_estimator_raises_not_fitted_error(cls, method):
+    est = make(cls)
+    with pytest.raises(NotFittedError, match=f"This {cls.__name__} instance is not fitted yet"):
+        NOT_FITTED_CALLS[method](est)
+    with pytest.raises(NotFittedError):
+        check_is_fitted(est)
+
+
+# ----------------------------------------- data that does not fit the params
+
+BOUNDED_LOSSES = [
+    (Autoencoder, "bce"),
+    (DenoisingAutoencoder, "bce"),
+    (VariationalAutoencoder, "bernoulli"),
+]
+
+
+@pytest.mark.parametrize("shift", ["above_one", "below_zero"])
+@pytest.mark.parametrize("method, state", METHOD_STATES[:4], ids=METHOD_STATE_IDS[:4])
+@pytest.mark.parametrize(
+    "cls, loss", BOUNDED_LOSSES, ids=[f"{c.__name__}-{loss}" for c, loss in BOUNDED_LOSSES]
+)
+def test_bounded_loss_with_data_outside_unit_interval_raises(cls, loss, method, state, shift):
+    X = np.array(X_GOOD) * 2 if shift == "above_one" else np.array(X_GOOD) - 0.5
+    match = rf"loss='{loss}' needs X in \[0, 1\]"
+    check_bad_input(cls, method, state, X, ValueError, match, params=dict(loss=loss))
+
+
+@pytest.mark.parametrize("cls, loss", BOUNDED_LOSSES, ids=[c.__name__ for c, _ in BOUNDED_LOSSES])
+def test_bounded_loss_accepts_data_in_unit_interval(cls, loss):
+    X = np.array(X_GOOD)
+    X[0] = 0.0
+    X[1] = 1.0
+    est = make(cls, loss=loss).fit(X)
+    assert np.all(np.isfinite(est.transform(X)))
+    reconstruction = est.inverse_transform(est.transform(X))
+    # the logistic output stays in [0, 1]
+    assert reconstruction.min() >= 0.0
+    assert reconstruction.max() <= 1.0
+
+
+@pytest.mark.parametrize("noise_level", [1.0001, 1.5, 10.0])
+@pytest.mark.parametrize("noise", ["masking", "salt_and_pepper"])
+@pytest.mark.parametrize("method, state", METHOD_STATES[:4], ids=METHOD_STATE_IDS[:4])
+def test_noise_level_above_one_raises_for_fraction_noises(noise, noise_level, method, state):
+    check_bad_input(
+        DenoisingAutoencoder,
+        method,
+        state,
+        np.array(X_GOOD),
+        ValueError,
+        rf"noise_level .*noise={noise!r} .*must be in \[0, 1\]; got {noise_level}",
+        params=dict(noise=noise),
+        bad_params=dict(noise_level=noise_level),
+    )
+
+
+@pytest.mark.parametrize("noise_level", [0.0, 1.0])
+@pytest.mark.parametrize("noise", ["masking", "salt_and_pepper"])
+def test_noise_level_bounds_accepted_for_fraction_noises(noise, noise_level):
+    est = make(DenoisingAutoencoder, noise=noise, noise_level=noise_level).fit(X_GOOD)
+    assert np.all(np.isfinite(est.transform(X_GOOD)))
+
+
+def test_gaussian_noise_level_above_one_accepted():
+    est = make(DenoisingAutoencoder, noise="gaussian", noise_level=1.5).fit(X_GOOD)
+    assert np.all(np.isfinite(est.transform(X_GOOD)))
+
+
+@pytest.mark.parametrize("state", ["fresh", "fitted"])
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ESTIMATOR_IDS)
+def test_early_stopping_with_one_sample_raises(cls, state):
+    X = np.array(X_GOOD[:1])
+    est = make(cls, early_stopping=True)
+    if state == "fitted":
+        est.fit(X_GOOD)
+        before = FittedState(est)
+    with pytest.raises(ValueError, match=r"early_stopping=True needs at least 2 samples"):
+        est.fit(X)
+    np.testing.assert_array_equal(X, X_GOOD[:1])
+    if state == "fitted":
+        before.assert_intact()
+    else:
+        assert_unfitted_then_fits(est)
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ESTIMATOR_IDS)
+def test_early_stopping_with_two_samples_fits(cls):
+    est = make(cls, early_stopping=True).fit(X_GOOD[:2])
+    assert len(est.validation_scores_) == est.n_iter_
+    assert np.all(np.isfinite(est.transform(X_GOOD)))
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ESTIMATOR_IDS)
+def test_one_sample_fits_without_early_stopping(cls):
+    est = make(cls).fit(X_GOOD[:1])
+    assert est.batch_size_ == 1
+    assert est.transform(X_GOOD[:1]).shape == (1, N_COMPONENTS)
+
+
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ESTIMATOR_IDS)
+def test_batch_size_larger_than_n_samples_warns_and_clips(cls, method):
+    est = make(cls, batch_size=N_SAMPLES + 30)
+    with pytest.warns(UserWarning, match=r"batch_size.*clipped"):
+        getattr(est, method)(X_GOOD)
+    assert est.batch_size_ == N_SAMPLES
+    Z = est.transform(X_GOOD)
+    assert Z.shape == (N_SAMPLES, N_COMPONENTS)
+    assert np.all(np.isfinite(Z))
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ESTIMATOR_IDS)
+def test_batch_size_within_n_samples_does_not_warn(cls):
+    est = make(cls, batch_size=N_SAMPLES)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est.fit(X_GOOD)
+    assert not [w for w in caught if "clipped" in str(w.message)]
+    assert est.batch_size_ == N_SAMPLES
+
+
+# ------------------------------------------------------------------ device
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
+@pytest.mark.parametrize("device", ["cuda", "cuda:0", torch.device("cuda")], ids=str)
+@pytest.mark.parametrize("state", ["fresh", "fitted"])
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ESTIMATOR_IDS)
+def test_cuda_device_without_cuda_raises(cls, state, device):
+    est = make(cls)
+    if state == "fitted":
+        est.fit(X_GOOD)
+        before = FittedState(est)
+    est.set_params(device=device)
+    with pytest.raises(ValueError, match=r"CUDA is not available"):
+        est.fit(X_GOOD)
+    if state == "fitted":
+        before.assert_intact()
+    else:
+        with pytest.raises(NotFittedError):
+            check_is_fitted(est)
+        est.set_params(device="cpu")
+        assert_unfitted_then_fits(est)
+
+
+@pytest.mark.parametrize("device", ["cpux", "gpu", "cuda:x", "mps", ""])
+@pytest.mark.parametrize("state", ["fresh", "fitted"])
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ESTIMATOR_IDS)
+def test_unknown_device_raises_value_error_naming_it(cls, state, device):
+    est = make(cls)
+    if state == "fitted":
+        est.fit(X_GOOD)
+        before = FittedState(est)
+    est.set_params(device=device)
+    with pytest.raises(
+        ValueError, match=re.escape(f"device={device!r}") + "|" + re.escape(f"Got {device!r}")
+    ):
+        est.fit(X_GOOD)
+    if state == "fitted":
+        before.assert_intact()
+    else:
+        with pytest.raises(NotFittedError):
+            check_is_fitted(est)
+
+
+@pytest.mark.parametrize("device", ["cpu", "cpu:0", "auto", torch.device("cpu")], ids=str)
+def test_cpu_devices_accepted(device):
+    est = make(Autoencoder, device=device).fit(X_GOOD)
+    expected = "cuda" if device == "auto" and torch.cuda.is_available() else "cpu"
+    assert est.device_.type == expected
+    assert est.transform(X_GOOD).shape == (N_SAMPLES, N_COMPONENTS)
+
+
+# ------------------------------------------------------------------ sample
+
+
+@pytest.mark.parametrize("n_samples", [0, -1, 1.5, True, None, "3", 2.0])
+def test_sample_bad_n_samples_raises_value_error(n_samples):
+    est = fitted(VariationalAutoencoder)
+    before = FittedState(est)
+    with pytest.raises(ValueError, match=r"n_samples"):
+        est.sample(n_samples)
+    before.assert_intact()
+
+
+@pytest.mark.parametrize("n_samples", [1, 7, np.int64(3)])
+def test_sample_good_n_samples(n_samples):
+    est = fitted(VariationalAutoencoder)
+    draws = est.sample(n_samples, random_state=0)
+    assert draws.shape == (int(n_samples), N_FEATURES)
+    assert draws.dtype == np.float64
+
+
+# ------------------------------------------------------- hidden_layer_sizes
+
+
+@pytest.mark.parametrize(
+    "hidden_layer_sizes", [(0,), (8, 0), (8, -2), [-1], (8, 1.5), (8, "a"), [[8]]], ids=str
+)
+@pytest.mark.parametrize("state", ["fresh", "fitted"])
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ESTIMATOR_IDS)
+def test_hidden_layer_sizes_not_positive_integers_raises(cls, state, hidden_layer_sizes):
+    est = make(cls)
+    if state == "fitted":
+        est.fit(X_GOOD)
+        before = FittedState(est)
+    est.set_params(hidden_layer_sizes=hidden_layer_sizes)
+    with pytest.raises(ValueError, match=r"hidden_layer_sizes"):
+        est.fit(X_GOOD)
+    if state == "fitted":
+        before.assert_intact()
+    else:
+        est.set_params(hidden_layer_sizes=(8,))
+        assert_unfitted_then_fits(est)
+
+
+@pytest.mark.parametrize("hidden_layer_sizes", [(), 5, (6, 4), [3], np.array([4, 2])], ids=str)
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ESTIMATOR_IDS)
+def test_hidden_layer_sizes_valid_forms_fit(cls, hidden_layer_sizes):
+    est = make(cls, hidden_layer_sizes=hidden_layer_sizes).fit(X_GOOD)
+    assert est.transform(X_GOOD).shape == (N_SAMPLES, N_COMPONENTS)
+
+
+# -------------------------------------------------------- invalid params
+
+#: (param, bad value) for every constructor parameter: wrong type, out of range,
+#: unknown string
+COMMON_BAD_PARAMS = [
+    ("n_components", 0),
+    ("n_components", -1),
+    ("n_components", 1.5),
+    ("n_components", "2"),
+    ("n_components", None),
+    ("hidden_layer_sizes", 0),
+    ("hidden_layer_sizes", -3),
+    ("hidden_layer_sizes", 1.5),
+    ("hidden_layer_sizes", "abc"),
+    ("hidden_layer_sizes", None),
+    ("activation", "sigmoid"),
+    ("activation", "RELU"),
+    ("activation", 1),
+    ("activation", None),
+    ("loss", "l2"),
+    ("loss", 1),
+    ("loss", None),
+    ("optimizer", "rmsprop"),
+    ("optimizer", None),
+    ("optimizer", 1),
+    ("learning_rate", 0),
+    ("learning_rate", -0.1),
+    ("learning_rate", "0.1"),
+    ("learning_rate", None),
+    ("weight_decay", -1e-3),
+    ("weight_decay", "x"),
+    ("weight_decay", None),
+    ("batch_size", 0),
+    ("batch_size", -5),
+    ("batch_size", 1.5),
+    ("batch_size", "big"),
+    ("batch_size", None),
+    ("max_iter", 0),
+    ("max_iter", -1),
+    ("max_iter", 1.5),
+    ("max_iter", None),
+    ("tol", -1.0),
+    ("tol", "x"),
+    ("tol", None),
+    ("n_iter_no_change", 0),
+    ("n_iter_no_change", -2),
+    ("n_iter_no_change", 1.5),
+    ("n_iter_no_change", None),
+    ("early_stopping", "yes"),
+    ("early_stopping", None),
+    ("early_stopping", 0.5),
+    ("validation_fraction", 0.0),
+    ("validation_fraction", 1.0),
+    ("validation_fraction", 1.5),
+    ("validation_fraction", -0.1),
+    ("validation_fraction", "x"),
+    ("validation_fraction", None),
+    ("shuffle", "yes"),
+    ("shuffle", None),
+    ("random_state", "seed"),
+    ("random_state", 1.5),
+    ("random_state", -1),
+    ("device", 1),
+    ("device", None),
+    ("device", 1.5),
+    ("verbose", "loud"),
+    ("verbose", -1),
+    ("verbose", 1.5),
+    ("verbose", None),
+    ("warm_start", "yes"),
+    ("warm_start", None),
+    ("warm_start", 0.5),
+]
+
+EXTRA_BAD_PARAMS = {
+    Autoencoder: [("loss", "gaussian"), ("loss", "bernoulli")],
+    DenoisingAutoencoder: [
+        ("loss", "gaussian"),
+        ("loss", "bernoulli"),
+        ("noise", "poisson"),
+        ("noise", "Masking"),
+        ("noise", 1),
+        ("noise", None),
+        ("noise_level", -0.1),
+        ("noise_level", "x"),
+        ("noise_level", None),
+    ],
+    VariationalAutoencoder: [
+        ("loss", "mse"),
+        ("loss", "bce"),
+        ("beta", -1.0),
+        ("beta", "x"),
+        ("beta", None),
+    ],
+}
+
+BAD_PARAMS = [
+    pytest.param(cls, param, value, id=f"{cls.__name__}-{param}={value!r}")
+    for cls in ESTIMATORS
+    for param, value in COMMON_BAD_PARAMS + EXTRA_BAD_PARAMS[cls]
+]
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ESTIMATOR_IDS)
+def test_bad_params_table_covers_every_constructor_parameter(cls):
+    covered = {param for param, _ in COMMON_BAD_PARAMS + EXTRA_BAD_PARAMS[cls]}
+    assert covered == set(cls().get_params())
+
+
+@pytest.mark.parametrize("cls, param, value", BAD_PARAMS)
+def test_invalid_param_raises_at_fit_not_before(cls, param, value):
+    # __init__ and set_params store the value as given and never raise
+    est = make(cls, **{param: value})
+    assert est.get_params()[param] is value
+    other = make(cls)
+    assert other.set_params(**{param: value}) is other
+    assert other.get_params()[param] is value
+
+    message = rf"The '{param}' parameter of {cls.__name__} must be"
+    for method in ("fit", "partial_fit", "fit_transform"):
+        with pytest.raises(InvalidParameterError, match=message):
+            getattr(est, method)(X_GOOD)
+        with pytest.raises(NotFittedError):
+            check_is_fitted(est)
+
+    # a fitted model whose parameter is then set to a bad value keeps its old
+    # model when the refit fails (partial_fit on a fitted estimator skips
+    # parameter validation, as everywhere in scikit-learn's _fit_context)
+    good = fitted(cls)
+    before = FittedState(good)
+    good.set_params(**{param: value})
+    with pytest.raises(InvalidParameterError, match=message):
+        good.fit(X_GOOD)
+    before.assert_intact()
+
+
+def test_invalid_param_error_is_value_error():
+    # scikit-learn's InvalidParameterError subclasses ValueError and TypeError
+    with pytest.raises(ValueError, match=r"'n_components'"):
+        make(Autoencoder, n_components=0).fit(X_GOOD)
+
+
+# ---------------------------------------------------- failed fits and refits
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ESTIMATOR_IDS)
+def test_failed_refit_then_good_refit_works(cls):
+    est = fitted(cls)
+    before = FittedState(est)
+    X_nan = np.array(X_GOOD)
+    X_nan[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        est.fit(X_nan)
+    before.assert_intact()
+    # a later refit with good data gives the same model as a first fit
+    est.fit(X_GOOD)
+    np.testing.assert_array_equal(est.transform(X_GOOD), before.transform)
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ESTIMATOR_IDS)
+def test_failed_refit_with_feature_names_keeps_old_names(cls):
+    pd = pytest.importorskip("pandas")
+    columns = [f"f{i}" for i in range(N_FEATURES)]
+    est = make(cls).fit(pd.DataFrame(np.array(X_GOOD), columns=columns))
+    Z = est.transform(pd.DataFrame(np.array(X_GOOD), columns=columns))
+    bad = pd.DataFrame(np.full((5, N_FEATURES + 1), np.nan), columns=[*columns, "extra"])
+    with pytest.raises(ValueError, match="NaN"):
+        est.fit(bad)
+    assert list(est.feature_names_in_) == columns
+    assert est.n_features_in_ == N_FEATURES
+    np.testing.assert_array_equal(est.transform(pd.DataFrame(np.array(X_GOOD), columns=columns)), Z)
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ESTIMATOR_IDS)
+def test_failed_partial_fit_does_not_change_later_training(cls):
+    """A rejected chunk leaves the estimator as it was: the next partial_fit
+    trains exactly as if the rejected call had never happened (optimiser
+    moments included, as IncrementalPCA's state is)."""
+    X_nan = np.array(X_GOOD)
+    X_nan[0, 0] = np.nan
+    reference = make(cls).partial_fit(X_GOOD).partial_fit(X_GOOD)
+    est = make(cls).partial_fit(X_GOOD).partial_fit(X_GOOD)
+    with pytest.raises(ValueError, match="NaN"):
+        est.partial_fit(X_nan)
+    np.testing.assert_array_equal(est.transform(X_GOOD), reference.transform(X_GOOD))
+    reference.partial_fit(X_GOOD)
+    est.partial_fit(X_GOOD)
+    np.testing.assert_array_equal(est.transform(X_GOOD), reference.transform(X_GOOD))
+
+
+# ------------------------------------------------------- non-finite loss
+
+NON_FINITE_LOSS_CASES = {
+    "huge_data": (dict(), np.array(X_GOOD) * 1e30),
+    "huge_learning_rate": (dict(learning_rate=1e30, max_iter=10), np.array(X_GOOD)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NON_FINITE_LOSS_CASES))
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ESTIMATOR_IDS)
+def test_non_finite_training_loss_raises_value_error(cls, case):
+    params, X = NON_FINITE_LOSS_CASES[case]
+    X_before = X.copy()
+    est = make(cls, **params)
+    with pytest.raises(ValueError, match=r"non-finite") as info:
+        est.fit(X)
+    message = str(info.value)
+    assert "Scale the data" in message
+    assert "learning_rate" in message
+    np.testing.assert_array_equal(X, X_before)
+    est.set_params(learning_rate=1e-3)
+    assert_unfitted_then_fits(est)
+
+
+# partial_fit keeps its optimiser (and so its learning rate, as MLPRegressor's
+# does): only huge data makes its loss non-finite
+WARM_CASES = [("fit", "huge_data"), ("fit", "huge_learning_rate"), ("partial_fit", "huge_data")]
+
+
+@pytest.mark.parametrize("method, case", WARM_CASES, ids=[f"{m}-{c}" for m, c in WARM_CASES])
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ESTIMATOR_IDS)
+def test_non_finite_training_loss_keeps_warm_started_model(cls, method, case):
+    params, X = NON_FINITE_LOSS_CASES[case]
+    est = fitted(cls, warm_start=True)
+    before = FittedState(est)
+    est.set_params(**params)
+    with pytest.raises(ValueError, match=r"Scale the data.*learning_rate"):
+        getattr(est, method)(X)
+    before.assert_intact()
+    for key, value in est.module_.state_dict().items():
+        assert torch.isfinite(value).all(), key
+    # and it trains on from there with sane settings
+    est.set_params(learning_rate=1e-3, max_iter=3)
+    est.fit(X_GOOD)
+    assert est.n_iter_ == before.attributes["n_iter_"] + 3
+    assert np.all(np.isfinite(est.transform(X_GOOD)))
