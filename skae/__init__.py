@@ -1,9 +1,20 @@
 """skae: the autoencoder family as scikit-learn transformers, on PyTorch."""
 
 from ._autoencoder import Autoencoder
+from ._contractive import ContractiveAutoencoder
+from ._convolutional import ConvolutionalAutoencoder
 from ._denoising import DenoisingAutoencoder
+from ._sparse import SparseAutoencoder
 from ._variational import VariationalAutoencoder
 
 __version__ = "0.1.0"
 
-__all__ = ["Autoencoder", "DenoisingAutoencoder", "VariationalAutoencoder", "__version__"]
+__all__ = [
+    "Autoencoder",
+    "ContractiveAutoencoder",
+    "ConvolutionalAutoencoder",
+    "DenoisingAutoencoder",
+    "SparseAutoencoder",
+    "VariationalAutoencoder",
+    "__version__",
+]

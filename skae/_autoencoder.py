@@ -1,6 +1,9 @@
-"""The plain autoencoder: the base with nothing added."""
+"""The plain MLP autoencoder, with tied weights and greedy layer-wise
+pretraining; the MLP family members build on it."""
 
-from ._base import BaseAutoencoder
+from ._base import BaseAutoencoder, StrOptions
+from ._losses import RECONSTRUCTION_LOSSES, squared_error
+from .nn import AutoencoderModule
 
 
 class Autoencoder(BaseAutoencoder):
@@ -59,6 +62,15 @@ class Autoencoder(BaseAutoencoder):
         Print the loss at every epoch when positive.
     warm_start : bool, default=False
         Continue from the previous solution when :meth:`fit` is called again.
+    tied_weights : bool, default=False
+        Decoder layers use the transposed weights of their encoder mirrors
+        (shared storage; only the biases are the decoder's own).
+    pretraining : {None, "greedy"}, default=None
+        "greedy" trains each layer first as a shallow autoencoder on the codes
+        of the layer below, for up to ``max_iter`` epochs each (a stacked
+        autoencoder; Hinton & Salakhutdinov, 2006, Bengio et al., 2007), then
+        fine-tunes the whole network end to end. Applies to :meth:`fit` from
+        scratch, not to :meth:`partial_fit` or a warm start.
 
     Attributes
     ----------
@@ -67,9 +79,13 @@ class Autoencoder(BaseAutoencoder):
     device_ : torch.device
         The device the module lives on.
     n_iter_ : int
-        Number of epochs run.
+        Number of epochs run, pretraining included.
     loss_curve_ : list of float
-        Mean training loss per sample, one entry per epoch.
+        Mean training loss per sample, one entry per epoch: the pretraining
+        epochs of every layer first, then the end-to-end epochs.
+    pretraining_loss_curves_ : list of list of float
+        With ``pretraining="greedy"``, the loss curve of each layer's
+        pretraining, from the input inwards; empty otherwise.
     best_loss_ : float or None
         Lowest training loss reached; None with ``early_stopping``.
     validation_scores_ : list of float or None
@@ -95,6 +111,9 @@ class Autoencoder(BaseAutoencoder):
     G. E. Hinton and R. R. Salakhutdinov, "Reducing the dimensionality of data
     with neural networks", Science 313(5786), 504-507, 2006.
 
+    Y. Bengio, P. Lamblin, D. Popovici and H. Larochelle, "Greedy layer-wise
+    training of deep networks", NIPS 2007.
+
     Examples
     --------
     >>> from sklearn.datasets import load_digits
@@ -108,3 +127,100 @@ class Autoencoder(BaseAutoencoder):
     >>> ae.inverse_transform(codes).shape
     (1797, 64)
     """
+
+    _parameter_constraints: dict = {
+        **BaseAutoencoder._parameter_constraints,
+        "tied_weights": ["boolean"],
+        "pretraining": [StrOptions({"greedy"}), None],
+    }
+
+    def __init__(
+        self,
+        *,
+        n_components=2,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        loss="mse",
+        optimizer="adam",
+        learning_rate=1e-3,
+        weight_decay=0.0,
+        batch_size="auto",
+        max_iter=200,
+        tol=1e-4,
+        n_iter_no_change=10,
+        early_stopping=False,
+        validation_fraction=0.1,
+        shuffle=True,
+        random_state=None,
+        device="auto",
+        verbose=0,
+        warm_start=False,
+        tied_weights=False,
+        pretraining=None,
+    ):
+        super().__init__(
+            n_components=n_components,
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            loss=loss,
+            optimizer=optimizer,
+            learning_rate=learning_rate,
+            weight_decay=weight_decay,
+            batch_size=batch_size,
+            max_iter=max_iter,
+            tol=tol,
+            n_iter_no_change=n_iter_no_change,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            shuffle=shuffle,
+            random_state=random_state,
+            device=device,
+            verbose=verbose,
+            warm_start=warm_start,
+        )
+        self.tied_weights = tied_weights
+        self.pretraining = pretraining
+
+    #: Activation of the code layer; family members with a bounded or
+    #: non-negative code override it.
+    _code_activation = "identity"
+
+    def _build_module(self, n_features):
+        return AutoencoderModule(
+            n_features,
+            self.n_components,
+            self._hidden_layer_sizes(),
+            self.activation,
+            output_activation=RECONSTRUCTION_LOSSES[self.loss][1],
+            code_activation=self._code_activation,
+            tied_weights=self.tied_weights,
+        )
+
+    def _pretrain(self, module, X, *, device, generator, loss_generator):
+        if self.pretraining != "greedy":
+            return []
+        pairs = module.layer_pairs()
+        curves = []
+        for depth, pair in enumerate(pairs):
+            batch_loss = self._training_loss(
+                pair,
+                loss_generator,
+                reconstruction=None if depth == 0 else squared_error,
+                penalize=depth == len(pairs) - 1,
+            )
+            history = self._train(
+                pair,
+                batch_loss,
+                X,
+                optimizer=self._new_optimizer(pair.parameters(), device),
+                max_iter=self.max_iter,
+                generator=generator,
+                device=device,
+                previous_epochs=sum(map(len, curves)),
+            )
+            curves.append(history.loss_curve)
+            if history.stop_reason == "interrupted":
+                break
+            # the next layer learns to reconstruct this layer's codes
+            X = self._map_rows(pair, lambda m, x: m.encode(x), X).to(device)
+        return curves

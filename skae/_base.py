@@ -28,7 +28,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from . import _engine
 from ._losses import RECONSTRUCTION_LOSSES
-from .nn import ACTIVATIONS, AutoencoderModule
+from .nn import ACTIVATIONS
 
 __all__ = ["BaseAutoencoder", "Interval", "StrOptions"]
 
@@ -161,26 +161,36 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     def _build_module(self, n_features):
         """The torch module to train, freshly initialised."""
-        return AutoencoderModule(
-            n_features,
-            self.n_components,
-            self._hidden_layer_sizes(),
-            self.activation,
-            output_activation=RECONSTRUCTION_LOSSES[self.loss][1],
-        )
+        raise NotImplementedError
 
     def _corrupt(self, x, generator):
         """The training input made from a clean batch (identity here)."""
         return x
 
-    def _training_loss(self, module, generator):
-        """``batch_loss(x) -> 0-d tensor`` for the engine."""
-        reconstruction = RECONSTRUCTION_LOSSES[self.loss][0]
+    def _penalty(self, module, x, code):
+        """A regulariser on the code of a clean batch, added to the mean loss."""
+        return 0.0
+
+    def _training_loss(self, module, generator, *, reconstruction=None, penalize=True):
+        """``batch_loss(x) -> 0-d tensor`` for the engine.
+
+        ``reconstruction`` replaces the loss chosen by ``loss`` (greedy
+        pretraining of inner layers reconstructs hidden activations with squared
+        error); ``penalize=False`` leaves out :meth:`_penalty`.
+        """
+        reconstruction = reconstruction or RECONSTRUCTION_LOSSES[self.loss][0]
 
         def batch_loss(x):
-            return reconstruction(module(self._corrupt(x, generator)), x).mean()
+            code = module.encode(self._corrupt(x, generator))
+            loss = reconstruction(module.decoder(code), x).mean()
+            return loss + self._penalty(module, x, code) if penalize else loss
 
         return batch_loss
+
+    def _pretrain(self, module, X, *, device, generator, loss_generator):
+        """Greedy layer-wise pretraining before the end-to-end fit; returns one
+        loss curve per pretrained layer (none here)."""
+        return []
 
     def _score_samples_batch(self, module, x):
         """Per-sample score of a batch, higher is better."""
@@ -314,40 +324,34 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 return self._map_rows(module, self._score_samples_batch, X_val).mean().item()
 
         self.batch_size_ = self._resolve_batch_size(X_train.shape[0])
+        pretraining_curves = []
+        if first_pass and not incremental:
+            pretraining_curves = self._pretrain(
+                module, X_train, device=device, generator=generator, loss_generator=loss_generator
+            )
         optimizer = self._get_optimizer(module, device, reuse=incremental and not first_pass)
-
-        history = _engine.train(
+        history = self._train(
             module,
             self._training_loss(module, loss_generator),
             X_train,
             optimizer=optimizer,
-            batch_size=self.batch_size_,
             max_iter=1 if incremental else self.max_iter,
             generator=generator,
             device=device,
-            shuffle=self.shuffle,
-            tol=self.tol,
-            n_iter_no_change=self.n_iter_no_change,
             validation_score=validation_score,
             stop_early=not incremental,
-            verbose=self.verbose,
+            previous_epochs=self.n_iter_ + sum(map(len, pretraining_curves)),
         )
-        if history.stop_reason == "non_finite":
-            raise ValueError(
-                f"{type(self).__name__}: the training loss became non-finite (NaN or inf) "
-                f"in epoch {self.n_iter_ + history.n_iter + 1}. Scale the data (for example "
-                "with sklearn.preprocessing.StandardScaler) or lower learning_rate "
-                f"(now {self.learning_rate})."
-            )
-        if history.stop_reason == "interrupted":
-            warnings.warn("Training interrupted by user.", UserWarning)
 
         self.module_ = module
         self.device_ = device
         self._optimizer = optimizer
         self._n_features_out = self.n_components
-        self.n_iter_ += history.n_iter
-        self.loss_curve_ = self.loss_curve_ + history.loss_curve
+        if first_pass:
+            self.pretraining_loss_curves_ = pretraining_curves
+        pretraining_curve = [loss for curve in pretraining_curves for loss in curve]
+        self.n_iter_ += len(pretraining_curve) + history.n_iter
+        self.loss_curve_ = self.loss_curve_ + pretraining_curve + history.loss_curve
         if early_stopping:
             previous = self.best_validation_score_
             self.validation_scores_ = (self.validation_scores_ or []) + history.validation_scores
@@ -364,6 +368,46 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 "the optimization hasn't converged yet.",
                 ConvergenceWarning,
             )
+
+    def _train(self, module, batch_loss, X, *, optimizer, max_iter, generator, device,
+               validation_score=None, stop_early=True, previous_epochs=0):
+        """Run the engine with this estimator's settings; a non-finite loss
+        raises here, with what to change."""
+        history = _engine.train(
+            module,
+            batch_loss,
+            X,
+            optimizer=optimizer,
+            batch_size=self.batch_size_,
+            max_iter=max_iter,
+            generator=generator,
+            device=device,
+            shuffle=self.shuffle,
+            tol=self.tol,
+            n_iter_no_change=self.n_iter_no_change,
+            validation_score=validation_score,
+            stop_early=stop_early,
+            verbose=self.verbose,
+        )
+        if history.stop_reason == "non_finite":
+            raise ValueError(
+                f"{type(self).__name__}: the training loss became non-finite (NaN or inf) "
+                f"in epoch {previous_epochs + history.n_iter + 1}. Scale the data (for "
+                "example with sklearn.preprocessing.StandardScaler) or lower learning_rate "
+                f"(now {self.learning_rate})."
+            )
+        if history.stop_reason == "interrupted":
+            warnings.warn("Training interrupted by user.", UserWarning)
+        return history
+
+    def _new_optimizer(self, parameters, device):
+        return _engine.make_optimizer(
+            self.optimizer,
+            parameters,
+            learning_rate=self.learning_rate,
+            weight_decay=self.weight_decay,
+            device=device,
+        )
 
     def _hidden_layer_sizes(self):
         sizes = self.hidden_layer_sizes
@@ -391,13 +435,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         optimizer = getattr(self, "_optimizer", None) if reuse else None
         if optimizer is not None:
             return optimizer
-        optimizer = _engine.make_optimizer(
-            self.optimizer,
-            module.parameters(),
-            learning_rate=self.learning_rate,
-            weight_decay=self.weight_decay,
-            device=device,
-        )
+        optimizer = self._new_optimizer(module.parameters(), device)
         state = getattr(self, "_optimizer_state", None) if reuse else None
         if state is not None:
             optimizer.load_state_dict(state)

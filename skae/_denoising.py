@@ -4,11 +4,12 @@ from numbers import Real
 
 import torch
 
-from ._base import BaseAutoencoder, Interval, StrOptions
+from ._autoencoder import Autoencoder
+from ._base import Interval, StrOptions
 from ._noise import NOISES
 
 
-class DenoisingAutoencoder(BaseAutoencoder):
+class DenoisingAutoencoder(Autoencoder):
     """Denoising autoencoder: reconstructs clean input from a corrupted copy.
 
     While training, each minibatch is corrupted by ``noise`` and the network is
@@ -70,6 +71,13 @@ class DenoisingAutoencoder(BaseAutoencoder):
         Print the loss at every epoch when positive.
     warm_start : bool, default=False
         Continue from the previous solution when :meth:`fit` is called again.
+    tied_weights : bool, default=False
+        Decoder layers use the transposed weights of their encoder mirrors.
+    pretraining : {None, "greedy"}, default=None
+        "greedy" gives a stacked denoising autoencoder (Vincent et al., 2010):
+        each layer is first trained as a shallow denoising autoencoder on the
+        (corrupted) codes of the layer below, for up to ``max_iter`` epochs,
+        then the whole network is fine-tuned end to end.
 
     Attributes
     ----------
@@ -80,7 +88,11 @@ class DenoisingAutoencoder(BaseAutoencoder):
     n_iter_ : int
         Number of epochs run.
     loss_curve_ : list of float
-        Mean training loss per sample (on corrupted input), one entry per epoch.
+        Mean training loss per sample (on corrupted input), one entry per epoch:
+        pretraining epochs first, then the end-to-end epochs.
+    pretraining_loss_curves_ : list of list of float
+        With ``pretraining="greedy"``, the loss curve of each layer's
+        pretraining; empty otherwise.
     best_loss_ : float or None
         Lowest training loss reached; None with ``early_stopping``.
     validation_scores_ : list of float or None
@@ -120,7 +132,7 @@ class DenoisingAutoencoder(BaseAutoencoder):
     """
 
     _parameter_constraints: dict = {
-        **BaseAutoencoder._parameter_constraints,
+        **Autoencoder._parameter_constraints,
         "noise": [StrOptions(set(NOISES))],
         "noise_level": [Interval(Real, 0, None, closed="left")],
     }
@@ -148,6 +160,8 @@ class DenoisingAutoencoder(BaseAutoencoder):
         device="auto",
         verbose=0,
         warm_start=False,
+        tied_weights=False,
+        pretraining=None,
     ):
         super().__init__(
             n_components=n_components,
@@ -168,6 +182,8 @@ class DenoisingAutoencoder(BaseAutoencoder):
             device=device,
             verbose=verbose,
             warm_start=warm_start,
+            tied_weights=tied_weights,
+            pretraining=pretraining,
         )
         self.noise = noise
         self.noise_level = noise_level

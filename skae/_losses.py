@@ -45,3 +45,44 @@ RECONSTRUCTION_LOSSES = {
     "mse": (squared_error, "identity"),
     "bce": (binary_cross_entropy, "logistic"),
 }
+
+
+def l1_sparsity(code, target=None):
+    """Mean over the batch of the L1 norm of each code (``target`` unused)."""
+    return code.abs().sum(dim=1).mean()
+
+
+def kl_sparsity(code, target):
+    """sum_j KL(rho || rho_hat_j) between Bernoulli(target) and Bernoulli of
+    each unit's mean activation over the batch; ``code`` must lie in (0, 1)."""
+    eps = torch.finfo(code.dtype).eps
+    rho_hat = code.mean(dim=0).clamp(eps, 1 - eps)
+    rho = target
+    return (
+        rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))
+    ).sum()
+
+
+SPARSITY_PENALTIES = {"l1": l1_sparsity, "kl": kl_sparsity}
+
+
+def sigmoid_jacobian_norm(code, weight):
+    """Per-sample squared Frobenius norm of the Jacobian of ``sigmoid(x W^T + b)``
+    in closed form, ``sum_j (h_j (1 - h_j))^2 ||W_j||^2`` (Rifai et al. 2011),
+    from the codes ``h`` and the weight ``W``."""
+    return (code * (1 - code)).square() @ weight.square().sum(dim=1)
+
+
+def jacobian_norm(encode, x):
+    """Per-sample squared Frobenius norm of the Jacobian of ``encode`` at each
+    row of ``x``, exact, batched with ``torch.func``: reverse mode (one
+    vector-Jacobian product per code unit) when the code is narrower than the
+    input, forward mode otherwise. Differentiable with respect to the
+    parameters ``encode`` closes over."""
+
+    def one_row(row):
+        return encode(row.unsqueeze(0)).squeeze(0)
+
+    n_components = encode(x[:1]).shape[1]
+    jacobian = torch.func.jacrev if n_components <= x.shape[1] else torch.func.jacfwd
+    return torch.func.vmap(jacobian(one_row))(x).square().sum(dim=(1, 2))

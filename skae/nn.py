@@ -6,10 +6,12 @@ entry points, which the estimators and the training losses rely on:
 - ``encode(x)`` -> the code (for the variational module, the posterior mean);
 - ``decode(z)`` -> the reconstruction in data space (output activation applied);
 - ``forward(x)`` -> the decoder's pre-activation output (the loss takes logits,
-  which keeps binary cross-entropy numerically stable).
+  which keeps binary cross-entropy numerically stable); ``decoder(z)`` gives
+  the same from a code.
 """
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 ACTIVATIONS = {
@@ -29,41 +31,50 @@ def make_activation(name):
     return ACTIVATIONS[name]()
 
 
-def mlp(sizes, activation, *, activate_last=False):
-    """Linear layers through ``sizes`` with ``activation`` between them.
-
-    The last layer is linear unless ``activate_last``; ``sizes`` of length one
-    gives the identity map.
-    """
+def mlp(sizes, activation, *, last_activation="identity"):
+    """Linear layers through ``sizes``, ``activation`` between them and
+    ``last_activation`` after the last; ``sizes`` of length one gives the
+    identity map."""
     layers = []
+    n_layers = len(sizes) - 1
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append(nn.Linear(n_in, n_out))
-        if i < len(sizes) - 2 or activate_last:
-            layers.append(make_activation(activation))
+        name = activation if i < n_layers - 1 else last_activation
+        if name != "identity":
+            layers.append(make_activation(name))
     return nn.Sequential(*layers)
 
 
-class AutoencoderModule(nn.Module):
-    """MLP encoder ``n_features -> hidden -> n_components`` and its mirror.
+class TiedLinear(nn.Module):
+    """A linear map whose weight is the transpose of another ``nn.Linear``'s.
 
-    The code layer is linear (as in Hinton & Salakhutdinov 2006); hidden layers
-    use ``activation``; the decoder's output goes through ``output_activation``
-    only in :meth:`decode`.
+    The weight is the same ``Parameter`` object (shared storage); only the bias
+    is this layer's own.
     """
 
-    def __init__(
-        self,
-        n_features,
-        n_components,
-        hidden_layer_sizes=(),
-        activation="relu",
-        output_activation="identity",
-    ):
+    def __init__(self, linear):
         super().__init__()
-        hidden = list(hidden_layer_sizes)
-        self.encoder = mlp([n_features, *hidden, n_components], activation)
-        self.decoder = mlp([n_components, *hidden[::-1], n_features], activation)
-        self.output_activation = make_activation(output_activation)
+        self.weight = linear.weight
+        self.bias = nn.Parameter(torch.zeros(linear.in_features))
+
+    def forward(self, x):
+        return F.linear(x, self.weight.t(), self.bias)
+
+
+def _linear_layers(sequential):
+    return [m for m in sequential if isinstance(m, (nn.Linear, TiedLinear))]
+
+
+class Shallow(nn.Module):
+    """One layer pair of a deeper autoencoder seen as a shallow autoencoder,
+    for greedy layer-wise pretraining. It shares the parameters of the layers
+    it wraps, so training it trains them in place."""
+
+    def __init__(self, encoder, decoder, output_activation):
+        super().__init__()
+        self.encoder = encoder
+        self.decoder = decoder
+        self.output_activation = output_activation
 
     def encode(self, x):
         return self.encoder(x)
@@ -73,6 +84,79 @@ class AutoencoderModule(nn.Module):
 
     def forward(self, x):
         return self.decoder(self.encoder(x))
+
+
+class AutoencoderModule(nn.Module):
+    """MLP encoder ``n_features -> hidden -> n_components`` and its mirror.
+
+    Hidden layers use ``activation``; the code layer uses ``code_activation``
+    (linear by default, as in Hinton & Salakhutdinov 2006); the decoder's output
+    goes through ``output_activation`` only in :meth:`decode`. With
+    ``tied_weights`` each decoder layer uses the transposed weight of its mirror
+    in the encoder.
+    """
+
+    def __init__(
+        self,
+        n_features,
+        n_components,
+        hidden_layer_sizes=(),
+        activation="relu",
+        output_activation="identity",
+        code_activation="identity",
+        tied_weights=False,
+    ):
+        super().__init__()
+        hidden = list(hidden_layer_sizes)
+        self.encoder = mlp(
+            [n_features, *hidden, n_components], activation, last_activation=code_activation
+        )
+        if tied_weights:
+            layers = []
+            for i, linear in enumerate(reversed(_linear_layers(self.encoder))):
+                layers.append(TiedLinear(linear))
+                if i < len(hidden) and activation != "identity":
+                    layers.append(make_activation(activation))
+            self.decoder = nn.Sequential(*layers)
+        else:
+            self.decoder = mlp([n_components, *hidden[::-1], n_features], activation)
+        self.output_activation = make_activation(output_activation)
+        self.activation = activation
+
+    def encode(self, x):
+        return self.encoder(x)
+
+    def decode(self, z):
+        return self.output_activation(self.decoder(z))
+
+    def forward(self, x):
+        return self.decoder(self.encoder(x))
+
+    def layer_pairs(self):
+        """The shallow autoencoders of greedy layer-wise pretraining, from the
+        input inwards: pair ``l`` encodes the activations of layer ``l - 1``
+        (the input for ``l = 0``) and decodes them back. The outermost pair keeps
+        this module's output activation; inner pairs reconstruct hidden
+        activations through the hidden activation."""
+        encoder_steps = _steps(self.encoder)
+        decoder_steps = _steps(self.decoder)[::-1]
+        pairs = []
+        for depth, (enc, dec) in enumerate(zip(encoder_steps, decoder_steps)):
+            linear, act = dec[0], dec[1:]
+            output = self.output_activation if depth == 0 else nn.Sequential(*act)
+            pairs.append(Shallow(nn.Sequential(*enc), linear, output))
+        return pairs
+
+
+def _steps(sequential):
+    """Split a Sequential into [linear, its activation(s)...] groups."""
+    steps = []
+    for module in sequential:
+        if isinstance(module, (nn.Linear, TiedLinear)):
+            steps.append([module])
+        else:
+            steps[-1].append(module)
+    return steps
 
 
 class VariationalModule(nn.Module):
@@ -95,7 +179,7 @@ class VariationalModule(nn.Module):
     ):
         super().__init__()
         hidden = list(hidden_layer_sizes)
-        self.body = mlp([n_features, *hidden], activation, activate_last=True)
+        self.body = mlp([n_features, *hidden], activation, last_activation=activation)
         width = hidden[-1] if hidden else n_features
         self.mean = nn.Linear(width, n_components)
         self.log_var = nn.Linear(width, n_components)
@@ -109,6 +193,76 @@ class VariationalModule(nn.Module):
 
     def encode(self, x):
         return self.mean(self.body(x))
+
+    def decode(self, z):
+        return self.output_activation(self.decoder(z))
+
+    def forward(self, x):
+        return self.decoder(self.encode(x))
+
+
+class ConvolutionalModule(nn.Module):
+    """Convolutional encoder and transposed-convolutional decoder over flat rows.
+
+    Each row of length ``prod(image_shape)`` is viewed as an image of shape
+    ``(channels, height, width)`` (2-D convolutions) or ``(channels, length)``
+    (1-D). Each conv layer halves the spatial size (stride 2, padding
+    ``kernel_size // 2``); a linear layer maps the last feature map to the code.
+    The decoder mirrors it with transposed convolutions whose output padding
+    restores every intermediate size exactly, so any input size works.
+    """
+
+    def __init__(
+        self,
+        image_shape,
+        n_components,
+        channels=(16, 32),
+        kernel_size=3,
+        activation="relu",
+        output_activation="identity",
+    ):
+        super().__init__()
+        self.image_shape = tuple(int(s) for s in image_shape)
+        spatial = self.image_shape[1:]
+        conv = nn.Conv2d if len(spatial) == 2 else nn.Conv1d
+        deconv = nn.ConvTranspose2d if len(spatial) == 2 else nn.ConvTranspose1d
+        padding = kernel_size // 2
+        sizes = [spatial]
+        for _ in channels:
+            sizes.append(tuple((s + 2 * padding - kernel_size) // 2 + 1 for s in sizes[-1]))
+        widths = [self.image_shape[0], *channels]
+
+        encoder = []
+        for c_in, c_out in zip(widths[:-1], widths[1:]):
+            encoder += [conv(c_in, c_out, kernel_size, stride=2, padding=padding)]
+            encoder += [make_activation(activation)]
+        self.feature_shape = (widths[-1], *sizes[-1])
+        n_flat = widths[-1] * int(torch.tensor(sizes[-1]).prod())
+        self.encoder = nn.Sequential(*encoder, nn.Flatten(), nn.Linear(n_flat, n_components))
+
+        decoder = [
+            nn.Linear(n_components, n_flat),
+            make_activation(activation),
+            nn.Unflatten(1, self.feature_shape),
+        ]
+        for i in range(len(channels), 0, -1):
+            out_size = sizes[i - 1]
+            natural = tuple((s - 1) * 2 - 2 * padding + kernel_size for s in sizes[i])
+            extra = tuple(o - n for o, n in zip(out_size, natural))
+            decoder.append(
+                deconv(
+                    widths[i], widths[i - 1], kernel_size, stride=2,
+                    padding=padding, output_padding=extra,
+                )
+            )
+            if i > 1:
+                decoder.append(make_activation(activation))
+        decoder.append(nn.Flatten())
+        self.decoder = nn.Sequential(*decoder)
+        self.output_activation = make_activation(output_activation)
+
+    def encode(self, x):
+        return self.encoder(x.view(x.shape[0], *self.image_shape))
 
     def decode(self, z):
         return self.output_activation(self.decoder(z))

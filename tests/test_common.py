@@ -12,18 +12,13 @@ from sklearn.utils.estimator_checks import (
     parametrize_with_checks,
 )
 
-from skae import Autoencoder, DenoisingAutoencoder, VariationalAutoencoder
+from _family import ESTIMATORS
 
 
 def _estimators():
     # the default settings, seeded: every check passes and none is marked as
     # an expected failure
-    common = dict(device="cpu", random_state=0)
-    return [
-        Autoencoder(**common),
-        DenoisingAutoencoder(**common),
-        VariationalAutoencoder(**common),
-    ]
+    return [Estimator(device="cpu", random_state=0) for Estimator in ESTIMATORS]
 
 
 @parametrize_with_checks(_estimators())

@@ -1,0 +1,209 @@
+"""The convolutional autoencoder: rows of X are flattened images or signals."""
+
+from numbers import Integral
+
+import numpy as np
+
+from ._base import BaseAutoencoder, Interval
+from ._losses import RECONSTRUCTION_LOSSES
+from .nn import ConvolutionalModule
+
+
+class ConvolutionalAutoencoder(BaseAutoencoder):
+    """Convolutional autoencoder over rows that are flattened images.
+
+    Each row of X is viewed as an image of ``image_shape`` (as
+    ``X.reshape(-1, *image_shape)`` would, C order). Stride-2 convolutions
+    halve the image at each of the ``hidden_layer_sizes`` layers, a linear
+    layer maps the last feature map to the ``n_components`` code, and
+    transposed convolutions mirror the way back to exactly the input size.
+    With ``image_shape=None`` each row is a one-channel 1-D signal, so the
+    estimator takes data of any width.
+
+    Parameters
+    ----------
+    n_components : int, default=2
+        Size of the code.
+    image_shape : tuple of int or None, default=None
+        ``(height, width)`` for one-channel images, ``(channels, height,
+        width)`` for several channels; ``None`` treats each row as a 1-D signal
+        of length ``n_features``. The product must equal ``n_features``.
+    hidden_layer_sizes : array-like of int or int, default=(16, 32)
+        Number of channels of each convolutional layer, from the input inwards;
+        the decoder uses them in reverse.
+    kernel_size : int, default=3
+        Size of every convolution kernel.
+    activation : {"relu", "identity", "logistic", "tanh", "leaky_relu", "elu", \
+"gelu", "softplus"}, default="relu"
+        Activation after every convolution and before the code's linear layer.
+    loss : {"mse", "bce"}, default="mse"
+        Reconstruction loss, summed over features: squared error with a linear
+        output, or binary cross-entropy with a logistic output (X in [0, 1]).
+    optimizer : {"adam", "adamw", "sgd"}, default="adam"
+        Optimiser; "sgd" uses Nesterov momentum 0.9.
+    learning_rate : float, default=1e-3
+        Step size of the optimiser.
+    weight_decay : float, default=0.0
+        L2 penalty (decoupled for "adamw").
+    batch_size : int or "auto", default="auto"
+        Minibatch size; "auto" is ``min(200, n_samples)``.
+    max_iter : int, default=200
+        Maximum number of epochs per call to :meth:`fit`.
+    tol : float, default=1e-4
+        Improvement of the loss (or validation score) below which an epoch
+        counts as no improvement.
+    n_iter_no_change : int, default=10
+        Stop after more than this many epochs without improvement.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the data, stop on its score and
+        restore the weights of the best epoch.
+    validation_fraction : float, default=0.1
+        Fraction of the training data held out when ``early_stopping``.
+    shuffle : bool, default=True
+        Shuffle the samples at every epoch.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, shuffling and the validation split. An int
+        gives bit-identical results on the CPU. The global numpy and torch
+        random states are neither used nor changed.
+    device : str or torch.device, default="auto"
+        "auto" picks CUDA when available, else the CPU; or "cpu", "cuda",
+        "cuda:1", a ``torch.device``.
+    verbose : int, default=0
+        Print the loss at every epoch when positive.
+    warm_start : bool, default=False
+        Continue from the previous solution when :meth:`fit` is called again.
+
+    Attributes
+    ----------
+    module_ : torch.nn.Module
+        The fitted :class:`skae.nn.ConvolutionalModule`.
+    image_shape_ : tuple of int
+        The ``(channels, *spatial)`` shape each row is viewed as.
+    device_ : torch.device
+        The device the module lives on.
+    n_iter_ : int
+        Number of epochs run.
+    loss_curve_ : list of float
+        Mean training loss per sample, one entry per epoch.
+    best_loss_ : float or None
+        Lowest training loss reached; None with ``early_stopping``.
+    validation_scores_ : list of float or None
+        Validation score per epoch with ``early_stopping``; None otherwise.
+    best_validation_score_ : float or None
+        Best validation score with ``early_stopping``; None otherwise.
+    batch_size_ : int
+        The minibatch size used.
+    n_features_in_ : int
+        Number of features seen during :term:`fit`.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during :term:`fit`, when X has string column names.
+
+    See Also
+    --------
+    sklearn.decomposition.PCA : The linear baseline.
+    Autoencoder : Fully connected layers, for data that is not an image.
+
+    References
+    ----------
+    J. Masci, U. Meier, D. Ciresan and J. Schmidhuber, "Stacked convolutional
+    auto-encoders for hierarchical feature extraction", ICANN 2011.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skae import ConvolutionalAutoencoder
+    >>> X = load_digits().data / 16
+    >>> cae = ConvolutionalAutoencoder(n_components=8, image_shape=(8, 8),
+    ...                                max_iter=10, random_state=0, device="cpu")
+    >>> cae.fit_transform(X).shape
+    (1797, 8)
+    >>> cae.inverse_transform(cae.transform(X[:2])).shape
+    (2, 64)
+    """
+
+    _parameter_constraints: dict = {
+        **BaseAutoencoder._parameter_constraints,
+        "image_shape": ["array-like", None],
+        "kernel_size": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        *,
+        n_components=2,
+        image_shape=None,
+        hidden_layer_sizes=(16, 32),
+        kernel_size=3,
+        activation="relu",
+        loss="mse",
+        optimizer="adam",
+        learning_rate=1e-3,
+        weight_decay=0.0,
+        batch_size="auto",
+        max_iter=200,
+        tol=1e-4,
+        n_iter_no_change=10,
+        early_stopping=False,
+        validation_fraction=0.1,
+        shuffle=True,
+        random_state=None,
+        device="auto",
+        verbose=0,
+        warm_start=False,
+    ):
+        super().__init__(
+            n_components=n_components,
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            loss=loss,
+            optimizer=optimizer,
+            learning_rate=learning_rate,
+            weight_decay=weight_decay,
+            batch_size=batch_size,
+            max_iter=max_iter,
+            tol=tol,
+            n_iter_no_change=n_iter_no_change,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            shuffle=shuffle,
+            random_state=random_state,
+            device=device,
+            verbose=verbose,
+            warm_start=warm_start,
+        )
+        self.image_shape = image_shape
+        self.kernel_size = kernel_size
+
+    def _resolve_image_shape(self, n_features):
+        if self.image_shape is None:
+            return (1, n_features)
+        shape = tuple(self.image_shape)
+        if len(shape) not in (2, 3) or not all(
+            isinstance(s, Integral) and not isinstance(s, bool) and s >= 1 for s in shape
+        ):
+            raise ValueError(
+                "image_shape must be (height, width) or (channels, height, width) of "
+                f"positive integers, or None; got {self.image_shape!r}."
+            )
+        shape = tuple(int(s) for s in shape)
+        if int(np.prod(shape)) != n_features:
+            raise ValueError(
+                f"image_shape={self.image_shape!r} holds {int(np.prod(shape))} values but X "
+                f"has {n_features} features per row."
+            )
+        return shape if len(shape) == 3 else (1, *shape)
+
+    def _check_data(self, X):
+        super()._check_data(X)
+        self._resolve_image_shape(X.shape[1])
+
+    def _build_module(self, n_features):
+        self.image_shape_ = self._resolve_image_shape(n_features)
+        return ConvolutionalModule(
+            self.image_shape_,
+            self.n_components,
+            channels=self._hidden_layer_sizes(),
+            kernel_size=self.kernel_size,
+            activation=self.activation,
+            output_activation=RECONSTRUCTION_LOSSES[self.loss][1],
+        )

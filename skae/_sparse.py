@@ -1,0 +1,203 @@
+"""The sparse autoencoder: a sparsity penalty on the code."""
+
+from numbers import Real
+
+from ._autoencoder import Autoencoder
+from ._base import Interval, StrOptions
+from ._losses import SPARSITY_PENALTIES
+
+
+class SparseAutoencoder(Autoencoder):
+    """Sparse autoencoder: a penalty keeps most code units near zero.
+
+    With ``sparsity="kl"`` the code units are logistic and the penalty is
+    ``sparsity_weight * sum_j KL(rho || rho_hat_j)``, where ``rho_hat_j`` is the
+    mean activation of unit j over the batch and ``rho = sparsity_target``
+    (Ng's sparse autoencoder notes). With ``sparsity="l1"`` the code units are
+    ReLU (so they can be exactly zero) and the penalty is ``sparsity_weight``
+    times the mean L1 norm of the code. Over-complete codes
+    (``n_components > n_features``) are where sparsity matters most: without
+    it an over-complete autoencoder can learn a dense, near-identity code.
+
+    Parameters
+    ----------
+    n_components : int, default=2
+        Size of the code. It may exceed ``n_features`` (an over-complete code).
+    hidden_layer_sizes : array-like of int or int, default=(100,)
+        Widths of the encoder's hidden layers; the decoder uses them in reverse.
+        ``()`` gives a single layer each way.
+    activation : {"relu", "identity", "logistic", "tanh", "leaky_relu", "elu", \
+"gelu", "softplus"}, default="relu"
+        Activation of the hidden layers. The code layer's activation follows
+        ``sparsity``.
+    loss : {"mse", "bce"}, default="mse"
+        Reconstruction loss, summed over features: squared error with a linear
+        output, or binary cross-entropy with a logistic output (X in [0, 1]).
+    sparsity : {"kl", "l1"}, default="kl"
+        The penalty: KL divergence of the mean activation of logistic code
+        units from ``sparsity_target``, or the L1 norm of ReLU code units.
+    sparsity_weight : float, default=1.0
+        Weight of the penalty against the reconstruction loss (a sum over
+        features per sample).
+    sparsity_target : float, default=0.05
+        Target mean activation rho of each code unit, for ``sparsity="kl"``.
+    optimizer : {"adam", "adamw", "sgd"}, default="adam"
+        Optimiser; "sgd" uses Nesterov momentum 0.9.
+    learning_rate : float, default=1e-3
+        Step size of the optimiser.
+    weight_decay : float, default=0.0
+        L2 penalty (decoupled for "adamw").
+    batch_size : int or "auto", default="auto"
+        Minibatch size; "auto" is ``min(200, n_samples)``.
+    max_iter : int, default=200
+        Maximum number of epochs per call to :meth:`fit`.
+    tol : float, default=1e-4
+        Improvement of the loss (or validation score) below which an epoch
+        counts as no improvement.
+    n_iter_no_change : int, default=10
+        Stop after more than this many epochs without improvement.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the data, stop on its score
+        (negative reconstruction loss) and restore the best epoch's weights.
+    validation_fraction : float, default=0.1
+        Fraction of the training data held out when ``early_stopping``.
+    shuffle : bool, default=True
+        Shuffle the samples at every epoch.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, shuffling and the validation split. An int
+        gives bit-identical results on the CPU. The global numpy and torch
+        random states are neither used nor changed.
+    device : str or torch.device, default="auto"
+        "auto" picks CUDA when available, else the CPU; or "cpu", "cuda",
+        "cuda:1", a ``torch.device``.
+    verbose : int, default=0
+        Print the loss at every epoch when positive.
+    warm_start : bool, default=False
+        Continue from the previous solution when :meth:`fit` is called again.
+    tied_weights : bool, default=False
+        Decoder layers use the transposed weights of their encoder mirrors.
+    pretraining : {None, "greedy"}, default=None
+        "greedy" pretrains each layer as a shallow autoencoder on the codes of
+        the layer below, for up to ``max_iter`` epochs, then fine-tunes end to
+        end. The sparsity penalty applies to the layer that produces the code.
+
+    Attributes
+    ----------
+    module_ : torch.nn.Module
+        The fitted :class:`skae.nn.AutoencoderModule`.
+    device_ : torch.device
+        The device the module lives on.
+    n_iter_ : int
+        Number of epochs run, pretraining included.
+    loss_curve_ : list of float
+        Mean training loss (reconstruction plus penalty) per sample, per epoch:
+        pretraining epochs first, then the end-to-end epochs.
+    pretraining_loss_curves_ : list of list of float
+        With ``pretraining="greedy"``, the loss curve of each layer's
+        pretraining; empty otherwise.
+    best_loss_ : float or None
+        Lowest training loss reached; None with ``early_stopping``.
+    validation_scores_ : list of float or None
+        Validation score per epoch with ``early_stopping``; None otherwise.
+    best_validation_score_ : float or None
+        Best validation score with ``early_stopping``; None otherwise.
+    batch_size_ : int
+        The minibatch size used.
+    n_features_in_ : int
+        Number of features seen during :term:`fit`.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during :term:`fit`, when X has string column names.
+
+    See Also
+    --------
+    sklearn.decomposition.PCA : The linear baseline.
+    sklearn.decomposition.MiniBatchDictionaryLearning : Sparse linear codes.
+    Autoencoder : The same network without the penalty.
+
+    References
+    ----------
+    A. Ng, "Sparse autoencoder", CS294A lecture notes, Stanford, 2011.
+
+    A. Makhzani and B. Frey, "k-Sparse autoencoders", ICLR 2014.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skae import SparseAutoencoder
+    >>> X = load_digits().data / 16
+    >>> sae = SparseAutoencoder(n_components=128, sparsity="kl", sparsity_target=0.05,
+    ...                         max_iter=20, random_state=0, device="cpu")
+    >>> codes = sae.fit_transform(X)
+    >>> codes.shape
+    (1797, 128)
+    >>> bool(codes.mean() < 0.2)
+    True
+    """
+
+    _parameter_constraints: dict = {
+        **Autoencoder._parameter_constraints,
+        "sparsity": [StrOptions(set(SPARSITY_PENALTIES))],
+        "sparsity_weight": [Interval(Real, 0, None, closed="left")],
+        "sparsity_target": [Interval(Real, 0, 1, closed="neither")],
+    }
+
+    def __init__(
+        self,
+        *,
+        n_components=2,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        loss="mse",
+        sparsity="kl",
+        sparsity_weight=1.0,
+        sparsity_target=0.05,
+        optimizer="adam",
+        learning_rate=1e-3,
+        weight_decay=0.0,
+        batch_size="auto",
+        max_iter=200,
+        tol=1e-4,
+        n_iter_no_change=10,
+        early_stopping=False,
+        validation_fraction=0.1,
+        shuffle=True,
+        random_state=None,
+        device="auto",
+        verbose=0,
+        warm_start=False,
+        tied_weights=False,
+        pretraining=None,
+    ):
+        super().__init__(
+            n_components=n_components,
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            loss=loss,
+            optimizer=optimizer,
+            learning_rate=learning_rate,
+            weight_decay=weight_decay,
+            batch_size=batch_size,
+            max_iter=max_iter,
+            tol=tol,
+            n_iter_no_change=n_iter_no_change,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            shuffle=shuffle,
+            random_state=random_state,
+            device=device,
+            verbose=verbose,
+            warm_start=warm_start,
+            tied_weights=tied_weights,
+            pretraining=pretraining,
+        )
+        self.sparsity = sparsity
+        self.sparsity_weight = sparsity_weight
+        self.sparsity_target = sparsity_target
+
+    @property
+    def _code_activation(self):
+        return "logistic" if self.sparsity == "kl" else "relu"
+
+    def _penalty(self, module, x, code):
+        penalty = SPARSITY_PENALTIES[self.sparsity]
+        return self.sparsity_weight * penalty(code, self.sparsity_target)
