@@ -467,7 +467,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         if dtype != torch.float32:
             module = copy.deepcopy(module).to(dtype)
         out = None
-        with torch.inference_mode():
+        flops = _engine.step_flops(module, min(len(X), INFERENCE_BLOCK_SIZE), training=False)
+        with torch.inference_mode(), _engine.cpu_threads_for(flops, self.device_):
             for start in range(0, X.shape[0], INFERENCE_BLOCK_SIZE):
                 stop = start + INFERENCE_BLOCK_SIZE
                 block = fn(module, as_tensor(X[start:stop], self.device_, dtype)).cpu().numpy()

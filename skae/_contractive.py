@@ -39,11 +39,13 @@ class ContractiveAutoencoder(Autoencoder):
     loss : {"mse", "bce"}, default="mse"
         Reconstruction loss, summed over features: squared error with a linear
         output, or binary cross-entropy with a logistic output (X in [0, 1]).
-    contraction_weight : float, default=0.1
+    contraction_weight : float, default=0.3
         Weight of the Jacobian penalty. The default was chosen by measurement
-        on digits: it shrinks the encoder's Jacobian norm several-fold against
-        a plain autoencoder while a classifier on the codes keeps its accuracy
-        (see ``benchmarks/bench_quality.py``).
+        on digits with a 16-unit code (``benchmarks/bench_penalty_weights.py``):
+        with the default hidden layer it shrinks the encoder's squared Jacobian
+        norm 6.7-fold against the unpenalised network (0.64 against 4.30) with
+        the same logistic-regression accuracy on the codes (0.949 against
+        0.944); with one logistic layer, 2.6-fold for 1.3 points of accuracy.
     optimizer : {"adam", "adamw", "sgd"}, default="adam"
         Optimiser; "sgd" uses Nesterov momentum 0.9.
     learning_rate : float, default=1e-3
@@ -147,7 +149,7 @@ class ContractiveAutoencoder(Autoencoder):
         hidden_layer_sizes=(100,),
         activation="relu",
         loss="mse",
-        contraction_weight=0.1,
+        contraction_weight=0.3,
         optimizer="adam",
         learning_rate=1e-3,
         weight_decay=0.0,

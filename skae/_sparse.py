@@ -33,12 +33,17 @@ class SparseAutoencoder(Autoencoder):
     loss : {"mse", "bce"}, default="mse"
         Reconstruction loss, summed over features: squared error with a linear
         output, or binary cross-entropy with a logistic output (X in [0, 1]).
-    sparsity : {"kl", "l1"}, default="kl"
-        The penalty: KL divergence of the mean activation of logistic code
-        units from ``sparsity_target``, or the L1 norm of ReLU code units.
-    sparsity_weight : float, default=1.0
+    sparsity : {"l1", "kl"}, default="l1"
+        The penalty: the L1 norm of ReLU code units, or the KL divergence of
+        the mean activation of logistic code units from ``sparsity_target``.
+    sparsity_weight : float, default=0.1
         Weight of the penalty against the reconstruction loss (a sum over
-        features per sample).
+        features per sample). The defaults were chosen by measurement on
+        digits with a 128-unit code (``benchmarks/bench_penalty_weights.py``):
+        L1 at 0.1 gave the sparsest codes (Hoyer sparsity 0.74 against 0.18
+        unpenalised) with unchanged downstream accuracy; KL codes are sparsest
+        around 0.01-0.1, and heavier KL weights spread a low activation evenly
+        over all units instead.
     sparsity_target : float, default=0.05
         Target mean activation rho of each code unit, for ``sparsity="kl"``.
     optimizer : {"adam", "adamw", "sgd"}, default="adam"
@@ -148,8 +153,8 @@ class SparseAutoencoder(Autoencoder):
         hidden_layer_sizes=(100,),
         activation="relu",
         loss="mse",
-        sparsity="kl",
-        sparsity_weight=1.0,
+        sparsity="l1",
+        sparsity_weight=0.1,
         sparsity_target=0.05,
         optimizer="adam",
         learning_rate=1e-3,

@@ -17,10 +17,9 @@ from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from _family import ESTIMATORS
 from skae import Autoencoder, DenoisingAutoencoder, VariationalAutoencoder
 from skae.nn import ACTIVATIONS
-
-ESTIMATORS = [Autoencoder, DenoisingAutoencoder, VariationalAutoencoder]
 TINY = dict(hidden_layer_sizes=(16,), max_iter=5, device="cpu", random_state=0)
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])

@@ -1,0 +1,249 @@
+"""What each family member adds: sparser codes, a smaller Jacobian, images,
+greedy layer-wise pretraining and tied weights."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+
+from skae import (
+    Autoencoder,
+    ContractiveAutoencoder,
+    ConvolutionalAutoencoder,
+    DenoisingAutoencoder,
+    SparseAutoencoder,
+)
+from skae import _engine
+from skae._contractive import encoder_jacobian_norm
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return train_test_split(X / 16.0, y, random_state=0, stratify=y)
+
+
+def fit_quietly(est, X):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return est.fit(X)
+
+
+def hoyer_sparsity(codes):
+    """Mean over rows of Hoyer's sparsity: 0 for a flat vector, 1 for one-hot."""
+    k = codes.shape[1]
+    ratio = np.abs(codes).sum(1) / (np.sqrt((codes**2).sum(1)) + 1e-12)
+    return float(((np.sqrt(k) - ratio) / (np.sqrt(k) - 1)).mean())
+
+
+def code_accuracy(est, digits):
+    X_train, X_test, y_train, y_test = digits
+    clf = LogisticRegression(max_iter=2000).fit(est.transform(X_train), y_train)
+    return clf.score(est.transform(X_test), y_test)
+
+
+OVERCOMPLETE = dict(n_components=128, hidden_layer_sizes=(64,), max_iter=40, batch_size=64,
+                    random_state=0, device="cpu")
+
+
+@pytest.mark.parametrize("sparsity", ["kl", "l1"])
+def test_sparse_overcomplete_code_is_sparser_than_plain(sparsity, digits):
+    X_train, X_test, _, _ = digits
+    plain = fit_quietly(Autoencoder(**OVERCOMPLETE), X_train)
+    sparse = fit_quietly(
+        SparseAutoencoder(sparsity=sparsity, sparsity_weight=0.1, **OVERCOMPLETE), X_train
+    )
+    plain_sparsity = hoyer_sparsity(plain.transform(X_test))
+    sparse_sparsity = hoyer_sparsity(sparse.transform(X_test))
+    assert sparse_sparsity > plain_sparsity + 0.1
+    # the penalty keeps the code, not only shrinks it
+    assert code_accuracy(sparse, digits) > 0.85
+
+
+def test_sparse_kl_mean_activation_near_target(digits):
+    X_train, X_test, _, _ = digits
+    sae = fit_quietly(SparseAutoencoder(sparsity="kl", sparsity_target=0.05,
+                                        sparsity_weight=3.0, **OVERCOMPLETE), X_train)
+    codes = sae.transform(X_test)
+    assert codes.min() >= 0 and codes.max() <= 1  # logistic code units
+    assert 0.01 < codes.mean() < 0.15
+
+
+def test_sparse_l1_codes_have_exact_zeros(digits):
+    X_train, X_test, _, _ = digits
+    sae = fit_quietly(SparseAutoencoder(sparsity="l1", **OVERCOMPLETE), X_train)
+    codes = sae.transform(X_test)
+    assert codes.min() >= 0
+    assert (codes == 0).mean() > 0.5
+
+
+@pytest.mark.parametrize("hidden", [(), (32,)], ids=["closed_form", "autodiff"])
+def test_contractive_jacobian_smaller_than_unpenalised(hidden, digits):
+    X_train, X_test, _, _ = digits
+    params = dict(n_components=16, hidden_layer_sizes=hidden, max_iter=60, batch_size=64,
+                  random_state=0, device="cpu")
+    cae = fit_quietly(ContractiveAutoencoder(**params), X_train)
+    plain = fit_quietly(ContractiveAutoencoder(contraction_weight=0.0, **params), X_train)
+    x = torch.as_tensor(X_test, dtype=torch.float32)
+    with torch.no_grad():
+        cae_norm = encoder_jacobian_norm(cae.module_, x).mean().item()
+        plain_norm = encoder_jacobian_norm(plain.module_, x).mean().item()
+    assert cae_norm < 0.5 * plain_norm
+    assert code_accuracy(cae, digits) > code_accuracy(plain, digits) - 0.05
+
+
+def test_contractive_closed_form_matches_autodiff():
+    torch.manual_seed(0)
+    layer = torch.nn.Sequential(torch.nn.Linear(7, 5), torch.nn.Sigmoid())
+    module = torch.nn.Module()
+    module.encoder = layer
+    module.encode = layer
+    x = torch.randn(11, 7)
+    closed = encoder_jacobian_norm(module, x)
+    exact = torch.stack([
+        torch.autograd.functional.jacobian(layer, row).square().sum() for row in x
+    ])
+    torch.testing.assert_close(closed, exact, rtol=1e-5, atol=1e-7)
+
+
+def test_contractive_penalty_trains_deep_encoder_parameters(digits):
+    # the autodiff penalty must reach the hidden layer's weights
+    X_train, _, _, _ = digits
+    cae = ContractiveAutoencoder(n_components=4, hidden_layer_sizes=(8,), contraction_weight=1.0,
+                                 device="cpu", random_state=0)
+    fit_quietly(cae.set_params(max_iter=1), X_train[:50])
+    module = cae.module_
+    x = torch.as_tensor(X_train[:20], dtype=torch.float32)
+    penalty = encoder_jacobian_norm(module, x).mean()
+    penalty.backward()
+    assert module.encoder[0].weight.grad is not None
+    assert module.encoder[0].weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("image_shape", [(8, 8), (1, 8, 8), None])
+def test_convolutional_shapes_round_trip(image_shape, digits):
+    X_train, X_test, _, _ = digits
+    conv = fit_quietly(ConvolutionalAutoencoder(n_components=6, image_shape=image_shape,
+                                                max_iter=3, random_state=0, device="cpu"), X_train)
+    codes = conv.transform(X_test)
+    assert codes.shape == (len(X_test), 6)
+    assert conv.inverse_transform(codes).shape == X_test.shape
+    expected = {(8, 8): (1, 8, 8), (1, 8, 8): (1, 8, 8), None: (1, 64)}[image_shape]
+    assert conv.image_shape_ == expected
+
+
+def test_convolutional_multichannel_and_odd_sizes():
+    rng = np.random.default_rng(0)
+    X = rng.uniform(size=(40, 3 * 7 * 5))
+    conv = fit_quietly(ConvolutionalAutoencoder(n_components=4, image_shape=(3, 7, 5),
+                                                hidden_layer_sizes=(4, 4, 4), max_iter=2,
+                                                random_state=0, device="cpu"), X)
+    assert conv.inverse_transform(conv.transform(X)).shape == X.shape
+    convs = [m for m in conv.module_.encoder if isinstance(m, torch.nn.Conv2d)]
+    assert [c.in_channels for c in convs] == [3, 4, 4]
+
+
+@pytest.mark.parametrize("width", [1, 2, 3, 17])
+def test_convolutional_any_width_without_image_shape(width):
+    X = np.random.default_rng(0).normal(size=(20, width))
+    conv = fit_quietly(ConvolutionalAutoencoder(n_components=3, max_iter=2, random_state=0,
+                                                device="cpu"), X)
+    assert conv.inverse_transform(conv.transform(X)).shape == (20, width)
+
+
+def test_convolutional_beats_pca_on_held_out_digits(digits):
+    from sklearn.decomposition import PCA
+
+    X_train, X_test, _, _ = digits
+    pca = PCA(n_components=8).fit(X_train)
+    pca_error = ((pca.inverse_transform(pca.transform(X_test)) - X_test) ** 2).sum(1).mean()
+    conv = fit_quietly(ConvolutionalAutoencoder(n_components=8, image_shape=(8, 8), max_iter=60,
+                                                batch_size=64, random_state=0, device="cpu"),
+                       X_train)
+    conv_error = ((conv.inverse_transform(conv.transform(X_test)) - X_test) ** 2).sum(1).mean()
+    assert conv_error < pca_error
+
+
+@pytest.mark.parametrize("Estimator", [Autoencoder, DenoisingAutoencoder, SparseAutoencoder,
+                                       ContractiveAutoencoder])
+def test_greedy_pretraining_runs_both_phases_and_changes_initial_weights(
+    Estimator, digits, monkeypatch
+):
+    X_train, _, _, _ = digits
+    starts = []
+    original_train = _engine.train
+
+    def recording_train(module, *args, **kwargs):
+        starts.append({k: v.detach().clone() for k, v in module.state_dict().items()})
+        return original_train(module, *args, **kwargs)
+
+    monkeypatch.setattr(_engine, "train", recording_train)
+    est = fit_quietly(Estimator(n_components=4, hidden_layer_sizes=(32, 16), pretraining="greedy",
+                                max_iter=4, random_state=0, device="cpu"), X_train)
+    curves = est.pretraining_loss_curves_
+    assert len(curves) == 3 and all(len(c) == 4 for c in curves)
+    assert len(starts) == 4  # three layers, then the whole network
+    assert est.loss_curve_[:12] == [loss for curve in curves for loss in curve]
+    assert len(est.loss_curve_) == est.n_iter_ == 16
+    # each layer's pretraining lowers its own loss
+    assert all(c[-1] < c[0] for c in curves)
+    # fine-tuning starts from pretrained weights, not from the initialisation
+    first_encoder = starts[0]["encoder.0.weight"]
+    fine_tune_start = starts[-1]["encoder.0.weight"]
+    assert not torch.equal(first_encoder, fine_tune_start)
+
+
+def test_greedy_pretraining_is_deterministic_and_off_by_default(digits):
+    X_train, X_test, _, _ = digits
+    params = dict(n_components=4, hidden_layer_sizes=(16,), max_iter=3, random_state=0,
+                  device="cpu")
+    a = fit_quietly(Autoencoder(pretraining="greedy", **params), X_train)
+    b = fit_quietly(Autoencoder(pretraining="greedy", **params), X_train)
+    np.testing.assert_array_equal(a.transform(X_test), b.transform(X_test))
+    plain = fit_quietly(Autoencoder(**params), X_train)
+    assert plain.pretraining_loss_curves_ == []
+    assert len(plain.loss_curve_) == 3
+
+
+def test_stacked_denoising_corrupts_every_layer(digits):
+    X_train, _, _, _ = digits
+    params = dict(n_components=4, hidden_layer_sizes=(16,), max_iter=3, pretraining="greedy",
+                  random_state=0, device="cpu")
+    plain = fit_quietly(Autoencoder(**params), X_train)
+    noisy = fit_quietly(DenoisingAutoencoder(noise="masking", noise_level=0.3, **params), X_train)
+    for clean_curve, noisy_curve in zip(plain.pretraining_loss_curves_,
+                                        noisy.pretraining_loss_curves_):
+        assert all(c != n for c, n in zip(clean_curve, noisy_curve))
+
+
+@pytest.mark.parametrize("Estimator", [Autoencoder, DenoisingAutoencoder, SparseAutoencoder,
+                                       ContractiveAutoencoder])
+def test_tied_weights_share_storage(Estimator, digits):
+    X_train, X_test, _, _ = digits
+    params = dict(n_components=4, hidden_layer_sizes=(16,), max_iter=2, random_state=0,
+                  device="cpu")
+    tied = fit_quietly(Estimator(tied_weights=True, **params), X_train)
+    untied = fit_quietly(Estimator(**params), X_train)
+
+    def shared(module):
+        encoders = [m for m in module.encoder if isinstance(m, torch.nn.Linear)]
+        decoders = [m for m in module.decoder if hasattr(m, "weight")]
+        return all(
+            d.weight is e.weight and d.weight.data_ptr() == e.weight.data_ptr()
+            for e, d in zip(encoders, reversed(decoders))
+        )
+
+    assert shared(tied.module_)
+    assert not shared(untied.module_)
+    n_tied = sum(p.numel() for p in tied.module_.parameters())
+    n_untied = sum(p.numel() for p in untied.module_.parameters())
+    assert n_untied - n_tied == 64 * 16 + 16 * 4  # the decoder weights
+    restored = pickle.loads(pickle.dumps(tied))
+    assert shared(restored.module_)
+    np.testing.assert_array_equal(restored.transform(X_test), tied.transform(X_test))
