@@ -21,24 +21,34 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from skae import Autoencoder, DenoisingAutoencoder, VariationalAutoencoder
+from skae import (
+    Autoencoder,
+    ContractiveAutoencoder,
+    ConvolutionalAutoencoder,
+    DenoisingAutoencoder,
+    SparseAutoencoder,
+    VariationalAutoencoder,
+)
 
 
 def models(n_components, max_iter, seed):
-    shared = dict(
+    training = dict(
         n_components=n_components,
-        hidden_layer_sizes=(128,),
         max_iter=max_iter,
         batch_size=64,
         early_stopping=True,
         n_iter_no_change=10,
         random_state=seed,
     )
+    mlp = dict(hidden_layer_sizes=(128,), **training)
     return {
         "PCA": PCA(n_components=n_components, random_state=seed),
-        "Autoencoder": Autoencoder(**shared),
-        "DenoisingAutoencoder": DenoisingAutoencoder(noise="masking", noise_level=0.2, **shared),
-        "VariationalAutoencoder": VariationalAutoencoder(**shared),
+        "Autoencoder": Autoencoder(**mlp),
+        "DenoisingAutoencoder": DenoisingAutoencoder(noise="masking", noise_level=0.2, **mlp),
+        "VariationalAutoencoder": VariationalAutoencoder(**mlp),
+        "SparseAutoencoder": SparseAutoencoder(**mlp),
+        "ContractiveAutoencoder": ContractiveAutoencoder(**mlp),
+        "ConvolutionalAutoencoder": ConvolutionalAutoencoder(image_shape=(8, 8), **training),
     }
 
 
