@@ -445,9 +445,10 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     # ------------------------------------------------------------ inference
 
     def _map_rows(self, module, fn, X):
-        """``fn(module, block)`` over the rows of a tensor, in blocks, under
-        ``inference_mode``; returns the concatenated tensor on the CPU."""
-        with torch.inference_mode():
+        """``fn(module, block)`` over the rows of a tensor, in blocks, without
+        gradients; returns the concatenated tensor on the CPU. (``no_grad``, not
+        ``inference_mode``: the result may be trained on, as in pretraining.)"""
+        with torch.no_grad():
             return torch.cat(
                 [fn(module, X[i : i + INFERENCE_BLOCK_SIZE]).cpu() for i in range(0, len(X), INFERENCE_BLOCK_SIZE)]
             )

@@ -14,17 +14,26 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
+from _family import ESTIMATORS
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.validation import check_is_fitted
 
-from skae import Autoencoder, DenoisingAutoencoder, VariationalAutoencoder
+from skae import (
+    Autoencoder,
+    ContractiveAutoencoder,
+    ConvolutionalAutoencoder,
+    DenoisingAutoencoder,
+    SparseAutoencoder,
+    VariationalAutoencoder,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
-ESTIMATORS = [Autoencoder, DenoisingAutoencoder, VariationalAutoencoder]
 ESTIMATOR_IDS = [cls.__name__ for cls in ESTIMATORS]
+#: the MLP autoencoders, with tied weights and greedy layer-wise pretraining
+MLP_ESTIMATORS = [Autoencoder, DenoisingAutoencoder, SparseAutoencoder, ContractiveAutoencoder]
 
 N_SAMPLES, N_FEATURES, N_COMPONENTS = 20, 4, 3
 #: good training data, in [0, 1] so that every loss accepts it
@@ -410,9 +419,7 @@ def test_unfitted_estimator_raises_not_fitted_error(cls, method):
 # ----------------------------------------- data that does not fit the params
 
 BOUNDED_LOSSES = [
-    (Autoencoder, "bce"),
-    (DenoisingAutoencoder, "bce"),
-    (VariationalAutoencoder, "bernoulli"),
+    (cls, "bernoulli" if cls is VariationalAutoencoder else "bce") for cls in ESTIMATORS
 ]
 
 
@@ -466,6 +473,148 @@ def test_noise_level_bounds_accepted_for_fraction_noises(noise, noise_level):
 def test_gaussian_noise_level_above_one_accepted():
     est = make(DenoisingAutoencoder, noise="gaussian", noise_level=1.5).fit(X_GOOD)
     assert np.all(np.isfinite(est.transform(X_GOOD)))
+
+
+# ------------------------------------------------------------- image_shape
+
+FIT_METHOD_STATES, FIT_METHOD_STATE_IDS = METHOD_STATES[:4], METHOD_STATE_IDS[:4]
+
+#: tuples of positive integers whose product is not N_FEATURES (= 4)
+MISMATCHED_IMAGE_SHAPES = [(2, 3), (3, 1), (1, 5), [1, 2], (2, 2, 2), (3, 1, 1), (1, 1, 1)]
+
+
+@pytest.mark.parametrize("image_shape", MISMATCHED_IMAGE_SHAPES, ids=str)
+@pytest.mark.parametrize("method, state", FIT_METHOD_STATES, ids=FIT_METHOD_STATE_IDS)
+def test_image_shape_product_not_n_features_raises(method, state, image_shape):
+    product = int(np.prod(image_shape))
+    match = (
+        re.escape(f"image_shape={image_shape!r} holds {product} values")
+        + rf".* X has {N_FEATURES} features"
+    )
+    check_bad_input(
+        ConvolutionalAutoencoder,
+        method,
+        state,
+        np.array(X_GOOD),
+        ValueError,
+        match,
+        bad_params=dict(image_shape=image_shape),
+    )
+
+
+#: wrong length, zeros, negatives (also with a matching product), non-integers
+BAD_IMAGE_SHAPES = [
+    (4,),
+    [4],
+    (),
+    (1, 1, 2, 2),
+    (1, 1, 1, 2, 2),
+    (0, 4),
+    (4, 0),
+    (0, 0),
+    (0, 2, 2),
+    (2, -2),
+    (-2, -2),
+    (-1, 2, -2),
+    (-4, -1),
+    (4, 1.0),
+    (2.0, 2.0),
+    (2, True),
+    ("2", "2"),
+    (2, None),
+    [[2, 2]],
+    np.array([0, 4]),
+    np.array([[2, 2]]),
+]
+
+
+@pytest.mark.parametrize("image_shape", BAD_IMAGE_SHAPES, ids=repr)
+@pytest.mark.parametrize("method, state", FIT_METHOD_STATES, ids=FIT_METHOD_STATE_IDS)
+def test_image_shape_bad_length_or_entries_raises(method, state, image_shape):
+    match = re.escape(
+        "image_shape must be (height, width) or (channels, height, width) of positive "
+        "integers, or None; got "
+    ) + re.escape(repr(image_shape))
+    check_bad_input(
+        ConvolutionalAutoencoder,
+        method,
+        state,
+        np.array(X_GOOD),
+        ValueError,
+        match,
+        bad_params=dict(image_shape=image_shape),
+    )
+
+
+@pytest.mark.parametrize("n_wrong", [1, 6, 9])
+@pytest.mark.parametrize(
+    "method, state",
+    [*FIT_METHOD_STATES, ("transform", "fitted"), ("score_samples", "fitted")],
+    ids=[*FIT_METHOD_STATE_IDS, "transform-fitted", "score_samples-fitted"],
+)
+def test_data_not_matching_image_shape_raises(method, state, n_wrong):
+    """image_shape=(2, 2): data with another number of features is refused; a
+    fitted model checks n_features_in_ first, a new fit checks image_shape."""
+    X = np.random.default_rng(4).uniform(size=(6, n_wrong))
+    if state == "fitted" and method != "fit":
+        match = rf"X has {n_wrong} features, but ConvolutionalAutoencoder is expecting 4"
+    else:
+        match = re.escape(f"image_shape=(2, 2) holds 4 values but X has {n_wrong} features")
+    check_bad_input(
+        ConvolutionalAutoencoder,
+        method,
+        state,
+        X,
+        ValueError,
+        match,
+        params=dict(image_shape=(2, 2)),
+    )
+
+
+#: (image_shape as given, the (channels, height, width) it means)
+GOOD_IMAGE_SHAPES = [
+    (None, (1, N_FEATURES)),
+    ((2, 2), (1, 2, 2)),
+    ([2, 2], (1, 2, 2)),
+    (np.array([2, 2]), (1, 2, 2)),
+    ((np.int64(4), np.int32(1)), (1, 4, 1)),
+    ((1, 4), (1, 1, 4)),
+    ((1, 2, 2), (1, 2, 2)),
+    ((2, 1, 2), (2, 1, 2)),
+    ((4, 1, 1), (4, 1, 1)),
+]
+
+
+@pytest.mark.parametrize(
+    "image_shape, resolved", GOOD_IMAGE_SHAPES, ids=[repr(s) for s, _ in GOOD_IMAGE_SHAPES]
+)
+def test_image_shape_valid_forms_fit(image_shape, resolved):
+    est = make(ConvolutionalAutoencoder, image_shape=image_shape, hidden_layer_sizes=(3,))
+    X = np.array(X_GOOD)
+    est.fit(X)
+    # stored as given, resolved in a fitted attribute
+    assert est.get_params()["image_shape"] is image_shape
+    assert est.image_shape_ == resolved
+    assert all(type(s) is int for s in est.image_shape_)
+    Z = est.transform(X)
+    assert Z.shape == (N_SAMPLES, N_COMPONENTS)
+    assert est.inverse_transform(Z).shape == (N_SAMPLES, N_FEATURES)
+    np.testing.assert_array_equal(X, X_GOOD)
+    conv = (torch.nn.Conv1d, torch.nn.Conv2d)[image_shape is not None]
+    assert any(isinstance(m, conv) for m in est.module_.modules())
+
+
+def test_failed_image_shape_refit_keeps_old_image_shape():
+    est = fitted(ConvolutionalAutoencoder, image_shape=(2, 2))
+    before = FittedState(est)
+    est.set_params(image_shape=(1, 2, 2, 1))
+    with pytest.raises(ValueError, match="image_shape must be"):
+        est.fit(X_GOOD)
+    before.assert_intact()
+    assert est.image_shape_ == (1, 2, 2)
+    # a refit that works replaces it
+    est.set_params(image_shape=(4, 1)).fit(X_GOOD)
+    assert est.image_shape_ == (1, 4, 1)
 
 
 @pytest.mark.parametrize("state", ["fresh", "fitted"])
@@ -697,11 +846,25 @@ COMMON_BAD_PARAMS = [
     ("warm_start", 0.5),
 ]
 
+#: the losses of the other likelihood family
+MSE_FAMILY_BAD_LOSSES = [("loss", "gaussian"), ("loss", "bernoulli")]
+
+TIED_AND_PRETRAINING_BAD_PARAMS = [
+    ("tied_weights", "yes"),
+    ("tied_weights", None),
+    ("tied_weights", 0.5),
+    ("pretraining", "layerwise"),
+    ("pretraining", "Greedy"),
+    ("pretraining", "none"),
+    ("pretraining", True),
+    ("pretraining", 1),
+]
+
 EXTRA_BAD_PARAMS = {
-    Autoencoder: [("loss", "gaussian"), ("loss", "bernoulli")],
+    Autoencoder: MSE_FAMILY_BAD_LOSSES + TIED_AND_PRETRAINING_BAD_PARAMS,
     DenoisingAutoencoder: [
-        ("loss", "gaussian"),
-        ("loss", "bernoulli"),
+        *MSE_FAMILY_BAD_LOSSES,
+        *TIED_AND_PRETRAINING_BAD_PARAMS,
         ("noise", "poisson"),
         ("noise", "Masking"),
         ("noise", 1),
@@ -716,6 +879,44 @@ EXTRA_BAD_PARAMS = {
         ("beta", -1.0),
         ("beta", "x"),
         ("beta", None),
+    ],
+    SparseAutoencoder: [
+        *MSE_FAMILY_BAD_LOSSES,
+        *TIED_AND_PRETRAINING_BAD_PARAMS,
+        ("sparsity", "l2"),
+        ("sparsity", "KL"),
+        ("sparsity", 1),
+        ("sparsity", None),
+        ("sparsity_weight", -0.1),
+        ("sparsity_weight", "x"),
+        ("sparsity_weight", None),
+        ("sparsity_target", 0.0),
+        ("sparsity_target", 1.0),
+        ("sparsity_target", -0.1),
+        ("sparsity_target", 1.5),
+        ("sparsity_target", "x"),
+        ("sparsity_target", None),
+    ],
+    ContractiveAutoencoder: [
+        *MSE_FAMILY_BAD_LOSSES,
+        *TIED_AND_PRETRAINING_BAD_PARAMS,
+        ("contraction_weight", -1.0),
+        ("contraction_weight", "x"),
+        ("contraction_weight", None),
+    ],
+    ConvolutionalAutoencoder: [
+        *MSE_FAMILY_BAD_LOSSES,
+        # of the wrong type; a tuple of the wrong length or with bad entries is a
+        # ValueError at fit (see the image_shape tests)
+        ("image_shape", 4),
+        ("image_shape", 4.0),
+        ("image_shape", "2x2"),
+        ("image_shape", True),
+        ("kernel_size", 0),
+        ("kernel_size", -1),
+        ("kernel_size", 1.5),
+        ("kernel_size", "3"),
+        ("kernel_size", None),
     ],
 }
 
@@ -859,3 +1060,85 @@ def test_non_finite_training_loss_keeps_warm_started_model(cls, method, case):
     est.fit(X_GOOD)
     assert est.n_iter_ == before.attributes["n_iter_"] + 3
     assert np.all(np.isfinite(est.transform(X_GOOD)))
+
+
+# ------------------------------------- tied weights and greedy pretraining
+
+VARIANTS = {
+    "tied": dict(tied_weights=True),
+    "greedy": dict(pretraining="greedy"),
+    "tied_greedy": dict(tied_weights=True, pretraining="greedy"),
+}
+VARIANT_CASES = [
+    pytest.param(cls, name, id=f"{cls.__name__}-{name}")
+    for cls in MLP_ESTIMATORS
+    for name in VARIANTS
+]
+
+
+def assert_weights_tied(est):
+    """Each decoder layer holds its mirror encoder layer's weight (same storage)."""
+    encoder = [m for m in est.module_.encoder if isinstance(m, torch.nn.Linear)]
+    decoder = [m for m in est.module_.decoder if hasattr(m, "weight")]
+    assert len(encoder) == len(decoder)
+    for enc, dec in zip(reversed(encoder), decoder, strict=True):
+        assert dec.weight is enc.weight
+        assert dec.weight.data_ptr() == enc.weight.data_ptr()
+
+
+@pytest.mark.parametrize("cls, variant", VARIANT_CASES)
+def test_variant_failed_refit_keeps_model(cls, variant):
+    params = VARIANTS[variant]
+    est = fitted(cls, **params)
+    before = FittedState(est)
+    X_nan = np.array(X_GOOD)
+    X_nan[0, 0] = np.nan
+    X_before = X_nan.copy()
+    with pytest.raises(ValueError, match="NaN"):
+        est.fit(X_nan)
+    assert_input_unchanged(X_nan, X_before)
+    before.assert_intact()
+    if params.get("tied_weights"):
+        assert_weights_tied(est)
+    # a later refit with good data gives the same model as a first fit
+    est.fit(X_GOOD)
+    np.testing.assert_array_equal(est.transform(X_GOOD), before.transform)
+
+
+@pytest.mark.parametrize("case", sorted(NON_FINITE_LOSS_CASES))
+@pytest.mark.parametrize("cls, variant", VARIANT_CASES)
+def test_variant_non_finite_training_loss_raises_value_error(cls, variant, case):
+    """A non-finite loss in a pretraining phase is refused like one in the
+    end-to-end phase, and leaves the estimator unfitted."""
+    params, X = NON_FINITE_LOSS_CASES[case]
+    X_before = X.copy()
+    est = make(cls, **VARIANTS[variant], **params)
+    with pytest.raises(ValueError, match=r"non-finite.*Scale the data.*learning_rate"):
+        est.fit(X)
+    np.testing.assert_array_equal(X, X_before)
+    est.set_params(learning_rate=1e-3)
+    assert_unfitted_then_fits(est)
+
+
+@pytest.mark.parametrize("cls, variant", VARIANT_CASES)
+def test_variant_non_finite_loss_keeps_warm_started_model(cls, variant):
+    params = VARIANTS[variant]
+    est = fitted(cls, warm_start=True, **params)
+    before = FittedState(est)
+    est.set_params(learning_rate=1e30, max_iter=10)
+    with pytest.raises(ValueError, match=r"Scale the data.*learning_rate"):
+        est.fit(X_GOOD)
+    before.assert_intact()
+    if params.get("tied_weights"):
+        assert_weights_tied(est)
+
+
+@pytest.mark.parametrize("bad", ["yes", "Greedy", 1], ids=repr)
+@pytest.mark.parametrize("cls", MLP_ESTIMATORS, ids=[c.__name__ for c in MLP_ESTIMATORS])
+def test_pretraining_error_names_allowed_values(cls, bad):
+    message = (
+        rf"The 'pretraining' parameter of {cls.__name__} must be a str among \{{'greedy'\}} "
+        rf"or None\. Got {re.escape(repr(bad))} instead"
+    )
+    with pytest.raises(InvalidParameterError, match=message):
+        make(cls, pretraining=bad).fit(X_GOOD)

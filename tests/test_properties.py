@@ -4,29 +4,61 @@
 - row independence of ``transform``, ``score_samples`` and ``inverse_transform``;
 - determinism under an int ``random_state``;
 - the global random states (numpy, torch, ``random``) are never used nor changed;
-- the noise functions of ``skae._noise`` and the losses of ``skae._losses``.
+- tied weights and greedy layer-wise pretraining on the MLP autoencoders;
+- the noise functions of ``skae._noise``, the losses and penalties of ``skae._losses``
+  (sparsity, the contractive Jacobian norms);
+- the torch modules of ``skae.nn``: the convolutional module restores every input
+  size, tied decoders share their encoder's weights.
 
 Networks are tiny and train for a few epochs: these tests check contracts, not quality.
 """
 
+import copy
+import math
 import random
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from _family import ESTIMATORS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from torch import nn
 
-from skae import Autoencoder, DenoisingAutoencoder, VariationalAutoencoder
-from skae._losses import binary_cross_entropy, gaussian_kl, gaussian_nll, squared_error
+from skae import (
+    Autoencoder,
+    ContractiveAutoencoder,
+    DenoisingAutoencoder,
+    SparseAutoencoder,
+    VariationalAutoencoder,
+)
+from skae._contractive import encoder_jacobian_norm
+from skae._losses import (
+    SPARSITY_PENALTIES,
+    binary_cross_entropy,
+    gaussian_kl,
+    gaussian_nll,
+    jacobian_norm,
+    kl_sparsity,
+    l1_sparsity,
+    sigmoid_jacobian_norm,
+    squared_error,
+)
 from skae._noise import NOISES
+from skae.nn import ACTIVATIONS, AutoencoderModule, ConvolutionalModule, make_activation, mlp
 
-pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
+    # torch's forward-mode autodiff (jacfwd) scripts its decompositions on first use
+    pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning"),
+]
 
-ESTIMATORS = [Autoencoder, DenoisingAutoencoder, VariationalAutoencoder]
 ESTIMATOR_IDS = [cls.__name__ for cls in ESTIMATORS]
+#: the MLP autoencoders, with tied weights and greedy layer-wise pretraining
+MLP_ESTIMATORS = [Autoencoder, DenoisingAutoencoder, SparseAutoencoder, ContractiveAutoencoder]
+MLP_IDS = [cls.__name__ for cls in MLP_ESTIMATORS]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -341,6 +373,119 @@ def test_global_rng_untouched(cls, operation, random_state):
     _assert_global_rng_unchanged(before)
 
 
+# ------------------------------------- tied weights and greedy pretraining
+
+
+def _linear_pairs(module):
+    """(encoder layer, its mirror in the decoder) for each layer, from the code out."""
+    encoder = [m for m in module.encoder if isinstance(m, nn.Linear)]
+    decoder = [m for m in module.decoder if hasattr(m, "weight")]
+    assert len(encoder) == len(decoder)
+    return list(zip(reversed(encoder), decoder, strict=True))
+
+
+@pytest.mark.parametrize("cls", MLP_ESTIMATORS, ids=MLP_IDS)
+@settings(max_examples=12, deadline=None)
+@given(
+    X=data_matrices(dtypes=("float32", "float64"), min_samples=2),
+    n_components=st.integers(1, 8),
+    hidden_layer_sizes=hidden_layer_sizes_st,
+    tied_weights=st.booleans(),
+    pretraining=st.sampled_from([None, "greedy"]),
+    shuffle=st.booleans(),
+    early_stopping=st.booleans(),
+    sparsity=st.sampled_from(sorted(SPARSITY_PENALTIES)),
+)
+def test_tied_and_pretrained_variants_fit(
+    cls,
+    X,
+    n_components,
+    hidden_layer_sizes,
+    tied_weights,
+    pretraining,
+    shuffle,
+    early_stopping,
+    sparsity,
+):
+    params = dict(
+        n_components=n_components,
+        hidden_layer_sizes=hidden_layer_sizes,
+        tied_weights=tied_weights,
+        pretraining=pretraining,
+        shuffle=shuffle,
+        early_stopping=early_stopping,
+    )
+    if cls is SparseAutoencoder:
+        params["sparsity"] = sparsity
+    X_before = X.copy()
+    n_samples, n_features = X.shape
+    hidden = [hidden_layer_sizes] if isinstance(hidden_layer_sizes, int) else hidden_layer_sizes
+    n_layers = len(hidden) + 1
+
+    np.random.seed(1234)  # noqa: NPY002
+    torch.manual_seed(1234)
+    random.seed(1234)
+    rng_before = _global_rng_snapshot()
+    est = make(cls, **params)
+    assert est.fit(X) is est
+    _assert_global_rng_unchanged(rng_before)
+
+    # greedy pretraining: one shallow autoencoder per layer, max_iter epochs each,
+    # counted in n_iter_ and loss_curve_ before the end-to-end epochs
+    n_pretrained = n_layers if pretraining == "greedy" else 0
+    assert len(est.pretraining_loss_curves_) == n_pretrained
+    assert all(len(curve) == 3 for curve in est.pretraining_loss_curves_)
+    assert est.n_iter_ == 3 * n_pretrained + 3
+    assert len(est.loss_curve_) == est.n_iter_
+    assert np.all(np.isfinite(est.loss_curve_))
+    if early_stopping:
+        assert len(est.validation_scores_) == 3
+
+    pairs = _linear_pairs(est.module_)
+    assert len(pairs) == n_layers
+    for enc, dec in pairs:
+        shared = dec.weight is enc.weight
+        assert shared == tied_weights
+        assert (dec.weight.data_ptr() == enc.weight.data_ptr()) == tied_weights
+
+    Z = est.transform(X)
+    assert Z.shape == (n_samples, n_components)
+    assert Z.dtype == expected_dtype(X)
+    assert np.all(np.isfinite(Z))
+    X_rec = est.inverse_transform(Z)
+    assert X_rec.shape == (n_samples, n_features)
+    assert np.all(np.isfinite(X_rec))
+    assert np.isfinite(est.score(X))
+
+    # deterministic under a seed, pretraining included
+    np.testing.assert_array_equal(make(cls, **params).fit_transform(X), Z)
+    # the tying survives partial_fit (its optimiser steps update one tensor)
+    est.partial_fit(X)
+    for enc, dec in _linear_pairs(est.module_):
+        assert (dec.weight is enc.weight) == tied_weights
+    np.testing.assert_array_equal(X, X_before)
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+@pytest.mark.parametrize("cls", MLP_ESTIMATORS, ids=MLP_IDS)
+def test_greedy_pretraining_of_a_deep_network_without_shuffle(cls, early_stopping):
+    """The inner layers are pretrained on the outer layers' codes, in order
+    (shuffle=False slices the rows rather than indexing them)."""
+    X = np.random.default_rng(5).uniform(size=(20, 6))
+    est = make(
+        cls,
+        n_components=2,
+        hidden_layer_sizes=(5, 3),
+        pretraining="greedy",
+        shuffle=False,
+        early_stopping=early_stopping,
+    )
+    est.fit(X)
+    assert [len(curve) for curve in est.pretraining_loss_curves_] == [3, 3, 3]
+    assert est.n_iter_ == 12
+    assert np.all(np.isfinite(est.transform(X)))
+
+
 # ------------------------------------------------------------ noise functions
 
 NOISE_NAMES = sorted(NOISES)
@@ -584,3 +729,362 @@ def test_gaussian_nll_matches_normal_log_prob(pair, variance):
     nll = gaussian_nll(_t(mean), _t(target), var_t)
     expected = -torch.distributions.Normal(_t(mean), torch.sqrt(var_t)).log_prob(_t(target)).sum(1)
     torch.testing.assert_close(nll, expected, rtol=1e-9, atol=1e-9)
+
+
+# --------------------------------------------------------- sparsity penalties
+
+
+def test_sparsity_registry_matches_the_estimator_options():
+    assert set(SPARSITY_PENALTIES) == {"kl", "l1"}
+    assert SPARSITY_PENALTIES["kl"] is kl_sparsity
+    assert SPARSITY_PENALTIES["l1"] is l1_sparsity
+
+
+@settings(max_examples=40, deadline=None)
+@given(pair=matrix_pairs(), data=st.data())
+def test_l1_sparsity_is_mean_l1_norm_zero_iff_all_zero(pair, data):
+    code, _ = pair
+    zero_rows = data.draw(hnp.arrays(np.bool_, (code.shape[0],)))
+    code[zero_rows] = 0.0
+    target = data.draw(st.floats(0.01, 0.99))
+    penalty = l1_sparsity(_t(code), target)
+    assert penalty.shape == ()
+    expected = np.abs(code).sum(axis=1).mean()
+    np.testing.assert_allclose(penalty.item(), expected, rtol=1e-12, atol=0)
+    # the target does not matter; zero exactly when every unit is zero
+    assert l1_sparsity(_t(code)).item() == penalty.item()
+    assert (penalty.item() == 0) == bool(np.all(code == 0))
+    assert penalty.item() >= 0
+
+
+def _bernoulli_kl(rho, rho_hat):
+    return rho * np.log(rho / rho_hat) + (1 - rho) * np.log((1 - rho) / (1 - rho_hat))
+
+
+unit_open = st.floats(1e-4, 1 - 1e-4)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n_rows=st.integers(1, 20),
+    n_units=st.integers(1, 10),
+    target=unit_open,
+    data=st.data(),
+)
+def test_kl_sparsity_zero_at_target_mean_activation(n_rows, n_units, target, data):
+    """Codes whose every unit has mean activation ``target`` over the batch:
+    rows spread symmetrically around it (each deviation paired with its
+    negative), and a middle row at the target when the batch is odd."""
+    half = n_rows // 2
+    reach = min(target, 1 - target)
+    spread = data.draw(hnp.arrays(np.float64, (half, n_units), elements=st.floats(0, 0.99))) * reach
+    rows = [target + spread, target - spread]
+    if n_rows % 2:
+        rows.append(np.full((1, n_units), target))
+    code = np.concatenate(rows)
+    assert np.all((code > 0) & (code < 1))
+    np.testing.assert_allclose(code.mean(axis=0), target, rtol=0, atol=1e-12)
+    penalty = kl_sparsity(_t(code), target)
+    assert penalty.shape == ()
+    # zero up to the rounding of the batch mean
+    assert abs(penalty.item()) < 1e-9
+    # exactly zero when every entry is the target
+    constant = torch.full((n_rows, n_units), target, dtype=torch.float64)
+    assert abs(kl_sparsity(constant, target).item()) < 1e-12
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    code=hnp.array_shapes(min_dims=2, max_dims=2, max_side=20).flatmap(
+        lambda shape: hnp.arrays(np.float64, shape, elements=unit_open)
+    ),
+    target=unit_open,
+)
+def test_kl_sparsity_positive_away_from_target_and_closed_form(code, target):
+    penalty = kl_sparsity(_t(code), target).item()
+    rho_hat = code.mean(axis=0)
+    expected = _bernoulli_kl(target, rho_hat).sum()
+    assert penalty == pytest.approx(expected, rel=1e-9, abs=1e-12)
+    reference = torch.distributions.kl_divergence(
+        torch.distributions.Bernoulli(probs=torch.tensor(target, dtype=torch.float64)),
+        torch.distributions.Bernoulli(probs=_t(rho_hat)),
+    ).sum()
+    assert penalty == pytest.approx(reference.item(), rel=1e-7, abs=1e-10)
+    # Gibbs: never negative (up to rounding), positive as soon as a unit's mean
+    # activation is visibly off the target
+    assert penalty >= -1e-12
+    if np.any(np.abs(rho_hat - target) > 1e-4):
+        assert penalty > 0
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    n_rows=st.integers(1, 20),
+    n_units=st.integers(1, 10),
+    target=unit_open,
+    unit=st.integers(0, 9),
+    shift=st.floats(1e-3, 0.5),
+)
+def test_kl_sparsity_grows_as_one_unit_moves_off_target(n_rows, n_units, target, unit, shift):
+    unit %= n_units
+    code = torch.full((n_rows, n_units), target, dtype=torch.float64)
+    moved = code.clone()
+    direction = 1.0 if target < 0.5 else -1.0
+    moved[:, unit] = target + direction * shift * min(target, 1 - target) * 1.9
+    further = code.clone()
+    further[:, unit] = target + direction * shift * min(target, 1 - target) * 1.95
+    at, off, far = (kl_sparsity(c, target).item() for c in (code, moved, further))
+    assert abs(at) < 1e-12
+    assert off > 0
+    assert far > off
+
+
+# ------------------------------------------------ contractive Jacobian norms
+
+
+def _exact_jacobian_norm(encode, x):
+    """Per-row squared Frobenius norm of the Jacobian, one row at a time, with
+    torch.autograd.functional.jacobian."""
+    norms = []
+    for row in x:
+        jac = torch.autograd.functional.jacobian(lambda r: encode(r.unsqueeze(0)).squeeze(0), row)
+        norms.append(jac.square().sum())
+    return torch.stack(norms)
+
+
+def _seeded(seed):
+    torch.manual_seed(seed)
+
+
+@st.composite
+def batches(draw, max_rows=8, max_features=8):
+    n_rows = draw(st.integers(1, max_rows))
+    n_features = draw(st.integers(1, max_features))
+    seed = draw(st.integers(0, 2**32 - 1))
+    x = torch.randn(
+        n_rows, n_features, generator=torch.Generator().manual_seed(seed), dtype=torch.float64
+    )
+    return 2 * x
+
+
+@settings(max_examples=40, deadline=None)
+@given(x=batches(), n_components=st.integers(1, 8), seed=st.integers(0, 2**32 - 1))
+def test_sigmoid_jacobian_norm_equals_exact_jacobian_norm(x, n_components, seed):
+    """Closed form against torch.func, on a single logistic layer, for codes both
+    narrower than the input (reverse mode) and wider (forward mode); their
+    gradients with respect to the layer's parameters agree too."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        layer = nn.Linear(x.shape[1], n_components).double()
+
+    def encode(inputs):
+        return torch.sigmoid(layer(inputs))
+
+    closed = sigmoid_jacobian_norm(encode(x), layer.weight)
+    exact = jacobian_norm(encode, x)
+    assert closed.shape == exact.shape == (x.shape[0],)
+    torch.testing.assert_close(closed, exact, rtol=1e-10, atol=1e-14)
+    torch.testing.assert_close(exact, _exact_jacobian_norm(encode, x), rtol=1e-10, atol=1e-14)
+    assert torch.all(closed >= 0)
+
+    grads_closed = torch.autograd.grad(closed.sum(), [layer.weight, layer.bias])
+    grads_exact = torch.autograd.grad(jacobian_norm(encode, x).sum(), [layer.weight, layer.bias])
+    for a, b in zip(grads_closed, grads_exact, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
+
+
+#: relu and leaky_relu are not differentiable at 0, which random inputs do not hit
+JACOBIAN_ACTIVATIONS = sorted(ACTIVATIONS)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    x=batches(),
+    hidden=st.lists(st.integers(1, 6), min_size=0, max_size=3),
+    n_components=st.integers(1, 8),
+    activation=st.sampled_from(JACOBIAN_ACTIVATIONS),
+    code_activation=st.sampled_from(["identity", "logistic", "relu"]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_jacobian_norm_matches_autograd_on_random_mlp(
+    x, hidden, n_components, activation, code_activation, seed
+):
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = mlp(
+            [x.shape[1], *hidden, n_components], activation, last_activation=code_activation
+        ).double()
+    norms = jacobian_norm(net, x)
+    assert norms.shape == (x.shape[0],)
+    torch.testing.assert_close(norms, _exact_jacobian_norm(net, x), rtol=1e-10, atol=1e-14)
+    # per sample: a row's norm does not depend on the rest of the batch
+    torch.testing.assert_close(jacobian_norm(net, x[:1]), norms[:1], rtol=1e-12, atol=0)
+    # differentiable with respect to the network's parameters
+    assert norms.requires_grad == any(p.requires_grad for p in net.parameters())
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    x=batches(),
+    hidden=st.lists(st.integers(1, 6), min_size=0, max_size=2),
+    n_components=st.integers(1, 8),
+    tied_weights=st.booleans(),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_contractive_encoder_jacobian_norm_is_exact(x, hidden, n_components, tied_weights, seed):
+    """The contractive penalty's dispatch (closed form for one logistic layer,
+    autodiff otherwise) gives the exact Jacobian norm of the encoder."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        module = AutoencoderModule(
+            x.shape[1],
+            n_components,
+            hidden,
+            "tanh",
+            code_activation="logistic",
+            tied_weights=tied_weights,
+        ).double()
+    expected = _exact_jacobian_norm(module.encode, x)
+    torch.testing.assert_close(encoder_jacobian_norm(module, x), expected, rtol=1e-10, atol=1e-14)
+    code = module.encode(x)
+    torch.testing.assert_close(
+        encoder_jacobian_norm(module, x, code), expected, rtol=1e-10, atol=1e-14
+    )
+
+
+# ------------------------------------------------------------ torch modules
+
+
+def _record_sizes(module, kinds):
+    """Hooks that record the input and output shapes of every layer of ``kinds``."""
+    seen = []
+
+    def hook(layer, args, output):
+        seen.append((tuple(args[0].shape[2:]), tuple(output.shape[2:])))
+
+    handles = [m.register_forward_hook(hook) for m in module.modules() if isinstance(m, kinds)]
+    return seen, handles
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    data=st.data(),
+    dims=st.sampled_from([1, 2]),
+    in_channels=st.integers(1, 3),
+    kernel_size=st.integers(1, 5),
+    channels=st.lists(st.integers(1, 4), min_size=1, max_size=3),
+    n_components=st.integers(1, 6),
+    n_rows=st.integers(1, 4),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_convolutional_module_output_width_equals_input_width(
+    data, dims, in_channels, kernel_size, channels, n_components, n_rows, seed
+):
+    if dims == 1:
+        spatial = (data.draw(st.integers(1, 40), label="length"),)
+    else:
+        spatial = (
+            data.draw(st.integers(1, 12), label="height"),
+            data.draw(st.integers(1, 12), label="width"),
+        )
+    image_shape = (in_channels, *spatial)
+    width = math.prod(image_shape)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        module = ConvolutionalModule(image_shape, n_components, channels, kernel_size)
+        x = torch.randn(n_rows, width)
+
+    conv, deconv = (nn.Conv1d, nn.ConvTranspose1d) if dims == 1 else (nn.Conv2d, nn.ConvTranspose2d)
+    assert sum(isinstance(m, conv) for m in module.modules()) == len(channels)
+    encoded_sizes, handles = _record_sizes(module, conv)
+    decoded_sizes, more = _record_sizes(module, deconv)
+    out = module(x)
+    for handle in handles + more:
+        handle.remove()
+
+    assert out.shape == (n_rows, width)
+    code = module.encode(x)
+    assert code.shape == (n_rows, n_components)
+    assert module.decode(code).shape == (n_rows, width)
+    torch.testing.assert_close(module.decoder(code), out, rtol=0, atol=0)
+    # every transposed convolution gives back exactly the size its mirror took in
+    assert len(decoded_sizes) == len(encoded_sizes) == len(channels)
+    for (enc_in, enc_out), (dec_in, dec_out) in zip(
+        encoded_sizes, reversed(decoded_sizes), strict=True
+    ):
+        assert dec_in == enc_out
+        assert dec_out == enc_in
+    assert encoded_sizes[0][0] == spatial
+    assert module.feature_shape == (channels[-1], *encoded_sizes[-1][1])
+    # the output of each row depends on that row only
+    torch.testing.assert_close(module(x[:1]), out[:1], rtol=1e-5, atol=1e-6)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n_features=st.integers(1, 10),
+    n_components=st.integers(1, 10),
+    hidden=st.lists(st.integers(1, 10), min_size=0, max_size=3),
+    activation=st.sampled_from(sorted(ACTIVATIONS)),
+    code_activation=st.sampled_from(["identity", "logistic", "relu"]),
+    output_activation=st.sampled_from(["identity", "logistic"]),
+    n_rows=st.integers(1, 6),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_tied_autoencoder_module_shares_encoder_weights(
+    n_features, n_components, hidden, activation, code_activation, output_activation, n_rows, seed
+):
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        module = AutoencoderModule(
+            n_features,
+            n_components,
+            hidden,
+            activation,
+            output_activation=output_activation,
+            code_activation=code_activation,
+            tied_weights=True,
+        )
+        x = torch.randn(n_rows, n_features)
+
+    def check_tied(m):
+        pairs = _linear_pairs(m)
+        assert len(pairs) == len(hidden) + 1
+        for enc, dec in pairs:
+            assert dec.weight is enc.weight
+            assert dec.weight.data_ptr() == enc.weight.data_ptr()
+            # only the bias is the decoder layer's own
+            assert dec.bias.shape == (enc.in_features,)
+            assert dec.bias.data_ptr() != enc.bias.data_ptr()
+        return pairs
+
+    pairs = check_tied(module)
+    # no weight counted twice: the encoder's parameters and the decoder's biases
+    n_params = sum(p.numel() for p in module.parameters())
+    assert n_params == sum(p.numel() for p in module.encoder.parameters()) + sum(
+        dec.bias.numel() for _, dec in pairs
+    )
+    state = module.state_dict()
+    pointers = {v.data_ptr() for k, v in state.items() if k.endswith("weight")}
+    assert len(pointers) == len(pairs)
+
+    # the decoder is the mirror of the encoder with transposed weights
+    h = module.encoder(x)
+    for i, (enc, dec) in enumerate(pairs):
+        h = h @ enc.weight + dec.bias
+        if i < len(pairs) - 1:
+            h = make_activation(activation)(h)
+    torch.testing.assert_close(module(x), h, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(
+        module.decode(module.encode(x)),
+        make_activation(output_activation)(h),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+
+    # the tying survives an optimiser step, a deep copy and a change of dtype
+    optimizer = torch.optim.SGD(module.parameters(), lr=0.1)
+    module(x).square().sum().backward()
+    optimizer.step()
+    check_tied(module)
+    check_tied(copy.deepcopy(module).to(torch.float64))
