@@ -27,7 +27,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from . import _engine
-from ._losses import RECONSTRUCTION_LOSSES
+from ._losses import BATCH_TOTALS, RECONSTRUCTION_LOSSES
 from .nn import ACTIVATIONS
 
 __all__ = ["BaseAutoencoder", "Interval", "StrOptions"]
@@ -70,9 +70,11 @@ def resolve_device(device):
 def as_tensor(X, device, dtype=torch.float32):
     """A tensor of ``X`` on ``device``; shares memory with ``X`` only when it can
     do so without a copy and ``X`` is writeable (it is never written to)."""
-    if X.flags.writeable and X.flags.c_contiguous and TORCH_DTYPES.get(X.dtype) == dtype:
-        return torch.from_numpy(X).to(device)
-    return torch.tensor(X, dtype=dtype, device=device)
+    np_dtype = np.float32 if dtype == torch.float32 else np.float64
+    if not (X.flags.writeable and X.flags.c_contiguous and X.dtype == np_dtype):
+        # numpy's cast and copy is much faster than torch.tensor's on arrays
+        X = np.array(X, dtype=np_dtype, order="C")
+    return torch.from_numpy(X).to(device)
 
 
 def seed_source(random_state):
@@ -179,10 +181,11 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         error); ``penalize=False`` leaves out :meth:`_penalty`.
         """
         reconstruction = reconstruction or RECONSTRUCTION_LOSSES[self.loss][0]
+        total = BATCH_TOTALS[reconstruction]
 
         def batch_loss(x):
             code = module.encode(self._corrupt(x, generator))
-            loss = reconstruction(module.decoder(code), x).mean()
+            loss = total(module.decoder(code), x) / x.shape[0]
             return loss + self._penalty(module, x, code) if penalize else loss
 
         return batch_loss

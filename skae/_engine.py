@@ -78,15 +78,21 @@ def run_epoch(module, batch_loss, X, optimizer, *, batch_size, shuffle, generato
     module.train()
     n_samples = X.shape[0]
     order = torch.randperm(n_samples, generator=generator, device=generator.device) if shuffle else None
-    total = torch.zeros((), device=device)
+    if order is not None and order.device != X.device:
+        order = order.to(X.device)
+    losses = []
     for start in range(0, n_samples, batch_size):
         if order is None:
             xb = X[start : start + batch_size]
         else:
-            xb = X[order[start : start + batch_size].to(X.device)]
-        xb = xb.to(device, non_blocking=True)
-        total += train_step(batch_loss, xb, optimizer) * xb.shape[0]
-    return total / n_samples
+            xb = X[order[start : start + batch_size]]
+        if xb.device != device:
+            xb = xb.to(device, non_blocking=True)
+        losses.append(train_step(batch_loss, xb, optimizer))
+    # every batch is full but the last
+    sizes = torch.full((len(losses),), float(batch_size), device=device)
+    sizes[-1] = n_samples - batch_size * (len(losses) - 1)
+    return torch.stack(losses) @ sizes / n_samples
 
 
 def step_flops(module, n_rows, *, training=True):

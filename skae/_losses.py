@@ -40,6 +40,23 @@ def gaussian_kl(mu, log_var):
     return 0.5 * (mu.square() + torch.expm1(log_var) - log_var).sum(dim=1)
 
 
+def squared_error_total(output, target):
+    """The batch's total squared error, in one fused kernel each way (the
+    training loop needs only the total, not one value per sample)."""
+    return F.mse_loss(output, target, reduction="sum")
+
+
+def binary_cross_entropy_total(logits, target):
+    """The batch's total Bernoulli negative log-likelihood."""
+    return F.binary_cross_entropy_with_logits(logits, target, reduction="sum")
+
+
+#: per-sample loss -> the same loss summed over the whole batch
+BATCH_TOTALS = {
+    squared_error: squared_error_total,
+    binary_cross_entropy: binary_cross_entropy_total,
+}
+
 # loss name -> (per-sample loss on the decoder's raw output, output activation)
 RECONSTRUCTION_LOSSES = {
     "mse": (squared_error, "identity"),
