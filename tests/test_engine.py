@@ -1,0 +1,175 @@
+"""The training engine alone: torch modules and losses, no estimator."""
+
+import math
+
+import pytest
+import torch
+
+from skae import _engine
+
+
+def make_problem(n_samples=64, n_features=5, seed=0):
+    torch.manual_seed(seed)
+    module = torch.nn.Linear(n_features, n_features)
+    X = torch.randn(n_samples, n_features)
+    return module, X
+
+
+def mse_loss(module):
+    return lambda x: ((module(x) - x) ** 2).sum(1).mean()
+
+
+def run(module, batch_loss, X, **kwargs):
+    settings = dict(
+        optimizer=torch.optim.Adam(module.parameters(), lr=1e-2),
+        batch_size=16,
+        max_iter=20,
+        generator=torch.Generator().manual_seed(0),
+        device=torch.device("cpu"),
+    )
+    settings.update(kwargs)
+    return _engine.train(module, batch_loss, X, **settings)
+
+
+def test_engine_every_row_once_per_epoch():
+    module, X = make_problem(n_samples=50)
+    X[:, 0] = torch.arange(50, dtype=torch.float32)
+    seen = []
+
+    def batch_loss(x):
+        seen.append(x[:, 0].tolist())
+        return mse_loss(module)(x)
+
+    history = run(module, batch_loss, X, max_iter=3, stop_early=False)
+    assert history.n_iter == 3
+    per_epoch = [sum(seen[i * 4 : (i + 1) * 4], []) for i in range(3)]  # 16+16+16+2
+    assert all(sorted(rows) == list(range(50)) for rows in per_epoch)
+    assert [len(b) for b in seen[:4]] == [16, 16, 16, 2]
+    assert per_epoch[0] != per_epoch[1]  # reshuffled
+
+
+def test_engine_without_shuffle_keeps_row_order():
+    module, X = make_problem(n_samples=20)
+    X[:, 0] = torch.arange(20, dtype=torch.float32)
+    seen = []
+
+    def batch_loss(x):
+        seen.extend(x[:, 0].tolist())
+        return mse_loss(module)(x)
+
+    run(module, batch_loss, X, max_iter=2, shuffle=False, stop_early=False)
+    assert seen == list(range(20)) * 2
+
+
+def test_engine_epoch_loss_is_sample_weighted_mean():
+    module, X = make_problem(n_samples=40)
+    per_batch = []
+
+    def batch_loss(x):
+        loss = mse_loss(module)(x)
+        per_batch.append((loss.item(), len(x)))
+        return loss
+
+    # lr=0 keeps the weights fixed, so every batch loss is exact
+    history = run(module, batch_loss, X, max_iter=1,
+                  optimizer=torch.optim.SGD(module.parameters(), lr=0.0), batch_size=15)
+    expected = sum(loss * n for loss, n in per_batch) / 40
+    assert history.loss_curve[0] == pytest.approx(expected, rel=1e-6)
+    with torch.no_grad():
+        full = mse_loss(module)(X).item()
+    assert history.loss_curve[0] == pytest.approx(full, rel=1e-5)
+
+
+def test_engine_stops_after_n_iter_no_change_like_mlp():
+    module, X = make_problem()
+    # lr=0: the loss never improves; MLPRegressor stops once the count of
+    # epochs without improvement exceeds n_iter_no_change
+    history = run(module, mse_loss(module), X, max_iter=50, n_iter_no_change=3,
+                  optimizer=torch.optim.SGD(module.parameters(), lr=0.0))
+    assert history.stop_reason == "converged"
+    assert history.n_iter == 5  # the first epoch sets the best loss, then 4 without change
+
+
+def test_engine_runs_to_max_iter_when_improving():
+    module, X = make_problem()
+    history = run(module, mse_loss(module), X, max_iter=7, tol=0.0)
+    assert history.stop_reason == "max_iter"
+    assert history.n_iter == 7
+    assert history.best_loss == min(history.loss_curve)
+
+
+def test_engine_restores_best_validation_weights():
+    module, X = make_problem()
+    X_val = torch.randn(30, 5)
+    # a validation score that peaks early and then falls as training goes on
+    epoch = {"n": 0}
+
+    def validation_score():
+        epoch["n"] += 1
+        with torch.no_grad():
+            return -float(((module(X_val) - X_val) ** 2).sum(1).mean()) - (epoch["n"] - 3) ** 2
+
+    snapshots = []
+
+    def recording_score():
+        snapshots.append({k: v.clone() for k, v in module.state_dict().items()})
+        return validation_score()
+
+    history = run(module, mse_loss(module), X, max_iter=30, n_iter_no_change=2,
+                  validation_score=recording_score)
+    best = max(range(len(history.validation_scores)), key=history.validation_scores.__getitem__)
+    assert history.best_validation_score == history.validation_scores[best]
+    assert history.n_iter < 30
+    for name, value in module.state_dict().items():
+        torch.testing.assert_close(value, snapshots[best][name], rtol=0, atol=0)
+
+
+def test_engine_non_finite_loss_returns_without_raising():
+    module, X = make_problem()
+    calls = {"n": 0}
+
+    def batch_loss(x):
+        calls["n"] += 1
+        loss = mse_loss(module)(x)
+        return loss * math.inf if calls["n"] > 6 else loss  # epoch 2 goes non-finite
+
+    history = run(module, batch_loss, X, max_iter=10)
+    assert history.stop_reason == "non_finite"
+    assert history.n_iter == 1
+
+
+def test_engine_keyboard_interrupt_keeps_completed_epochs():
+    module, X = make_problem()
+    calls = {"n": 0}
+
+    def batch_loss(x):
+        calls["n"] += 1
+        if calls["n"] == 10:
+            raise KeyboardInterrupt
+        return mse_loss(module)(x)
+
+    history = run(module, batch_loss, X, max_iter=10)
+    assert history.stop_reason == "interrupted"
+    assert history.n_iter == 2  # 4 batches per epoch: interrupted in epoch 3
+    assert not module.training
+
+
+@pytest.mark.parametrize("flops, expected", [(1e3, 1), (1e12, None)])
+def test_engine_cpu_threads_for_small_steps_restores_setting(flops, expected):
+    before = torch.get_num_threads()
+    with _engine.cpu_threads_for(flops, "cpu"):
+        inside = torch.get_num_threads()
+    assert inside == (expected or before)
+    assert torch.get_num_threads() == before
+
+
+def test_engine_make_optimizer_names():
+    params = [torch.nn.Parameter(torch.zeros(3))]
+    assert isinstance(_engine.make_optimizer("adam", params, learning_rate=0.1, weight_decay=0,
+                                             device="cpu"), torch.optim.Adam)
+    assert isinstance(_engine.make_optimizer("adamw", params, learning_rate=0.1, weight_decay=0,
+                                             device="cpu"), torch.optim.AdamW)
+    sgd = _engine.make_optimizer("sgd", params, learning_rate=0.1, weight_decay=0, device="cpu")
+    assert sgd.defaults["momentum"] == 0.9 and sgd.defaults["nesterov"]
+    with pytest.raises(ValueError, match="unknown optimizer"):
+        _engine.make_optimizer("rmsprop", params, learning_rate=0.1, weight_decay=0, device="cpu")
