@@ -1,0 +1,445 @@
+"""Training speed of skae's Autoencoder against its peers, same architecture.
+
+Peers, all with the same layers (encoder hidden layers, a linear code, the
+mirrored decoder, ReLU, a linear output), MSE, Adam with lr 1e-3 and the same
+batch size:
+
+- a plain hand-written PyTorch loop (one float32 tensor, ``torch.randperm``
+  slicing, default ``torch.optim.Adam``, an ``nn.Sequential``), and the same
+  loop with one lever pulled at a time: ``Adam(foreach=True)``,
+  ``Adam(fused=True)``, ``torch.set_num_threads(1)`` (digits), ``torch.compile``;
+- skae ``Autoencoder`` (``partial_fit``: one epoch per call);
+- skorch ``NeuralNetRegressor`` fit on X -> X (``partial_fit``);
+- scikit-learn ``MLPRegressor`` fit on X -> X (``partial_fit``). Its code
+  layer has a ReLU: MLPRegressor applies the hidden activation to every
+  hidden layer, so the code cannot be linear there;
+- PCA and IncrementalPCA fit times, for reference.
+
+The peers are interleaved: every round runs one timed sample of each peer in
+turn, so machine noise hits all of them alike. Reported: median seconds per
+epoch, samples/s, the ratio to the plain loop, and model FLOP utilisation
+(6 * weights in matmuls * samples / time) against ``torch.mm``'s measured
+float32 peak on this machine.
+
+    .venv/bin/python benchmarks/bench_speed.py --quick
+    .venv/bin/python benchmarks/bench_speed.py
+"""
+
+import argparse
+import time
+import warnings
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import _common as C
+
+TARGETS = {"mnist": 0.85, "digits": 0.5}
+
+
+def make_module(n_features, hidden, code):
+    sizes = [n_features, *hidden, code, *hidden[::-1], n_features]
+    layers = []
+    n_layers = len(sizes) - 1
+    code_index = len(hidden)  # the layer that outputs the code
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(a, b))
+        if i != code_index and i != n_layers - 1:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+def matmul_weights(module):
+    return sum(m.weight.numel() for m in module.modules() if isinstance(m, nn.Linear))
+
+
+# ------------------------------------------------------------------ peers
+
+
+class TorchLoop:
+    """The plain loop; ``optimizer_kwargs``, ``threads`` and ``compile`` are the levers."""
+
+    def __init__(self, X, hidden, code, batch_size, seed, optimizer_kwargs=None,
+                 threads=None, compile=False):
+        torch.manual_seed(seed)
+        self.X = torch.from_numpy(X)
+        self.model = make_module(X.shape[1], hidden, code)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=1e-3, **(optimizer_kwargs or {}))
+        self.batch_size = batch_size
+        self.threads = threads
+        self.gen = torch.Generator().manual_seed(seed)
+        if compile:
+            model = self.model
+            self.loss_fn = torch.compile(lambda xb: F.mse_loss(model(xb), xb))
+        else:
+            self.loss_fn = lambda xb: F.mse_loss(self.model(xb), xb)
+
+    def epoch(self):
+        previous = torch.get_num_threads()
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        try:
+            n = self.X.shape[0]
+            order = torch.randperm(n, generator=self.gen)
+            for start in range(0, n, self.batch_size):
+                xb = self.X[order[start:start + self.batch_size]]
+                self.opt.zero_grad(set_to_none=True)
+                loss = self.loss_fn(xb)
+                loss.backward()
+                self.opt.step()
+        finally:
+            torch.set_num_threads(previous)
+
+
+class SkaePartialFit:
+    def __init__(self, X, hidden, code, batch_size, seed):
+        from skae import Autoencoder
+
+        self.X = X
+        self.est = Autoencoder(n_components=code, hidden_layer_sizes=hidden, activation="relu",
+                               loss="mse", optimizer="adam", learning_rate=1e-3,
+                               batch_size=batch_size, random_state=seed, device="cpu")
+
+    def epoch(self):
+        self.est.partial_fit(self.X)
+
+
+class SkaeFit:
+    """``fit(max_iter=k)`` with ``warm_start``: k epochs in one call (per-call
+    overhead paid once, as a user's ``fit`` does)."""
+
+    def __init__(self, X, hidden, code, batch_size, seed, epochs_per_call):
+        from skae import Autoencoder
+
+        self.X = X
+        self.est = Autoencoder(n_components=code, hidden_layer_sizes=hidden, batch_size=batch_size,
+                               max_iter=epochs_per_call, n_iter_no_change=10**6, tol=0.0,
+                               warm_start=True, random_state=seed, device="cpu")
+
+    def epoch(self):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.est.fit(self.X)
+
+
+class Skorch:
+    def __init__(self, X, hidden, code, batch_size, seed):
+        from skorch import NeuralNetRegressor
+
+        torch.manual_seed(seed)
+        self.X = X
+        self.net = NeuralNetRegressor(
+            module=make_module(X.shape[1], hidden, code), criterion=nn.MSELoss,
+            optimizer=torch.optim.Adam, lr=1e-3, batch_size=batch_size, max_epochs=1,
+            train_split=None, iterator_train__shuffle=True, device="cpu", verbose=0,
+        )
+
+    def epoch(self):
+        self.net.partial_fit(self.X, self.X)
+
+
+class MLP:
+    def __init__(self, X, hidden, code, batch_size, seed):
+        from sklearn.neural_network import MLPRegressor
+
+        self.X = X
+        self.est = MLPRegressor(hidden_layer_sizes=(*hidden, code, *hidden[::-1]), activation="relu",
+                                solver="adam", learning_rate_init=1e-3, batch_size=batch_size,
+                                random_state=seed)
+
+    def epoch(self):
+        self.est.partial_fit(self.X, self.X)
+
+
+# ---------------------------------------------------------------- regimes
+
+
+def build_peers(regime, X, hidden, code, batch_size, args):
+    seed = 0
+    peers = {
+        "torch loop (plain)": lambda: TorchLoop(X, hidden, code, batch_size, seed),
+        "torch loop + Adam(foreach=True)": lambda: TorchLoop(
+            X, hidden, code, batch_size, seed, {"foreach": True}),
+        "torch loop + Adam(fused=True)": lambda: TorchLoop(
+            X, hidden, code, batch_size, seed, {"fused": True}),
+    }
+    if regime == "digits":
+        peers["torch loop + set_num_threads(1)"] = lambda: TorchLoop(
+            X, hidden, code, batch_size, seed, threads=1)
+        peers["torch loop + fused + 1 thread"] = lambda: TorchLoop(
+            X, hidden, code, batch_size, seed, {"fused": True}, threads=1)
+    if args.compile:
+        peers["torch loop + torch.compile"] = lambda: TorchLoop(
+            X, hidden, code, batch_size, seed, compile=True)
+    peers["skae Autoencoder (partial_fit)"] = lambda: SkaePartialFit(X, hidden, code, batch_size, seed)
+    if regime == "digits":
+        peers[f"skae Autoencoder (fit, {args.digits_epochs_per_sample} epochs/call)"] = (
+            lambda: SkaeFit(X, hidden, code, batch_size, seed, args.digits_epochs_per_sample))
+    peers["skorch NeuralNetRegressor"] = lambda: Skorch(X, hidden, code, batch_size, seed)
+    peers["sklearn MLPRegressor (ReLU code)"] = lambda: MLP(X, hidden, code, batch_size, seed)
+    return peers
+
+
+def run_regime(regime, X, hidden, code, batch_size, rounds, warmup, epochs_per_sample, peak, args):
+    n, d = X.shape
+    print(f"\n== {regime}: {n}x{d}, {d}-{'-'.join(map(str, hidden))}-{code} (mirrored), "
+          f"batch {batch_size}, {warmup} warm-up + {rounds} timed rounds of "
+          f"{epochs_per_sample} epoch(s)", flush=True)
+    peers, notes = {}, {}
+    for name, make in build_peers(regime, X, hidden, code, batch_size, args).items():
+        peers[name] = make()
+    times = {name: [] for name in peers}
+    warm_times = {name: [] for name in peers}
+    failed = {}
+    for r in range(warmup + rounds):
+        for name, peer in peers.items():
+            if name in failed:
+                continue
+            fit_epochs = 1 if isinstance(peer, SkaeFit) else epochs_per_sample
+            try:
+                t0 = time.perf_counter()
+                for _ in range(fit_epochs):
+                    peer.epoch()
+                dt = (time.perf_counter() - t0) / epochs_per_sample
+            except Exception as exc:  # a lever that does not work here is a result
+                import traceback
+
+                failed[name] = f"{type(exc).__name__}: {str(exc)[:300]}"
+                traceback.print_exc()
+                print(f"  {name}: FAILED {failed[name]}", flush=True)
+                continue
+            (warm_times if r < warmup else times)[name].append(dt)
+        print(f"  round {r + 1}/{warmup + rounds} done", flush=True)
+
+    weights = matmul_weights(make_module(d, hidden, code))
+    flops_epoch = 6 * weights * n
+    rows = []
+    for name in peers:
+        if name in failed:
+            rows.append({"peer": name, "error": failed[name]})
+        else:
+            rows.append({"peer": name, "samples": times[name],
+                         "first_epoch_sec": warm_times[name][0] if warm_times[name] else None})
+    summarise_rows(rows, n, flops_epoch, peak)
+    base = next(r["sec_per_epoch"] for r in rows if r["peer"] == "torch loop (plain)")
+    if "torch loop + torch.compile" in peers and "torch loop + torch.compile" not in failed:
+        notes["compile"] = ("first epoch of the compiled loop (includes compilation): "
+                            f"{warm_times['torch loop + torch.compile'][0]:.1f} s")
+
+    # PCA / IncrementalPCA reference fit times
+    from sklearn.decomposition import PCA, IncrementalPCA
+
+    ref = []
+    for name, make in [
+        (f"PCA({code}) fit", lambda: PCA(n_components=code, random_state=0)),
+        (f"IncrementalPCA({code}) fit (default batch 5 * n_features)",
+         lambda: IncrementalPCA(n_components=code)),
+    ]:
+        t = C.median_time(lambda: make().fit(X), repeats=1 if args.quick else 3, warmup=1)
+        ref.append({"peer": name, "sec_per_fit": t, "ratio_vs_plain_epoch": t / base})
+
+    return {
+        "regime": regime,
+        "n_samples": n,
+        "n_features": d,
+        "hidden": list(hidden),
+        "code": code,
+        "batch_size": batch_size,
+        "warmup_rounds": warmup,
+        "rounds": rounds,
+        "epochs_per_sample": epochs_per_sample,
+        "matmul_weights": weights,
+        "flops_per_epoch": flops_epoch,
+        "rows": rows,
+        "reference_fits": ref,
+        "targets": evaluate_targets(regime, rows),
+        "notes": notes,
+    }
+
+
+def summarise_rows(rows, n, flops_epoch, peak):
+    """Derived figures of each peer from its raw per-epoch samples. Noise on a
+    shared machine only ever adds time, so next to the median the minimum
+    (best epoch) and the ratio of minima are given too."""
+    base = [r for r in rows if r["peer"] == "torch loop (plain)"][0]["samples"]
+    base_med, base_min = float(np.median(base)), float(np.min(base))
+    for r in rows:
+        if "samples" not in r:
+            continue
+        t, t_min = float(np.median(r["samples"])), float(np.min(r["samples"]))
+        r.update({"sec_per_epoch": t, "sec_per_epoch_min": t_min, "samples_per_sec": n / t,
+                  "ratio_vs_plain": t / base_med, "ratio_vs_plain_min": t_min / base_min,
+                  "mfu": flops_epoch / t / peak, "mfu_best": flops_epoch / t_min / peak})
+    return rows
+
+
+def evaluate_targets(regime, rows):
+    by_name = {r["peer"]: r for r in rows}
+    skae, mlp = by_name["skae Autoencoder (partial_fit)"], by_name["sklearn MLPRegressor (ReLU code)"]
+    if "samples" not in skae or "samples" not in mlp:
+        return {"target_ratio": TARGETS[regime], "error": "a peer failed; see rows"}
+    out = {"target_ratio": TARGETS[regime]}
+    for stat, suffix in [("median", ""), ("min", "_min")]:
+        ratio = skae["ratio_vs_plain" + suffix]
+        vs_mlp = skae["sec_per_epoch" + suffix] / mlp["sec_per_epoch" + suffix]
+        out[stat] = {"skae_ratio_vs_plain": ratio, "ratio_target_met": ratio <= TARGETS[regime],
+                     "skae_vs_mlpregressor": vs_mlp, "faster_than_mlpregressor": vs_mlp < 1}
+    return out
+
+
+def regime_markdown(res):
+    cols = ["peer", "sec_per_epoch", "sec_per_epoch_min", "samples_per_sec", "ratio_vs_plain",
+            "ratio_vs_plain_min", "mfu", "mfu_best", "first_epoch_sec"]
+    rows = [dict(r) for r in res["rows"]]
+    for r in rows:
+        if "error" in r:
+            r["sec_per_epoch"] = "failed: " + r["error"][:120]
+        for k in ("mfu", "mfu_best"):
+            if k in r:
+                r[k] = f"{100 * r[k]:.1f}%"
+    t = res["targets"]
+    if "error" in t:
+        target_lines = [f"- targets not evaluated: {t['error']}"]
+    else:
+        target_lines = []
+        for stat in ("median", "min"):
+            m = t[stat]
+            target_lines += [
+                f"- target ({stat}s): skae epoch <= {t['target_ratio']}x the plain loop: measured "
+                f"{m['skae_ratio_vs_plain']:.3f}x -> {'MET' if m['ratio_target_met'] else 'NOT MET'}; "
+                f"faster than MLPRegressor: skae/MLPRegressor = {m['skae_vs_mlpregressor']:.3f} -> "
+                f"{'MET' if m['faster_than_mlpregressor'] else 'NOT MET'}",
+            ]
+    lines = [
+        f"{res['n_samples']} x {res['n_features']}, layers "
+        f"{res['n_features']}-{'-'.join(map(str, res['hidden']))}-{res['code']} mirrored, batch "
+        f"{res['batch_size']}; median of {res['rounds']} interleaved rounds "
+        f"({res['epochs_per_sample']} epoch(s) each) after {res['warmup_rounds']} warm-up round(s).",
+        "",
+        C.markdown_table(rows, cols, ["peer", "s/epoch (median)", "s/epoch (min)", "samples/s (median)",
+                                      "ratio vs plain (medians)", "ratio vs plain (minima)",
+                                      "MFU (median)", "MFU (best)", "first (warm-up) epoch s"]),
+        "",
+        C.markdown_table(res["reference_fits"], ["peer", "sec_per_fit", "ratio_vs_plain_epoch"],
+                         ["reference", "s per fit (median)", "ratio vs one plain epoch"]),
+        "",
+        *target_lines,
+    ]
+    for k, v in res["notes"].items():
+        lines.append(f"- {k}: {v}")
+    return "\n".join(lines)
+
+
+def plot(results, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(results), figsize=(7 * len(results), 4.5))
+    axes = np.atleast_1d(axes)
+    for ax, res in zip(axes, results):
+        rows = [r for r in res["rows"] if "ratio_vs_plain" in r]
+        names = [r["peer"] for r in rows]
+        vals = [r["ratio_vs_plain"] for r in rows]
+        colors = ["tab:red" if n.startswith("skae") else "tab:gray" for n in names]
+        ax.barh(names, vals, color=colors, label="ratio of medians")
+        ax.plot([r["ratio_vs_plain_min"] for r in rows], names, "kD", ms=5, label="ratio of minima")
+        ax.axvline(1.0, color="k", lw=0.8)
+        ax.axvline(TARGETS[res["regime"]], color="tab:red", ls="--", lw=0.8, label="skae target")
+        ax.set_xscale("log")
+        ax.set_xlabel("seconds per epoch / plain torch loop (lower is faster)")
+        ax.set_title(f"{res['regime']} ({res['n_samples']} rows, batch {res['batch_size']})")
+        ax.invert_yaxis()
+        ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="small run for CI (~1 minute)")
+    p.add_argument("--mnist", default=str(C.DEFAULT_MNIST), help="path to mnist_trainval.npz")
+    p.add_argument("--mnist-rows", type=int, default=None, help="rows of MNIST train used")
+    p.add_argument("--rounds", type=int, default=None, help="timed rounds (MNIST)")
+    p.add_argument("--digits-rounds", type=int, default=None)
+    p.add_argument("--digits-epochs-per-sample", type=int, default=None,
+                   help="epochs per timed sample on digits (an epoch there is a few ms)")
+    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                   help="include the torch.compile lever (default: on, off with --quick)")
+    p.add_argument("--regimes", default="mnist,digits")
+    p.add_argument("--render", default=None, metavar="JSON",
+                   help="recompute the derived figures, tables and plot from a results JSON's raw "
+                        "samples (no timing); writes beside it")
+    args = p.parse_args()
+    q = args.quick
+    args.mnist_rows = args.mnist_rows or (5000 if q else 20000)
+    args.rounds = args.rounds or (2 if q else 4)
+    args.digits_rounds = args.digits_rounds or (3 if q else 6)
+    args.digits_epochs_per_sample = args.digits_epochs_per_sample or (2 if q else 3)
+    if args.compile is None:
+        args.compile = not q
+
+    if args.render:
+        import json
+        from pathlib import Path
+
+        doc = json.loads(Path(args.render).read_text())
+        peak = doc["matmul_peak_flops"]
+        for res in doc["regimes"]:
+            summarise_rows(res["rows"], res["n_samples"], res["flops_per_epoch"], peak)
+            res["targets"] = evaluate_targets(res["regime"], res["rows"])
+        report(doc["regimes"], peak, doc["matmul_peak_per_size"], doc["args"], doc["hardware"],
+               doc["quick"])
+        return
+    hardware = C.hardware_info()
+    print(hardware)
+    peak, peak_per_size = C.matmul_peak_flops(sizes=(1024, 2048) if q else (1024, 2048, 3072))
+    print(f"torch.mm float32 peak: {peak / 1e9:.1f} GFLOP/s {peak_per_size}", flush=True)
+
+    results = []
+    regimes = args.regimes.split(",")
+    if "mnist" in regimes:
+        mnist = C.load_mnist(args.mnist)
+        X = np.ascontiguousarray(mnist["X_train"][: args.mnist_rows])
+        results.append(run_regime("mnist", X, (512, 128), 32, 256, args.rounds, 1, 1, peak, args))
+    if "digits" in regimes:
+        X = np.ascontiguousarray(C.load_digits_split()["X_train"])
+        results.append(run_regime("digits", X, (32,), 8, 64, args.digits_rounds, 2,
+                                  args.digits_epochs_per_sample, peak, args))
+    report(results, peak, peak_per_size, vars(args), hardware, q)
+
+
+def report(results, peak, peak_per_size, args, hardware, q):
+    sections = [("Peak", f"torch.mm float32 peak on this machine: {peak / 1e9:.1f} GFLOP/s "
+                         f"(per size, GFLOP/s: "
+                         f"{ {k: round(v / 1e9, 1) for k, v in peak_per_size.items()} })")]
+    for res in results:
+        sections.append((res["regime"], regime_markdown(res)))
+        print("\n" + regime_markdown(res))
+    sections.append(("Notes", "\n".join([
+        "- MLPRegressor applies ReLU to its code layer (all its hidden layers share one activation); "
+        "the other peers have a linear code.",
+        "- The torch loops and skorch use `F.mse_loss`/`nn.MSELoss` (mean over elements); skae sums "
+        "the squared error over features and averages over the batch. Same kernels, a constant "
+        "factor in the gradient.",
+        "- Medians and minima are both given: noise from other processes only adds time, and it "
+        "was heavy while these ran (the load average is in the hardware list), so the ratio of "
+        "minima (each peer's best epoch) is the steadier comparison.",
+        "- skae rows run `partial_fit` (one epoch per call): each call pays input validation too.",
+        "- The machine is shared: the load average at the start is in the hardware list. With other "
+        "processes on the cores, torch's 2-thread kernels slow down far more than 1-thread ones "
+        "(see the set_num_threads(1) rows); only ratios within one run are meaningful.",
+        "- MFU = 6 * weights in matmuls * samples per epoch / seconds per epoch / torch.mm peak.",
+    ])))
+    name = "bench_speed"
+    d = C.write_results(name, q, {"matmul_peak_flops": peak, "matmul_peak_per_size": peak_per_size,
+                                  "args": args, "regimes": results}, sections, hardware)
+    plot(results, d / f"{name}.png")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Every benchmark in its quick mode (CI runs this after the README's commands).
+# Results go to benchmarks/results/quick/, never over the published full results.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/pip install -q -c constraints.txt -e ".[bench]"
+for script in bench_speed bench_transform bench_scaling bench_quality bench_penalty_weights; do
+  echo "+ .venv/bin/python benchmarks/$script.py --quick"
+  .venv/bin/python "benchmarks/$script.py" --quick
+done
