@@ -1,0 +1,80 @@
+"""Every script in examples/ runs in its quick mode and prints what it promises."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+#: Extra arguments per script (default: ``--quick``); ``{out}`` becomes a PNG in tmp_path.
+ARGS = {
+    "compare_pca_digits.py": ["--components", "2", "--max-iter", "5"],
+    "denoise_digits.py": ["--quick", "--out", "{out}"],
+    "vae_sample_digits.py": ["--quick", "--out", "{out}"],
+    "features_gridsearch.py": ["--quick"],
+}
+
+#: Patterns the output must match, per script.
+EXPECTED = {
+    "compare_pca_digits.py": [
+        r"\| 2 \| PCA \| \d+\.\d{3} \| 0\.\d{3} \|",
+        r"\| 2 \| ConvolutionalAutoencoder \| \d+\.\d{3} \| 0\.\d{3} \|",
+    ],
+    "denoise_digits.py": [
+        r"noisy input +\d+\.\d{3}",
+        r"DenoisingAutoencoder +\d+\.\d{3}",
+        r"PCA +\d+\.\d{3}",
+    ],
+    "vae_sample_digits.py": [
+        r"held-out ELBO per image: -?\d+\.\d{2}",
+        r"sampled 12 digits",
+    ],
+    "features_gridsearch.py": [
+        r"\| 1 \| \w+ \| 8 \| 0\.\d{3} \|",
+        r"\| \d \| PCA \| 8 \|",
+        r"\| \d \| Autoencoder \| 8 \|",
+        r"\| \d \| DenoisingAutoencoder \| 8 \|",
+        r"held-out accuracy of the best pipeline: 0\.\d{3}",
+    ],
+}
+
+SCRIPTS = sorted(path.name for path in EXAMPLES.glob("*.py"))
+
+
+def run(script, tmp_path):
+    out = tmp_path / "figure.png"
+    args = [a.format(out=out) for a in ARGS.get(script, ["--quick"])]
+    env = {**os.environ, "MPLBACKEND": "Agg"}
+    completed = subprocess.run(
+        [sys.executable, str(EXAMPLES / script), *args],
+        check=True,
+        timeout=120,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+    )
+    return completed.stdout, out if "{out}" in ARGS.get(script, []) else None
+
+
+def test_every_example_is_known():
+    # a new example must say how to run it quickly and what it prints
+    assert set(SCRIPTS) == set(ARGS) == set(EXPECTED)
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_example_runs(script, tmp_path):
+    if "{out}" in ARGS.get(script, []):
+        pytest.importorskip("matplotlib")
+    stdout, figure = run(script, tmp_path)
+    for pattern in EXPECTED.get(script, []):
+        assert re.search(pattern, stdout), f"{pattern!r} not in the output:\n{stdout}"
+    if figure is not None:
+        assert f"saved {figure}" in stdout
+        with open(figure, "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+        assert figure.stat().st_size > 10_000
