@@ -65,7 +65,21 @@ def _linear_layers(sequential):
     return [m for m in sequential if isinstance(m, (nn.Linear, TiedLinear))]
 
 
-class Shallow(nn.Module):
+class EncoderDecoder(nn.Module):
+    """The three entry points over ``encoder``, ``decoder`` and
+    ``output_activation`` submodules, which subclasses set."""
+
+    def encode(self, x):
+        return self.encoder(x)
+
+    def decode(self, z):
+        return self.output_activation(self.decoder(z))
+
+    def forward(self, x):
+        return self.decoder(self.encode(x))
+
+
+class Shallow(EncoderDecoder):
     """One layer pair of a deeper autoencoder seen as a shallow autoencoder,
     for greedy layer-wise pretraining. It shares the parameters of the layers
     it wraps, so training it trains them in place."""
@@ -76,17 +90,8 @@ class Shallow(nn.Module):
         self.decoder = decoder
         self.output_activation = output_activation
 
-    def encode(self, x):
-        return self.encoder(x)
 
-    def decode(self, z):
-        return self.output_activation(self.decoder(z))
-
-    def forward(self, x):
-        return self.decoder(self.encoder(x))
-
-
-class AutoencoderModule(nn.Module):
+class AutoencoderModule(EncoderDecoder):
     """MLP encoder ``n_features -> hidden -> n_components`` and its mirror.
 
     Hidden layers use ``activation``; the code layer uses ``code_activation``
@@ -121,16 +126,6 @@ class AutoencoderModule(nn.Module):
         else:
             self.decoder = mlp([n_components, *hidden[::-1], n_features], activation)
         self.output_activation = make_activation(output_activation)
-        self.activation = activation
-
-    def encode(self, x):
-        return self.encoder(x)
-
-    def decode(self, z):
-        return self.output_activation(self.decoder(z))
-
-    def forward(self, x):
-        return self.decoder(self.encoder(x))
 
     def layer_pairs(self):
         """The shallow autoencoders of greedy layer-wise pretraining, from the
@@ -159,7 +154,7 @@ def _steps(sequential):
     return steps
 
 
-class VariationalModule(nn.Module):
+class VariationalModule(EncoderDecoder):
     """Gaussian encoder q(z|x) = N(mu(x), diag(exp(log_var(x)))) and a decoder.
 
     ``encode`` returns the posterior mean, ``encode_distribution`` returns
@@ -194,14 +189,8 @@ class VariationalModule(nn.Module):
     def encode(self, x):
         return self.mean(self.body(x))
 
-    def decode(self, z):
-        return self.output_activation(self.decoder(z))
 
-    def forward(self, x):
-        return self.decoder(self.encode(x))
-
-
-class ConvolutionalModule(nn.Module):
+class ConvolutionalModule(EncoderDecoder):
     """Convolutional encoder and transposed-convolutional decoder over flat rows.
 
     Each row of length ``prod(image_shape)`` is viewed as an image of shape
@@ -262,10 +251,4 @@ class ConvolutionalModule(nn.Module):
         self.output_activation = make_activation(output_activation)
 
     def encode(self, x):
-        return self.encoder(x.view(x.shape[0], *self.image_shape))
-
-    def decode(self, z):
-        return self.output_activation(self.decoder(z))
-
-    def forward(self, x):
-        return self.decoder(self.encode(x))
+        return self.encoder(x.reshape(x.shape[0], *self.image_shape))
