@@ -4,6 +4,7 @@ from ._autoencoder import Autoencoder
 from ._contractive import ContractiveAutoencoder
 from ._convolutional import ConvolutionalAutoencoder
 from ._denoising import DenoisingAutoencoder
+from ._persistence import load, save
 from ._sparse import SparseAutoencoder
 from ._variational import VariationalAutoencoder
 
@@ -17,4 +18,6 @@ __all__ = [
     "SparseAutoencoder",
     "VariationalAutoencoder",
     "__version__",
+    "load",
+    "save",
 ]

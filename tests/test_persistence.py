@@ -1,0 +1,569 @@
+"""Saving and loading fitted estimators.
+
+- skae's native format (``skae._persistence.save``/``load``): round trips give
+  bit-identical outputs, attributes and continued training for every estimator
+  (tied weights, greedy pretraining, early stopping, a DataFrame with feature
+  names included); version changes warn; unknown classes, unknown members and
+  malicious pickles are refused without running them;
+- ``skops.io``: what it can and cannot persist of a skae estimator;
+- pickle and joblib (and the native format) read back in a fresh process.
+"""
+
+import copy
+import hashlib
+import io
+import json
+import os
+import pickle
+import random
+import subprocess
+import sys
+import textwrap
+import warnings
+import zipfile
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from _family import ESTIMATORS
+from sklearn.exceptions import NotFittedError
+
+from skae import (
+    Autoencoder,
+    ContractiveAutoencoder,
+    ConvolutionalAutoencoder,
+    DenoisingAutoencoder,
+    SparseAutoencoder,
+    VariationalAutoencoder,
+)
+from skae._persistence import METADATA, OPTIMIZER, WEIGHTS, load, save
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+TINY = dict(hidden_layer_sizes=(6,), max_iter=2, device="cpu", random_state=0)
+N_FEATURES = 16
+
+CASES = {
+    **{cls.__name__: (cls, {}) for cls in ESTIMATORS},
+    "Autoencoder-tied": (Autoencoder, dict(tied_weights=True, hidden_layer_sizes=(8, 4))),
+    "Autoencoder-greedy": (Autoencoder, dict(pretraining="greedy", hidden_layer_sizes=(8, 4))),
+    "SparseAutoencoder-tied-greedy": (
+        SparseAutoencoder,
+        dict(tied_weights=True, pretraining="greedy", hidden_layer_sizes=(8, 4)),
+    ),
+    "ContractiveAutoencoder-early-stopping": (
+        ContractiveAutoencoder,
+        dict(early_stopping=True, validation_fraction=0.2),
+    ),
+    "VariationalAutoencoder-bernoulli": (VariationalAutoencoder, dict(loss="bernoulli")),
+    "ConvolutionalAutoencoder-image": (
+        ConvolutionalAutoencoder,
+        dict(image_shape=(4, 4), hidden_layer_sizes=(2, 3)),
+    ),
+}
+CASE_IDS = list(CASES)
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    return rng.random((50, N_FEATURES)), rng.random((30, N_FEATURES))
+
+
+def make(case):
+    cls, params = CASES[case]
+    return cls(**{**TINY, **params})
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    """case -> (estimator fitted on the training data, a saved copy's bytes);
+    fitted once per module and never modified by the tests."""
+    X, _ = data
+    cache = {}
+
+    def get(case):
+        if case not in cache:
+            est = make(case).fit(X)
+            buffer = io.BytesIO()
+            save(est, buffer)
+            cache[case] = est, buffer.getvalue()
+        return cache[case]
+
+    return get
+
+
+def assert_module_states_equal(a, b):
+    state_a, state_b = a.module_.state_dict(), b.module_.state_dict()
+    assert state_a.keys() == state_b.keys()
+    for key in state_a:
+        assert state_a[key].dtype == state_b[key].dtype, key
+        assert torch.equal(state_a[key], state_b[key]) or (
+            state_a[key].isnan().all() and state_b[key].isnan().all()
+        ), key
+
+
+def assert_same_outputs(a, b, X):
+    for dtype in (np.float64, np.float32):
+        Xd = X.astype(dtype)
+        Z = a.transform(Xd)
+        np.testing.assert_array_equal(b.transform(Xd), Z)
+        np.testing.assert_array_equal(b.inverse_transform(Z), a.inverse_transform(Z))
+        np.testing.assert_array_equal(b.score_samples(Xd), a.score_samples(Xd))
+    if isinstance(a, VariationalAutoencoder):
+        np.testing.assert_array_equal(b.sample(7, random_state=3), a.sample(7, random_state=3))
+
+
+FITTED_ATTRIBUTES = [
+    "n_features_in_",
+    "n_iter_",
+    "loss_curve_",
+    "best_loss_",
+    "validation_scores_",
+    "best_validation_score_",
+    "batch_size_",
+    "pretraining_loss_curves_",
+    "image_shape_",
+    "_n_features_out",
+    "device_",
+]
+
+
+def read(payload):
+    """The members of a skae archive, as {name: bytes}."""
+    with zipfile.ZipFile(io.BytesIO(payload)) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+def write(members):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)
+    return buffer.getvalue()
+
+
+def tamper(payload, edit):
+    """A copy of the archive whose JSON document went through ``edit(document)``."""
+    members = read(payload)
+    document = json.loads(members[METADATA])
+    edit(document)
+    members[METADATA] = json.dumps(document).encode()
+    return write(members)
+
+
+# ------------------------------------------------------------ round trips
+
+
+@pytest.mark.parametrize("case", CASE_IDS)
+def test_save_load_round_trip_is_bit_identical(case, fitted, data, tmp_path):
+    est, _ = fitted(case)
+    X, X_new = data
+    path = tmp_path / "model.skae"
+    save(est, path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # same versions, same device: no warning
+        restored = load(path)
+
+    assert type(restored) is type(est)
+    assert restored is not est
+    params, restored_params = est.get_params(), restored.get_params()
+    assert restored_params == params
+    assert {k: type(v) for k, v in restored_params.items()} == {
+        k: type(v) for k, v in params.items()
+    }
+    for name in FITTED_ATTRIBUTES:
+        assert hasattr(restored, name) == hasattr(est, name), name
+        if hasattr(est, name):
+            assert getattr(restored, name) == getattr(est, name), name
+    assert_module_states_equal(est, restored)
+    assert_same_outputs(est, restored, np.vstack([X, X_new]))
+    np.testing.assert_array_equal(restored.get_feature_names_out(), est.get_feature_names_out())
+
+    if getattr(est, "tied_weights", False):
+        # the decoder's weights are the encoder's again, not copies
+        pairs = restored.module_.layer_pairs()
+        assert pairs
+        for pair in pairs:
+            encoder_weight = next(m for m in pair.encoder if hasattr(m, "weight")).weight
+            assert pair.decoder.weight is encoder_weight
+
+
+@pytest.mark.parametrize("case", CASE_IDS)
+def test_partial_fit_after_load_continues_like_the_original(case, fitted, data):
+    # the optimiser's moments and the estimator's random generator travel in the
+    # file, so the next steps are the original's, bit for bit
+    est, payload = fitted(case)
+    _, X_new = data
+    original = copy.deepcopy(est)
+    restored = load(io.BytesIO(payload))
+    assert set(read(payload)) == {METADATA, WEIGHTS, OPTIMIZER}
+    original.partial_fit(X_new)
+    restored.partial_fit(X_new)
+    assert restored.n_iter_ == original.n_iter_ == est.n_iter_ + 1
+    assert restored.loss_curve_ == original.loss_curve_
+    assert_module_states_equal(original, restored)
+    np.testing.assert_array_equal(restored.transform(X_new), original.transform(X_new))
+    # and the copy still saves and loads
+    again = load(io.BytesIO(_saved(restored)))
+    np.testing.assert_array_equal(again.transform(X_new), original.transform(X_new))
+
+
+def _saved(est):
+    buffer = io.BytesIO()
+    save(est, buffer)
+    return buffer.getvalue()
+
+
+def test_round_trip_of_estimator_trained_only_with_partial_fit(data):
+    X, X_new = data
+    est = Autoencoder(**TINY).partial_fit(X)
+    restored = load(io.BytesIO(_saved(est)))
+    assert restored.n_iter_ == 1
+    assert_same_outputs(est, restored, X_new)
+    est.partial_fit(X_new)
+    restored.partial_fit(X_new)
+    np.testing.assert_array_equal(restored.transform(X), est.transform(X))
+
+
+def test_save_after_unpickling_keeps_the_optimizer_state(fitted, data):
+    # an unpickled estimator holds its optimiser as a state dict until the next step
+    est, _ = fitted("Autoencoder")
+    _, X_new = data
+    unpickled = pickle.loads(pickle.dumps(est))
+    restored = load(io.BytesIO(_saved(unpickled)))
+    original = copy.deepcopy(est)
+    original.partial_fit(X_new)
+    restored.partial_fit(X_new)
+    np.testing.assert_array_equal(restored.transform(X_new), original.transform(X_new))
+
+
+def test_round_trip_keeps_feature_names_and_pandas_output(data, tmp_path):
+    pd = pytest.importorskip("pandas")
+    X, X_new = data
+    columns = [f"pixel{i}" for i in range(N_FEATURES)]
+    frame = pd.DataFrame(X, columns=columns)
+    est = DenoisingAutoencoder(**TINY).fit(frame).set_output(transform="pandas")
+    save(est, tmp_path / "frame.skae")
+    restored = load(tmp_path / "frame.skae")
+    assert isinstance(restored.feature_names_in_, np.ndarray)
+    assert restored.feature_names_in_.dtype == object
+    np.testing.assert_array_equal(restored.feature_names_in_, columns)
+    new_frame = pd.DataFrame(X_new, columns=columns)
+    out, expected = restored.transform(new_frame), est.transform(new_frame)
+    assert isinstance(out, pd.DataFrame)
+    pd.testing.assert_frame_equal(out, expected)
+    # the names are checked on the loaded estimator as on the original
+    with pytest.raises(ValueError, match="feature names"):
+        restored.transform(new_frame.rename(columns={"pixel0": "other"}))
+
+
+def test_load_leaves_global_random_states_untouched(fitted):
+    _, payload = fitted("Autoencoder-tied")
+    np.random.seed(5)  # noqa: NPY002
+    torch.manual_seed(5)
+    random.seed(5)
+    numpy_state, torch_state, python_state = (
+        np.random.get_state()[1].copy(),  # noqa: NPY002
+        torch.random.get_rng_state(),
+        random.getstate(),
+    )
+    load(io.BytesIO(payload))
+    np.testing.assert_array_equal(np.random.get_state()[1], numpy_state)  # noqa: NPY002
+    assert torch.equal(torch.random.get_rng_state(), torch_state)
+    assert random.getstate() == python_state
+
+
+def test_model_fitted_on_cuda_loads_on_the_cpu_with_a_warning(fitted, data, monkeypatch):
+    est, payload = fitted("Autoencoder")
+    X, _ = data
+
+    def on_cuda(document):
+        document["device"] = "cuda:0"
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.warns(UserWarning, match="fitted on 'cuda:0', which is not available here"):
+        restored = load(io.BytesIO(tamper(payload, on_cuda)))
+    assert restored.device_ == torch.device("cpu")
+    np.testing.assert_array_equal(restored.transform(X), est.transform(X))
+
+
+# --------------------------------------------------- what save refuses
+
+
+def test_save_refuses_random_state_instance(data):
+    X, _ = data
+    est = Autoencoder(**{**TINY, "random_state": np.random.RandomState(0)}).fit(X)
+    match = "plain data only, but parameter 'random_state'.*set_params"
+    with pytest.raises(TypeError, match=match):
+        save(est, io.BytesIO())
+    est.set_params(random_state=0)
+    assert load(io.BytesIO(_saved(est))).random_state == 0
+
+
+def test_save_refuses_unfitted_estimator_and_foreign_classes(data):
+    X, _ = data
+    with pytest.raises(NotFittedError):
+        save(Autoencoder(**TINY), io.BytesIO())
+
+    class MyAutoencoder(Autoencoder):
+        pass
+
+    with pytest.raises(TypeError, match="instances of skae's estimator classes"):
+        save(MyAutoencoder(**TINY).fit(X), io.BytesIO())
+    from sklearn.decomposition import PCA
+
+    with pytest.raises(TypeError, match="instances of skae's estimator classes"):
+        save(PCA(2).fit(X), io.BytesIO())
+
+
+def test_save_stores_torch_device_parameter(data):
+    X, _ = data
+    est = Autoencoder(**{**TINY, "device": torch.device("cpu")}).fit(X)
+    restored = load(io.BytesIO(_saved(est)))
+    assert restored.device == torch.device("cpu")
+    assert isinstance(restored.device, torch.device)
+
+
+# --------------------------------------------------- what load refuses
+
+
+@pytest.mark.parametrize("package", ["skae", "torch", "scikit-learn"])
+def test_load_warns_when_versions_differ(package, fitted, data):
+    est, payload = fitted("VariationalAutoencoder")
+    X, _ = data
+    running = json.loads(read(payload)[METADATA])["versions"][package]
+
+    def older(document):
+        document["versions"][package] = "0.0.1"
+
+    with pytest.warns(UserWarning) as record:
+        restored = load(io.BytesIO(tamper(payload, older)))
+    messages = [str(w.message) for w in record]
+    assert messages == [
+        f"This VariationalAutoencoder was saved with {package} 0.0.1 and is loaded with "
+        f"{package} {running}; its results may differ."
+    ]
+    np.testing.assert_array_equal(restored.transform(X), est.transform(X))
+
+
+@pytest.mark.parametrize(
+    "name", ["PCA", "BaseAutoencoder", "os.system", "builtins.eval", "", "Autoencoder "]
+)
+def test_load_refuses_class_that_is_not_a_skae_estimator(name, fitted):
+    _, payload = fitted("Autoencoder")
+
+    def rename(document):
+        document["class"] = name
+
+    with pytest.raises(ValueError, match="not one of skae's estimators"):
+        load(io.BytesIO(tamper(payload, rename)))
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda members: members.update({"extra.bin": b"\x00"}),
+        lambda members: members.update({"data.pkl": pickle.dumps([1, 2, 3])}),
+        lambda members: members.update({"../skae.json": members[METADATA]}),
+        lambda members: members.pop(WEIGHTS),
+        lambda members: members.pop(METADATA),
+    ],
+    ids=["extra-member", "extra-pickle", "path-traversal-name", "no-weights", "no-json"],
+)
+def test_load_refuses_archive_with_unexpected_members(edit, fitted):
+    _, payload = fitted("Autoencoder")
+    members = read(payload)
+    edit(members)
+    with pytest.raises(ValueError, match="is not a skae file.*nothing else"):
+        load(io.BytesIO(write(members)))
+
+
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        (lambda d: d["params"].update(evil=1), "parameters \\['evil'\\]"),
+        (lambda d: d["params"].update(n_components=-3), "n_components"),
+        (lambda d: d["params"].update(activation={"__reduce__": "os.system"}), "Unexpected value"),
+        (lambda d: d["attributes"].update(module_=1), "unknown fitted attributes"),
+        (lambda d: d["attributes"].update(n_features_in_=5), "do not fit the module|shape"),
+        (lambda d: d["rng"]["__dict__"].update(bit_generator="os.system"), "random generator"),
+        (lambda d: d.update(format_version=99), "format version 99"),
+        (lambda d: d.update(code="import os"), "expected"),
+        (lambda d: d.update(aliases={"decoder.0.weight": "encoder.0.weight"}), "tied weights"),
+    ],
+    ids=[
+        "unknown-param",
+        "invalid-param",
+        "tagged-object",
+        "unknown-attribute",
+        "wrong-n-features",
+        "unknown-bit-generator",
+        "newer-format",
+        "unknown-entry",
+        "aliases-not-in-module",
+    ],
+)
+def test_load_refuses_tampered_document(edit, match, fitted):
+    _, payload = fitted("Autoencoder")
+    with pytest.raises(ValueError, match=match):
+        load(io.BytesIO(tamper(payload, edit)))
+
+
+def test_load_refuses_weights_of_another_architecture(fitted):
+    _, payload = fitted("Autoencoder")
+    members = read(payload)
+    members[WEIGHTS] = read(fitted("Autoencoder-greedy")[1])[WEIGHTS]
+    with pytest.raises(ValueError, match="do not fit the module"):
+        load(io.BytesIO(write(members)))
+
+
+# ------------------------------------------------- malicious payloads
+
+
+class Payload:
+    """Unpickling this creates ``path`` (as an attacker's code would)."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def live_payload(tmp_path, dump=pickle.dumps):
+    """Bytes whose unpickling creates ``tmp_path / "pwned"``; checked to be live
+    on a decoy path first, so the tests below would notice a loader that runs it."""
+    decoy = tmp_path / "decoy"
+    if dump is pickle.dumps:
+        pickle.loads(dump(Payload(decoy))).close()
+    else:
+        torch_buffer = io.BytesIO(dump(Payload(decoy)))
+        torch.load(torch_buffer, weights_only=False).close()
+    assert decoy.exists()
+    marker = tmp_path / "pwned"
+    return dump(Payload(marker)), marker
+
+
+def torch_dumps(obj):
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("dump", [pickle.dumps, torch_dumps], ids=["pickle", "torch.save"])
+@pytest.mark.parametrize("member", [WEIGHTS, METADATA, OPTIMIZER])
+def test_load_does_not_run_pickle_smuggled_into_a_member(member, dump, fitted, tmp_path):
+    _, payload = fitted("Autoencoder")
+    evil, marker = live_payload(tmp_path, dump)
+    members = read(payload)
+    members[member] = evil
+    path = tmp_path / "evil.skae"
+    path.write_bytes(write(members))
+    with pytest.raises(ValueError, match=f"{member}.*not a"):
+        load(path)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("dump", [pickle.dumps, torch_dumps], ids=["pickle", "torch.save"])
+def test_load_does_not_run_a_pickle_given_as_the_file(dump, tmp_path):
+    evil, marker = live_payload(tmp_path, dump)
+    path = tmp_path / "evil.skae"
+    path.write_bytes(evil)
+    # torch.save writes a zip: it is refused for its members, a raw pickle for not being a zip
+    with pytest.raises(ValueError, match="is not a skae file"):
+        load(path)
+    assert not marker.exists()
+
+
+# ----------------------------------------------------------------- skops
+
+
+def test_skops_cannot_dump_a_fitted_estimator(fitted, tmp_path):
+    # skops.io has no handler for torch tensors: it falls back to
+    # Tensor.__reduce_ex__ and fails inside copyreg, before writing anything.
+    # Fitted skae estimators are saved with skae's own format instead.
+    sio = pytest.importorskip("skops.io")
+    est, _ = fitted("Autoencoder")
+    path = tmp_path / "model.skops"
+    with pytest.raises(RuntimeError, match="Cannot directly construct TensorBase"):
+        sio.dump(est, path)
+    assert not path.exists()
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=[cls.__name__ for cls in ESTIMATORS])
+def test_skops_round_trips_an_unfitted_estimator_trusting_only_its_class(cls, data, tmp_path):
+    # what skops can hold is the configuration: after trusting the skae class
+    # (and torch.device when the device is one), fitting the copy gives the
+    # original's transform bit for bit
+    sio = pytest.importorskip("skops.io")
+    X, _ = data
+    path = tmp_path / "model.skops"
+    est = cls(**TINY)
+    sio.dump(est, path)
+    untrusted = sio.get_untrusted_types(file=path)
+    assert untrusted == [f"{cls.__module__}.{cls.__name__}"]
+    assert all(name.startswith("skae.") for name in untrusted)
+    with pytest.raises(sio.exceptions.UntrustedTypesFoundException):
+        sio.load(path)
+    restored = sio.load(path, trusted=untrusted)
+    assert type(restored) is cls
+    assert restored.get_params() == est.get_params()
+    np.testing.assert_array_equal(restored.fit(X).transform(X), est.fit(X).transform(X))
+
+    with_device = cls(**{**TINY, "device": torch.device("cpu")})
+    sio.dump(with_device, path)
+    untrusted = sio.get_untrusted_types(file=path)
+    assert untrusted == [f"{cls.__module__}.{cls.__name__}", "torch.device"]
+    assert sio.load(path, trusted=untrusted).device == torch.device("cpu")
+
+
+# ------------------------------------------- pickle and joblib, fresh process
+
+CHECKSUM_SCRIPT = textwrap.dedent(
+    """
+    import hashlib, json, pickle, sys, warnings
+    import joblib, numpy as np
+    warnings.simplefilter("error")  # a fresh process loads them silently
+    from skae._persistence import load
+
+    folder = sys.argv[1]
+    X = np.load(folder + "/X.npy")
+    readers = {"pickle": lambda f: pickle.load(f), "joblib": joblib.load, "skae": load}
+    out = {}
+    for name in json.loads(open(folder + "/names.json").read()):
+        for kind, read in readers.items():
+            with open(f"{folder}/{name}.{kind}", "rb") as f:
+                est = read(f)
+            out[f"{name}.{kind}"] = hashlib.sha256(est.transform(X).tobytes()).hexdigest()
+    print(json.dumps(out))
+    """
+)
+
+
+def test_pickle_joblib_and_skae_files_load_identically_in_a_fresh_process(fitted, data, tmp_path):
+    X, X_new = data
+    X_all = np.vstack([X, X_new]).astype(np.float32)
+    np.save(tmp_path / "X.npy", X_all)
+    expected = {}
+    for name in CASE_IDS:
+        est, payload = fitted(name)
+        with open(tmp_path / f"{name}.pickle", "wb") as f:
+            pickle.dump(est, f)
+        joblib.dump(est, tmp_path / f"{name}.joblib")
+        (tmp_path / f"{name}.skae").write_bytes(payload)
+        digest = hashlib.sha256(est.transform(X_all).tobytes()).hexdigest()
+        expected.update({f"{name}.{kind}": digest for kind in ("pickle", "joblib", "skae")})
+    (tmp_path / "names.json").write_text(json.dumps(CASE_IDS))
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    result = subprocess.run(
+        [sys.executable, "-c", CHECKSUM_SCRIPT, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == expected
