@@ -13,12 +13,35 @@ from sklearn.utils.estimator_checks import (
 )
 
 from _family import ESTIMATORS
+from skae import (
+    Autoencoder,
+    ContractiveAutoencoder,
+    ConvolutionalAutoencoder,
+    DenoisingAutoencoder,
+    SparseAutoencoder,
+    VariationalAutoencoder,
+)
 
 
 def _estimators():
-    # the default settings, seeded: every check passes and none is marked as
-    # an expected failure
-    return [Estimator(device="cpu", random_state=0) for Estimator in ESTIMATORS]
+    # the default settings, seeded, and every option that changes the network
+    # or its training: every check passes and none is marked as an expected
+    # failure. (loss="bce"/"bernoulli" need X in [0, 1], which the checks'
+    # data is not, and image_shape fixes the width, which the checks vary.)
+    seeded = dict(device="cpu", random_state=0)
+    short = dict(max_iter=20, **seeded)  # the variants: fewer epochs keep the suite fast
+    deep = dict(hidden_layer_sizes=(8, 4), **short)
+    return [Estimator(**seeded) for Estimator in ESTIMATORS] + [
+        Autoencoder(tied_weights=True, **short),
+        Autoencoder(pretraining="greedy", **deep),
+        DenoisingAutoencoder(noise="gaussian", pretraining="greedy", tied_weights=True, **deep),
+        DenoisingAutoencoder(noise="salt_and_pepper", **short),
+        SparseAutoencoder(sparsity="kl", pretraining="greedy", **deep),
+        ContractiveAutoencoder(hidden_layer_sizes=(), **short),
+        ContractiveAutoencoder(tied_weights=True, **deep),
+        VariationalAutoencoder(early_stopping=True, **short),
+        ConvolutionalAutoencoder(hidden_layer_sizes=(4, 4, 4), kernel_size=5, **short),
+    ]
 
 
 @parametrize_with_checks(_estimators())
@@ -39,6 +62,6 @@ EXTRA_CHECKS = [
 
 
 @pytest.mark.parametrize("check", EXTRA_CHECKS, ids=lambda c: c.__name__)
-@pytest.mark.parametrize("estimator", _estimators(), ids=lambda e: type(e).__name__)
+@pytest.mark.parametrize("estimator", _estimators(), ids=repr)
 def test_extra_sklearn_checks(estimator, check):
     check(type(estimator).__name__, estimator)
