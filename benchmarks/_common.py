@@ -62,10 +62,18 @@ def hardware_info():
         "command": " ".join(shlex.quote(a) for a in [Path(sys.executable).name, *sys.argv]),
     }
     try:  # the skae code measured: commit and whether skae/ had uncommitted edits
-        head = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"],
-                              capture_output=True, text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(REPO_ROOT), "status", "--porcelain", "skae"],
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        head = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "skae"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
         info["git_commit"] = head or None
         info["skae_uncommitted_changes"] = bool(dirty)
     except (OSError, subprocess.SubprocessError):
@@ -273,8 +281,23 @@ def markdown_table(rows, columns, headers=None):
 
 
 def hardware_markdown(info):
-    keys = ["cpu_model", "cpu_count", "torch_num_threads", "memory_gb", "loadavg_1_5_15", "torch", "sklearn",
-            "numpy", "skae", "git_commit", "skae_uncommitted_changes", "skorch", "python", "date", "command"]
+    keys = [
+        "cpu_model",
+        "cpu_count",
+        "torch_num_threads",
+        "memory_gb",
+        "loadavg_1_5_15",
+        "torch",
+        "sklearn",
+        "numpy",
+        "skae",
+        "git_commit",
+        "skae_uncommitted_changes",
+        "skorch",
+        "python",
+        "date",
+        "command",
+    ]
     return "\n".join(f"- {k}: `{info[k]}`" for k in keys if k in info)
 
 

@@ -78,29 +78,57 @@ def main(argv=None):
     rows = []
     for sparsity in ["kl", "l1"]:
         for w in weights:
-            est = SparseAutoencoder(n_components=128, hidden_layer_sizes=(64,), sparsity=sparsity,
-                                    sparsity_weight=w, **common)
-            rows.append(dict(estimator="SparseAutoencoder", option=f"sparsity={sparsity}",
-                             weight=w, **evaluate(est, X_train, X_test, y_train, y_test)))
+            est = SparseAutoencoder(
+                n_components=128,
+                hidden_layer_sizes=(64,),
+                sparsity=sparsity,
+                sparsity_weight=w,
+                **common,
+            )
+            rows.append(
+                dict(
+                    estimator="SparseAutoencoder",
+                    option=f"sparsity={sparsity}",
+                    weight=w,
+                    **evaluate(est, X_train, X_test, y_train, y_test),
+                )
+            )
             print(rows[-1], flush=True)
     for hidden in [(), (64,)]:
         for w in weights:
-            est = ContractiveAutoencoder(n_components=16, hidden_layer_sizes=hidden,
-                                         contraction_weight=w, **common)
-            rows.append(dict(estimator="ContractiveAutoencoder", option=f"hidden={hidden}",
-                             weight=w, **evaluate(est, X_train, X_test, y_train, y_test)))
+            est = ContractiveAutoencoder(
+                n_components=16, hidden_layer_sizes=hidden, contraction_weight=w, **common
+            )
+            rows.append(
+                dict(
+                    estimator="ContractiveAutoencoder",
+                    option=f"hidden={hidden}",
+                    weight=w,
+                    **evaluate(est, X_train, X_test, y_train, y_test),
+                )
+            )
             print(rows[-1], flush=True)
 
     meta = dict(
-        date=time.strftime("%Y-%m-%d %H:%M:%S"), machine=platform.processor() or platform.machine(),
-        cores=torch.get_num_threads(), torch=torch.__version__, skae=skae.__version__,
-        data="digits /16, 75/25 stratified split", max_iter=max_iter,
+        date=time.strftime("%Y-%m-%d %H:%M:%S"),
+        machine=platform.processor() or platform.machine(),
+        cores=torch.get_num_threads(),
+        torch=torch.__version__,
+        skae=skae.__version__,
+        data="digits /16, 75/25 stratified split",
+        max_iter=max_iter,
     )
     (out / "penalty_weights.json").write_text(json.dumps(dict(meta=meta, rows=rows), indent=1))
-    lines = ["| estimator | option | weight | held-out accuracy | held-out error | Hoyer sparsity | "
-             "Jacobian norm^2 |", "|---|---|---:|---:|---:|---:|---:|"]
-    lines += [f"| {r['estimator']} | {r['option']} | {r['weight']} | {r['accuracy']:.3f} | "
-              f"{r['error']:.3f} | {r['hoyer']:.3f} | {r['jacobian']:.3f} |" for r in rows]
+    lines = [
+        "| estimator | option | weight | held-out accuracy | held-out error | Hoyer sparsity | "
+        "Jacobian norm^2 |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {r['estimator']} | {r['option']} | {r['weight']} | {r['accuracy']:.3f} | "
+        f"{r['error']:.3f} | {r['hoyer']:.3f} | {r['jacobian']:.3f} |"
+        for r in rows
+    ]
     (out / "penalty_weights.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -16,9 +16,8 @@ import json
 import time
 import warnings
 
-import numpy as np
-
 import _common as C
+import numpy as np
 
 HIDDEN, CODE, BATCH = (32,), 8, 256
 
@@ -35,14 +34,26 @@ def worker(spec):
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        Autoencoder(n_components=CODE, hidden_layer_sizes=HIDDEN, batch_size=BATCH, max_iter=1,
-                    random_state=0, device="cpu").fit(
-            C.low_rank_data(512, spec["n_features"], rank=8, random_state=1))
+        Autoencoder(
+            n_components=CODE,
+            hidden_layer_sizes=HIDDEN,
+            batch_size=BATCH,
+            max_iter=1,
+            random_state=0,
+            device="cpu",
+        ).fit(C.low_rank_data(512, spec["n_features"], rank=8, random_state=1))
     first_fit = time.perf_counter() - t0
     X = C.low_rank_data(spec["n_samples"], spec["n_features"], rank=8, random_state=0)
-    est = Autoencoder(n_components=CODE, hidden_layer_sizes=HIDDEN, batch_size=BATCH,
-                      max_iter=spec["epochs"], tol=0.0, n_iter_no_change=10**6,
-                      random_state=0, device="cpu")
+    est = Autoencoder(
+        n_components=CODE,
+        hidden_layer_sizes=HIDDEN,
+        batch_size=BATCH,
+        max_iter=spec["epochs"],
+        tol=0.0,
+        n_iter_no_change=10**6,
+        random_state=0,
+        device="cpu",
+    )
     reset = C.reset_peak_rss()
     rss_input = C.rss_bytes()
     t0 = time.perf_counter()
@@ -51,13 +62,24 @@ def worker(spec):
         est.fit(X)
     seconds = time.perf_counter() - t0
     peak = C.peak_rss_bytes()
-    print(json.dumps({
-        **spec, "seconds_fit": seconds, "sec_per_epoch": seconds / est.n_iter_,
-        "n_iter": est.n_iter_, "samples_per_sec": spec["n_samples"] * est.n_iter_ / seconds,
-        "final_loss": est.loss_curve_[-1], "input_mb": X.nbytes / 2**20,
-        "mb_above_input": (peak - rss_input) / 2**20, "peak_rss_mb": peak / 2**20,
-        "peak_reset": reset, "first_fit_in_process_seconds": first_fit, "torch_threads": torch.get_num_threads(),
-    }))
+    print(
+        json.dumps(
+            {
+                **spec,
+                "seconds_fit": seconds,
+                "sec_per_epoch": seconds / est.n_iter_,
+                "n_iter": est.n_iter_,
+                "samples_per_sec": spec["n_samples"] * est.n_iter_ / seconds,
+                "final_loss": est.loss_curve_[-1],
+                "input_mb": X.nbytes / 2**20,
+                "mb_above_input": (peak - rss_input) / 2**20,
+                "peak_rss_mb": peak / 2**20,
+                "peak_reset": reset,
+                "first_fit_in_process_seconds": first_fit,
+                "torch_threads": torch.get_num_threads(),
+            }
+        )
+    )
 
 
 def slope(xs, ys):
@@ -69,9 +91,11 @@ def sweep(label, specs, args):
     for spec in specs:
         res = C.run_worker(__file__, spec)
         rows.append(res)
-        print(f"  {label}: n_samples={res['n_samples']} n_features={res['n_features']}: "
-              f"{res['sec_per_epoch']:.3f} s/epoch, {res['mb_above_input']:.1f} MB above input",
-              flush=True)
+        print(
+            f"  {label}: n_samples={res['n_samples']} n_features={res['n_features']}: "
+            f"{res['sec_per_epoch']:.3f} s/epoch, {res['mb_above_input']:.1f} MB above input",
+            flush=True,
+        )
     return rows
 
 
@@ -82,14 +106,22 @@ def plot(by_n, by_d, path, fixed_n):
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
-    for ax, rows, key, title in [(axes[0], by_n, "n_samples", "64 features"),
-                                 (axes[1], by_d, "n_features", f"{fixed_n} rows")]:
+    for ax, rows, key, title in [
+        (axes[0], by_n, "n_samples", "64 features"),
+        (axes[1], by_d, "n_features", f"{fixed_n} rows"),
+    ]:
         x = np.array([r[key] for r in rows], dtype=float)
         t = np.array([r["sec_per_epoch"] for r in rows])
         ax.loglog(x, t, "o-", label=f"s/epoch (slope {slope(x, t):.2f})")
         ax.loglog(x, t[0] * x / x[0], "k:", lw=0.8, label="slope 1")
         ax2 = ax.twinx()
-        ax2.plot(x, [r["mb_above_input"] for r in rows], "s--", color="tab:orange", label="MB above input")
+        ax2.plot(
+            x,
+            [r["mb_above_input"] for r in rows],
+            "s--",
+            color="tab:orange",
+            label="MB above input",
+        )
         ax2.set_ylabel("peak MB above input", color="tab:orange")
         ax.set_xlabel(key)
         ax.set_ylabel("seconds per epoch")
@@ -101,7 +133,9 @@ def plot(by_n, by_d, path, fixed_n):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--quick", action="store_true", help="small run for CI (~1 minute)")
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--n-samples", default=None, help="comma-separated sizes")
@@ -115,42 +149,90 @@ def main():
         return
     q = args.quick
     args.epochs = args.epochs or 2
-    ns = [int(float(v)) for v in (args.n_samples or ("1e4,3e4,1e5" if q else "1e4,3e4,1e5,3e5,1e6")).split(",")]
-    ds = [int(v) for v in (args.n_features or ("16,256,1024" if q else "16,64,256,1024,4096")).split(",")]
+    ns = [
+        int(float(v))
+        for v in (args.n_samples or ("1e4,3e4,1e5" if q else "1e4,3e4,1e5,3e5,1e6")).split(",")
+    ]
+    ds = [
+        int(v)
+        for v in (args.n_features or ("16,256,1024" if q else "16,64,256,1024,4096")).split(",")
+    ]
     args.fixed_n_samples = args.fixed_n_samples or (10000 if q else 20000)
     hardware = C.hardware_info()
     print(hardware, flush=True)
 
     common = {"epochs": args.epochs, "threads": args.threads}
     by_n = sweep("n_samples", [{"n_samples": n, "n_features": 64, **common} for n in ns], args)
-    by_d = sweep("n_features", [{"n_samples": args.fixed_n_samples, "n_features": d, **common}
-                                for d in ds], args)
+    by_d = sweep(
+        "n_features",
+        [{"n_samples": args.fixed_n_samples, "n_features": d, **common} for d in ds],
+        args,
+    )
     slope_n = slope([r["n_samples"] for r in by_n], [r["sec_per_epoch"] for r in by_n])
-    slope_n_upper = slope([r["n_samples"] for r in by_n[-3:]], [r["sec_per_epoch"] for r in by_n[-3:]])
+    slope_n_upper = slope(
+        [r["n_samples"] for r in by_n[-3:]], [r["sec_per_epoch"] for r in by_n[-3:]]
+    )
     slope_d = slope([r["n_features"] for r in by_d], [r["sec_per_epoch"] for r in by_d])
-    slope_mem_n = slope([r["n_samples"] for r in by_n], [max(r["mb_above_input"], 1e-3) for r in by_n])
+    slope_mem_n = slope(
+        [r["n_samples"] for r in by_n], [max(r["mb_above_input"], 1e-3) for r in by_n]
+    )
 
-    cols = ["n_samples", "n_features", "sec_per_epoch", "samples_per_sec", "input_mb", "mb_above_input",
-            "peak_rss_mb", "final_loss", "first_fit_in_process_seconds"]
-    heads = ["n_samples", "n_features", "s/epoch", "samples/s", "input MB", "peak MB above input",
-             "peak RSS MB", "final loss", "first tiny fit in the process, s"]
-    sections = [
-        ("Setup", f"Autoencoder {HIDDEN} -> {CODE} (mirrored), ReLU, batch {BATCH}, Adam 1e-3, "
-                  f"fit(max_iter={args.epochs}) per size in a fresh process, after one "
-                  f"1-epoch fit on 512 rows that absorbs the process's one-off start-up costs (its time "
-                  f"is the last column); s/epoch = fit wall time / epochs; torch threads: "
-                  f"{by_n[0]['torch_threads']}. Data: float32 rank-8 + 0.05 noise."),
-        ("Against n_samples (64 features)", C.markdown_table(by_n, cols, heads) + "\n\n"
-         f"- log-log slope of s/epoch vs n_samples: all points {slope_n:.3f}, largest three "
-         f"{slope_n_upper:.3f} (target ~1: {'MET' if abs(slope_n_upper - 1) <= 0.15 else 'NOT MET'} "
-         f"within +-0.15)\n- log-log slope of peak MB above input vs n_samples: {slope_mem_n:.3f}"),
-        (f"Against n_features ({args.fixed_n_samples} rows)", C.markdown_table(by_d, cols, heads) + "\n\n"
-         f"- log-log slope of s/epoch vs n_features: {slope_d:.3f}"),
+    cols = [
+        "n_samples",
+        "n_features",
+        "sec_per_epoch",
+        "samples_per_sec",
+        "input_mb",
+        "mb_above_input",
+        "peak_rss_mb",
+        "final_loss",
+        "first_fit_in_process_seconds",
     ]
-    payload = {"args": vars(args), "hidden": list(HIDDEN), "code": CODE, "batch_size": BATCH,
-               "by_n_samples": by_n, "by_n_features": by_d, "slope_time_n_samples": slope_n,
-               "slope_time_n_samples_largest3": slope_n_upper, "slope_time_n_features": slope_d,
-               "slope_memory_n_samples": slope_mem_n}
+    heads = [
+        "n_samples",
+        "n_features",
+        "s/epoch",
+        "samples/s",
+        "input MB",
+        "peak MB above input",
+        "peak RSS MB",
+        "final loss",
+        "first tiny fit in the process, s",
+    ]
+    sections = [
+        (
+            "Setup",
+            f"Autoencoder {HIDDEN} -> {CODE} (mirrored), ReLU, batch {BATCH}, Adam 1e-3, "
+            f"fit(max_iter={args.epochs}) per size in a fresh process, after one "
+            f"1-epoch fit on 512 rows that absorbs the process's one-off start-up costs (its time "
+            f"is the last column); s/epoch = fit wall time / epochs; torch threads: "
+            f"{by_n[0]['torch_threads']}. Data: float32 rank-8 + 0.05 noise.",
+        ),
+        (
+            "Against n_samples (64 features)",
+            C.markdown_table(by_n, cols, heads) + "\n\n"
+            f"- log-log slope of s/epoch vs n_samples: all points {slope_n:.3f}, largest three "
+            f"{slope_n_upper:.3f} (target ~1: {'MET' if abs(slope_n_upper - 1) <= 0.15 else 'NOT MET'} "
+            f"within +-0.15)\n- log-log slope of peak MB above input vs n_samples: {slope_mem_n:.3f}",
+        ),
+        (
+            f"Against n_features ({args.fixed_n_samples} rows)",
+            C.markdown_table(by_d, cols, heads) + "\n\n"
+            f"- log-log slope of s/epoch vs n_features: {slope_d:.3f}",
+        ),
+    ]
+    payload = {
+        "args": vars(args),
+        "hidden": list(HIDDEN),
+        "code": CODE,
+        "batch_size": BATCH,
+        "by_n_samples": by_n,
+        "by_n_features": by_d,
+        "slope_time_n_samples": slope_n,
+        "slope_time_n_samples_largest3": slope_n_upper,
+        "slope_time_n_features": slope_d,
+        "slope_memory_n_samples": slope_mem_n,
+    }
     for _, body in sections:
         print("\n" + body)
     d = C.write_results("bench_scaling", q, payload, sections, hardware)

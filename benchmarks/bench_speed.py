@@ -29,12 +29,11 @@ import argparse
 import time
 import warnings
 
+import _common as C
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-import _common as C
 
 TARGETS = {"mnist": 0.85, "digits": 0.5}
 
@@ -61,8 +60,9 @@ def matmul_weights(module):
 class TorchLoop:
     """The plain loop; ``optimizer_kwargs``, ``threads`` and ``compile`` are the levers."""
 
-    def __init__(self, X, hidden, code, batch_size, seed, optimizer_kwargs=None,
-                 threads=None, compile=False):
+    def __init__(
+        self, X, hidden, code, batch_size, seed, optimizer_kwargs=None, threads=None, compile=False
+    ):
         torch.manual_seed(seed)
         self.X = torch.from_numpy(X)
         self.model = make_module(X.shape[1], hidden, code)
@@ -84,7 +84,7 @@ class TorchLoop:
             n = self.X.shape[0]
             order = torch.randperm(n, generator=self.gen)
             for start in range(0, n, self.batch_size):
-                xb = self.X[order[start:start + self.batch_size]]
+                xb = self.X[order[start : start + self.batch_size]]
                 self.opt.zero_grad(set_to_none=True)
                 loss = self.loss_fn(xb)
                 loss.backward()
@@ -98,9 +98,17 @@ class SkaePartialFit:
         from skae import Autoencoder
 
         self.X = X
-        self.est = Autoencoder(n_components=code, hidden_layer_sizes=hidden, activation="relu",
-                               loss="mse", optimizer="adam", learning_rate=1e-3,
-                               batch_size=batch_size, random_state=seed, device="cpu")
+        self.est = Autoencoder(
+            n_components=code,
+            hidden_layer_sizes=hidden,
+            activation="relu",
+            loss="mse",
+            optimizer="adam",
+            learning_rate=1e-3,
+            batch_size=batch_size,
+            random_state=seed,
+            device="cpu",
+        )
 
     def epoch(self):
         self.est.partial_fit(self.X)
@@ -114,9 +122,17 @@ class SkaeFit:
         from skae import Autoencoder
 
         self.X = X
-        self.est = Autoencoder(n_components=code, hidden_layer_sizes=hidden, batch_size=batch_size,
-                               max_iter=epochs_per_call, n_iter_no_change=10**6, tol=0.0,
-                               warm_start=True, random_state=seed, device="cpu")
+        self.est = Autoencoder(
+            n_components=code,
+            hidden_layer_sizes=hidden,
+            batch_size=batch_size,
+            max_iter=epochs_per_call,
+            n_iter_no_change=10**6,
+            tol=0.0,
+            warm_start=True,
+            random_state=seed,
+            device="cpu",
+        )
 
     def epoch(self):
         with warnings.catch_warnings():
@@ -131,9 +147,16 @@ class Skorch:
         torch.manual_seed(seed)
         self.X = X
         self.net = NeuralNetRegressor(
-            module=make_module(X.shape[1], hidden, code), criterion=nn.MSELoss,
-            optimizer=torch.optim.Adam, lr=1e-3, batch_size=batch_size, max_epochs=1,
-            train_split=None, iterator_train__shuffle=True, device="cpu", verbose=0,
+            module=make_module(X.shape[1], hidden, code),
+            criterion=nn.MSELoss,
+            optimizer=torch.optim.Adam,
+            lr=1e-3,
+            batch_size=batch_size,
+            max_epochs=1,
+            train_split=None,
+            iterator_train__shuffle=True,
+            device="cpu",
+            verbose=0,
         )
 
     def epoch(self):
@@ -145,9 +168,14 @@ class MLP:
         from sklearn.neural_network import MLPRegressor
 
         self.X = X
-        self.est = MLPRegressor(hidden_layer_sizes=(*hidden, code, *hidden[::-1]), activation="relu",
-                                solver="adam", learning_rate_init=1e-3, batch_size=batch_size,
-                                random_state=seed)
+        self.est = MLPRegressor(
+            hidden_layer_sizes=(*hidden, code, *hidden[::-1]),
+            activation="relu",
+            solver="adam",
+            learning_rate_init=1e-3,
+            batch_size=batch_size,
+            random_state=seed,
+        )
 
     def epoch(self):
         self.est.partial_fit(self.X, self.X)
@@ -161,22 +189,30 @@ def build_peers(regime, X, hidden, code, batch_size, args):
     peers = {
         "torch loop (plain)": lambda: TorchLoop(X, hidden, code, batch_size, seed),
         "torch loop + Adam(foreach=True)": lambda: TorchLoop(
-            X, hidden, code, batch_size, seed, {"foreach": True}),
+            X, hidden, code, batch_size, seed, {"foreach": True}
+        ),
         "torch loop + Adam(fused=True)": lambda: TorchLoop(
-            X, hidden, code, batch_size, seed, {"fused": True}),
+            X, hidden, code, batch_size, seed, {"fused": True}
+        ),
     }
     if regime == "digits":
         peers["torch loop + set_num_threads(1)"] = lambda: TorchLoop(
-            X, hidden, code, batch_size, seed, threads=1)
+            X, hidden, code, batch_size, seed, threads=1
+        )
         peers["torch loop + fused + 1 thread"] = lambda: TorchLoop(
-            X, hidden, code, batch_size, seed, {"fused": True}, threads=1)
+            X, hidden, code, batch_size, seed, {"fused": True}, threads=1
+        )
     if args.compile:
         peers["torch loop + torch.compile"] = lambda: TorchLoop(
-            X, hidden, code, batch_size, seed, compile=True)
-    peers["skae Autoencoder (partial_fit)"] = lambda: SkaePartialFit(X, hidden, code, batch_size, seed)
+            X, hidden, code, batch_size, seed, compile=True
+        )
+    peers["skae Autoencoder (partial_fit)"] = lambda: SkaePartialFit(
+        X, hidden, code, batch_size, seed
+    )
     if regime == "digits":
-        peers[f"skae Autoencoder (fit, {args.digits_epochs_per_sample} epochs/call)"] = (
-            lambda: SkaeFit(X, hidden, code, batch_size, seed, args.digits_epochs_per_sample))
+        peers[f"skae Autoencoder (fit, {args.digits_epochs_per_sample} epochs/call)"] = lambda: (
+            SkaeFit(X, hidden, code, batch_size, seed, args.digits_epochs_per_sample)
+        )
     peers["skorch NeuralNetRegressor"] = lambda: Skorch(X, hidden, code, batch_size, seed)
     peers["sklearn MLPRegressor (ReLU code)"] = lambda: MLP(X, hidden, code, batch_size, seed)
     return peers
@@ -184,9 +220,12 @@ def build_peers(regime, X, hidden, code, batch_size, args):
 
 def run_regime(regime, X, hidden, code, batch_size, rounds, warmup, epochs_per_sample, peak, args):
     n, d = X.shape
-    print(f"\n== {regime}: {n}x{d}, {d}-{'-'.join(map(str, hidden))}-{code} (mirrored), "
-          f"batch {batch_size}, {warmup} warm-up + {rounds} timed rounds of "
-          f"{epochs_per_sample} epoch(s)", flush=True)
+    print(
+        f"\n== {regime}: {n}x{d}, {d}-{'-'.join(map(str, hidden))}-{code} (mirrored), "
+        f"batch {batch_size}, {warmup} warm-up + {rounds} timed rounds of "
+        f"{epochs_per_sample} epoch(s)",
+        flush=True,
+    )
     peers, notes = {}, {}
     for name, make in build_peers(regime, X, hidden, code, batch_size, args).items():
         peers[name] = make()
@@ -220,13 +259,20 @@ def run_regime(regime, X, hidden, code, batch_size, rounds, warmup, epochs_per_s
         if name in failed:
             rows.append({"peer": name, "error": failed[name]})
         else:
-            rows.append({"peer": name, "samples": times[name],
-                         "first_epoch_sec": warm_times[name][0] if warm_times[name] else None})
+            rows.append(
+                {
+                    "peer": name,
+                    "samples": times[name],
+                    "first_epoch_sec": warm_times[name][0] if warm_times[name] else None,
+                }
+            )
     summarise_rows(rows, n, flops_epoch, peak)
     base = next(r["sec_per_epoch"] for r in rows if r["peer"] == "torch loop (plain)")
     if "torch loop + torch.compile" in peers and "torch loop + torch.compile" not in failed:
-        notes["compile"] = ("first epoch of the compiled loop (includes compilation): "
-                            f"{warm_times['torch loop + torch.compile'][0]:.1f} s")
+        notes["compile"] = (
+            "first epoch of the compiled loop (includes compilation): "
+            f"{warm_times['torch loop + torch.compile'][0]:.1f} s"
+        )
 
     # PCA / IncrementalPCA reference fit times
     from sklearn.decomposition import PCA, IncrementalPCA
@@ -234,8 +280,10 @@ def run_regime(regime, X, hidden, code, batch_size, rounds, warmup, epochs_per_s
     ref = []
     for name, make in [
         (f"PCA({code}) fit", lambda: PCA(n_components=code, random_state=0)),
-        (f"IncrementalPCA({code}) fit (default batch 5 * n_features)",
-         lambda: IncrementalPCA(n_components=code)),
+        (
+            f"IncrementalPCA({code}) fit (default batch 5 * n_features)",
+            lambda: IncrementalPCA(n_components=code),
+        ),
     ]:
         t = C.median_time(lambda: make().fit(X), repeats=1 if args.quick else 3, warmup=1)
         ref.append({"peer": name, "sec_per_fit": t, "ratio_vs_plain_epoch": t / base})
@@ -269,29 +317,53 @@ def summarise_rows(rows, n, flops_epoch, peak):
         if "samples" not in r:
             continue
         t, t_min = float(np.median(r["samples"])), float(np.min(r["samples"]))
-        r.update({"sec_per_epoch": t, "sec_per_epoch_min": t_min, "samples_per_sec": n / t,
-                  "ratio_vs_plain": t / base_med, "ratio_vs_plain_min": t_min / base_min,
-                  "mfu": flops_epoch / t / peak, "mfu_best": flops_epoch / t_min / peak})
+        r.update(
+            {
+                "sec_per_epoch": t,
+                "sec_per_epoch_min": t_min,
+                "samples_per_sec": n / t,
+                "ratio_vs_plain": t / base_med,
+                "ratio_vs_plain_min": t_min / base_min,
+                "mfu": flops_epoch / t / peak,
+                "mfu_best": flops_epoch / t_min / peak,
+            }
+        )
     return rows
 
 
 def evaluate_targets(regime, rows):
     by_name = {r["peer"]: r for r in rows}
-    skae, mlp = by_name["skae Autoencoder (partial_fit)"], by_name["sklearn MLPRegressor (ReLU code)"]
+    skae, mlp = (
+        by_name["skae Autoencoder (partial_fit)"],
+        by_name["sklearn MLPRegressor (ReLU code)"],
+    )
     if "samples" not in skae or "samples" not in mlp:
         return {"target_ratio": TARGETS[regime], "error": "a peer failed; see rows"}
     out = {"target_ratio": TARGETS[regime]}
     for stat, suffix in [("median", ""), ("min", "_min")]:
         ratio = skae["ratio_vs_plain" + suffix]
         vs_mlp = skae["sec_per_epoch" + suffix] / mlp["sec_per_epoch" + suffix]
-        out[stat] = {"skae_ratio_vs_plain": ratio, "ratio_target_met": ratio <= TARGETS[regime],
-                     "skae_vs_mlpregressor": vs_mlp, "faster_than_mlpregressor": vs_mlp < 1}
+        out[stat] = {
+            "skae_ratio_vs_plain": ratio,
+            "ratio_target_met": ratio <= TARGETS[regime],
+            "skae_vs_mlpregressor": vs_mlp,
+            "faster_than_mlpregressor": vs_mlp < 1,
+        }
     return out
 
 
 def regime_markdown(res):
-    cols = ["peer", "sec_per_epoch", "sec_per_epoch_min", "samples_per_sec", "ratio_vs_plain",
-            "ratio_vs_plain_min", "mfu", "mfu_best", "first_epoch_sec"]
+    cols = [
+        "peer",
+        "sec_per_epoch",
+        "sec_per_epoch_min",
+        "samples_per_sec",
+        "ratio_vs_plain",
+        "ratio_vs_plain_min",
+        "mfu",
+        "mfu_best",
+        "first_epoch_sec",
+    ]
     rows = [dict(r) for r in res["rows"]]
     for r in rows:
         if "error" in r:
@@ -318,12 +390,27 @@ def regime_markdown(res):
         f"{res['batch_size']}; median of {res['rounds']} interleaved rounds "
         f"({res['epochs_per_sample']} epoch(s) each) after {res['warmup_rounds']} warm-up round(s).",
         "",
-        C.markdown_table(rows, cols, ["peer", "s/epoch (median)", "s/epoch (min)", "samples/s (median)",
-                                      "ratio vs plain (medians)", "ratio vs plain (minima)",
-                                      "MFU (median)", "MFU (best)", "first (warm-up) epoch s"]),
+        C.markdown_table(
+            rows,
+            cols,
+            [
+                "peer",
+                "s/epoch (median)",
+                "s/epoch (min)",
+                "samples/s (median)",
+                "ratio vs plain (medians)",
+                "ratio vs plain (minima)",
+                "MFU (median)",
+                "MFU (best)",
+                "first (warm-up) epoch s",
+            ],
+        ),
         "",
-        C.markdown_table(res["reference_fits"], ["peer", "sec_per_fit", "ratio_vs_plain_epoch"],
-                         ["reference", "s per fit (median)", "ratio vs one plain epoch"]),
+        C.markdown_table(
+            res["reference_fits"],
+            ["peer", "sec_per_fit", "ratio_vs_plain_epoch"],
+            ["reference", "s per fit (median)", "ratio vs one plain epoch"],
+        ),
         "",
         *target_lines,
     ]
@@ -360,20 +447,34 @@ def plot(results, path):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--quick", action="store_true", help="small run for CI (~1 minute)")
     p.add_argument("--mnist", default=str(C.DEFAULT_MNIST), help="path to mnist_trainval.npz")
     p.add_argument("--mnist-rows", type=int, default=None, help="rows of MNIST train used")
     p.add_argument("--rounds", type=int, default=None, help="timed rounds (MNIST)")
     p.add_argument("--digits-rounds", type=int, default=None)
-    p.add_argument("--digits-epochs-per-sample", type=int, default=None,
-                   help="epochs per timed sample on digits (an epoch there is a few ms)")
-    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
-                   help="include the torch.compile lever (default: on, off with --quick)")
+    p.add_argument(
+        "--digits-epochs-per-sample",
+        type=int,
+        default=None,
+        help="epochs per timed sample on digits (an epoch there is a few ms)",
+    )
+    p.add_argument(
+        "--compile",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="include the torch.compile lever (default: on, off with --quick)",
+    )
     p.add_argument("--regimes", default="mnist,digits")
-    p.add_argument("--render", default=None, metavar="JSON",
-                   help="recompute the derived figures, tables and plot from a results JSON's raw "
-                        "samples (no timing); writes beside it")
+    p.add_argument(
+        "--render",
+        default=None,
+        metavar="JSON",
+        help="recompute the derived figures, tables and plot from a results JSON's raw "
+        "samples (no timing); writes beside it",
+    )
     args = p.parse_args()
     q = args.quick
     args.mnist_rows = args.mnist_rows or (5000 if q else 20000)
@@ -392,8 +493,14 @@ def main():
         for res in doc["regimes"]:
             summarise_rows(res["rows"], res["n_samples"], res["flops_per_epoch"], peak)
             res["targets"] = evaluate_targets(res["regime"], res["rows"])
-        report(doc["regimes"], peak, doc["matmul_peak_per_size"], doc["args"], doc["hardware"],
-               doc["quick"])
+        report(
+            doc["regimes"],
+            peak,
+            doc["matmul_peak_per_size"],
+            doc["args"],
+            doc["hardware"],
+            doc["quick"],
+        )
         return
     hardware = C.hardware_info()
     print(hardware)
@@ -408,36 +515,70 @@ def main():
         results.append(run_regime("mnist", X, (512, 128), 32, 256, args.rounds, 1, 1, peak, args))
     if "digits" in regimes:
         X = np.ascontiguousarray(C.load_digits_split()["X_train"])
-        results.append(run_regime("digits", X, (32,), 8, 64, args.digits_rounds, 2,
-                                  args.digits_epochs_per_sample, peak, args))
+        results.append(
+            run_regime(
+                "digits",
+                X,
+                (32,),
+                8,
+                64,
+                args.digits_rounds,
+                2,
+                args.digits_epochs_per_sample,
+                peak,
+                args,
+            )
+        )
     report(results, peak, peak_per_size, vars(args), hardware, q)
 
 
 def report(results, peak, peak_per_size, args, hardware, q):
-    sections = [("Peak", f"torch.mm float32 peak on this machine: {peak / 1e9:.1f} GFLOP/s "
-                         f"(per size, GFLOP/s: "
-                         f"{ {k: round(v / 1e9, 1) for k, v in peak_per_size.items()} })")]
+    sections = [
+        (
+            "Peak",
+            f"torch.mm float32 peak on this machine: {peak / 1e9:.1f} GFLOP/s "
+            f"(per size, GFLOP/s: "
+            f"{ {k: round(v / 1e9, 1) for k, v in peak_per_size.items()} })",
+        )
+    ]
     for res in results:
         sections.append((res["regime"], regime_markdown(res)))
         print("\n" + regime_markdown(res))
-    sections.append(("Notes", "\n".join([
-        "- MLPRegressor applies ReLU to its code layer (all its hidden layers share one activation); "
-        "the other peers have a linear code.",
-        "- The torch loops and skorch use `F.mse_loss`/`nn.MSELoss` (mean over elements); skae sums "
-        "the squared error over features and averages over the batch. Same kernels, a constant "
-        "factor in the gradient.",
-        "- Medians and minima are both given: noise from other processes only adds time, and it "
-        "was heavy while these ran (the load average is in the hardware list), so the ratio of "
-        "minima (each peer's best epoch) is the steadier comparison.",
-        "- skae rows run `partial_fit` (one epoch per call): each call pays input validation too.",
-        "- The machine is shared: the load average at the start is in the hardware list. With other "
-        "processes on the cores, torch's 2-thread kernels slow down far more than 1-thread ones "
-        "(see the set_num_threads(1) rows); only ratios within one run are meaningful.",
-        "- MFU = 6 * weights in matmuls * samples per epoch / seconds per epoch / torch.mm peak.",
-    ])))
+    sections.append(
+        (
+            "Notes",
+            "\n".join(
+                [
+                    "- MLPRegressor applies ReLU to its code layer (all its hidden layers share one activation); "
+                    "the other peers have a linear code.",
+                    "- The torch loops and skorch use `F.mse_loss`/`nn.MSELoss` (mean over elements); skae sums "
+                    "the squared error over features and averages over the batch. Same kernels, a constant "
+                    "factor in the gradient.",
+                    "- Medians and minima are both given: noise from other processes only adds time, and it "
+                    "was heavy while these ran (the load average is in the hardware list), so the ratio of "
+                    "minima (each peer's best epoch) is the steadier comparison.",
+                    "- skae rows run `partial_fit` (one epoch per call): each call pays input validation too.",
+                    "- The machine is shared: the load average at the start is in the hardware list. With other "
+                    "processes on the cores, torch's 2-thread kernels slow down far more than 1-thread ones "
+                    "(see the set_num_threads(1) rows); only ratios within one run are meaningful.",
+                    "- MFU = 6 * weights in matmuls * samples per epoch / seconds per epoch / torch.mm peak.",
+                ]
+            ),
+        )
+    )
     name = "bench_speed"
-    d = C.write_results(name, q, {"matmul_peak_flops": peak, "matmul_peak_per_size": peak_per_size,
-                                  "args": args, "regimes": results}, sections, hardware)
+    d = C.write_results(
+        name,
+        q,
+        {
+            "matmul_peak_flops": peak,
+            "matmul_peak_per_size": peak_per_size,
+            "args": args,
+            "regimes": results,
+        },
+        sections,
+        hardware,
+    )
     plot(results, d / f"{name}.png")
 
 

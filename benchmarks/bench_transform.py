@@ -22,14 +22,17 @@ import time
 import warnings
 from pathlib import Path
 
+import _common as C
 import numpy as np
 import torch
 
-import _common as C
-
 HIDDEN, CODE = (512, 128), 32
-CASES = ["skae Autoencoder.transform", "torch encoder, one call (inference_mode)",
-         "torch encoder, 4096-row blocks (inference_mode)", "PCA.transform"]
+CASES = [
+    "skae Autoencoder.transform",
+    "torch encoder, one call (inference_mode)",
+    "torch encoder, 4096-row blocks (inference_mode)",
+    "PCA.transform",
+]
 
 
 def plain_encoder(encoder, X):
@@ -41,7 +44,7 @@ def plain_encoder_blocked(encoder, X, block=4096):
     out = np.empty((X.shape[0], CODE), dtype=np.float32)
     with torch.inference_mode():
         for i in range(0, X.shape[0], block):
-            out[i:i + block] = encoder(torch.from_numpy(X[i:i + block])).numpy()
+            out[i : i + block] = encoder(torch.from_numpy(X[i : i + block])).numpy()
     return out
 
 
@@ -63,7 +66,7 @@ def worker(spec):
     rng = np.random.default_rng(0)
     X = np.empty((spec["n_rows"], 784), dtype=np.float32)
     for i in range(0, X.shape[0], 65536):
-        rng.random(out=X[i:i + 65536], dtype=np.float32)
+        rng.random(out=X[i : i + 65536], dtype=np.float32)
     fn(X[:8192])  # warm-up: one-off allocations are not per-call memory
     peak_before = C.peak_rss_bytes()
     peak_reset = C.reset_peak_rss()
@@ -72,17 +75,30 @@ def worker(spec):
     Z = fn(X)
     seconds = time.perf_counter() - t0
     peak = C.peak_rss_bytes()
-    print(json.dumps({
-        "case": spec["case"], "n_rows": X.shape[0], "input_mb": X.nbytes / 2**20,
-        "output_mb": Z.nbytes / 2**20, "output_dtype": str(Z.dtype),
-        "rss_with_input_mb": rss_input / 2**20, "peak_before_transform_mb": peak_before / 2**20,
-        "peak_rss_mb": peak / 2**20, "mb_above_input": (peak - rss_input) / 2**20,
-        "peak_reset": peak_reset, "seconds": seconds, "rows_per_sec": X.shape[0] / seconds,
-    }))
+    print(
+        json.dumps(
+            {
+                "case": spec["case"],
+                "n_rows": X.shape[0],
+                "input_mb": X.nbytes / 2**20,
+                "output_mb": Z.nbytes / 2**20,
+                "output_dtype": str(Z.dtype),
+                "rss_with_input_mb": rss_input / 2**20,
+                "peak_before_transform_mb": peak_before / 2**20,
+                "peak_rss_mb": peak / 2**20,
+                "mb_above_input": (peak - rss_input) / 2**20,
+                "peak_reset": peak_reset,
+                "seconds": seconds,
+                "rows_per_sec": X.shape[0] / seconds,
+            }
+        )
+    )
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--quick", action="store_true", help="small run for CI (~1 minute)")
     p.add_argument("--mnist", default=str(C.DEFAULT_MNIST), help="path to mnist_trainval.npz")
     p.add_argument("--repeats", type=int, default=None)
@@ -106,8 +122,14 @@ def main():
 
     mnist = C.load_mnist(args.mnist)
     X = np.ascontiguousarray(np.vstack([mnist["X_train"], mnist["X_valid"]]), dtype=np.float32)
-    est = Autoencoder(n_components=CODE, hidden_layer_sizes=HIDDEN, batch_size=256,
-                      max_iter=args.fit_epochs, random_state=0, device="cpu")
+    est = Autoencoder(
+        n_components=CODE,
+        hidden_layer_sizes=HIDDEN,
+        batch_size=256,
+        max_iter=args.fit_epochs,
+        random_state=0,
+        device="cpu",
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         est.fit(mnist["X_train"][:10000])
@@ -119,7 +141,7 @@ def main():
 
     fns = {case: transform_fn(case, est, pca) for case in CASES}
     times = {case: [] for case in CASES}
-    for case, fn in fns.items():  # warm-up
+    for fn in fns.values():  # warm-up
         fn(X[:8192])
     for r in range(args.repeats):
         for case, fn in fns.items():
@@ -132,8 +154,15 @@ def main():
     throughput = []
     for case in CASES:
         t = float(np.median(times[case]))
-        throughput.append({"case": case, "seconds": t, "rows_per_sec": X.shape[0] / t,
-                           "ratio_vs_torch_one_call": t / base, "samples": times[case]})
+        throughput.append(
+            {
+                "case": case,
+                "seconds": t,
+                "rows_per_sec": X.shape[0] / t,
+                "ratio_vs_torch_one_call": t / base,
+                "samples": times[case],
+            }
+        )
 
     with tempfile.TemporaryDirectory() as tmp:
         models = Path(tmp) / "models.pkl"
@@ -141,34 +170,72 @@ def main():
             pickle.dump((est, pca), f)
         memory = []
         for case in CASES:
-            res = C.run_worker(__file__, {"case": case, "n_rows": args.rss_rows, "models": str(models)})
+            res = C.run_worker(
+                __file__, {"case": case, "n_rows": args.rss_rows, "models": str(models)}
+            )
             res["mb_above_input_over_output"] = res["mb_above_input"] / res["output_mb"]
             memory.append(res)
-            print(f"  {case}: {res['mb_above_input']:.1f} MB above input "
-                  f"(output {res['output_mb']:.1f} MB)", flush=True)
+            print(
+                f"  {case}: {res['mb_above_input']:.1f} MB above input "
+                f"(output {res['output_mb']:.1f} MB)",
+                flush=True,
+            )
 
     sections = [
-        ("Throughput", "\n".join([
-            f"{X.shape[0]} x {X.shape[1]} float32 MNIST rows, encoder 784-512-128-32 (fitted "
-            f"{args.fit_epochs} epoch(s) on 10k rows), median of {args.repeats} interleaved repeats. "
-            f"skae and the plain encoder agree to max |diff| = {max_abs_diff:.2e}.",
-            "",
-            C.markdown_table(throughput, ["case", "seconds", "rows_per_sec", "ratio_vs_torch_one_call"],
-                             ["case", "s (median)", "rows/s", "time / torch one call"]),
-        ])),
-        ("Peak memory", "\n".join([
-            f"{args.rss_rows} x 784 synthetic float32 rows ({memory[0]['input_mb']:.0f} MB), "
-            "one fresh process per case; 'above input' = peak RSS - RSS once the input exists.",
-            "",
-            C.markdown_table(memory, ["case", "mb_above_input", "output_mb", "mb_above_input_over_output",
-                                      "peak_rss_mb", "seconds"],
-                             ["case", "MB above input", "output MB", "above input / output",
-                              "peak RSS MB", "s"]),
-        ])),
+        (
+            "Throughput",
+            "\n".join(
+                [
+                    f"{X.shape[0]} x {X.shape[1]} float32 MNIST rows, encoder 784-512-128-32 (fitted "
+                    f"{args.fit_epochs} epoch(s) on 10k rows), median of {args.repeats} interleaved repeats. "
+                    f"skae and the plain encoder agree to max |diff| = {max_abs_diff:.2e}.",
+                    "",
+                    C.markdown_table(
+                        throughput,
+                        ["case", "seconds", "rows_per_sec", "ratio_vs_torch_one_call"],
+                        ["case", "s (median)", "rows/s", "time / torch one call"],
+                    ),
+                ]
+            ),
+        ),
+        (
+            "Peak memory",
+            "\n".join(
+                [
+                    f"{args.rss_rows} x 784 synthetic float32 rows ({memory[0]['input_mb']:.0f} MB), "
+                    "one fresh process per case; 'above input' = peak RSS - RSS once the input exists.",
+                    "",
+                    C.markdown_table(
+                        memory,
+                        [
+                            "case",
+                            "mb_above_input",
+                            "output_mb",
+                            "mb_above_input_over_output",
+                            "peak_rss_mb",
+                            "seconds",
+                        ],
+                        [
+                            "case",
+                            "MB above input",
+                            "output MB",
+                            "above input / output",
+                            "peak RSS MB",
+                            "s",
+                        ],
+                    ),
+                ]
+            ),
+        ),
     ]
-    payload = {"args": vars(args), "n_rows": X.shape[0], "max_abs_diff_skae_vs_torch": max_abs_diff,
-               "skae_ratio_vs_torch_one_call": skae_t / base, "throughput": throughput,
-               "memory": memory}
+    payload = {
+        "args": vars(args),
+        "n_rows": X.shape[0],
+        "max_abs_diff_skae_vs_torch": max_abs_diff,
+        "skae_ratio_vs_torch_one_call": skae_t / base,
+        "throughput": throughput,
+        "memory": memory,
+    }
     for _, body in sections:
         print("\n" + body)
     d = C.write_results("bench_transform", q, payload, sections, hardware)
@@ -187,7 +254,9 @@ def plot(throughput, memory, path):
     a.barh(names, [r["rows_per_sec"] for r in throughput], color="tab:blue")
     a.set_xlabel("rows/s (60k MNIST rows)")
     a.invert_yaxis()
-    b.barh(names, [r["mb_above_input"] for r in memory], color="tab:orange", label="peak above input")
+    b.barh(
+        names, [r["mb_above_input"] for r in memory], color="tab:orange", label="peak above input"
+    )
     b.axvline(memory[0]["output_mb"], color="k", ls="--", label="output size")
     b.set_xscale("log")
     b.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())

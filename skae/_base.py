@@ -370,10 +370,23 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and "
                 "the optimization hasn't converged yet.",
                 ConvergenceWarning,
+                stacklevel=3,
             )
 
-    def _train(self, module, batch_loss, X, *, optimizer, max_iter, generator, device,
-               validation_score=None, stop_early=True, previous_epochs=0):
+    def _train(
+        self,
+        module,
+        batch_loss,
+        X,
+        *,
+        optimizer,
+        max_iter,
+        generator,
+        device,
+        validation_score=None,
+        stop_early=True,
+        previous_epochs=0,
+    ):
         """Run the engine with this estimator's settings; a non-finite loss
         raises here, with what to change."""
         history = _engine.train(
@@ -400,7 +413,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 f"(now {self.learning_rate})."
             )
         if history.stop_reason == "interrupted":
-            warnings.warn("Training interrupted by user.", UserWarning)
+            warnings.warn("Training interrupted by user.", UserWarning, stacklevel=3)
         return history
 
     def _new_optimizer(self, parameters, device):
@@ -427,7 +440,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         if self.batch_size > n_samples:
             warnings.warn(
                 "Got `batch_size` less than 1 or larger than sample size. "
-                "It is going to be clipped"
+                "It is going to be clipped",
+                stacklevel=3,
             )
             return n_samples
         return self.batch_size
@@ -453,7 +467,10 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         ``inference_mode``: the result may be trained on, as in pretraining.)"""
         with torch.no_grad():
             return torch.cat(
-                [fn(module, X[i : i + INFERENCE_BLOCK_SIZE]).cpu() for i in range(0, len(X), INFERENCE_BLOCK_SIZE)]
+                [
+                    fn(module, X[i : i + INFERENCE_BLOCK_SIZE]).cpu()
+                    for i in range(0, len(X), INFERENCE_BLOCK_SIZE)
+                ]
             )
 
     def _apply(self, fn, X):
@@ -584,6 +601,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                     f"{type(self).__name__} was fitted on {self.device_} but CUDA is not "
                     "available here; it will run on the CPU.",
                     UserWarning,
+                    stacklevel=2,
                 )
                 self.device_ = torch.device("cpu")
             self.module_.to(self.device_)

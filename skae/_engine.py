@@ -77,7 +77,9 @@ def run_epoch(module, batch_loss, X, optimizer, *, batch_size, shuffle, generato
     """
     module.train()
     n_samples = X.shape[0]
-    order = torch.randperm(n_samples, generator=generator, device=generator.device) if shuffle else None
+    order = (
+        torch.randperm(n_samples, generator=generator, device=generator.device) if shuffle else None
+    )
     if order is not None and order.device != X.device:
         order = order.to(X.device)
     losses = []

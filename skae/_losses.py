@@ -75,9 +75,7 @@ def kl_sparsity(code, target):
     eps = torch.finfo(code.dtype).eps
     rho_hat = code.mean(dim=0).clamp(eps, 1 - eps)
     rho = target
-    return (
-        rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))
-    ).sum()
+    return (rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))).sum()
 
 
 SPARSITY_PENALTIES = {"l1": l1_sparsity, "kl": kl_sparsity}

@@ -214,7 +214,9 @@ class VariationalAutoencoder(BaseAutoencoder):
                 variance = variance.clamp_min(MIN_VARIANCE)
                 running = module.noise_variance
                 running.copy_(
-                    torch.where(running.isnan(), variance, running.lerp(variance, VARIANCE_MOMENTUM))
+                    torch.where(
+                        running.isnan(), variance, running.lerp(variance, VARIANCE_MOMENTUM)
+                    )
                 )
                 nll = gaussian_nll(output, x, variance)
             else:

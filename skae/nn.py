@@ -37,7 +37,7 @@ def mlp(sizes, activation, *, last_activation="identity"):
     identity map."""
     layers = []
     n_layers = len(sizes) - 1
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         layers.append(nn.Linear(n_in, n_out))
         name = activation if i < n_layers - 1 else last_activation
         if name != "identity":
@@ -136,7 +136,7 @@ class AutoencoderModule(EncoderDecoder):
         encoder_steps = _steps(self.encoder)
         decoder_steps = _steps(self.decoder)[::-1]
         pairs = []
-        for depth, (enc, dec) in enumerate(zip(encoder_steps, decoder_steps)):
+        for depth, (enc, dec) in enumerate(zip(encoder_steps, decoder_steps, strict=True)):
             linear, act = dec[0], dec[1:]
             output = self.output_activation if depth == 0 else nn.Sequential(*act)
             pairs.append(Shallow(nn.Sequential(*enc), linear, output))
@@ -222,7 +222,7 @@ class ConvolutionalModule(EncoderDecoder):
         widths = [self.image_shape[0], *channels]
 
         encoder = []
-        for c_in, c_out in zip(widths[:-1], widths[1:]):
+        for c_in, c_out in zip(widths[:-1], widths[1:], strict=True):
             encoder += [conv(c_in, c_out, kernel_size, stride=2, padding=padding)]
             encoder += [make_activation(activation)]
         self.feature_shape = (widths[-1], *sizes[-1])
@@ -237,11 +237,15 @@ class ConvolutionalModule(EncoderDecoder):
         for i in range(len(channels), 0, -1):
             out_size = sizes[i - 1]
             natural = tuple((s - 1) * 2 - 2 * padding + kernel_size for s in sizes[i])
-            extra = tuple(o - n for o, n in zip(out_size, natural))
+            extra = tuple(o - n for o, n in zip(out_size, natural, strict=True))
             decoder.append(
                 deconv(
-                    widths[i], widths[i - 1], kernel_size, stride=2,
-                    padding=padding, output_padding=extra,
+                    widths[i],
+                    widths[i - 1],
+                    kernel_size,
+                    stride=2,
+                    padding=padding,
+                    output_padding=extra,
                 )
             )
             if i > 1:

@@ -1,6 +1,7 @@
 """The contract: every scikit-learn estimator check, on every estimator."""
 
 import pytest
+from _family import ESTIMATORS
 from sklearn.utils.estimator_checks import (
     check_dataframe_column_names_consistency,
     check_global_output_transform_pandas,
@@ -12,7 +13,6 @@ from sklearn.utils.estimator_checks import (
     parametrize_with_checks,
 )
 
-from _family import ESTIMATORS
 from skae import (
     Autoencoder,
     ContractiveAutoencoder,

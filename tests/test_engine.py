@@ -71,8 +71,14 @@ def test_engine_epoch_loss_is_sample_weighted_mean():
         return loss
 
     # lr=0 keeps the weights fixed, so every batch loss is exact
-    history = run(module, batch_loss, X, max_iter=1,
-                  optimizer=torch.optim.SGD(module.parameters(), lr=0.0), batch_size=15)
+    history = run(
+        module,
+        batch_loss,
+        X,
+        max_iter=1,
+        optimizer=torch.optim.SGD(module.parameters(), lr=0.0),
+        batch_size=15,
+    )
     expected = sum(loss * n for loss, n in per_batch) / 40
     assert history.loss_curve[0] == pytest.approx(expected, rel=1e-6)
     with torch.no_grad():
@@ -84,8 +90,14 @@ def test_engine_stops_after_n_iter_no_change_like_mlp():
     module, X = make_problem()
     # lr=0: the loss never improves; MLPRegressor stops once the count of
     # epochs without improvement exceeds n_iter_no_change
-    history = run(module, mse_loss(module), X, max_iter=50, n_iter_no_change=3,
-                  optimizer=torch.optim.SGD(module.parameters(), lr=0.0))
+    history = run(
+        module,
+        mse_loss(module),
+        X,
+        max_iter=50,
+        n_iter_no_change=3,
+        optimizer=torch.optim.SGD(module.parameters(), lr=0.0),
+    )
     assert history.stop_reason == "converged"
     assert history.n_iter == 5  # the first epoch sets the best loss, then 4 without change
 
@@ -115,8 +127,14 @@ def test_engine_restores_best_validation_weights():
         snapshots.append({k: v.clone() for k, v in module.state_dict().items()})
         return validation_score()
 
-    history = run(module, mse_loss(module), X, max_iter=30, n_iter_no_change=2,
-                  validation_score=recording_score)
+    history = run(
+        module,
+        mse_loss(module),
+        X,
+        max_iter=30,
+        n_iter_no_change=2,
+        validation_score=recording_score,
+    )
     best = max(range(len(history.validation_scores)), key=history.validation_scores.__getitem__)
     assert history.best_validation_score == history.validation_scores[best]
     assert history.n_iter < 30
@@ -165,10 +183,14 @@ def test_engine_cpu_threads_for_small_steps_restores_setting(flops, expected):
 
 def test_engine_make_optimizer_names():
     params = [torch.nn.Parameter(torch.zeros(3))]
-    assert isinstance(_engine.make_optimizer("adam", params, learning_rate=0.1, weight_decay=0,
-                                             device="cpu"), torch.optim.Adam)
-    assert isinstance(_engine.make_optimizer("adamw", params, learning_rate=0.1, weight_decay=0,
-                                             device="cpu"), torch.optim.AdamW)
+    assert isinstance(
+        _engine.make_optimizer("adam", params, learning_rate=0.1, weight_decay=0, device="cpu"),
+        torch.optim.Adam,
+    )
+    assert isinstance(
+        _engine.make_optimizer("adamw", params, learning_rate=0.1, weight_decay=0, device="cpu"),
+        torch.optim.AdamW,
+    )
     sgd = _engine.make_optimizer("sgd", params, learning_rate=0.1, weight_decay=0, device="cpu")
     assert sgd.defaults["momentum"] == 0.9 and sgd.defaults["nesterov"]
     with pytest.raises(ValueError, match="unknown optimizer"):

@@ -8,6 +8,7 @@ import joblib
 import numpy as np
 import pytest
 import torch
+from _family import ESTIMATORS
 from sklearn.base import clone
 from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
@@ -17,9 +18,9 @@ from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from _family import ESTIMATORS
 from skae import Autoencoder, DenoisingAutoencoder, VariationalAutoencoder
 from skae.nn import ACTIVATIONS
+
 TINY = dict(hidden_layer_sizes=(16,), max_iter=5, device="cpu", random_state=0)
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -95,13 +96,17 @@ def test_autoencoder_score_is_negative_reconstruction_error(digits):
 def test_estimator_in_pipeline_grid_search_parallel(Estimator, digits):
     X, y = digits
     pipe = make_pipeline(
-        Estimator(hidden_layer_sizes=(32,), batch_size=32, max_iter=30, learning_rate=3e-3,
-                  random_state=0, device="cpu"),
+        Estimator(
+            hidden_layer_sizes=(32,),
+            batch_size=32,
+            max_iter=30,
+            learning_rate=3e-3,
+            random_state=0,
+            device="cpu",
+        ),
         LogisticRegression(max_iter=200),
     )
-    search = GridSearchCV(
-        pipe, {pipe.steps[0][0] + "__n_components": [2, 8]}, cv=2, n_jobs=2
-    )
+    search = GridSearchCV(pipe, {pipe.steps[0][0] + "__n_components": [2, 8]}, cv=2, n_jobs=2)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         search.fit(X[:400], y[:400])
@@ -165,7 +170,9 @@ def test_estimator_set_output_pandas(Estimator, digits):
     assert list(out.columns) == [f"{prefix}{i}" for i in range(3)]
     assert out.index.equals(frame.index)
     assert list(est.feature_names_in_) == list(frame.columns)
-    np.testing.assert_array_equal(out.to_numpy(), est.set_output(transform="default").transform(frame))
+    np.testing.assert_array_equal(
+        out.to_numpy(), est.set_output(transform="default").transform(frame)
+    )
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
@@ -199,7 +206,9 @@ def test_estimator_warm_start_continues_training(Estimator, digits):
     assert est.module_ is module
     assert est.n_iter_ == 2 * TINY["max_iter"]
     assert len(est.loss_curve_) == est.n_iter_
-    assert any(not torch.equal(w, p) for w, p in zip(weights, est.module_.parameters()))
+    assert any(
+        not torch.equal(w, p) for w, p in zip(weights, est.module_.parameters(), strict=True)
+    )
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
@@ -216,8 +225,13 @@ def test_estimator_refit_without_warm_start_starts_afresh(Estimator, digits):
 def test_estimator_early_stopping_attributes(Estimator, digits):
     X, _ = digits
     est = Estimator(
-        early_stopping=True, n_iter_no_change=2, tol=0.05, hidden_layer_sizes=(16,), max_iter=100,
-        random_state=0, device="cpu",
+        early_stopping=True,
+        n_iter_no_change=2,
+        tol=0.05,
+        hidden_layer_sizes=(16,),
+        max_iter=100,
+        random_state=0,
+        device="cpu",
     ).fit(X)
     assert est.best_loss_ is None
     assert len(est.validation_scores_) == est.n_iter_ == len(est.loss_curve_)
@@ -243,9 +257,12 @@ def test_autoencoder_stops_when_loss_stops_improving(digits):
     X, _ = digits
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
-        ae = Autoencoder(tol=10.0, n_iter_no_change=3, max_iter=50, **{
-            k: v for k, v in TINY.items() if k != "max_iter"
-        }).fit(X)
+        ae = Autoencoder(
+            tol=10.0,
+            n_iter_no_change=3,
+            max_iter=50,
+            **{k: v for k, v in TINY.items() if k != "max_iter"},
+        ).fit(X)
     # a huge tol: only the first epoch improves, stop after 3 + 1 more
     assert ae.n_iter_ == 5
 
@@ -260,9 +277,11 @@ def test_estimator_overcomplete_code(Estimator, digits):
 
 def test_autoencoder_empty_hidden_layers_is_one_linear_map_each_way(digits):
     X, _ = digits
-    ae = Autoencoder(hidden_layer_sizes=(), n_components=5, **{
-        k: v for k, v in TINY.items() if k != "hidden_layer_sizes"
-    }).fit(X)
+    ae = Autoencoder(
+        hidden_layer_sizes=(),
+        n_components=5,
+        **{k: v for k, v in TINY.items() if k != "hidden_layer_sizes"},
+    ).fit(X)
     encoder_linears = [m for m in ae.module_.encoder if isinstance(m, torch.nn.Linear)]
     decoder_linears = [m for m in ae.module_.decoder if isinstance(m, torch.nn.Linear)]
     assert [lin.weight.shape for lin in encoder_linears] == [(5, 64)]
@@ -272,8 +291,9 @@ def test_autoencoder_empty_hidden_layers_is_one_linear_map_each_way(digits):
 
 def test_autoencoder_module_mirrors_hidden_layers(digits):
     X, _ = digits
-    ae = Autoencoder(hidden_layer_sizes=(32, 16), n_components=4, max_iter=1,
-                     device="cpu", random_state=0)
+    ae = Autoencoder(
+        hidden_layer_sizes=(32, 16), n_components=4, max_iter=1, device="cpu", random_state=0
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         ae.fit(X)
@@ -310,7 +330,7 @@ def test_denoising_transform_is_deterministic_and_noise_changes_training(noise, 
         plain = Autoencoder(**TINY).fit(X)
     np.testing.assert_array_equal(dae.transform(X), dae.transform(X))
     # same seed, same batches: only the corruption differs
-    assert all(d != p for d, p in zip(dae.loss_curve_, plain.loss_curve_))
+    assert all(d != p for d, p in zip(dae.loss_curve_, plain.loss_curve_, strict=True))
 
 
 def test_denoising_zero_noise_equals_plain_autoencoder(digits):
@@ -326,8 +346,9 @@ def test_denoising_reconstructs_masked_digits_better_than_plain(digits):
     X, _ = digits
     X_train, X_test = train_test_split(X, random_state=0)
     corrupted = X_test * (np.random.default_rng(0).uniform(size=X_test.shape) > 0.3)
-    params = dict(n_components=16, hidden_layer_sizes=(128,), max_iter=100,
-                  random_state=0, device="cpu")
+    params = dict(
+        n_components=16, hidden_layer_sizes=(128,), max_iter=100, random_state=0, device="cpu"
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         dae = DenoisingAutoencoder(noise="masking", noise_level=0.3, **params).fit(X_train)
@@ -347,8 +368,9 @@ def test_variational_codes_carry_information(loss, digits):
     X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        vae = VariationalAutoencoder(n_components=8, loss=loss, max_iter=60,
-                                     random_state=0, device="cpu").fit(X_train)
+        vae = VariationalAutoencoder(
+            n_components=8, loss=loss, max_iter=60, random_state=0, device="cpu"
+        ).fit(X_train)
     clf = LogisticRegression(max_iter=1000).fit(vae.transform(X_train), y_train)
     assert clf.score(vae.transform(X_test), y_test) > 0.8
     # most latent dimensions are active: posterior means vary across the data
@@ -361,8 +383,9 @@ def test_variational_unit_variance_would_collapse_learned_variance_does_not(digi
     X, _ = digits
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        vae = VariationalAutoencoder(n_components=8, max_iter=30, random_state=0,
-                                     device="cpu").fit(X)
+        vae = VariationalAutoencoder(n_components=8, max_iter=30, random_state=0, device="cpu").fit(
+            X
+        )
     variance = float(vae.module_.noise_variance)
     expected = ((vae.inverse_transform(vae.transform(X)) - X) ** 2).mean()
     assert 0 < variance < 0.1

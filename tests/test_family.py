@@ -18,8 +18,8 @@ from skae import (
     ConvolutionalAutoencoder,
     DenoisingAutoencoder,
     SparseAutoencoder,
+    _engine,
 )
-from skae import _engine
 from skae._contractive import encoder_jacobian_norm
 
 
@@ -48,8 +48,14 @@ def code_accuracy(est, digits):
     return clf.score(est.transform(X_test), y_test)
 
 
-OVERCOMPLETE = dict(n_components=128, hidden_layer_sizes=(64,), max_iter=40, batch_size=64,
-                    random_state=0, device="cpu")
+OVERCOMPLETE = dict(
+    n_components=128,
+    hidden_layer_sizes=(64,),
+    max_iter=40,
+    batch_size=64,
+    random_state=0,
+    device="cpu",
+)
 
 
 @pytest.mark.parametrize("sparsity", ["kl", "l1"])
@@ -68,8 +74,10 @@ def test_sparse_overcomplete_code_is_sparser_than_plain(sparsity, digits):
 
 def test_sparse_kl_mean_activation_near_target(digits):
     X_train, X_test, _, _ = digits
-    sae = fit_quietly(SparseAutoencoder(sparsity="kl", sparsity_target=0.05,
-                                        sparsity_weight=3.0, **OVERCOMPLETE), X_train)
+    sae = fit_quietly(
+        SparseAutoencoder(sparsity="kl", sparsity_target=0.05, sparsity_weight=3.0, **OVERCOMPLETE),
+        X_train,
+    )
     codes = sae.transform(X_test)
     assert codes.min() >= 0 and codes.max() <= 1  # logistic code units
     assert 0.01 < codes.mean() < 0.15
@@ -86,8 +94,14 @@ def test_sparse_l1_codes_have_exact_zeros(digits):
 @pytest.mark.parametrize("hidden", [(), (32,)], ids=["closed_form", "autodiff"])
 def test_contractive_jacobian_smaller_than_unpenalised(hidden, digits):
     X_train, X_test, _, _ = digits
-    params = dict(n_components=16, hidden_layer_sizes=hidden, max_iter=60, batch_size=64,
-                  random_state=0, device="cpu")
+    params = dict(
+        n_components=16,
+        hidden_layer_sizes=hidden,
+        max_iter=60,
+        batch_size=64,
+        random_state=0,
+        device="cpu",
+    )
     cae = fit_quietly(ContractiveAutoencoder(**params), X_train)
     plain = fit_quietly(ContractiveAutoencoder(contraction_weight=0.0, **params), X_train)
     x = torch.as_tensor(X_test, dtype=torch.float32)
@@ -106,17 +120,22 @@ def test_contractive_closed_form_matches_autodiff():
     module.encode = layer
     x = torch.randn(11, 7)
     closed = encoder_jacobian_norm(module, x)
-    exact = torch.stack([
-        torch.autograd.functional.jacobian(layer, row).square().sum() for row in x
-    ])
+    exact = torch.stack(
+        [torch.autograd.functional.jacobian(layer, row).square().sum() for row in x]
+    )
     torch.testing.assert_close(closed, exact, rtol=1e-5, atol=1e-7)
 
 
 def test_contractive_penalty_trains_deep_encoder_parameters(digits):
     # the autodiff penalty must reach the hidden layer's weights
     X_train, _, _, _ = digits
-    cae = ContractiveAutoencoder(n_components=4, hidden_layer_sizes=(8,), contraction_weight=1.0,
-                                 device="cpu", random_state=0)
+    cae = ContractiveAutoencoder(
+        n_components=4,
+        hidden_layer_sizes=(8,),
+        contraction_weight=1.0,
+        device="cpu",
+        random_state=0,
+    )
     fit_quietly(cae.set_params(max_iter=1), X_train[:50])
     module = cae.module_
     x = torch.as_tensor(X_train[:20], dtype=torch.float32)
@@ -129,8 +148,12 @@ def test_contractive_penalty_trains_deep_encoder_parameters(digits):
 @pytest.mark.parametrize("image_shape", [(8, 8), (1, 8, 8), None])
 def test_convolutional_shapes_round_trip(image_shape, digits):
     X_train, X_test, _, _ = digits
-    conv = fit_quietly(ConvolutionalAutoencoder(n_components=6, image_shape=image_shape,
-                                                max_iter=3, random_state=0, device="cpu"), X_train)
+    conv = fit_quietly(
+        ConvolutionalAutoencoder(
+            n_components=6, image_shape=image_shape, max_iter=3, random_state=0, device="cpu"
+        ),
+        X_train,
+    )
     codes = conv.transform(X_test)
     assert codes.shape == (len(X_test), 6)
     assert conv.inverse_transform(codes).shape == X_test.shape
@@ -141,9 +164,17 @@ def test_convolutional_shapes_round_trip(image_shape, digits):
 def test_convolutional_multichannel_and_odd_sizes():
     rng = np.random.default_rng(0)
     X = rng.uniform(size=(40, 3 * 7 * 5))
-    conv = fit_quietly(ConvolutionalAutoencoder(n_components=4, image_shape=(3, 7, 5),
-                                                hidden_layer_sizes=(4, 4, 4), max_iter=2,
-                                                random_state=0, device="cpu"), X)
+    conv = fit_quietly(
+        ConvolutionalAutoencoder(
+            n_components=4,
+            image_shape=(3, 7, 5),
+            hidden_layer_sizes=(4, 4, 4),
+            max_iter=2,
+            random_state=0,
+            device="cpu",
+        ),
+        X,
+    )
     assert conv.inverse_transform(conv.transform(X)).shape == X.shape
     convs = [m for m in conv.module_.encoder if isinstance(m, torch.nn.Conv2d)]
     assert [c.in_channels for c in convs] == [3, 4, 4]
@@ -152,8 +183,9 @@ def test_convolutional_multichannel_and_odd_sizes():
 @pytest.mark.parametrize("width", [1, 2, 3, 17])
 def test_convolutional_any_width_without_image_shape(width):
     X = np.random.default_rng(0).normal(size=(20, width))
-    conv = fit_quietly(ConvolutionalAutoencoder(n_components=3, max_iter=2, random_state=0,
-                                                device="cpu"), X)
+    conv = fit_quietly(
+        ConvolutionalAutoencoder(n_components=3, max_iter=2, random_state=0, device="cpu"), X
+    )
     assert conv.inverse_transform(conv.transform(X)).shape == (20, width)
 
 
@@ -163,15 +195,24 @@ def test_convolutional_beats_pca_on_held_out_digits(digits):
     X_train, X_test, _, _ = digits
     pca = PCA(n_components=8).fit(X_train)
     pca_error = ((pca.inverse_transform(pca.transform(X_test)) - X_test) ** 2).sum(1).mean()
-    conv = fit_quietly(ConvolutionalAutoencoder(n_components=8, image_shape=(8, 8), max_iter=60,
-                                                batch_size=64, random_state=0, device="cpu"),
-                       X_train)
+    conv = fit_quietly(
+        ConvolutionalAutoencoder(
+            n_components=8,
+            image_shape=(8, 8),
+            max_iter=60,
+            batch_size=64,
+            random_state=0,
+            device="cpu",
+        ),
+        X_train,
+    )
     conv_error = ((conv.inverse_transform(conv.transform(X_test)) - X_test) ** 2).sum(1).mean()
     assert conv_error < pca_error
 
 
-@pytest.mark.parametrize("Estimator", [Autoencoder, DenoisingAutoencoder, SparseAutoencoder,
-                                       ContractiveAutoencoder])
+@pytest.mark.parametrize(
+    "Estimator", [Autoencoder, DenoisingAutoencoder, SparseAutoencoder, ContractiveAutoencoder]
+)
 def test_greedy_pretraining_runs_both_phases_and_changes_initial_weights(
     Estimator, digits, monkeypatch
 ):
@@ -184,8 +225,17 @@ def test_greedy_pretraining_runs_both_phases_and_changes_initial_weights(
         return original_train(module, *args, **kwargs)
 
     monkeypatch.setattr(_engine, "train", recording_train)
-    est = fit_quietly(Estimator(n_components=4, hidden_layer_sizes=(32, 16), pretraining="greedy",
-                                max_iter=4, random_state=0, device="cpu"), X_train)
+    est = fit_quietly(
+        Estimator(
+            n_components=4,
+            hidden_layer_sizes=(32, 16),
+            pretraining="greedy",
+            max_iter=4,
+            random_state=0,
+            device="cpu",
+        ),
+        X_train,
+    )
     curves = est.pretraining_loss_curves_
     assert len(curves) == 3 and all(len(c) == 4 for c in curves)
     assert len(starts) == 4  # three layers, then the whole network
@@ -201,8 +251,9 @@ def test_greedy_pretraining_runs_both_phases_and_changes_initial_weights(
 
 def test_greedy_pretraining_is_deterministic_and_off_by_default(digits):
     X_train, X_test, _, _ = digits
-    params = dict(n_components=4, hidden_layer_sizes=(16,), max_iter=3, random_state=0,
-                  device="cpu")
+    params = dict(
+        n_components=4, hidden_layer_sizes=(16,), max_iter=3, random_state=0, device="cpu"
+    )
     a = fit_quietly(Autoencoder(pretraining="greedy", **params), X_train)
     b = fit_quietly(Autoencoder(pretraining="greedy", **params), X_train)
     np.testing.assert_array_equal(a.transform(X_test), b.transform(X_test))
@@ -213,21 +264,30 @@ def test_greedy_pretraining_is_deterministic_and_off_by_default(digits):
 
 def test_stacked_denoising_corrupts_every_layer(digits):
     X_train, _, _, _ = digits
-    params = dict(n_components=4, hidden_layer_sizes=(16,), max_iter=3, pretraining="greedy",
-                  random_state=0, device="cpu")
+    params = dict(
+        n_components=4,
+        hidden_layer_sizes=(16,),
+        max_iter=3,
+        pretraining="greedy",
+        random_state=0,
+        device="cpu",
+    )
     plain = fit_quietly(Autoencoder(**params), X_train)
     noisy = fit_quietly(DenoisingAutoencoder(noise="masking", noise_level=0.3, **params), X_train)
-    for clean_curve, noisy_curve in zip(plain.pretraining_loss_curves_,
-                                        noisy.pretraining_loss_curves_):
-        assert all(c != n for c, n in zip(clean_curve, noisy_curve))
+    for clean_curve, noisy_curve in zip(
+        plain.pretraining_loss_curves_, noisy.pretraining_loss_curves_, strict=True
+    ):
+        assert all(c != n for c, n in zip(clean_curve, noisy_curve, strict=True))
 
 
-@pytest.mark.parametrize("Estimator", [Autoencoder, DenoisingAutoencoder, SparseAutoencoder,
-                                       ContractiveAutoencoder])
+@pytest.mark.parametrize(
+    "Estimator", [Autoencoder, DenoisingAutoencoder, SparseAutoencoder, ContractiveAutoencoder]
+)
 def test_tied_weights_share_storage(Estimator, digits):
     X_train, X_test, _, _ = digits
-    params = dict(n_components=4, hidden_layer_sizes=(16,), max_iter=2, random_state=0,
-                  device="cpu")
+    params = dict(
+        n_components=4, hidden_layer_sizes=(16,), max_iter=2, random_state=0, device="cpu"
+    )
     tied = fit_quietly(Estimator(tied_weights=True, **params), X_train)
     untied = fit_quietly(Estimator(**params), X_train)
 
@@ -236,7 +296,7 @@ def test_tied_weights_share_storage(Estimator, digits):
         decoders = [m for m in module.decoder if hasattr(m, "weight")]
         return all(
             d.weight is e.weight and d.weight.data_ptr() == e.weight.data_ptr()
-            for e, d in zip(encoders, reversed(decoders))
+            for e, d in zip(encoders, reversed(decoders), strict=True)
         )
 
     assert shared(tied.module_)
