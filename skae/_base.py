@@ -591,9 +591,19 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         optimizer = state.pop("_optimizer", None)
         if optimizer is not None:
             state["_optimizer_state"] = _to_cpu(optimizer.state_dict())
+        state["_skae_version"] = _skae_version()
         return state
 
     def __setstate__(self, state):
+        pickled = state.pop("_skae_version", None)
+        if pickled is not None and pickled != _skae_version():
+            warnings.warn(
+                f"Trying to unpickle {type(self).__name__} from skae {pickled} with skae "
+                f"{_skae_version()}. This might lead to breaking code or invalid results; "
+                "use at your own risk, or refit, or use skae.save/skae.load.",
+                UserWarning,
+                stacklevel=2,
+            )
         super().__setstate__(state)
         if "module_" in state:
             if self.device_.type == "cuda" and not torch.cuda.is_available():
@@ -605,6 +615,12 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 )
                 self.device_ = torch.device("cpu")
             self.module_.to(self.device_)
+
+
+def _skae_version():
+    import skae
+
+    return skae.__version__
 
 
 def _to_cpu(obj):

@@ -495,3 +495,26 @@ def test_estimator_pipeline_with_scaler_replaces_pca(digits):
             LogisticRegression(max_iter=1000),
         ).fit(X_train, y_train)
     assert pipe.score(X_test, y_test) > 0.85
+
+
+def test_estimator_unpickling_across_skae_versions_warns(digits, monkeypatch):
+    import skae
+
+    X, _ = digits
+    est = Autoencoder(**TINY).fit(X)
+    payload = pickle.dumps(est)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # same version: no warning at all
+        restored = pickle.loads(payload)
+    assert "_skae_version" not in vars(restored)
+    monkeypatch.setattr(skae, "__version__", "999.0")
+    with pytest.warns(UserWarning, match=r"from skae 0\.1\.0 with skae 999\.0"):
+        restored = pickle.loads(payload)
+    np.testing.assert_array_equal(restored.transform(X), est.transform(X))
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_estimator_html_repr_renders(Estimator):
+    html = Estimator(n_components=3)._repr_html_()
+    assert Estimator.__name__ in html
+    assert "n_components" in html and "3" in html
