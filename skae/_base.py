@@ -226,7 +226,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self : object
             The fitted estimator.
         """
-        with self._restore_on_error():
+        with self._restore_on_error(in_place=self.warm_start):
             self._fit(X, incremental=False)
         return self
 
@@ -249,17 +249,21 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self : object
             The fitted estimator.
         """
-        with self._restore_on_error():
+        with self._restore_on_error(in_place=True):
             self._fit(X, incremental=True)
         return self
 
     @contextmanager
-    def _restore_on_error(self):
+    def _restore_on_error(self, *, in_place):
         """A failed fit leaves the estimator as it was: fitted models keep their
-        weights and attributes, unfitted ones stay unfitted."""
+        weights and attributes, unfitted ones stay unfitted. The weights and
+        optimiser moments are copied only when the call trains the existing
+        module in place (``warm_start`` or ``partial_fit``); a fresh fit builds a
+        new module and leaves the old one untouched."""
         saved = dict(self.__dict__)
-        weights = clone_state(self.module_) if "module_" in saved else None
-        optimizer = saved.get("_optimizer")
+        in_place = in_place and "module_" in saved
+        weights = clone_state(self.module_) if in_place else None
+        optimizer = saved.get("_optimizer") if in_place else None
         moments = copy.deepcopy(optimizer.state_dict()) if optimizer is not None else None
         rng = copy.deepcopy(saved.get("_rng"))
         try:
@@ -291,10 +295,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
         if first_pass:
             self._rng = seed_source(self.random_state)
-            with torch.random.fork_rng(devices=[]):
-                torch.default_generator.manual_seed(draw_seed(self._rng))
-                module = self._build_module(X.shape[1])
-            module.to(device)
+            module = self._seeded_module(X.shape[1], draw_seed(self._rng)).to(device)
             self._optimizer = None
             self.n_iter_ = 0
             self.loss_curve_ = []
@@ -372,6 +373,13 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 ConvergenceWarning,
                 stacklevel=3,
             )
+
+    def _seeded_module(self, n_features, seed):
+        """``_build_module`` with its initial weights drawn from ``seed``; the
+        global torch random state is neither used nor changed."""
+        with torch.random.fork_rng(devices=[]):
+            torch.default_generator.manual_seed(seed)
+            return self._build_module(n_features)
 
     def _train(
         self,

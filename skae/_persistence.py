@@ -259,11 +259,8 @@ def load(path):
         raise ValueError(f"The file's n_features_in_ must be a positive int; got {n_features!r}.")
 
     device = _target_device(metadata["device"], name)
-    # built as fit builds it: the global random state stays untouched and the
-    # initial values, overwritten below, do not depend on it
-    with torch.random.fork_rng(devices=[]):
-        torch.default_generator.manual_seed(0)
-        module = estimator._build_module(int(n_features))
+    # built as fit builds it; the initial values are overwritten below
+    module = estimator._seeded_module(int(n_features), seed=0)
     _load_weights(module, weights, metadata["aliases"])
     module.to(device)
 
