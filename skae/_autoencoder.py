@@ -59,7 +59,9 @@ class Autoencoder(BaseAutoencoder):
         "auto" picks CUDA when available, else the CPU; or "cpu", "cuda",
         "cuda:1", a ``torch.device``.
     verbose : int, default=0
-        Print the loss at every epoch when positive.
+        0 is silent. 1 shows a tqdm progress bar over the epochs, on stderr,
+        with the training and validation loss. 2 also logs one line per epoch
+        on the ``"skae"`` logger (on stderr when logging is not configured).
     warm_start : bool, default=False
         Continue from the previous solution when :meth:`fit` is called again.
     tied_weights : bool, default=False
@@ -217,6 +219,7 @@ class Autoencoder(BaseAutoencoder):
                 generator=generator,
                 device=device,
                 previous_epochs=sum(map(len, curves)),
+                desc=f"{type(self).__name__} pretraining layer {depth + 1}/{len(pairs)}",
             )
             curves.append(history.loss_curve)
             if history.stop_reason == "interrupted":

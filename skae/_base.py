@@ -28,6 +28,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from . import _engine
 from ._losses import BATCH_TOTALS, RECONSTRUCTION_LOSSES
+from ._progress import epoch_reporter
 from .nn import ACTIVATIONS
 
 __all__ = ["BaseAutoencoder", "Interval", "StrOptions"]
@@ -75,6 +76,19 @@ def as_tensor(X, device, dtype=torch.float32):
         # numpy's cast and copy is much faster than torch.tensor's on arrays
         X = np.array(X, dtype=np_dtype, order="C")
     return torch.from_numpy(X).to(device)
+
+
+def check_float32_range(X):
+    """Training runs in float32: refuse finite values it cannot hold rather
+    than turn them into inf."""
+    limit = np.finfo(np.float32).max
+    if X.dtype == np.float64 and X.size and (X.max() > limit or X.min() < -limit):
+        largest = max(abs(X.max()), abs(X.min()))
+        raise ValueError(
+            f"Input X contains values too large for float32 (largest magnitude "
+            f"{largest:.3g}; float32 holds up to {limit:.3g}), which skae trains in. "
+            "Scale X, for example with sklearn.preprocessing.StandardScaler."
+        )
 
 
 def seed_source(random_state):
@@ -282,6 +296,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     def _fit(self, X, *, incremental):
         first_pass = not self.__sklearn_is_fitted__() or not (self.warm_start or incremental)
         X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=first_pass)
+        check_float32_range(X)
         self._check_data(X)
         self._hidden_layer_sizes()  # fails early on a bad value
         early_stopping = self.early_stopping and not incremental
@@ -345,6 +360,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             validation_score=validation_score,
             stop_early=not incremental,
             previous_epochs=self.n_iter_ + sum(map(len, pretraining_curves)),
+            desc=f"{type(self).__name__} fine-tuning" if pretraining_curves else None,
         )
 
         self.module_ = module
@@ -394,25 +410,32 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         validation_score=None,
         stop_early=True,
         previous_epochs=0,
+        desc=None,
     ):
-        """Run the engine with this estimator's settings; a non-finite loss
-        raises here, with what to change."""
-        history = _engine.train(
-            module,
-            batch_loss,
-            X,
-            optimizer=optimizer,
-            batch_size=self.batch_size_,
-            max_iter=max_iter,
-            generator=generator,
-            device=device,
-            shuffle=self.shuffle,
-            tol=self.tol,
-            n_iter_no_change=self.n_iter_no_change,
-            validation_score=validation_score,
-            stop_early=stop_early,
-            verbose=self.verbose,
-        )
+        """Run the engine with this estimator's settings, reporting progress
+        as ``verbose`` asks; a non-finite loss raises here, with what to change."""
+        with epoch_reporter(
+            self.verbose,
+            desc=desc or type(self).__name__,
+            total=max_iter,
+            first_epoch=previous_epochs,
+        ) as report:
+            history = _engine.train(
+                module,
+                batch_loss,
+                X,
+                optimizer=optimizer,
+                batch_size=self.batch_size_,
+                max_iter=max_iter,
+                generator=generator,
+                device=device,
+                shuffle=self.shuffle,
+                tol=self.tol,
+                n_iter_no_change=self.n_iter_no_change,
+                validation_score=validation_score,
+                stop_early=stop_early,
+                on_epoch=report,
+            )
         if history.stop_reason == "non_finite":
             raise ValueError(
                 f"{type(self).__name__}: the training loss became non-finite (NaN or inf) "
@@ -501,10 +524,22 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             for start in range(0, X.shape[0], INFERENCE_BLOCK_SIZE):
                 stop = start + INFERENCE_BLOCK_SIZE
                 block = fn(module, as_tensor(X[start:stop], self.device_, dtype)).cpu().numpy()
+                self._check_finite_output(block, start)
                 if out is None:
                     out = np.empty((X.shape[0], *block.shape[1:]), dtype=X.dtype)
                 out[start:stop] = block
         return out
+
+    def _check_finite_output(self, block, start):
+        """Never hand back NaN or inf: huge inputs can overflow the arithmetic."""
+        finite = np.isfinite(block).reshape(len(block), -1).all(axis=1)
+        if not finite.all():
+            row = start + int(np.argmin(finite))
+            raise ValueError(
+                f"{type(self).__name__} computed non-finite values (NaN or inf) from row "
+                f"{row} of the input: its values overflow the model's arithmetic. Scale "
+                "the input the way the training data was scaled."
+            )
 
     def transform(self, X):
         """Encode X.

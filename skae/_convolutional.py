@@ -69,7 +69,9 @@ class ConvolutionalAutoencoder(BaseAutoencoder):
         "auto" picks CUDA when available, else the CPU; or "cpu", "cuda",
         "cuda:1", a ``torch.device``.
     verbose : int, default=0
-        Print the loss at every epoch when positive.
+        0 is silent. 1 shows a tqdm progress bar over the epochs, on stderr,
+        with the training and validation loss. 2 also logs one line per epoch
+        on the ``"skae"`` logger (on stderr when logging is not configured).
     warm_start : bool, default=False
         Continue from the previous solution when :meth:`fit` is called again.
 

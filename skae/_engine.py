@@ -145,7 +145,7 @@ def train_epochs(
     n_iter_no_change=10,
     validation_score=None,
     stop_early=True,
-    verbose=0,
+    on_epoch=None,
 ):
     """Train ``module`` on the rows of ``X`` for at most ``max_iter`` epochs.
 
@@ -162,12 +162,15 @@ def train_epochs(
         and the restored best weights follow it instead of the training loss.
     stop_early : bool
         When False, run exactly ``max_iter`` epochs (``partial_fit``).
+    on_epoch : callable or None
+        ``on_epoch(loss, validation_score)`` after every completed epoch (the
+        score is None without ``validation_score``): progress reporting.
     """
     history = History()
     best_state = None
     no_improvement = 0
     try:
-        for epoch in range(max_iter):
+        for _ in range(max_iter):
             loss = run_epoch(
                 module,
                 batch_loss,
@@ -182,15 +185,11 @@ def train_epochs(
                 history.stop_reason = "non_finite"
                 return history
             history.loss_curve.append(loss)
-            if verbose:
-                print(f"Iteration {epoch + 1}, loss = {loss:.8f}")
-
+            score = None
             if validation_score is not None:
                 module.eval()
                 score = validation_score()
                 history.validation_scores.append(score)
-                if verbose:
-                    print(f"Validation score: {score:.8f}")
                 improved = score >= history.best_validation_score + tol
                 if score > history.best_validation_score:
                     history.best_validation_score = score
@@ -198,6 +197,8 @@ def train_epochs(
             else:
                 improved = loss <= history.best_loss - tol
             history.best_loss = min(history.best_loss, loss)
+            if on_epoch is not None:
+                on_epoch(loss, score)
 
             no_improvement = 0 if improved else no_improvement + 1
             if stop_early and no_improvement > n_iter_no_change:

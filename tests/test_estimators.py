@@ -6,6 +6,8 @@ import warnings
 
 import joblib
 import numpy as np
+import pandas as pd
+import polars as pl
 import pytest
 import torch
 from _family import ESTIMATORS
@@ -158,21 +160,55 @@ def test_estimator_fitted_on_cuda_unpickles_on_cpu_only_machine(digits, monkeypa
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
 def test_estimator_set_output_pandas(Estimator, digits):
-    pd = pytest.importorskip("pandas")
     X, _ = digits
-    frame = pd.DataFrame(X, columns=[f"pixel{i}" for i in range(X.shape[1])])
-    est = Estimator(n_components=3, **{k: v for k, v in TINY.items()}).set_output(
-        transform="pandas"
-    )
+    index = pd.Index([f"row{i}" for i in range(X.shape[0])][::-1], name="sample")
+    frame = pd.DataFrame(X, columns=[f"pixel{i}" for i in range(X.shape[1])], index=index)
+    est = Estimator(n_components=3, **TINY).set_output(transform="pandas")
     out = est.fit_transform(frame)
     prefix = Estimator.__name__.lower()
     assert isinstance(out, pd.DataFrame)
     assert list(out.columns) == [f"{prefix}{i}" for i in range(3)]
+    assert list(out.columns) == list(est.get_feature_names_out())
     assert out.index.equals(frame.index)
     assert list(est.feature_names_in_) == list(frame.columns)
     np.testing.assert_array_equal(
         out.to_numpy(), est.set_output(transform="default").transform(frame)
     )
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_estimator_set_output_polars(Estimator, digits):
+    X, _ = digits
+    frame = pl.DataFrame(X, schema=[f"pixel{i}" for i in range(X.shape[1])])
+    est = Estimator(n_components=3, **TINY).set_output(transform="polars")
+    out = est.fit_transform(frame)
+    assert isinstance(out, pl.DataFrame)
+    assert out.columns == list(est.get_feature_names_out())
+    assert out.columns == [f"{Estimator.__name__.lower()}{i}" for i in range(3)]
+    assert out.height == X.shape[0]
+    assert list(est.feature_names_in_) == frame.columns
+    np.testing.assert_array_equal(
+        out.to_numpy(), est.set_output(transform="default").transform(frame)
+    )
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_estimator_fitted_on_frame_warns_on_numpy(Estimator, digits):
+    X, _ = digits
+    frame = pd.DataFrame(X, columns=[f"pixel{i}" for i in range(X.shape[1])])
+    est = Estimator(n_components=3, **TINY).fit(frame)
+    with pytest.warns(UserWarning, match="X does not have valid feature names"):
+        codes = est.transform(X)
+    np.testing.assert_array_equal(codes, est.transform(frame))
+
+
+def test_set_output_in_a_pipeline_keeps_the_frame(digits):
+    X, _ = digits
+    frame = pd.DataFrame(X, columns=[f"pixel{i}" for i in range(X.shape[1])])
+    pipe = make_pipeline(StandardScaler(), Autoencoder(n_components=4, **TINY))
+    out = pipe.set_output(transform="pandas").fit_transform(frame)
+    assert list(out.columns) == [f"autoencoder{i}" for i in range(4)]
+    assert list(pipe.get_feature_names_out()) == list(out.columns)
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
@@ -412,16 +448,6 @@ def test_variational_score_samples_is_elbo(digits):
     ).sum(1)
     kl = 0.5 * (mu**2 + log_var.exp() - 1 - log_var).sum(1)
     np.testing.assert_allclose(vae.score_samples(X[:5]), -(bce + kl).detach().numpy(), rtol=1e-6)
-
-
-@pytest.mark.parametrize("Estimator", ESTIMATORS)
-def test_estimator_verbose_prints_losses(Estimator, digits, capsys):
-    X, _ = digits
-    Estimator(verbose=1, **TINY).fit(X)
-    out = capsys.readouterr().out
-    assert out.count("Iteration") == TINY["max_iter"]
-    Estimator(verbose=0, **TINY).fit(X)
-    assert capsys.readouterr().out == ""
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)

@@ -1,0 +1,141 @@
+"""``verbose``: 0 is silent, 1 a tqdm bar with the losses, 2 also one log
+record per epoch on the ``"skae"`` logger."""
+
+import logging
+import re
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+from _family import ESTIMATORS
+from sklearn.exceptions import ConvergenceWarning
+
+from skae import Autoencoder, DenoisingAutoencoder
+from skae._progress import logger
+
+X = np.random.default_rng(0).uniform(size=(40, 6))
+TINY = dict(n_components=2, hidden_layer_sizes=(5,), max_iter=3, device="cpu", random_state=0)
+IDS = [cls.__name__ for cls in ESTIMATORS]
+#: every estimator, plus stacked pretraining (several training phases) and
+#: early stopping (a validation loss)
+SETTINGS = [(cls, {}) for cls in ESTIMATORS] + [
+    (Autoencoder, {"pretraining": "greedy", "hidden_layer_sizes": (5, 4)}),
+    (DenoisingAutoencoder, {"early_stopping": True}),
+]
+SETTING_IDS = IDS + ["Autoencoder-greedy", "DenoisingAutoencoder-early_stopping"]
+
+
+def fit_quietly(est, method="fit"):
+    """Fit, returning the warnings raised other than ConvergenceWarning."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        getattr(est, method)(X)
+    return [w for w in caught if not issubclass(w.category, ConvergenceWarning)]
+
+
+@pytest.mark.parametrize("cls, params", SETTINGS, ids=SETTING_IDS)
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_verbose_0_prints_and_logs_nothing(cls, params, method, capsys, caplog):
+    caplog.set_level(logging.DEBUG)
+    other_warnings = fit_quietly(cls(**{**TINY, **params}, verbose=0), method)
+    assert [str(w.message) for w in other_warnings] == []
+    assert capsys.readouterr() == ("", "")
+    assert caplog.records == []
+
+
+@pytest.mark.parametrize("cls, params", SETTINGS, ids=SETTING_IDS)
+def test_verbose_1_shows_a_bar_with_the_losses(cls, params, capsys, caplog):
+    caplog.set_level(logging.DEBUG)
+    est = cls(**{**TINY, **params}, verbose=1)
+    fit_quietly(est)
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert caplog.records == []
+    # the bar's final state: all epochs of each phase, and the last losses
+    finals = re.findall(r"(\d+)/(\d+) \[[^\]]*, loss=([-\d.e+]+)(?:, val_loss=([-\d.e+]+))?\]", err)
+    done = [f for f in finals if f[0] == f[1]]
+    assert done, err
+    assert float(done[-1][2]) == pytest.approx(est.loss_curve_[-1], rel=1e-3)
+    if params.get("early_stopping"):
+        assert float(done[-1][3]) == pytest.approx(-est.validation_scores_[-1], rel=1e-3)
+    else:
+        assert "val_loss" not in err
+    assert type(est).__name__ in err
+
+
+def test_verbose_1_names_the_pretraining_phases(capsys):
+    est = Autoencoder(**{**TINY, "hidden_layer_sizes": (5, 4)}, pretraining="greedy", verbose=1)
+    fit_quietly(est)
+    err = capsys.readouterr().err
+    for layer in (1, 2, 3):
+        assert f"Autoencoder pretraining layer {layer}/3" in err
+    assert "Autoencoder fine-tuning" in err
+
+
+@pytest.mark.parametrize("cls, params", SETTINGS, ids=SETTING_IDS)
+def test_verbose_2_logs_one_record_per_epoch(cls, params, caplog):
+    caplog.set_level(logging.INFO, logger="skae")
+    est = cls(**{**TINY, **params}, verbose=2)
+    fit_quietly(est)
+    records = [r for r in caplog.records if r.name == "skae"]
+    assert len(records) == est.n_iter_ == len(est.loss_curve_)
+    assert all(r.levelno == logging.INFO for r in records)
+    for epoch, (record, loss) in enumerate(zip(records, est.loss_curve_, strict=True), start=1):
+        message = record.getMessage()
+        assert f"epoch {epoch}, loss {loss:.6g}" in message
+        assert type(est).__name__ in message
+    if params.get("early_stopping"):
+        last = records[-1].getMessage()
+        assert f"validation loss {-est.validation_scores_[-1]:.6g}" in last
+
+
+def test_verbose_2_partial_fit_counts_epochs_on(caplog):
+    caplog.set_level(logging.INFO, logger="skae")
+    est = Autoencoder(**TINY, verbose=2)
+    for _ in range(3):
+        est.partial_fit(X)
+    messages = [r.getMessage() for r in caplog.records if r.name == "skae"]
+    assert [re.search(r"epoch (\d+)", m).group(1) for m in messages] == ["1", "2", "3"]
+
+
+def test_verbose_2_leaves_the_logger_as_it_found_it():
+    handlers, level = list(logger.handlers), logger.level
+    fit_quietly(Autoencoder(**TINY, verbose=2))
+    assert logger.handlers == handlers
+    assert logger.level == level
+
+
+def test_verbose_2_without_logging_configured_shows_records_on_stderr():
+    """A plain script that configured no logging still sees the records."""
+    code = (
+        "import numpy as np, warnings\n"
+        "warnings.simplefilter('ignore')\n"
+        "from skae import Autoencoder\n"
+        "X = np.random.default_rng(0).uniform(size=(40, 6))\n"
+        "Autoencoder(n_components=2, hidden_layer_sizes=(5,), max_iter=3, device='cpu',\n"
+        "            random_state=0, verbose=2).fit(X)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert result.stdout == ""
+    for epoch in (1, 2, 3):
+        assert f"skae: Autoencoder: epoch {epoch}, loss" in result.stderr
+
+
+def test_verbose_2_respects_configured_logging_level(caplog):
+    """An application that keeps skae at WARNING gets no per-epoch records."""
+    caplog.set_level(logging.WARNING, logger="skae")
+    fit_quietly(Autoencoder(**TINY, verbose=2))
+    assert [r for r in caplog.records if r.name == "skae"] == []
+
+
+def test_failed_fit_closes_the_bar_and_restores_the_logger(capsys):
+    handlers, level = list(logger.handlers), logger.level
+    est = Autoencoder(**TINY, verbose=2, learning_rate=1e30)
+    with pytest.raises(ValueError, match="non-finite"):
+        fit_quietly(est)
+    assert logger.handlers == handlers
+    assert logger.level == level
