@@ -91,6 +91,26 @@ def check_float32_range(X):
         )
 
 
+#: numpy bit generators a saved random state may name; never looked up by getattr.
+BIT_GENERATORS = {
+    "PCG64": np.random.PCG64,
+    "PCG64DXSM": np.random.PCG64DXSM,
+    "MT19937": np.random.MT19937,
+    "Philox": np.random.Philox,
+    "SFC64": np.random.SFC64,
+}
+
+
+def rng_from_state(state):
+    """A numpy Generator restored from ``bit_generator.state`` data."""
+    try:
+        bit_generator = BIT_GENERATORS[state["bit_generator"]]()
+        bit_generator.state = state
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"The saved random generator state is not usable: {exc}") from exc
+    return np.random.Generator(bit_generator)
+
+
 def seed_source(random_state):
     """A private numpy Generator from ``random_state``; never the global one."""
     if random_state is None:
@@ -624,20 +644,32 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         return tags
 
     def __getstate__(self):
-        """Fitted state goes to the CPU, so a model fitted on CUDA unpickles on
-        a machine without one."""
+        """Fitted state as plain data and CPU numpy arrays: a model fitted on
+        CUDA unpickles on a machine without one, and ``skops.io`` can hold it
+        trusting nothing but skae's own classes."""
         state = super().__getstate__().copy()
-        if "module_" in state:
-            module = state["module_"]
-            if any(t.device.type != "cpu" for t in module.state_dict().values()):
-                state["module_"] = copy.deepcopy(module).cpu()
+        module = state.pop("module_", None)
+        if module is not None:
+            state["_module_weights"] = {
+                name: value.detach().cpu().numpy() for name, value in module.state_dict().items()
+            }
+        if "device_" in state:
+            state["device_"] = str(state["device_"])
         optimizer = state.pop("_optimizer", None)
         if optimizer is not None:
-            state["_optimizer_state"] = _to_cpu(optimizer.state_dict())
+            state["_optimizer_state"] = optimizer.state_dict()
+        if state.get("_optimizer_state") is not None:
+            state["_optimizer_state"] = _convert_tensors(
+                state["_optimizer_state"], lambda t: t.detach().cpu().numpy()
+            )
+        rng = state.pop("_rng", None)
+        if rng is not None:
+            state["_rng_state"] = rng.bit_generator.state
         state["_skae_version"] = _skae_version()
         return state
 
     def __setstate__(self, state):
+        state = dict(state)
         pickled = state.pop("_skae_version", None)
         if pickled is not None and pickled != _skae_version():
             warnings.warn(
@@ -647,8 +679,22 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 UserWarning,
                 stacklevel=2,
             )
+        weights = state.pop("_module_weights", None)
+        rng_state = state.pop("_rng_state", None)
         super().__setstate__(state)
-        if "module_" in state:
+        if rng_state is not None:
+            self._rng = rng_from_state(rng_state)
+        if getattr(self, "_optimizer_state", None) is not None:
+            self._optimizer_state = _convert_tensors(
+                self._optimizer_state, lambda a: torch.tensor(np.asarray(a))
+            )
+        if weights is not None:
+            # built as fit builds it; the initial values are overwritten
+            module = self._seeded_module(self.n_features_in_, seed=0)
+            module.load_state_dict({k: torch.tensor(np.asarray(w)) for k, w in weights.items()})
+            self.module_ = module
+        if "module_" in self.__dict__:
+            self.device_ = torch.device(self.device_)
             if self.device_.type == "cuda" and not torch.cuda.is_available():
                 warnings.warn(
                     f"{type(self).__name__} was fitted on {self.device_} but CUDA is not "
@@ -666,11 +712,13 @@ def _skae_version():
     return skae.__version__
 
 
-def _to_cpu(obj):
-    if isinstance(obj, torch.Tensor):
-        return obj.cpu()
+def _convert_tensors(obj, convert):
+    """``obj`` (nested dicts, lists, tuples) with ``convert`` applied to every
+    tensor, or to every numpy array when ``convert`` makes tensors."""
+    if isinstance(obj, (torch.Tensor, np.ndarray)):
+        return convert(obj)
     if isinstance(obj, dict):
-        return {k: _to_cpu(v) for k, v in obj.items()}
+        return {k: _convert_tensors(v, convert) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return type(obj)(_to_cpu(v) for v in obj)
+        return type(obj)(_convert_tensors(v, convert) for v in obj)
     return obj

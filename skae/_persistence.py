@@ -34,7 +34,7 @@ import sklearn
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import BaseAutoencoder, resolve_device
+from ._base import BaseAutoencoder, resolve_device, rng_from_state
 
 __all__ = ["load", "save"]
 
@@ -64,15 +64,6 @@ FITTED_ATTRIBUTES = (
 #: The packages whose versions change results; a file written under other
 #: versions loads with a warning.
 CHECKED_VERSIONS = ("skae", "torch", "scikit-learn")
-
-#: numpy bit generators a saved random state may name; never looked up by getattr.
-BIT_GENERATORS = {
-    "PCG64": np.random.PCG64,
-    "PCG64DXSM": np.random.PCG64DXSM,
-    "MT19937": np.random.MT19937,
-    "Philox": np.random.Philox,
-    "SFC64": np.random.SFC64,
-}
 
 #: dtype kinds an array in the JSON document may have: bool, int, uint,
 #: float, unicode and object (strings only).
@@ -450,13 +441,7 @@ def _restore_optimizer(estimator, module, device, document, tensors):
 def _decode_rng(document):
     if document is None:
         return None
-    state = _decode(document, "random generator")
-    try:
-        bit_generator = BIT_GENERATORS[state["bit_generator"]]()
-        bit_generator.state = state
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"The file's random generator state is not usable: {exc}") from exc
-    return np.random.Generator(bit_generator)
+    return rng_from_state(_decode(document, "random generator"))
 
 
 # ----------------------------------------------------------------- reading

@@ -5,7 +5,7 @@
   (tied weights, greedy pretraining, early stopping, a DataFrame with feature
   names included); version changes warn; unknown classes, unknown members and
   malicious pickles are refused without running them;
-- ``skops.io``: what it can and cannot persist of a skae estimator;
+- ``skops.io``: fitted and unfitted estimators round-trip trusting only skae's classes;
 - pickle and joblib (and the native format) read back in a fresh process.
 """
 
@@ -480,16 +480,45 @@ def test_load_does_not_run_a_pickle_given_as_the_file(dump, tmp_path):
 # ----------------------------------------------------------------- skops
 
 
-def test_skops_cannot_dump_a_fitted_estimator(fitted, tmp_path):
-    # skops.io has no handler for torch tensors: it falls back to
-    # Tensor.__reduce_ex__ and fails inside copyreg, before writing anything.
-    # Fitted skae estimators are saved with skae's own format instead.
+@pytest.mark.parametrize("case", CASE_IDS)
+def test_skops_round_trips_a_fitted_estimator_trusting_only_its_class(case, fitted, data, tmp_path):
+    # the pickled state is plain data and numpy arrays (no tensor, module or
+    # torch.device), so skops.io needs to trust skae's own class and nothing else
     sio = pytest.importorskip("skops.io")
-    est, _ = fitted("Autoencoder")
+    X, X_new = data
+    est, _ = fitted(case)
     path = tmp_path / "model.skops"
-    with pytest.raises(RuntimeError, match="Cannot directly construct TensorBase"):
-        sio.dump(est, path)
-    assert not path.exists()
+    sio.dump(est, path)
+    untrusted = sio.get_untrusted_types(file=path)
+    assert untrusted == [f"{type(est).__module__}.{type(est).__name__}"]
+    with pytest.raises(sio.exceptions.UntrustedTypesFoundException):
+        sio.load(path)
+    restored = sio.load(path, trusted=untrusted)
+    assert type(restored) is type(est)
+    assert restored.get_params() == est.get_params()
+    assert_module_states_equal(restored, est)
+    for name in FITTED_ATTRIBUTES:
+        assert getattr(restored, name, None) == getattr(est, name, None), name
+    assert_same_outputs(est, restored, X_new)
+    # training goes on where it stopped: same optimiser moments, same random stream
+    original = copy.deepcopy(est)
+    original.partial_fit(X)
+    restored.partial_fit(X)
+    assert_module_states_equal(restored, original)
+
+
+def test_skops_keeps_feature_names_and_output_config(data, tmp_path):
+    sio = pytest.importorskip("skops.io")
+    pd = pytest.importorskip("pandas")
+    X, X_new = data
+    columns = [f"f{i}" for i in range(N_FEATURES)]
+    est = make("Autoencoder").set_output(transform="pandas").fit(pd.DataFrame(X, columns=columns))
+    path = tmp_path / "model.skops"
+    sio.dump(est, path)
+    restored = sio.load(path, trusted=sio.get_untrusted_types(file=path))
+    assert list(restored.feature_names_in_) == columns
+    frame = pd.DataFrame(X_new, columns=columns)
+    pd.testing.assert_frame_equal(restored.transform(frame), est.transform(frame))
 
 
 @pytest.mark.parametrize("cls", ESTIMATORS, ids=[cls.__name__ for cls in ESTIMATORS])
