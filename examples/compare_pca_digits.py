@@ -3,14 +3,22 @@
 For each number of components, every model is fitted on the training split and
 judged on the held-out split: reconstruction error (squared error per image,
 summed over the 64 pixels in [0, 1]) and the accuracy of a logistic regression
-trained on the codes. Prints a Markdown table.
+trained on the codes. Prints a Markdown table. With ``--figures DIR`` (needs
+matplotlib: ``pip install "skae[plot]"``) it also saves, for the largest number
+of components, the figures shown in the README: comparison.png (error and
+accuracy of every model), loss_curve.png (the denoising autoencoder's training
+and validation loss), latent_space.png (the VAE's codes of the held-out digits, projected on their
+first two principal components)
+and reconstruction.png (held-out digits and their reconstructions).
 
-    python examples/compare_pca_digits.py [--components 2 8 16] [--max-iter 200]
+    python examples/compare_pca_digits.py [--components 2 8 16] [--max-iter 150]
+        [--figures docs]
 """
 
 import argparse
 import time
 import warnings
+from pathlib import Path
 
 from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
@@ -67,6 +75,7 @@ def main(argv=None):
     parser.add_argument("--components", type=int, nargs="+", default=[2, 8, 16])
     parser.add_argument("--max-iter", type=int, default=150)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--figures", metavar="DIR", help="save the README's figures here")
     args = parser.parse_args(argv)
 
     digits = load_digits()
@@ -82,12 +91,51 @@ def main(argv=None):
     print("| n_components | model | held-out error per image | accuracy on codes | fit seconds |")
     print("|---:|---|---:|---:|---:|")
     for k in args.components:
+        fitted, results = {}, []
         for name, model in models(k, args.max_iter, args.seed).items():
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 error, accuracy, seconds = evaluate(model, X_train, X_test, y_train, y_test)
             print(f"| {k} | {name} | {error:.3f} | {accuracy:.3f} | {seconds:.1f} |", flush=True)
+            fitted[name] = model
+            results.append(dict(name=name, reconstruction_error=error, accuracy=accuracy))
+    if args.figures:
+        save_figures(Path(args.figures), fitted, results, X_test, y_test, k)
     return 0
+
+
+def save_figures(folder, fitted, results, X_test, y_test, n_components):
+    """The README's figures, from the models fitted for ``n_components``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from skae.plotting import (
+        ComparisonDisplay,
+        LatentSpaceDisplay,
+        LossCurveDisplay,
+        ReconstructionDisplay,
+    )
+
+    folder.mkdir(parents=True, exist_ok=True)
+    displays = {
+        "comparison.png": ComparisonDisplay(results).plot(
+            title=f"Held-out digits, {n_components} components"
+        ),
+        "loss_curve.png": LossCurveDisplay.from_estimator(fitted["DenoisingAutoencoder"]),
+        "latent_space.png": LatentSpaceDisplay.from_estimator(
+            fitted["VariationalAutoencoder"], X_test, y_test, projection="pca"
+        ),
+        "reconstruction.png": ReconstructionDisplay.from_estimator(
+            fitted["Autoencoder"], X_test, image_shape=(8, 8), n_images=10
+        ),
+    }
+    for filename, display in displays.items():
+        path = folder / filename
+        display.figure_.savefig(path, dpi=100, bbox_inches="tight")
+        plt.close(display.figure_)
+        print(f"saved {path}")
 
 
 if __name__ == "__main__":

@@ -9,20 +9,22 @@ hooks: ``_build_module``, ``_corrupt``, ``_training_loss``,
 This is the one module that imports scikit-learn's private helpers.
 """
 
+from __future__ import annotations
+
 import copy
+import sys
 import warnings
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from numbers import Integral, Real
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import numpy as np
 import torch
-from sklearn.base import (
-    BaseEstimator,
-    ClassNamePrefixFeaturesOutMixin,
-    TransformerMixin,
-    _fit_context,
-)
+from numpy.typing import ArrayLike
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import Tags
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
@@ -30,6 +32,21 @@ from . import _engine
 from ._losses import BATCH_TOTALS, RECONSTRUCTION_LOSSES
 from ._progress import epoch_reporter
 from .nn import ACTIVATIONS
+
+if sys.version_info >= (3, 11):
+    from typing import Self
+else:  # Python 3.10: typing_extensions, a dependency there
+    from typing_extensions import Self
+
+if TYPE_CHECKING:
+    _F = TypeVar("_F", bound=Callable[..., Any])
+
+    # scikit-learn ships no type information: declared here so that type
+    # checkers see that the decorated fit methods keep their signatures
+    def _fit_context(*, prefer_skip_nested_validation: bool) -> Callable[[_F], _F]: ...
+
+else:
+    from sklearn.base import _fit_context
 
 __all__ = ["BaseAutoencoder", "Interval", "StrOptions"]
 
@@ -148,6 +165,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         "shuffle": ["boolean"],
         "random_state": ["random_state"],
         "device": [str, torch.device],
+        "deterministic": ["boolean"],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
     }
@@ -155,25 +173,26 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     def __init__(
         self,
         *,
-        n_components=2,
-        hidden_layer_sizes=(100,),
-        activation="relu",
-        loss="mse",
-        optimizer="adam",
-        learning_rate=1e-3,
-        weight_decay=0.0,
-        batch_size="auto",
-        max_iter=200,
-        tol=1e-4,
-        n_iter_no_change=10,
-        early_stopping=False,
-        validation_fraction=0.1,
-        shuffle=True,
-        random_state=None,
-        device="auto",
-        verbose=0,
-        warm_start=False,
-    ):
+        n_components: int = 2,
+        hidden_layer_sizes: int | Sequence[int] = (100,),
+        activation: str = "relu",
+        loss: str = "mse",
+        optimizer: Literal["adam", "adamw", "sgd"] = "adam",
+        learning_rate: float = 1e-3,
+        weight_decay: float = 0.0,
+        batch_size: int | Literal["auto"] = "auto",
+        max_iter: int = 200,
+        tol: float = 1e-4,
+        n_iter_no_change: int = 10,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        shuffle: bool = True,
+        random_state: int | np.random.RandomState | None = None,
+        device: str | torch.device = "auto",
+        deterministic: bool = False,
+        verbose: int = 0,
+        warm_start: bool = False,
+    ) -> None:
         self.n_components = n_components
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -190,6 +209,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self.shuffle = shuffle
         self.random_state = random_state
         self.device = device
+        self.deterministic = deterministic
         self.verbose = verbose
         self.warm_start = warm_start
 
@@ -245,7 +265,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     # ------------------------------------------------------------- fitting
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
+    def fit(self, X: ArrayLike, y: ArrayLike | None = None) -> Self:
         """Fit the autoencoder to X.
 
         Parameters
@@ -260,12 +280,15 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self : object
             The fitted estimator.
         """
-        with self._restore_on_error(in_place=self.warm_start):
+        with (
+            self._restore_on_error(in_place=self.warm_start),
+            _engine.deterministic_algorithms(self.deterministic),
+        ):
             self._fit(X, incremental=False)
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y=None):
+    def partial_fit(self, X: ArrayLike, y: ArrayLike | None = None) -> Self:
         """Run one epoch over X, starting from the current weights if fitted.
 
         Like ``IncrementalPCA.partial_fit``: call it on successive chunks of a
@@ -283,7 +306,10 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self : object
             The fitted estimator.
         """
-        with self._restore_on_error(in_place=True):
+        with (
+            self._restore_on_error(in_place=True),
+            _engine.deterministic_algorithms(self.deterministic),
+        ):
             self._fit(X, incremental=True)
         return self
 
@@ -540,7 +566,11 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             module = copy.deepcopy(module).to(dtype)
         out = None
         flops = _engine.step_flops(module, min(len(X), INFERENCE_BLOCK_SIZE), training=False)
-        with torch.inference_mode(), _engine.cpu_threads_for(flops, self.device_):
+        with (
+            torch.inference_mode(),
+            _engine.cpu_threads_for(flops, self.device_),
+            _engine.deterministic_algorithms(self.deterministic),
+        ):
             for start in range(0, X.shape[0], INFERENCE_BLOCK_SIZE):
                 stop = start + INFERENCE_BLOCK_SIZE
                 block = fn(module, as_tensor(X[start:stop], self.device_, dtype)).cpu().numpy()
@@ -555,13 +585,14 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         finite = np.isfinite(block).reshape(len(block), -1).all(axis=1)
         if not finite.all():
             row = start + int(np.argmin(finite))
+            hint = " (or pass float64 input)" if block.dtype == np.float32 else ""
             raise ValueError(
                 f"{type(self).__name__} computed non-finite values (NaN or inf) from row "
-                f"{row} of the input: its values overflow the model's arithmetic. Scale "
-                "the input the way the training data was scaled."
+                f"{row} of the input: its values overflow the model's {block.dtype} "
+                f"arithmetic. Scale the input the way the training data was scaled{hint}."
             )
 
-    def transform(self, X):
+    def transform(self, X: ArrayLike) -> np.ndarray:
         """Encode X.
 
         Parameters
@@ -578,7 +609,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=False)
         return self._apply(lambda module, x: module.encode(x), X)
 
-    def inverse_transform(self, X):
+    def inverse_transform(self, X: ArrayLike) -> np.ndarray:
         """Decode codes back to the input space.
 
         Parameters
@@ -600,7 +631,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             )
         return self._apply(lambda module, z: module.decode(z), X)
 
-    def score_samples(self, X):
+    def score_samples(self, X: ArrayLike) -> np.ndarray:
         """Per-sample score: the negative reconstruction loss of each row.
 
         Parameters
@@ -617,7 +648,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=False)
         return self._apply(self._score_samples_batch, X)
 
-    def score(self, X, y=None):
+    def score(self, X: ArrayLike, y: ArrayLike | None = None) -> float:
         """Mean of :meth:`score_samples` over X (higher is better).
 
         Parameters
@@ -635,15 +666,15 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     # ---------------------------------------------------------- plumbing
 
-    def __sklearn_is_fitted__(self):
+    def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "module_")
 
-    def __sklearn_tags__(self):
+    def __sklearn_tags__(self) -> Tags:
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
 
-    def __getstate__(self):
+    def __getstate__(self) -> dict[str, Any]:
         """Fitted state as plain data and CPU numpy arrays: a model fitted on
         CUDA unpickles on a machine without one, and ``skops.io`` can hold it
         trusting nothing but skae's own classes."""
@@ -668,7 +699,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         state["_skae_version"] = _skae_version()
         return state
 
-    def __setstate__(self, state):
+    def __setstate__(self, state: dict[str, Any]) -> None:
         state = dict(state)
         pickled = state.pop("_skae_version", None)
         if pickled is not None and pickled != _skae_version():

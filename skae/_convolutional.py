@@ -1,8 +1,13 @@
 """The convolutional autoencoder: rows of X are flattened images or signals."""
 
+from __future__ import annotations
+
+from collections.abc import Sequence
 from numbers import Integral
+from typing import Literal
 
 import numpy as np
+import torch
 
 from ._base import BaseAutoencoder, Interval
 from ._losses import RECONSTRUCTION_LOSSES
@@ -68,6 +73,12 @@ class ConvolutionalAutoencoder(BaseAutoencoder):
     device : str or torch.device, default="auto"
         "auto" picks CUDA when available, else the CPU; or "cpu", "cuda",
         "cuda:1", a ``torch.device``.
+    deterministic : bool, default=False
+        Run with torch's deterministic algorithms (and deterministic cuDNN)
+        during fit and inference, so that CUDA results repeat bit for bit on the
+        same GPU and software; slower on CUDA. Sets ``CUBLAS_WORKSPACE_CONFIG``
+        when unset, which takes effect only if cuBLAS was not used yet in the
+        process. The CPU is deterministic either way.
     verbose : int, default=0
         0 is silent. 1 shows a tqdm progress bar over the epochs, on stderr,
         with the training and validation loss. 2 also logs one line per epoch
@@ -132,27 +143,28 @@ class ConvolutionalAutoencoder(BaseAutoencoder):
     def __init__(
         self,
         *,
-        n_components=2,
-        image_shape=None,
-        hidden_layer_sizes=(16, 32),
-        kernel_size=3,
-        activation="relu",
-        loss="mse",
-        optimizer="adam",
-        learning_rate=1e-3,
-        weight_decay=0.0,
-        batch_size="auto",
-        max_iter=200,
-        tol=1e-4,
-        n_iter_no_change=10,
-        early_stopping=False,
-        validation_fraction=0.1,
-        shuffle=True,
-        random_state=None,
-        device="auto",
-        verbose=0,
-        warm_start=False,
-    ):
+        n_components: int = 2,
+        image_shape: tuple[int, ...] | None = None,
+        hidden_layer_sizes: int | Sequence[int] = (16, 32),
+        kernel_size: int = 3,
+        activation: str = "relu",
+        loss: str = "mse",
+        optimizer: Literal["adam", "adamw", "sgd"] = "adam",
+        learning_rate: float = 1e-3,
+        weight_decay: float = 0.0,
+        batch_size: int | Literal["auto"] = "auto",
+        max_iter: int = 200,
+        tol: float = 1e-4,
+        n_iter_no_change: int = 10,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        shuffle: bool = True,
+        random_state: int | np.random.RandomState | None = None,
+        device: str | torch.device = "auto",
+        deterministic: bool = False,
+        verbose: int = 0,
+        warm_start: bool = False,
+    ) -> None:
         super().__init__(
             n_components=n_components,
             hidden_layer_sizes=hidden_layer_sizes,
@@ -170,6 +182,7 @@ class ConvolutionalAutoencoder(BaseAutoencoder):
             shuffle=shuffle,
             random_state=random_state,
             device=device,
+            deterministic=deterministic,
             verbose=verbose,
             warm_start=warm_start,
         )

@@ -8,6 +8,7 @@ restore the best weights; without one, do the same on the training loss.
 """
 
 import math
+import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -117,6 +118,36 @@ def cpu_threads_for(flops, device):
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+@contextmanager
+def deterministic_algorithms(enabled):
+    """torch's deterministic algorithms and deterministic cuDNN while the block
+    runs, when ``enabled``; the previous settings come back after.
+
+    They are process-wide settings, so other threads running torch meanwhile
+    get them too. cuBLAS needs ``CUBLAS_WORKSPACE_CONFIG`` for deterministic
+    matmuls; it is set to ``:4096:8`` when unset, which works only if cuBLAS
+    has not been initialised in this process yet.
+    """
+    if not enabled:
+        yield
+        return
+    cudnn = torch.backends.cudnn
+    previous = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+        cudnn.deterministic,
+        cudnn.benchmark,
+    )
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True)
+    cudnn.deterministic, cudnn.benchmark = True, False
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
+        cudnn.deterministic, cudnn.benchmark = previous[2], previous[3]
 
 
 def _clone_state(module):

@@ -21,11 +21,15 @@ only :func:`json.loads`, :func:`safetensors.torch.load` and constructors of
 skae's own public classes chosen from a fixed list.
 """
 
+from __future__ import annotations
+
 import json
+import os
 import platform
 import warnings
 import zipfile
 from numbers import Integral
+from typing import BinaryIO
 
 import numpy as np
 import safetensors
@@ -70,7 +74,7 @@ CHECKED_VERSIONS = ("skae", "torch", "scikit-learn")
 ARRAY_KINDS = set("biufUO")
 
 
-def save(estimator, path):
+def save(estimator: BaseAutoencoder, path: str | os.PathLike[str] | BinaryIO) -> None:
     """Save a fitted skae estimator to a file that :func:`load` reads back safely.
 
     The file is a zip archive holding a JSON document (class name, parameters,
@@ -161,7 +165,7 @@ def save(estimator, path):
             archive.writestr(OPTIMIZER, safetensors.torch.save(optimizer_tensors))
 
 
-def load(path):
+def load(path: str | os.PathLike[str] | BinaryIO) -> BaseAutoencoder:
     """Load an estimator written by :func:`save`, without executing code from the file.
 
     The estimator is rebuilt as ``Class(**params)`` for a class among skae's

@@ -1,6 +1,13 @@
 """The sparse autoencoder: a sparsity penalty on the code."""
 
+from __future__ import annotations
+
+from collections.abc import Sequence
 from numbers import Real
+from typing import Literal
+
+import numpy as np
+import torch
 
 from ._autoencoder import Autoencoder
 from ._base import Interval, StrOptions
@@ -75,6 +82,12 @@ class SparseAutoencoder(Autoencoder):
     device : str or torch.device, default="auto"
         "auto" picks CUDA when available, else the CPU; or "cpu", "cuda",
         "cuda:1", a ``torch.device``.
+    deterministic : bool, default=False
+        Run with torch's deterministic algorithms (and deterministic cuDNN)
+        during fit and inference, so that CUDA results repeat bit for bit on the
+        same GPU and software; slower on CUDA. Sets ``CUBLAS_WORKSPACE_CONFIG``
+        when unset, which takes effect only if cuBLAS was not used yet in the
+        process. The CPU is deterministic either way.
     verbose : int, default=0
         0 is silent. 1 shows a tqdm progress bar over the epochs, on stderr,
         with the training and validation loss. 2 also logs one line per epoch
@@ -151,30 +164,31 @@ class SparseAutoencoder(Autoencoder):
     def __init__(
         self,
         *,
-        n_components=2,
-        hidden_layer_sizes=(100,),
-        activation="relu",
-        loss="mse",
-        sparsity="l1",
-        sparsity_weight=0.1,
-        sparsity_target=0.05,
-        optimizer="adam",
-        learning_rate=1e-3,
-        weight_decay=0.0,
-        batch_size="auto",
-        max_iter=200,
-        tol=1e-4,
-        n_iter_no_change=10,
-        early_stopping=False,
-        validation_fraction=0.1,
-        shuffle=True,
-        random_state=None,
-        device="auto",
-        verbose=0,
-        warm_start=False,
-        tied_weights=False,
-        pretraining=None,
-    ):
+        n_components: int = 2,
+        hidden_layer_sizes: int | Sequence[int] = (100,),
+        activation: str = "relu",
+        loss: str = "mse",
+        sparsity: str = "l1",
+        sparsity_weight: float = 0.1,
+        sparsity_target: float = 0.05,
+        optimizer: Literal["adam", "adamw", "sgd"] = "adam",
+        learning_rate: float = 1e-3,
+        weight_decay: float = 0.0,
+        batch_size: int | Literal["auto"] = "auto",
+        max_iter: int = 200,
+        tol: float = 1e-4,
+        n_iter_no_change: int = 10,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        shuffle: bool = True,
+        random_state: int | np.random.RandomState | None = None,
+        device: str | torch.device = "auto",
+        deterministic: bool = False,
+        verbose: int = 0,
+        warm_start: bool = False,
+        tied_weights: bool = False,
+        pretraining: Literal["greedy"] | None = None,
+    ) -> None:
         super().__init__(
             n_components=n_components,
             hidden_layer_sizes=hidden_layer_sizes,
@@ -192,6 +206,7 @@ class SparseAutoencoder(Autoencoder):
             shuffle=shuffle,
             random_state=random_state,
             device=device,
+            deterministic=deterministic,
             verbose=verbose,
             warm_start=warm_start,
             tied_weights=tied_weights,

@@ -1,13 +1,19 @@
 """The variational autoencoder: a Gaussian posterior, the reparameterisation
 trick and a KL term to the N(0, I) prior (Kingma & Welling, 2014)."""
 
+from __future__ import annotations
+
+from collections.abc import Sequence
 from numbers import Integral, Real
+from typing import Literal
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import BaseAutoencoder, Interval, StrOptions, draw_seed, seed_source
+from ._engine import deterministic_algorithms
 from ._losses import binary_cross_entropy, gaussian_kl, gaussian_nll, squared_error
 from .nn import VariationalModule
 
@@ -80,6 +86,12 @@ class VariationalAutoencoder(BaseAutoencoder):
     device : str or torch.device, default="auto"
         "auto" picks CUDA when available, else the CPU; or "cpu", "cuda",
         "cuda:1", a ``torch.device``.
+    deterministic : bool, default=False
+        Run with torch's deterministic algorithms (and deterministic cuDNN)
+        during fit and inference, so that CUDA results repeat bit for bit on the
+        same GPU and software; slower on CUDA. Sets ``CUBLAS_WORKSPACE_CONFIG``
+        when unset, which takes effect only if cuBLAS was not used yet in the
+        process. The CPU is deterministic either way.
     verbose : int, default=0
         0 is silent. 1 shows a tqdm progress bar over the epochs, on stderr,
         with the training and validation loss. 2 also logs one line per epoch
@@ -148,26 +160,27 @@ class VariationalAutoencoder(BaseAutoencoder):
     def __init__(
         self,
         *,
-        n_components=2,
-        hidden_layer_sizes=(100,),
-        activation="relu",
-        loss="gaussian",
-        beta=1.0,
-        optimizer="adam",
-        learning_rate=1e-3,
-        weight_decay=0.0,
-        batch_size="auto",
-        max_iter=200,
-        tol=1e-4,
-        n_iter_no_change=10,
-        early_stopping=False,
-        validation_fraction=0.1,
-        shuffle=True,
-        random_state=None,
-        device="auto",
-        verbose=0,
-        warm_start=False,
-    ):
+        n_components: int = 2,
+        hidden_layer_sizes: int | Sequence[int] = (100,),
+        activation: str = "relu",
+        loss: Literal["gaussian", "bernoulli"] = "gaussian",
+        beta: float = 1.0,
+        optimizer: Literal["adam", "adamw", "sgd"] = "adam",
+        learning_rate: float = 1e-3,
+        weight_decay: float = 0.0,
+        batch_size: int | Literal["auto"] = "auto",
+        max_iter: int = 200,
+        tol: float = 1e-4,
+        n_iter_no_change: int = 10,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        shuffle: bool = True,
+        random_state: int | np.random.RandomState | None = None,
+        device: str | torch.device = "auto",
+        deterministic: bool = False,
+        verbose: int = 0,
+        warm_start: bool = False,
+    ) -> None:
         super().__init__(
             n_components=n_components,
             hidden_layer_sizes=hidden_layer_sizes,
@@ -185,6 +198,7 @@ class VariationalAutoencoder(BaseAutoencoder):
             shuffle=shuffle,
             random_state=random_state,
             device=device,
+            deterministic=deterministic,
             verbose=verbose,
             warm_start=warm_start,
         )
@@ -232,7 +246,7 @@ class VariationalAutoencoder(BaseAutoencoder):
         nll = self._negative_log_likelihood(module, module.decoder(mu), x)
         return -(nll + gaussian_kl(mu, log_var))
 
-    def score_samples(self, X):
+    def score_samples(self, X: ArrayLike) -> np.ndarray:
         """Per-sample evidence lower bound (ELBO), in nats.
 
         The reconstruction term is evaluated at the posterior mean (z = mu),
@@ -251,7 +265,9 @@ class VariationalAutoencoder(BaseAutoencoder):
         """
         return super().score_samples(X)
 
-    def sample(self, n_samples=1, random_state=None):
+    def sample(
+        self, n_samples: int = 1, random_state: int | np.random.RandomState | None = None
+    ) -> np.ndarray:
         """Decode draws from the prior N(0, I).
 
         Parameters
@@ -274,5 +290,5 @@ class VariationalAutoencoder(BaseAutoencoder):
         z = torch.randn(
             (int(n_samples), self._n_features_out), generator=generator, device=self.device_
         )
-        with torch.inference_mode():
+        with torch.inference_mode(), deterministic_algorithms(self.deterministic):
             return self.module_.decode(z).cpu().numpy().astype(np.float64)

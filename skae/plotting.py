@@ -10,14 +10,33 @@ matplotlib is an optional dependency (``pip install "skae[plot]"``): it is
 imported only when something is drawn.
 """
 
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
 from numbers import Integral
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from sklearn.base import clone
+from numpy.typing import ArrayLike
+from sklearn.base import BaseEstimator, clone
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+
+if sys.version_info >= (3, 11):
+    from typing import Self
+else:  # Python 3.10: typing_extensions is installed with torch, which requires it
+    from typing_extensions import Self
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.colors import Colormap
+else:
+    # matplotlib is optional and imported only when something is drawn: at run
+    # time (typing.get_type_hints) its types read as Any
+    Axes = Colormap = Any
 
 __all__ = [
     "ComparisonDisplay",
@@ -31,7 +50,7 @@ __all__ = [
 MAX_LEGEND_CLASSES = 20
 
 
-def check_matplotlib_support(caller_name):
+def check_matplotlib_support(caller_name: str) -> None:
     """Raise an ImportError that names the ``plot`` extra when matplotlib is
     missing (scikit-learn's helper of the same name suggests a plain install)."""
     try:
@@ -43,7 +62,7 @@ def check_matplotlib_support(caller_name):
         ) from exc
 
 
-def _estimator_name(estimator):
+def _estimator_name(estimator: object) -> str:
     return type(estimator).__name__
 
 
@@ -113,14 +132,19 @@ class LossCurveDisplay:
     """
 
     def __init__(
-        self, *, loss_curve, validation_loss=None, pretraining_loss_curves=(), estimator_name=None
-    ):
+        self,
+        *,
+        loss_curve: ArrayLike,
+        validation_loss: ArrayLike | None = None,
+        pretraining_loss_curves: Sequence[ArrayLike] = (),
+        estimator_name: str | None = None,
+    ) -> None:
         self.loss_curve = loss_curve
         self.validation_loss = validation_loss
         self.pretraining_loss_curves = pretraining_loss_curves
         self.estimator_name = estimator_name
 
-    def plot(self, ax=None, *, name=None, **kwargs):
+    def plot(self, ax: Axes | None = None, *, name: str | None = None, **kwargs: Any) -> Self:
         """Plot the curves.
 
         Parameters
@@ -213,7 +237,14 @@ class LossCurveDisplay:
         return self
 
     @classmethod
-    def from_estimator(cls, estimator, *, ax=None, name=None, **kwargs):
+    def from_estimator(
+        cls,
+        estimator: BaseEstimator,
+        *,
+        ax: Axes | None = None,
+        name: str | None = None,
+        **kwargs: Any,
+    ) -> Self:
         """Plot the loss curve of a fitted estimator.
 
         Parameters
@@ -305,13 +336,27 @@ class LatentSpaceDisplay:
     >>> plt.close(display.figure_)
     """
 
-    def __init__(self, *, codes, y=None, axis_labels=None, estimator_name=None):
+    def __init__(
+        self,
+        *,
+        codes: ArrayLike,
+        y: ArrayLike | None = None,
+        axis_labels: tuple[str, str] | None = None,
+        estimator_name: str | None = None,
+    ) -> None:
         self.codes = codes
         self.y = y
         self.axis_labels = axis_labels
         self.estimator_name = estimator_name
 
-    def plot(self, ax=None, *, name=None, cmap=None, **kwargs):
+    def plot(
+        self,
+        ax: Axes | None = None,
+        *,
+        name: str | None = None,
+        cmap: str | Colormap | None = None,
+        **kwargs: Any,
+    ) -> Self:
         """Plot the codes.
 
         Parameters
@@ -402,16 +447,16 @@ class LatentSpaceDisplay:
     @classmethod
     def from_estimator(
         cls,
-        estimator,
-        X,
-        y=None,
+        estimator: BaseEstimator,
+        X: ArrayLike,
+        y: ArrayLike | None = None,
         *,
-        projection="first",
-        ax=None,
-        name=None,
-        cmap=None,
-        **kwargs,
-    ):
+        projection: Literal["first", "pca"] = "first",
+        ax: Axes | None = None,
+        name: str | None = None,
+        cmap: str | Colormap | None = None,
+        **kwargs: Any,
+    ) -> Self:
         """Plot the codes ``estimator.transform(X)`` in two dimensions.
 
         Parameters
@@ -470,7 +515,7 @@ class LatentSpaceDisplay:
 # ------------------------------------------------------------ reconstruction
 
 
-def _image_shape(image_shape, n_features):
+def _image_shape(image_shape: Sequence[int], n_features: int) -> tuple[int, ...]:
     shape = tuple(int(s) for s in image_shape)
     if len(shape) == 3 and shape[0] == 1:
         shape = shape[1:]
@@ -540,13 +585,29 @@ class ReconstructionDisplay:
     >>> plt.close(display.figure_)
     """
 
-    def __init__(self, rows, *, image_shape, row_labels=None, estimator_name=None):
+    def __init__(
+        self,
+        rows: ArrayLike,
+        *,
+        image_shape: tuple[int, ...],
+        row_labels: Sequence[str] | None = None,
+        estimator_name: str | None = None,
+    ) -> None:
         self.rows = rows
         self.image_shape = image_shape
         self.row_labels = row_labels
         self.estimator_name = estimator_name
 
-    def plot(self, ax=None, *, name=None, cmap="gray_r", vmin=None, vmax=None, **kwargs):
+    def plot(
+        self,
+        ax: Axes | Sequence[Axes] | Sequence[Sequence[Axes]] | np.ndarray | None = None,
+        *,
+        name: str | None = None,
+        cmap: str | Colormap = "gray_r",
+        vmin: float | None = None,
+        vmax: float | None = None,
+        **kwargs: Any,
+    ) -> Self:
         """Plot the images.
 
         Parameters
@@ -660,16 +721,16 @@ class ReconstructionDisplay:
     @classmethod
     def from_estimator(
         cls,
-        estimator,
-        X,
+        estimator: BaseEstimator,
+        X: ArrayLike,
         *,
-        image_shape=None,
-        n_images=8,
-        ax=None,
-        name=None,
-        cmap="gray_r",
-        **kwargs,
-    ):
+        image_shape: tuple[int, ...] | None = None,
+        n_images: int = 8,
+        ax: Axes | Sequence[Axes] | Sequence[Sequence[Axes]] | np.ndarray | None = None,
+        name: str | None = None,
+        cmap: str | Colormap = "gray_r",
+        **kwargs: Any,
+    ) -> Self:
         """Plot the first ``n_images`` rows of X above their reconstructions.
 
         Parameters
@@ -779,10 +840,16 @@ class ComparisonDisplay:
     >>> plt.close(display.figure_)
     """
 
-    def __init__(self, results):
+    def __init__(self, results: list[dict[str, Any]]) -> None:
         self.results = results
 
-    def plot(self, ax=None, *, title=None, **kwargs):
+    def plot(
+        self,
+        ax: Sequence[Axes] | np.ndarray | None = None,
+        *,
+        title: str | None = None,
+        **kwargs: Any,
+    ) -> Self:
         """Plot the two bar charts.
 
         Parameters
@@ -843,17 +910,17 @@ class ComparisonDisplay:
     @classmethod
     def from_estimators(
         cls,
-        estimators,
-        X_train,
-        X_test,
-        y_train,
-        y_test,
+        estimators: dict[str, BaseEstimator] | Sequence[BaseEstimator],
+        X_train: ArrayLike,
+        X_test: ArrayLike,
+        y_train: ArrayLike,
+        y_test: ArrayLike,
         *,
-        classifier=None,
-        ax=None,
-        title=None,
-        **kwargs,
-    ):
+        classifier: BaseEstimator | None = None,
+        ax: Sequence[Axes] | np.ndarray | None = None,
+        title: str | None = None,
+        **kwargs: Any,
+    ) -> Self:
         """Fit each estimator and compare them on held-out data.
 
         Each estimator is cloned and fitted on ``X_train``; its reconstruction

@@ -12,7 +12,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 #: Extra arguments per script (default: ``--quick``); ``{out}`` becomes a PNG in tmp_path.
 ARGS = {
-    "compare_pca_digits.py": ["--components", "2", "--max-iter", "5"],
+    "compare_pca_digits.py": ["--components", "2", "--max-iter", "5", "--figures", "figures"],
     "denoise_digits.py": ["--quick", "--out", "{out}"],
     "vae_sample_digits.py": ["--quick", "--out", "{out}"],
     "features_gridsearch.py": ["--quick"],
@@ -42,6 +42,14 @@ EXPECTED = {
     ],
 }
 
+#: Figures a script saves into tmp_path with its arguments above.
+FIGURES = {
+    "compare_pca_digits.py": [
+        f"figures/{name}.png"
+        for name in ("comparison", "loss_curve", "latent_space", "reconstruction")
+    ],
+}
+
 SCRIPTS = sorted(path.name for path in EXAMPLES.glob("*.py"))
 
 
@@ -68,7 +76,7 @@ def test_every_example_is_known():
 
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_example_runs(script, tmp_path):
-    if "{out}" in ARGS.get(script, []):
+    if "{out}" in ARGS.get(script, []) or script in FIGURES:
         pytest.importorskip("matplotlib")
     stdout, figure = run(script, tmp_path)
     for pattern in EXPECTED.get(script, []):
@@ -78,3 +86,7 @@ def test_example_runs(script, tmp_path):
         with open(figure, "rb") as f:
             assert f.read(8) == b"\x89PNG\r\n\x1a\n"
         assert figure.stat().st_size > 10_000
+    for name in FIGURES.get(script, []):
+        assert f"saved {name}" in stdout
+        with open(tmp_path / name, "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n"

@@ -18,7 +18,7 @@ from _family import ESTIMATORS
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import InvalidParameterError
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_array, check_is_fitted
 
 from skae import (
     Autoencoder,
@@ -837,6 +837,9 @@ COMMON_BAD_PARAMS = [
     ("device", 1),
     ("device", None),
     ("device", 1.5),
+    ("deterministic", "yes"),
+    ("deterministic", None),
+    ("deterministic", 2),
     ("verbose", "loud"),
     ("verbose", -1),
     ("verbose", 1.5),
@@ -1142,3 +1145,489 @@ def test_pretraining_error_names_allowed_values(cls, bad):
     )
     with pytest.raises(InvalidParameterError, match=message):
         make(cls, pretraining=bad).fit(X_GOOD)
+
+
+# ================================================================
+# Accepted dtypes and memory layouts: they work like a plain array
+# ================================================================
+#
+# Each case builds, from float64 values, an array of an odd dtype or layout
+# holding those values, and names the dtype scikit-learn's check_array (with
+# dtype=(float64, float32)) turns it into. The result must equal, exactly, the
+# result on a plain C-contiguous native-endian array of that dtype.
+
+
+def _ints(values, dtype):
+    """Small integers from the values (non-negative for unsigned dtypes)."""
+    ints = np.round(values * 10)
+    if np.dtype(dtype).kind == "u":
+        ints = np.abs(ints)
+    return ints.astype(dtype)
+
+
+def _read_only(values, dtype):
+    X = np.array(values, dtype=dtype)
+    X.setflags(write=False)
+    return X
+
+
+def _memmap(values, tmp_path, dtype, order="C"):
+    """A read-only np.memmap of a .npy file holding the values."""
+    path = tmp_path / "X.npy"
+    np.save(path, np.array(values, dtype=dtype, order=order))
+    X = np.load(path, mmap_mode="r")
+    assert isinstance(X, np.memmap)
+    assert not X.flags.writeable
+    return X
+
+
+def _view(values, dtype, index):
+    """A view ``base[index]`` holding the values (``index`` is its own inverse
+    for reversals)."""
+    base = np.array(values, dtype=dtype)[index].copy()
+    X = base[index]
+    assert X.base is base
+    return X
+
+
+#: name: (build(values, tmp_path) -> odd array, the dtype check_array gives)
+ODD_INPUTS = {
+    "float16": (lambda v, p: v.astype(np.float16), np.float64),
+    "bool": (lambda v, p: v > np.median(v), np.float64),
+    "uint8": (lambda v, p: _ints(v, np.uint8), np.float64),
+    "int32": (lambda v, p: _ints(v, np.int32), np.float64),
+    "int64": (lambda v, p: _ints(v, np.int64), np.float64),
+    "big_endian_f8": (lambda v, p: v.astype(">f8"), np.float64),
+    # check_array converts a non-native float32 to float64, not to native float32
+    "big_endian_f4": (lambda v, p: v.astype(">f4"), np.float64),
+    "fortran_f8": (lambda v, p: np.asfortranarray(v, dtype=np.float64), np.float64),
+    "fortran_f4": (lambda v, p: np.asfortranarray(v, dtype=np.float32), np.float32),
+    "reversed_rows_f8": (lambda v, p: _view(v, np.float64, np.s_[::-1]), np.float64),
+    "reversed_columns_f8": (lambda v, p: _view(v, np.float64, np.s_[:, ::-1]), np.float64),
+    "reversed_both_f4": (lambda v, p: _view(v, np.float32, np.s_[::-1, ::-1]), np.float32),
+    "read_only_f8": (lambda v, p: _read_only(v, np.float64), np.float64),
+    "read_only_f4": (lambda v, p: _read_only(v, np.float32), np.float32),
+    "memmap_f8": (lambda v, p: _memmap(v, p, np.float64), np.float64),
+    "memmap_f4": (lambda v, p: _memmap(v, p, np.float32), np.float32),
+    "memmap_fortran_f8": (lambda v, p: _memmap(v, p, np.float64, order="F"), np.float64),
+}
+
+
+class ArraySnapshot:
+    """An odd array's dtype (byte order included), layout, flags and values, and
+    those of the array it is a view of."""
+
+    def __init__(self, X):
+        self.X = X
+        self.state = self._state(X)
+        self.base = X.base if isinstance(X.base, np.ndarray) else None
+        self.base_state = None if self.base is None else self._state(self.base)
+
+    @staticmethod
+    def _state(X):
+        return dict(
+            type=type(X),
+            dtype=X.dtype,
+            shape=X.shape,
+            strides=X.strides,
+            writeable=X.flags.writeable,
+            values=np.array(X, copy=True),
+        )
+
+    def assert_unchanged(self):
+        for array, before in [(self.X, self.state), (self.base, self.base_state)]:
+            if array is None:
+                continue
+            now = self._state(array)
+            values = now.pop("values")
+            expected = dict(before)
+            np.testing.assert_array_equal(values, expected.pop("values"), strict=True)
+            assert now == expected
+
+
+def _method_input(method, est):
+    """The float64 values a method is called with: X_GOOD, or for
+    inverse_transform the codes ``est`` gives X_GOOD."""
+    return est.transform(X_GOOD) if method == "inverse_transform" else np.array(X_GOOD)
+
+
+@pytest.mark.parametrize("case", sorted(ODD_INPUTS))
+@pytest.mark.parametrize("method, state", METHOD_STATES, ids=METHOD_STATE_IDS)
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ESTIMATOR_IDS)
+def test_odd_dtype_or_layout_works_like_plain_array(cls, method, state, case, tmp_path):
+    build, dtype = ODD_INPUTS[case]
+    # two estimators in the same state: one gets the odd array, one the plain one
+    est, reference = (make(cls), make(cls)) if state == "fresh" else (fitted(cls), fitted(cls))
+    X = build(_method_input(method, reference), tmp_path)
+    snapshot = ArraySnapshot(X)
+    plain = np.ascontiguousarray(X, dtype=dtype)
+    assert plain.dtype.isnative
+    # check_array converts to the dtype this case names
+    assert check_array(X, dtype=(np.float64, np.float32)).dtype == dtype
+    if state == "fitted" and method not in ("fit", "partial_fit"):
+        before = FittedState(est)
+
+    result = getattr(est, method)(X)
+    snapshot.assert_unchanged()
+
+    if method in ("fit", "partial_fit"):
+        assert result is est
+        Z = est.transform(X_GOOD)
+        getattr(reference, method)(plain)
+        np.testing.assert_array_equal(Z, reference.transform(X_GOOD), strict=True)
+        assert est.n_iter_ == reference.n_iter_
+        assert est.loss_curve_ == reference.loss_curve_
+    else:
+        expected = getattr(reference, method)(plain)
+        assert result.dtype == dtype
+        assert result.flags.c_contiguous and result.flags.writeable
+        assert not np.shares_memory(result, X)
+        np.testing.assert_array_equal(result, expected, strict=True)
+        assert np.all(np.isfinite(result))
+        before.assert_intact()
+
+
+# ================================================== ragged and degenerate X
+
+
+def _ragged(kind, w):
+    row = [0.5] * w
+    if kind == "short_row":
+        return [row, row[:-1], row]
+    return [row, [0.5, [0.5] * (w - 1)], row]  # a nested row
+
+
+@pytest.mark.parametrize("kind", ["short_row", "nested_row"])
+@pytest.mark.parametrize("method, state", METHOD_STATES, ids=METHOD_STATE_IDS)
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ESTIMATOR_IDS)
+def test_ragged_nested_list_raises_value_error(cls, method, state, kind):
+    X = _ragged(kind, width(method))
+    X_before = copy.deepcopy(X)
+    est = make(cls) if state == "fresh" else fitted(cls)
+    if state == "fitted":
+        before = FittedState(est)
+    # numpy's message, which check_array passes on
+    with pytest.raises(ValueError, match=r"setting an array element with a sequence"):
+        getattr(est, method)(X)
+    assert X == X_before
+    if state == "fresh":
+        assert_unfitted_then_fits(est)
+    else:
+        before.assert_intact()
+
+
+#: (n_samples, n_features, n_components)
+TINY_SHAPES = {
+    "one_feature": (N_SAMPLES, 1, 1),
+    "one_sample": (1, N_FEATURES, N_COMPONENTS),
+    "one_sample_one_feature": (1, 1, 1),
+}
+
+
+def _check_all_methods_finite(est, X):
+    """transform, inverse_transform and score_samples give finite output of the
+    right shape and dtype."""
+    n_samples, n_features = X.shape
+    Z = est.transform(X)
+    assert Z.shape == (n_samples, est.n_components)
+    R = est.inverse_transform(Z)
+    assert R.shape == (n_samples, n_features)
+    scores = est.score_samples(X)
+    assert scores.shape == (n_samples,)
+    for out in (Z, R, scores):
+        assert out.dtype == X.dtype
+        assert np.all(np.isfinite(out))
+
+
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+@pytest.mark.parametrize("case", sorted(TINY_SHAPES))
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ESTIMATOR_IDS)
+def test_one_feature_or_one_sample_fits(cls, case, method):
+    n_samples, n_features, n_components = TINY_SHAPES[case]
+    X = np.random.default_rng(5).uniform(size=(n_samples, n_features))
+    X.setflags(write=False)
+    est = getattr(make(cls, n_components=n_components), method)(X)
+    assert est.n_features_in_ == n_features
+    assert np.all(np.isfinite(est.loss_curve_))
+    _check_all_methods_finite(est, X)
+    # and it trains on
+    est.partial_fit(X)
+    _check_all_methods_finite(est, X)
+
+
+def _constant_column(X):
+    X[:, 1] = 0.7
+    return X
+
+
+def _zero_column(X):
+    X[:, 2] = 0.0
+    return X
+
+
+DEGENERATE_X = {
+    "constant_column": _constant_column,
+    "zero_column": _zero_column,
+    "all_zero": np.zeros_like,
+    "all_constant": lambda X: np.full_like(X, 3.0),
+}
+
+
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+@pytest.mark.parametrize("case", sorted(DEGENERATE_X))
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ESTIMATOR_IDS)
+def test_constant_and_zero_columns_fit(cls, case, method):
+    X = DEGENERATE_X[case](np.array(X_GOOD))
+    X_before = X.copy()
+    est = getattr(make(cls), method)(X)
+    np.testing.assert_array_equal(X, X_before)
+    assert np.all(np.isfinite(est.loss_curve_))
+    for key, value in est.module_.state_dict().items():
+        unused = key == "noise_variance" and est.get_params()["loss"] == "bernoulli"
+        assert unused or torch.isfinite(value).all(), key
+    _check_all_methods_finite(est, X)
+    _check_all_methods_finite(est, np.array(X_GOOD))
+
+
+# ====================================================================== pandas
+
+COLUMNS = [f"f{i}" for i in range(N_FEATURES)]
+NULLABLE_DTYPES = ["Float64", "Int64", "Float32"]
+
+
+def _frame(values, dtype="float64"):
+    """A DataFrame of the values; columns f0..f3 for data, 0..2 for codes."""
+    pd = pytest.importorskip("pandas")
+    columns = COLUMNS if values.shape[1] == N_FEATURES else None
+    if dtype == "Int64":
+        values = np.round(values * 10)
+    return pd.DataFrame(values, columns=columns).astype(dtype)
+
+
+def _frame_fitted(cls):
+    """Fitted on a float64 DataFrame with columns f0..f3."""
+    return make(cls).fit(_frame(np.array(X_GOOD)))
+
+
+def _frame_state(est):
+    with warnings.catch_warnings():
+        # FittedState transforms the ndarray X_GOOD
+        warnings.filterwarnings("ignore", "X does not have valid feature names", UserWarning)
+        return FittedState(est)
+
+
+def _check_failed_frame_call(est, method, frame, match):
+    """``method`` on ``frame`` raises a ValueError matching ``match``; the frame
+    is unchanged and the estimator intact (or still unfitted, if it was)."""
+    pd = pytest.importorskip("pandas")
+    fresh = not hasattr(est, "module_")
+    if not fresh:
+        before = _frame_state(est)
+        names = list(est.feature_names_in_)
+    frame_before = frame.copy(deep=True)
+    with pytest.raises(ValueError, match=match):
+        getattr(est, method)(frame)
+    pd.testing.assert_frame_equal(frame, frame_before, check_exact=True)
+    if fresh:
+        assert not hasattr(est, "feature_names_in_")
+        assert_unfitted_then_fits(est)
+    else:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "X does not have valid feature names", UserWarning)
+            before.assert_intact()
+        assert list(est.feature_names_in_) == names
+
+
+@pytest.mark.parametrize("dtype", NULLABLE_DTYPES)
+@pytest.mark.parametrize("method, state", METHOD_STATES, ids=METHOD_STATE_IDS)
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ESTIMATOR_IDS)
+def test_pandas_nullable_with_na_raises_value_error(cls, method, state, dtype):
+    pd = pytest.importorskip("pandas")
+    est = make(cls) if state == "fresh" else _frame_fitted(cls)
+    values = _method_input(method, fitted(cls))
+    frame = _frame(values, dtype)
+    frame.iloc[2, 1] = pd.NA
+    assert frame.isna().to_numpy().sum() == 1
+    _check_failed_frame_call(est, method, frame, r"Input X contains NaN")
+
+
+@pytest.mark.parametrize("dtype", NULLABLE_DTYPES)
+@pytest.mark.parametrize("method, state", METHOD_STATES, ids=METHOD_STATE_IDS)
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ESTIMATOR_IDS)
+def test_pandas_nullable_without_na_works_like_float64(cls, method, state, dtype):
+    pd = pytest.importorskip("pandas")
+    est, reference = (
+        (make(cls), make(cls)) if state == "fresh" else (_frame_fitted(cls), _frame_fitted(cls))
+    )
+    values = _method_input(method, fitted(cls))
+    frame = _frame(values, dtype)
+    assert str(frame.dtypes.iloc[0]) == dtype
+    # the same values, in float64 (a nullable Float32 holds float32 values)
+    plain = frame.astype(np.float32 if dtype == "Float32" else np.float64).astype(np.float64)
+    frame_before = frame.copy(deep=True)
+    result = getattr(est, method)(frame)
+    pd.testing.assert_frame_equal(frame, frame_before, check_exact=True)
+    if method in ("fit", "partial_fit"):
+        getattr(reference, method)(plain)
+        X = _frame(np.array(X_GOOD))
+        np.testing.assert_array_equal(est.transform(X), reference.transform(X), strict=True)
+        assert list(est.feature_names_in_) == COLUMNS
+    else:
+        # check_array turns every nullable dtype, Float32 too, into float64
+        assert result.dtype == np.float64
+        np.testing.assert_array_equal(result, getattr(reference, method)(plain), strict=True)
+
+
+def _renamed(frame):
+    return frame.rename(columns={COLUMNS[1]: "other"})
+
+
+def _reordered(frame):
+    return frame[COLUMNS[::-1]]
+
+
+FEATURE_NAME_CHANGES = {"reordered": _reordered, "renamed": _renamed}
+#: (method, params): a warm-started fit checks the names like partial_fit does
+NAMES_CHECKED = [
+    ("transform", {}),
+    ("score_samples", {}),
+    ("partial_fit", {}),
+    ("fit", dict(warm_start=True)),
+]
+
+
+@pytest.mark.parametrize("change", sorted(FEATURE_NAME_CHANGES))
+@pytest.mark.parametrize(
+    "method, params",
+    NAMES_CHECKED,
+    ids=["transform", "score_samples", "partial_fit", "fit-warm_start"],
+)
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ESTIMATOR_IDS)
+def test_pandas_changed_feature_names_raise_value_error(cls, method, params, change):
+    est = make(cls, **params).fit(_frame(np.array(X_GOOD)))
+    frame = FEATURE_NAME_CHANGES[change](_frame(np.array(X_GOOD)))
+    match = re.escape("The feature names should match those that were passed during fit.")
+    _check_failed_frame_call(est, method, frame, match)
+
+
+# ======================================================= values too large
+
+F32_MAX = float(np.finfo(np.float32).max)
+
+
+@pytest.mark.parametrize("value", [1e39, -1e39, 1e300, -1e300, 3.5e38], ids=repr)
+@pytest.mark.parametrize("method, state", FIT_METHOD_STATES, ids=FIT_METHOD_STATE_IDS)
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ESTIMATOR_IDS)
+def test_fit_float64_beyond_float32_range_raises(cls, method, state, value):
+    """skae trains in float32: a finite float64 value it cannot hold is refused."""
+    X = np.array(X_GOOD)
+    X[3, 2] = value
+    check_bad_input(cls, method, state, X, ValueError, r"float32")
+
+
+@pytest.mark.parametrize("method, state", FIT_METHOD_STATES, ids=FIT_METHOD_STATE_IDS)
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ESTIMATOR_IDS)
+def test_fit_float64_at_float32_max_is_not_refused_as_too_large(cls, method, state):
+    """The largest float32 is not beyond float32's range: no "too large"
+    error (the training loss overflows instead)."""
+    X = np.array(X_GOOD)
+    X[3, 2] = F32_MAX
+    check_bad_input(cls, method, state, X, ValueError, r"training loss became non-finite")
+
+
+@pytest.mark.parametrize("value", [np.float32(1e30), np.float32(-1e30), np.float32(3e38)], ids=str)
+@pytest.mark.parametrize("method, state", FIT_METHOD_STATES, ids=FIT_METHOD_STATE_IDS)
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ESTIMATOR_IDS)
+def test_fit_float32_huge_values_overflow_training(cls, method, state, value):
+    X = (np.array(X_GOOD) * value).astype(np.float32)
+    assert np.all(np.isfinite(X))
+    check_bad_input(cls, method, state, X, ValueError, r"non-finite")
+
+
+HUGE_INFERENCE_VALUES = [
+    pytest.param(np.float32(3e38), id="float32_3e38"),
+    pytest.param(np.float32(-3e38), id="float32_-3e38"),
+    pytest.param(1e300, id="float64_1e300"),
+    pytest.param(-1e300, id="float64_-1e300"),
+    pytest.param(1e39, id="float64_1e39"),
+    pytest.param(-1e39, id="float64_-1e39"),
+]
+
+
+@pytest.mark.parametrize("where", ["one_entry", "every_entry"])
+@pytest.mark.parametrize("value", HUGE_INFERENCE_VALUES)
+@pytest.mark.parametrize("method", ["transform", "inverse_transform", "score_samples"])
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ESTIMATOR_IDS)
+def test_huge_values_never_give_non_finite_output(cls, method, value, where):
+    """Either finite output or a ValueError naming non-finite values; never a
+    silent NaN or inf."""
+    dtype = np.asarray(value).dtype
+    X = np.random.default_rng(6).uniform(size=(5, width(method))).astype(dtype)
+    if where == "one_entry":
+        X[2, 1] = value
+    else:
+        X[:] = value
+    X_before = X.copy()
+    est = fitted(cls)
+    before = FittedState(est)
+    try:
+        result = getattr(est, method)(X)
+    except ValueError as exc:
+        assert "non-finite" in str(exc)
+    else:
+        assert result.dtype == dtype
+        assert np.all(np.isfinite(result))
+    assert_input_unchanged(X, X_before)
+    before.assert_intact()
+
+
+def _assert_non_finite_error(est, method, X):
+    X_before = X.copy()
+    before = FittedState(est)
+    with pytest.raises(ValueError, match=r"non-finite"):
+        getattr(est, method)(X)
+    assert_input_unchanged(X, X_before)
+    before.assert_intact()
+
+
+@pytest.mark.parametrize("cls", [Autoencoder, DenoisingAutoencoder], ids=lambda c: c.__name__)
+def test_float32_transform_overflowing_first_layer_raises(cls):
+    """A float32 row of +-3e38 along the signs of the first-layer weights of one
+    hidden unit: that unit's pre-activation exceeds float32's range, so float32
+    arithmetic must overflow, although the exact codes are finite. (3e38 in
+    every column does not overflow this tiny model: its codes stay < 0.5 of
+    float32's max. The sparse and contractive models' code activations, ReLU
+    and logistic, saturate an infinite pre-activation to a finite code.)"""
+    est = fitted(cls)
+    first, last = est.module_.encoder[0], est.module_.encoder[-1]
+    assert isinstance(first, torch.nn.Linear)
+    # a linear code layer passes an overflow on
+    assert isinstance(last, torch.nn.Linear)
+    W = first.weight.detach().double().numpy()
+    b = first.bias.detach().double().numpy()
+    unit = int(np.argmax(np.abs(W).sum(axis=1)))
+    X = (np.sign(W[unit]) * 3e38).astype(np.float32)[None]
+    # proof that float32 cannot hold it (the ReLU passes it on)
+    pre_activation = W[unit] @ X[0].astype(np.float64) + b[unit]
+    assert pre_activation > 1.01 * F32_MAX
+    assert np.any(last.weight.detach().numpy()[:, unit] != 0)
+    # in float64 the same values encode to finite codes
+    assert np.all(np.isfinite(est.transform(X.astype(np.float64))))
+    _assert_non_finite_error(est, "transform", X)
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ESTIMATOR_IDS)
+def test_float32_score_samples_of_3e38_raises(cls):
+    """3e38 in every entry: the reconstruction error's square is far beyond
+    float32's range, so float32 score_samples must overflow."""
+    est = fitted(cls)
+    X = np.full((5, N_FEATURES), np.float32(3e38))
+    # proof: the same values in float64 score far beyond float32's range (or
+    # overflow even float64)
+    try:
+        scores64 = est.score_samples(X.astype(np.float64))
+    except ValueError as exc:
+        assert "non-finite" in str(exc)
+    else:
+        assert np.all(np.abs(scores64) > 2 * F32_MAX)
+    _assert_non_finite_error(est, "score_samples", X)

@@ -349,3 +349,115 @@ def test_global_random_states_untouched_by_variants(cls, params):
     assert after[2:] == numpy_state[2:]
     assert torch.equal(torch.random.get_rng_state(), torch_state)
     assert random.getstate() == python_state
+
+
+# ---------------------------------------------------- deterministic switch
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ESTIMATOR_IDS)
+def test_deterministic_switch_is_on_while_training_and_restored_after(cls, monkeypatch):
+    """``deterministic=True`` turns torch's deterministic algorithms (and
+    deterministic cuDNN) on for each training step and puts the previous
+    settings back; the CPU result is the same bit for bit as without it."""
+    from skae import _engine
+
+    seen = []
+    train_step = _engine.train_step
+
+    def recording_step(*args, **kwargs):
+        seen.append(
+            (
+                torch.are_deterministic_algorithms_enabled(),
+                torch.backends.cudnn.deterministic,
+                torch.backends.cudnn.benchmark,
+            )
+        )
+        return train_step(*args, **kwargs)
+
+    monkeypatch.setattr(_engine, "train_step", recording_step)
+    X = np.random.default_rng(0).uniform(size=(30, 16))
+    before = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.backends.cudnn.deterministic,
+        torch.backends.cudnn.benchmark,
+    )
+    assert before[0] is False
+    switched = cls(**TINY, deterministic=True).fit(X)
+    assert seen and set(seen) == {(True, True, False)}
+    seen.clear()
+    plain = cls(**TINY).fit(X)
+    assert seen and set(seen) == {before}
+    after = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.backends.cudnn.deterministic,
+        torch.backends.cudnn.benchmark,
+    )
+    assert after == before
+    np.testing.assert_array_equal(switched.transform(X), plain.transform(X))
+    np.testing.assert_array_equal(switched.score_samples(X), plain.score_samples(X))
+    assert torch.are_deterministic_algorithms_enabled() is False
+
+
+def test_deterministic_switch_restored_after_a_failed_fit():
+    X = np.random.default_rng(0).uniform(size=(30, 4))
+    est = Autoencoder(**TINY, deterministic=True, learning_rate=1e30)
+    with pytest.raises(ValueError, match="non-finite"):
+        est.fit(X * 1e3)
+    assert torch.are_deterministic_algorithms_enabled() is False
+    assert torch.backends.cudnn.deterministic is False
+
+
+def test_deterministic_switch_keeps_a_warn_only_setting_the_caller_made():
+    X = np.random.default_rng(0).uniform(size=(30, 4))
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        VariationalAutoencoder(**TINY, deterministic=True).fit(X).sample(3)
+        assert torch.are_deterministic_algorithms_enabled()
+        assert torch.is_deterministic_algorithms_warn_only_enabled()
+    finally:
+        torch.use_deterministic_algorithms(False)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ESTIMATOR_IDS)
+def test_deterministic_switch_repeats_cuda_fits_bit_for_bit(cls):
+    X = np.random.default_rng(0).uniform(size=(512, 64)).astype(np.float32)
+    params = dict(hidden_layer_sizes=(32,), max_iter=3, device="cuda", random_state=0)
+    first = cls(**params, deterministic=True).fit(X)
+    second = cls(**params, deterministic=True).fit(X)
+    np.testing.assert_array_equal(first.transform(X), second.transform(X))
+    for a, b in zip(
+        first.module_.state_dict().values(), second.module_.state_dict().values(), strict=True
+    ):
+        assert torch.equal(a, b)
+
+
+# ------------------------------------------------------ thread oversubscription
+
+
+class ThreadRecordingAutoencoder(Autoencoder):
+    """Remembers how many threads torch had when ``fit`` began."""
+
+    def fit(self, X, y=None):
+        self.torch_threads_ = torch.get_num_threads()
+        return super().fit(X, y)
+
+
+def test_parallel_workers_do_not_oversubscribe_threads(digits):
+    """joblib's workers cap each one's threads at cpu_count // n_jobs, and
+    torch in a worker honours that: 2 workers never run more threads than cores."""
+    from sklearn.model_selection import cross_validate
+
+    X, y = digits
+    result = cross_validate(
+        make_pipeline(ThreadRecordingAutoencoder(**TINY, n_components=4), LogisticRegression()),
+        X,
+        y,
+        cv=KFold(4),
+        n_jobs=2,
+        return_estimator=True,
+    )
+    cores = os.cpu_count()
+    threads = [pipe[0].torch_threads_ for pipe in result["estimator"]]
+    assert all(1 <= t <= max(1, cores // 2) for t in threads), (threads, cores)
