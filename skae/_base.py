@@ -12,6 +12,7 @@ This is the one module that imports scikit-learn's private helpers.
 from __future__ import annotations
 
 import copy
+import inspect
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -282,7 +283,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """
         with (
             self._restore_on_error(in_place=self.warm_start),
-            _engine.deterministic_algorithms(self.deterministic),
+            _engine.deterministic_algorithms(self.deterministic, self.device),
         ):
             self._fit(X, incremental=False)
         return self
@@ -308,7 +309,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """
         with (
             self._restore_on_error(in_place=True),
-            _engine.deterministic_algorithms(self.deterministic),
+            _engine.deterministic_algorithms(self.deterministic, self.device),
         ):
             self._fit(X, incremental=True)
         return self
@@ -357,6 +358,11 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         if first_pass:
             self._rng = seed_source(self.random_state)
             module = self._seeded_module(X.shape[1], draw_seed(self._rng)).to(device)
+            # what the module was built from, whatever set_params changes later
+            # (the seed is drawn above: random_state plays no part in the shape)
+            self._build_params = {
+                k: v for k, v in self.get_params(deep=False).items() if k != "random_state"
+            }
             self._optimizer = None
             self.n_iter_ = 0
             self.loss_curve_ = []
@@ -435,6 +441,14 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 ConvergenceWarning,
                 stacklevel=3,
             )
+
+    def _fitted_architecture(self):
+        """An untrained module shaped like ``module_``, built from the
+        parameters ``fit`` built it with (not from any set since), to load
+        saved weights into."""
+        params = getattr(self, "_build_params", None)
+        builder = self if params is None else type(self)(**params)
+        return builder._seeded_module(self.n_features_in_, seed=0)
 
     def _seeded_module(self, n_features, seed):
         """``_build_module`` with its initial weights drawn from ``seed``; the
@@ -532,7 +546,9 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         optimizer = self._new_optimizer(module.parameters(), device)
         state = getattr(self, "_optimizer_state", None) if reuse else None
         if state is not None:
-            optimizer.load_state_dict(state)
+            # load_state_dict keeps the given tensors and the step updates them
+            # in place: a copy, so that a failed call can put the saved ones back
+            optimizer.load_state_dict(copy.deepcopy(state))
         self._optimizer_state = None
         return optimizer
 
@@ -569,7 +585,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         with (
             torch.inference_mode(),
             _engine.cpu_threads_for(flops, self.device_),
-            _engine.deterministic_algorithms(self.deterministic),
+            _engine.deterministic_algorithms(self.deterministic, self.device_),
         ):
             for start in range(0, X.shape[0], INFERENCE_BLOCK_SIZE):
                 stop = start + INFERENCE_BLOCK_SIZE
@@ -719,9 +735,11 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             self._optimizer_state = _convert_tensors(
                 self._optimizer_state, lambda a: torch.tensor(np.asarray(a))
             )
+        for name, value in _default_params(type(self)).items():
+            # pickled before the parameter existed: it gets its default
+            self.__dict__.setdefault(name, value)
         if weights is not None:
-            # built as fit builds it; the initial values are overwritten
-            module = self._seeded_module(self.n_features_in_, seed=0)
+            module = self._fitted_architecture()
             module.load_state_dict({k: torch.tensor(np.asarray(w)) for k, w in weights.items()})
             self.module_ = module
         if "module_" in self.__dict__:
@@ -735,6 +753,14 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 )
                 self.device_ = torch.device("cpu")
             self.module_.to(self.device_)
+
+
+def _default_params(cls):
+    return {
+        name: p.default
+        for name, p in inspect.signature(cls.__init__).parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
 
 
 def _skae_version():

@@ -9,6 +9,7 @@ restore the best weights; without one, do the same on the training loss.
 
 import math
 import os
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -120,19 +121,45 @@ def cpu_threads_for(flops, device):
         torch.set_num_threads(previous)
 
 
-@contextmanager
-def deterministic_algorithms(enabled):
-    """torch's deterministic algorithms and deterministic cuDNN while the block
-    runs, when ``enabled``; the previous settings come back after.
+class SharedSetting:
+    """A process-wide setting that overlapping users share: the first to
+    enter applies it, the last to leave puts back what was there before.
 
-    They are process-wide settings, so other threads running torch meanwhile
-    get them too. cuBLAS needs ``CUBLAS_WORKSPACE_CONFIG`` for deterministic
-    matmuls; it is set to ``:4096:8`` when unset, which works only if cuBLAS
-    has not been initialised in this process yet.
+    Saving and restoring per call would go wrong when calls from several
+    threads overlap (A enters, B enters and saves A's value, A leaves, B
+    leaves and restores A's value for good).
+
+    Parameters
+    ----------
+    apply : callable
+        ``apply() -> previous``: switch the setting on; returns what to restore.
+    restore : callable
+        ``restore(previous)``.
     """
-    if not enabled:
-        yield
-        return
+
+    def __init__(self, apply, restore):
+        self._apply, self._restore = apply, restore
+        self._lock = threading.Lock()
+        self._users = 0
+        self._previous = None
+
+    @contextmanager
+    def __call__(self):
+        with self._lock:
+            if self._users == 0:
+                self._previous = self._apply()
+            self._users += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._users -= 1
+                if self._users == 0:
+                    self._restore(self._previous)
+                    self._previous = None
+
+
+def _deterministic_on():
     cudnn = torch.backends.cudnn
     previous = (
         torch.are_deterministic_algorithms_enabled(),
@@ -140,14 +167,39 @@ def deterministic_algorithms(enabled):
         cudnn.deterministic,
         cudnn.benchmark,
     )
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(True)
     cudnn.deterministic, cudnn.benchmark = True, False
-    try:
+    return previous
+
+
+def _deterministic_restore(previous):
+    enabled, warn_only, cudnn_deterministic, cudnn_benchmark = previous
+    torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
+    torch.backends.cudnn.deterministic = cudnn_deterministic
+    torch.backends.cudnn.benchmark = cudnn_benchmark
+
+
+_deterministic = SharedSetting(_deterministic_on, _deterministic_restore)
+
+
+@contextmanager
+def deterministic_algorithms(enabled, device="cpu"):
+    """torch's deterministic algorithms and deterministic cuDNN while the block
+    runs, when ``enabled``; the previous settings come back when the last
+    overlapping block ends.
+
+    They are process-wide settings, so other threads running torch meanwhile
+    get them too. On CUDA, cuBLAS needs ``CUBLAS_WORKSPACE_CONFIG`` for
+    deterministic matmuls: it is set to ``:4096:8`` when unset, which works
+    only if cuBLAS has not been initialised in this process yet.
+    """
+    if not enabled:
         yield
-    finally:
-        torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
-        cudnn.deterministic, cudnn.benchmark = previous[2], previous[3]
+        return
+    if str(device) != "cpu" and torch.cuda.is_available():
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    with _deterministic():
+        yield
 
 
 def _clone_state(module):

@@ -135,6 +135,11 @@ def save(estimator: BaseAutoencoder, path: str | os.PathLike[str] | BinaryIO) ->
         key: _encode(value, f"parameter {key!r}")
         for key, value in estimator.get_params(deep=False).items()
     }
+    # the parameters the module was built from, when set_params changed them since
+    build_params = {
+        key: _encode(value, f"parameter {key!r}")
+        for key, value in getattr(estimator, "_build_params", {}).items()
+    }
     attributes = {
         key: _encode(getattr(estimator, key), f"attribute {key!r}")
         for key in FITTED_ATTRIBUTES
@@ -143,12 +148,14 @@ def save(estimator: BaseAutoencoder, path: str | os.PathLike[str] | BinaryIO) ->
     weights, aliases = _deduplicate(estimator.module_.state_dict())
     optimizer_tensors, optimizer = _split_optimizer_state(_optimizer_state(estimator))
     rng = getattr(estimator, "_rng", None)
+    changed = build_params not in ({}, _without_seed(params))
     metadata = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "class": name,
         "params": params,
         "attributes": attributes,
+        **({"build_params": build_params} if changed else {}),
         "device": str(estimator.device_),
         "aliases": aliases,
         "optimizer": optimizer,
@@ -254,8 +261,14 @@ def load(path: str | os.PathLike[str] | BinaryIO) -> BaseAutoencoder:
         raise ValueError(f"The file's n_features_in_ must be a positive int; got {n_features!r}.")
 
     device = _target_device(metadata["device"], name)
-    # built as fit builds it; the initial values are overwritten below
-    module = estimator._seeded_module(int(n_features), seed=0)
+    build_params = _decode_mapping(metadata.get("build_params", {}), "build_params")
+    if set(build_params) - set(cls._get_param_names()):
+        raise ValueError(f"The file's build_params name parameters {name} does not have.")
+    # built as fit built it, from the parameters of that time; the initial
+    # values are overwritten below
+    builder = cls(**build_params) if build_params else estimator
+    builder._validate_params()
+    module = builder._seeded_module(int(n_features), seed=0)
     _load_weights(module, weights, metadata["aliases"])
     module.to(device)
 
@@ -265,6 +278,7 @@ def load(path: str | os.PathLike[str] | BinaryIO) -> BaseAutoencoder:
         estimator.feature_names_in_ = np.asarray(attributes["feature_names_in_"], dtype=object)
     estimator.module_ = module
     estimator.device_ = device
+    estimator._build_params = _without_seed(build_params or params)
     estimator._rng = _decode_rng(metadata["rng"])
     estimator._optimizer = _restore_optimizer(
         estimator, module, device, metadata["optimizer"], optimizer_tensors
@@ -341,6 +355,10 @@ def _decode(value, where):
                 raise ValueError(f"An object array in {where} holds values other than strings.")
             return np.asarray([_decode(v, where) for v in data], dtype=dtype)
     raise ValueError(f"Unexpected value in {where}: {value!r}.")
+
+
+def _without_seed(params):
+    return {k: v for k, v in params.items() if k != "random_state"}
 
 
 def _decode_mapping(value, where):
@@ -498,7 +516,7 @@ def _read_metadata(data):
         "output_config",
         "versions",
     }
-    if set(metadata) != expected:
+    if set(metadata) - {"build_params"} != expected:
         raise ValueError(
             f"The member {METADATA!r} has entries {sorted(metadata)}; expected {sorted(expected)}."
         )

@@ -12,7 +12,7 @@ import logging
 import sys
 from contextlib import contextmanager, nullcontext
 
-from tqdm.auto import tqdm
+from ._engine import SharedSetting
 
 logger = logging.getLogger("skae")
 
@@ -22,27 +22,34 @@ class _TqdmHandler(logging.Handler):
 
     def emit(self, record):
         try:
+            from tqdm.auto import tqdm
+
             tqdm.write(self.format(record), file=sys.stderr)
         except Exception:  # logging's own contract: never raise from emit
             self.handleError(record)
 
 
-@contextmanager
-def _visible_records():
+def _show_records():
     """Show INFO records on stderr when the application configured no logging."""
     if logger.hasHandlers():
-        yield
-        return
+        return None
     handler = _TqdmHandler()
     handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
     previous_level = logger.level
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
-    try:
-        yield
-    finally:
+    return handler, previous_level
+
+
+def _hide_records(added):
+    if added is not None:
+        handler, previous_level = added
         logger.removeHandler(handler)
         logger.setLevel(previous_level)
+
+
+#: shared by overlapping fits in several threads: added by the first, removed by the last
+_visible_records = SharedSetting(_show_records, _hide_records)
 
 
 @contextmanager
@@ -63,6 +70,9 @@ def epoch_reporter(verbose, *, desc, total, first_epoch=0):
     if not verbose:
         yield lambda loss, score: None
         return
+    # imported here: tqdm.auto warns at import in a notebook without ipywidgets
+    from tqdm.auto import tqdm
+
     with _visible_records() if verbose >= 2 else nullcontext():
         bar = tqdm(total=total, desc=desc, unit="epoch", file=sys.stderr, dynamic_ncols=True)
         epoch = first_epoch

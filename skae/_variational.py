@@ -290,5 +290,5 @@ class VariationalAutoencoder(BaseAutoencoder):
         z = torch.randn(
             (int(n_samples), self._n_features_out), generator=generator, device=self.device_
         )
-        with torch.inference_mode(), deterministic_algorithms(self.deterministic):
+        with torch.inference_mode(), deterministic_algorithms(self.deterministic, self.device_):
             return self.module_.decode(z).cpu().numpy().astype(np.float64)

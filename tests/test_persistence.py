@@ -500,11 +500,12 @@ def test_skops_round_trips_a_fitted_estimator_trusting_only_its_class(case, fitt
     for name in FITTED_ATTRIBUTES:
         assert getattr(restored, name, None) == getattr(est, name, None), name
     assert_same_outputs(est, restored, X_new)
-    # training goes on where it stopped: same optimiser moments, same random stream
-    original = copy.deepcopy(est)
-    original.partial_fit(X)
+    # training goes on where it stopped: same optimiser moments, same random
+    # stream as a twin that was never pickled
+    twin = make(case).fit(X)
+    twin.partial_fit(X)
     restored.partial_fit(X)
-    assert_module_states_equal(restored, original)
+    assert_module_states_equal(restored, twin)
 
 
 def test_skops_keeps_feature_names_and_output_config(data, tmp_path):
@@ -596,3 +597,69 @@ def test_pickle_joblib_and_skae_files_load_identically_in_a_fresh_process(fitted
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == expected
+
+
+# ------------------------------------------------- pickled state, edge cases
+
+
+@pytest.mark.parametrize("case", CASE_IDS)
+def test_pickle_after_set_params_keeps_the_fitted_model(case, fitted, data, tmp_path):
+    """The module is rebuilt from the parameters fit built it with, not from
+    any set since, by pickle, deepcopy and skae.save alike."""
+    X, X_new = data
+    est = copy.deepcopy(fitted(case)[0])
+    expected = est.transform(X_new)
+    changes = {"hidden_layer_sizes": (5, 3), "activation": "tanh", "n_components": 4}
+    if isinstance(est, ConvolutionalAutoencoder):
+        changes["image_shape"] = (2, 8)
+    if isinstance(est, VariationalAutoencoder):
+        changes["loss"] = "bernoulli" if est.loss == "gaussian" else "gaussian"
+    est.set_params(**changes)
+    np.testing.assert_array_equal(est.transform(X_new), expected)  # the live model
+    restored = [pickle.loads(pickle.dumps(est)), copy.deepcopy(est)]
+    save(est, tmp_path / "model.skae")
+    restored.append(load(tmp_path / "model.skae"))
+    for copy_ in restored:
+        np.testing.assert_array_equal(copy_.transform(X_new), expected)
+        assert copy_.get_params() == est.get_params()
+    # a later refit builds from the new parameters
+    refitted = restored[0].fit(X)
+    assert refitted.transform(X_new).shape[1] == 4
+
+
+def test_unpickling_a_pickle_from_before_a_parameter_existed(fitted, data):
+    """A pickle written before ``deterministic`` existed (the module pickled
+    whole, torch tensors, no such attribute) loads with the default."""
+    X, X_new = data
+    est, _ = fitted("Autoencoder")
+    old_state = {k: v for k, v in copy.deepcopy(est).__dict__.items() if k != "deterministic"}
+    old_state.pop("_build_params")
+    assert isinstance(old_state["module_"], torch.nn.Module)
+    assert isinstance(old_state["device_"], torch.device)
+    moments = old_state["_optimizer_state"]["state"][0].values()
+    assert all(isinstance(t, torch.Tensor) for t in moments)
+    restored = Autoencoder.__new__(Autoencoder)
+    restored.__setstate__(old_state)
+    assert restored.deterministic is False
+    assert restored.get_params() == est.get_params()
+    repr(restored)
+    np.testing.assert_array_equal(restored.transform(X_new), est.transform(X_new))
+    twin = copy.deepcopy(est)
+    np.testing.assert_array_equal(
+        restored.partial_fit(X).transform(X_new), twin.partial_fit(X).transform(X_new)
+    )
+
+
+@pytest.mark.parametrize("case", ["Autoencoder", "VariationalAutoencoder"])
+def test_failed_partial_fit_after_unpickling_keeps_the_optimiser_moments(case, fitted, data):
+    """After unpickling, the optimiser moments wait as a state dict; a
+    partial_fit that fails must not leave them spoilt for the next call."""
+    X, X_new = data
+    payload = pickle.dumps(fitted(case)[0])
+    est = pickle.loads(payload)
+    with pytest.raises(ValueError, match="non-finite"):
+        est.partial_fit(X * 1e30)
+    est.partial_fit(X)
+    reference = pickle.loads(payload).partial_fit(X)
+    assert_module_states_equal(est, reference)
+    assert np.isfinite(est.transform(X_new)).all()

@@ -13,7 +13,6 @@ from _family import ESTIMATORS
 from sklearn.exceptions import ConvergenceWarning
 
 from skae import Autoencoder, DenoisingAutoencoder
-from skae._progress import logger
 
 X = np.random.default_rng(0).uniform(size=(40, 6))
 TINY = dict(n_components=2, hidden_layer_sizes=(5,), max_iter=3, device="cpu", random_state=0)
@@ -100,11 +99,63 @@ def test_verbose_2_partial_fit_counts_epochs_on(caplog):
     assert [re.search(r"epoch (\d+)", m).group(1) for m in messages] == ["1", "2", "3"]
 
 
-def test_verbose_2_leaves_the_logger_as_it_found_it():
+@pytest.fixture
+def unconfigured_logging(monkeypatch):
+    """A "skae" logger with no handler on it or above it, as in a script that
+    never configured logging. (pytest puts its capture handlers on the real
+    loggers before each test phase, so a fresh, unregistered logger stands in.)"""
+    import skae._progress
+
+    fresh = logging.Logger("skae")
+    monkeypatch.setattr(skae._progress, "logger", fresh)
+    assert not fresh.hasHandlers()
+    return fresh
+
+
+def test_verbose_2_without_logging_shows_records_and_leaves_the_logger_as_it_was(
+    unconfigured_logging, capsys
+):
+    logger = unconfigured_logging
     handlers, level = list(logger.handlers), logger.level
-    fit_quietly(Autoencoder(**TINY, verbose=2))
+    est = Autoencoder(**TINY, verbose=2)
+    fit_quietly(est)
+    err = capsys.readouterr().err
+    for epoch in range(1, est.n_iter_ + 1):
+        assert f"skae: Autoencoder: epoch {epoch}, loss" in err
     assert logger.handlers == handlers
     assert logger.level == level
+
+
+def test_overlapping_verbose_2_fits_share_the_temporary_handler(unconfigured_logging):
+    """Two fits in threads: the handler the first added stays until the last
+    one ends, then the logger is as before."""
+    from skae._progress import _visible_records
+
+    logger = unconfigured_logging
+    level = logger.level
+    first, second = _visible_records(), _visible_records()
+    first.__enter__()
+    assert len(logger.handlers) == 1 and logger.level == logging.INFO
+    second.__enter__()
+    assert len(logger.handlers) == 1
+    first.__exit__(None, None, None)
+    assert len(logger.handlers) == 1 and logger.level == logging.INFO
+    second.__exit__(None, None, None)
+    assert logger.handlers == [] and logger.level == level
+
+
+def test_concurrent_verbose_2_fits_log_every_epoch_once(unconfigured_logging, capsys):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def fit(seed):
+        return fit_quietly(Autoencoder(**{**TINY, "random_state": seed}, verbose=2))
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(fit, range(4)))
+    err = capsys.readouterr().err
+    lines = re.findall(r"skae: Autoencoder: epoch \d+, loss [\d.e+-]+", err)
+    assert len(lines) == 4 * TINY["max_iter"], err
+    assert unconfigured_logging.handlers == []
 
 
 def test_verbose_2_without_logging_configured_shows_records_on_stderr():
@@ -132,10 +183,32 @@ def test_verbose_2_respects_configured_logging_level(caplog):
     assert [r for r in caplog.records if r.name == "skae"] == []
 
 
-def test_failed_fit_closes_the_bar_and_restores_the_logger(capsys):
+def test_failed_fit_closes_the_bar_and_restores_the_logger(unconfigured_logging, monkeypatch):
+    import tqdm.auto
+
+    bars = []
+    real_tqdm = tqdm.auto.tqdm
+
+    def recording_tqdm(*args, **kwargs):
+        bars.append(real_tqdm(*args, **kwargs))
+        return bars[-1]
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", recording_tqdm)
+    logger = unconfigured_logging
     handlers, level = list(logger.handlers), logger.level
     est = Autoencoder(**TINY, verbose=2, learning_rate=1e30)
     with pytest.raises(ValueError, match="non-finite"):
         fit_quietly(est)
+    assert bars and all(bar.disable for bar in bars)  # tqdm marks a closed bar disabled
     assert logger.handlers == handlers
     assert logger.level == level
+
+
+def test_importing_skae_does_not_import_tqdm_auto():
+    """tqdm.auto warns at import in a notebook without ipywidgets: skae loads
+    it only when a fit asks for a bar. (torch itself imports plain tqdm.)"""
+    code = "import sys, skae; print('tqdm.auto' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert result.stdout.strip() == "False"

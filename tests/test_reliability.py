@@ -398,6 +398,46 @@ def test_deterministic_switch_is_on_while_training_and_restored_after(cls, monke
     assert torch.are_deterministic_algorithms_enabled() is False
 
 
+def test_deterministic_switch_covers_inference(monkeypatch):
+    """transform, inverse_transform, score_samples and sample run with the
+    switch on, and leave it as they found it."""
+    est = VariationalAutoencoder(**TINY, deterministic=True).fit(
+        np.random.default_rng(0).uniform(size=(30, 4))
+    )
+    seen = []
+    for name in ("encode", "decode"):
+        original = getattr(est.module_, name)
+
+        def recording(*args, _original=original, **kwargs):
+            seen.append(torch.are_deterministic_algorithms_enabled())
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(est.module_, name, recording)
+    # float32: float64 input would run on a float64 copy of the module
+    X = np.random.default_rng(1).uniform(size=(5, 4)).astype(np.float32)
+    for call in (
+        lambda: est.transform(X),
+        lambda: est.inverse_transform(est.transform(X)),
+        lambda: est.sample(3, random_state=0),
+    ):
+        seen.clear()
+        call()
+        assert seen and all(seen)
+        assert torch.are_deterministic_algorithms_enabled() is False
+
+
+def test_deterministic_switch_off_after_overlapping_calls_from_threads():
+    """Calls from several threads overlap: the first turns the switch on and
+    the last turns it off, never leaving it on for good."""
+    X = np.random.default_rng(0).uniform(size=(30, 16))
+    est = Autoencoder(**TINY, deterministic=True).fit(X)
+    X_big = np.random.default_rng(1).uniform(size=(20_000, 16))
+    for _ in range(10):
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda _: est.transform(X_big), range(8)))
+        assert torch.are_deterministic_algorithms_enabled() is False
+
+
 def test_deterministic_switch_restored_after_a_failed_fit():
     X = np.random.default_rng(0).uniform(size=(30, 4))
     est = Autoencoder(**TINY, deterministic=True, learning_rate=1e30)
