@@ -440,7 +440,7 @@ def plot(results, path):
         ax.set_xlabel("seconds per epoch / plain torch loop (lower is faster)")
         ax.set_title(f"{res['regime']} ({res['n_samples']} rows, batch {res['batch_size']})")
         ax.invert_yaxis()
-        ax.legend(loc="lower right", fontsize=8)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=3, fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
