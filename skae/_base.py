@@ -360,9 +360,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             module = self._seeded_module(X.shape[1], draw_seed(self._rng)).to(device)
             # what the module was built from, whatever set_params changes later
             # (the seed is drawn above: random_state plays no part in the shape)
-            self._build_params = {
-                k: v for k, v in self.get_params(deep=False).items() if k != "random_state"
-            }
+            self._build_params = copy.deepcopy(_without_seed(self.get_params(deep=False)))
             self._optimizer = None
             self.n_iter_ = 0
             self.loss_curve_ = []
@@ -418,7 +416,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self.module_ = module
         self.device_ = device
         self._optimizer = optimizer
-        self._n_features_out = self.n_components
+        if first_pass:
+            self._n_features_out = self.n_components
         if first_pass:
             self.pretraining_loss_curves_ = pretraining_curves
         pretraining_curve = [loss for curve in pretraining_curves for loss in curve]
@@ -446,8 +445,9 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """An untrained module shaped like ``module_``, built from the
         parameters ``fit`` built it with (not from any set since), to load
         saved weights into."""
-        params = getattr(self, "_build_params", None)
-        builder = self if params is None else type(self)(**params)
+        params = self._build_params
+        known = set(self._get_param_names())
+        builder = type(self)(**{k: v for k, v in params.items() if k in known})
         return builder._seeded_module(self.n_features_in_, seed=0)
 
     def _seeded_module(self, n_features, seed):
@@ -507,9 +507,10 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             warnings.warn("Training interrupted by user.", UserWarning, stacklevel=3)
         return history
 
-    def _new_optimizer(self, parameters, device):
+    def _new_optimizer(self, parameters, device, kind=None):
+        """The optimiser named by ``kind``, by default the ``optimizer`` parameter."""
         return _engine.make_optimizer(
-            self.optimizer,
+            kind or self.optimizer,
             parameters,
             learning_rate=self.learning_rate,
             weight_decay=self.weight_decay,
@@ -543,11 +544,17 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         optimizer = getattr(self, "_optimizer", None) if reuse else None
         if optimizer is not None:
             return optimizer
-        optimizer = self._new_optimizer(module.parameters(), device)
         state = getattr(self, "_optimizer_state", None) if reuse else None
-        if state is not None:
-            # load_state_dict keeps the given tensors and the step updates them
-            # in place: a copy, so that a failed call can put the saved ones back
+        if state is None:
+            optimizer = self._new_optimizer(module.parameters(), device)
+            self._optimizer_kind = self.optimizer
+        else:
+            # the kind of optimiser that made the saved state, whatever
+            # set_params changed since; load_state_dict keeps the given tensors
+            # and the step updates them in place: a copy, so that a failed call
+            # can put the saved ones back
+            kind = getattr(self, "_optimizer_kind", None)
+            optimizer = self._new_optimizer(module.parameters(), device, kind)
             optimizer.load_state_dict(copy.deepcopy(state))
         self._optimizer_state = None
         return optimizer
@@ -738,6 +745,10 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         for name, value in _default_params(type(self)).items():
             # pickled before the parameter existed: it gets its default
             self.__dict__.setdefault(name, value)
+        fitted = weights is not None or "module_" in self.__dict__
+        if fitted and getattr(self, "_build_params", None) is None:
+            # pickled before skae recorded them: the current ones, from now on
+            self._build_params = copy.deepcopy(_without_seed(self.get_params(deep=False)))
         if weights is not None:
             module = self._fitted_architecture()
             module.load_state_dict({k: torch.tensor(np.asarray(w)) for k, w in weights.items()})
@@ -753,6 +764,12 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 )
                 self.device_ = torch.device("cpu")
             self.module_.to(self.device_)
+
+
+def _without_seed(params):
+    """Parameters without ``random_state``, which plays no part in the shape of
+    a module (its seed is drawn separately)."""
+    return {k: v for k, v in params.items() if k != "random_state"}
 
 
 def _default_params(cls):

@@ -109,16 +109,22 @@ def step_flops(module, n_rows, *, training=True):
 @contextmanager
 def cpu_threads_for(flops, device):
     """Run steps of fewer than ``SMALL_STEP_FLOPS`` on one CPU thread,
-    restoring torch's setting after."""
+    restoring torch's setting after.
+
+    The thread count is partly per thread (OpenMP) and partly process-wide
+    (what new threads start with): each caller sets and restores its own
+    thread, and overlapping callers all restore the value the first of them
+    found, so that none restores another's temporary 1.
+    """
     if torch.device(device).type != "cpu" or flops >= SMALL_STEP_FLOPS:
         yield
         return
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
+    with _thread_count() as previous:
+        torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(previous)
 
 
 class SharedSetting:
@@ -145,12 +151,14 @@ class SharedSetting:
 
     @contextmanager
     def __call__(self):
+        """Yields what the first user's ``apply`` returned."""
         with self._lock:
             if self._users == 0:
                 self._previous = self._apply()
             self._users += 1
+            previous = self._previous
         try:
-            yield
+            yield previous
         finally:
             with self._lock:
                 self._users -= 1
@@ -181,6 +189,9 @@ def _deterministic_restore(previous):
 
 _deterministic = SharedSetting(_deterministic_on, _deterministic_restore)
 
+#: the thread count found by the first of overlapping callers of cpu_threads_for
+_thread_count = SharedSetting(torch.get_num_threads, lambda previous: None)
+
 
 @contextmanager
 def deterministic_algorithms(enabled, device="cpu"):
@@ -196,7 +207,7 @@ def deterministic_algorithms(enabled, device="cpu"):
     if not enabled:
         yield
         return
-    if str(device) != "cpu" and torch.cuda.is_available():
+    if not str(device).startswith("cpu") and torch.cuda.is_available():
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     with _deterministic():
         yield

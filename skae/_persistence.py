@@ -3,7 +3,9 @@
 A skae file is a zip archive with exactly these members:
 
 ``skae.json``
-    The class name, the constructor parameters, the fitted attributes that are
+    The class name, the constructor parameters (and, when ``set_params``
+    changed them after fitting, the ones the module was built from, as
+    ``build_params``), the fitted attributes that are
     plain data (``n_iter_``, ``loss_curve_``, ...), the device the model was
     fitted on, the state of the estimator's private random generator and the
     versions of skae, torch, scikit-learn and numpy that wrote the file.
@@ -38,7 +40,7 @@ import sklearn
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import BaseAutoencoder, resolve_device, rng_from_state
+from ._base import BaseAutoencoder, _without_seed, resolve_device, rng_from_state
 
 __all__ = ["load", "save"]
 
@@ -63,6 +65,7 @@ FITTED_ATTRIBUTES = (
     "pretraining_loss_curves_",
     "image_shape_",
     "_n_features_out",
+    "_optimizer_kind",
 )
 
 #: The packages whose versions change results; a file written under other
@@ -262,13 +265,21 @@ def load(path: str | os.PathLike[str] | BinaryIO) -> BaseAutoencoder:
 
     device = _target_device(metadata["device"], name)
     build_params = _decode_mapping(metadata.get("build_params", {}), "build_params")
-    if set(build_params) - set(cls._get_param_names()):
-        raise ValueError(f"The file's build_params name parameters {name} does not have.")
+    unknown = sorted(set(build_params) - set(cls._get_param_names()))
+    if unknown:
+        raise ValueError(
+            f"The file's build_params hold parameters {unknown} that {name} does not have."
+        )
+    if build_params:
+        try:
+            cls(**build_params)._validate_params()
+        except ValueError as exc:
+            raise ValueError(f"The file's build_params are not valid: {exc}") from exc
+    estimator.n_features_in_ = int(n_features)
+    estimator._build_params = _without_seed(build_params or params)
     # built as fit built it, from the parameters of that time; the initial
     # values are overwritten below
-    builder = cls(**build_params) if build_params else estimator
-    builder._validate_params()
-    module = builder._seeded_module(int(n_features), seed=0)
+    module = estimator._fitted_architecture()
     _load_weights(module, weights, metadata["aliases"])
     module.to(device)
 
@@ -278,7 +289,6 @@ def load(path: str | os.PathLike[str] | BinaryIO) -> BaseAutoencoder:
         estimator.feature_names_in_ = np.asarray(attributes["feature_names_in_"], dtype=object)
     estimator.module_ = module
     estimator.device_ = device
-    estimator._build_params = _without_seed(build_params or params)
     estimator._rng = _decode_rng(metadata["rng"])
     estimator._optimizer = _restore_optimizer(
         estimator, module, device, metadata["optimizer"], optimizer_tensors
@@ -355,10 +365,6 @@ def _decode(value, where):
                 raise ValueError(f"An object array in {where} holds values other than strings.")
             return np.asarray([_decode(v, where) for v in data], dtype=dtype)
     raise ValueError(f"Unexpected value in {where}: {value!r}.")
-
-
-def _without_seed(params):
-    return {k: v for k, v in params.items() if k != "random_state"}
 
 
 def _decode_mapping(value, where):
@@ -453,7 +459,8 @@ def _restore_optimizer(estimator, module, device, document, tensors):
             values = {k: _decode(v, "optimizer") for k, v in entry["values"].items()}
             values.update({key: tensors[f"{index}.{key}"] for key in entry["tensors"]})
             state[int(index)] = values
-        optimizer = estimator._new_optimizer(module.parameters(), device)
+        kind = getattr(estimator, "_optimizer_kind", None)
+        optimizer = estimator._new_optimizer(module.parameters(), device, kind)
         optimizer.load_state_dict({"state": state, "param_groups": groups})
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ValueError(f"The file's optimiser state does not fit the module: {exc}") from exc

@@ -648,6 +648,10 @@ def test_unpickling_a_pickle_from_before_a_parameter_existed(fitted, data):
     np.testing.assert_array_equal(
         restored.partial_fit(X).transform(X_new), twin.partial_fit(X).transform(X_new)
     )
+    # from now on its module is rebuilt from the parameters it was loaded with
+    expected = restored.transform(X_new)
+    restored.set_params(hidden_layer_sizes=(9,))
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(restored)).transform(X_new), expected)
 
 
 @pytest.mark.parametrize("case", ["Autoencoder", "VariationalAutoencoder"])
@@ -663,3 +667,78 @@ def test_failed_partial_fit_after_unpickling_keeps_the_optimiser_moments(case, f
     reference = pickle.loads(payload).partial_fit(X)
     assert_module_states_equal(est, reference)
     assert np.isfinite(est.transform(X_new)).all()
+
+
+@pytest.mark.parametrize("how", ["pickle", "skae.save"])
+def test_optimizer_changed_after_fit_does_not_change_the_restored_one(how, data, tmp_path):
+    """partial_fit goes on with the optimiser that made the moments, on the
+    live estimator and on a restored copy alike."""
+    X, X_new = data
+    est = make("Autoencoder").fit(X).set_params(optimizer="sgd")
+    if how == "pickle":
+        restored = pickle.loads(pickle.dumps(est))
+    else:
+        save(est, tmp_path / "model.skae")
+        restored = load(tmp_path / "model.skae")
+    assert restored.get_params()["optimizer"] == "sgd"
+    est.partial_fit(X)
+    restored.partial_fit(X)
+    assert type(restored._optimizer) is type(est._optimizer) is torch.optim.Adam
+    assert_module_states_equal(restored, est)
+
+
+def test_n_components_changed_after_fit_keeps_the_code_width(data):
+    X, X_new = data
+    est = make("VariationalAutoencoder").fit(X)
+    est.set_params(n_components=4)
+    est.partial_fit(X)
+    codes = est.transform(X_new)
+    assert codes.shape[1] == 2  # the module's, not the new parameter's
+    assert est.inverse_transform(codes).shape == X_new.shape
+    assert len(est.get_feature_names_out()) == codes.shape[1]
+    assert est.sample(3).shape == (3, N_FEATURES)
+
+
+def test_build_params_are_a_snapshot_of_the_fit_time_values(data):
+    X, X_new = data
+    sizes = [6]
+    est = Autoencoder(**{**TINY, "hidden_layer_sizes": sizes}).fit(X)
+    expected = est.transform(X_new)
+    sizes.append(3)  # the caller mutates the list it passed
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(est)).transform(X_new), expected)
+
+
+def test_build_params_written_only_when_parameters_changed(fitted, data):
+    X, X_new = data
+    est, payload = fitted("Autoencoder")
+    assert "build_params" not in json.loads(read(payload)[METADATA])
+    changed = copy.deepcopy(est).set_params(hidden_layer_sizes=(3,), max_iter=7)
+    buffer = io.BytesIO()
+    save(changed, buffer)
+    document = json.loads(read(buffer.getvalue())[METADATA])
+    assert document["build_params"]["max_iter"] == TINY["max_iter"]
+    assert document["params"]["max_iter"] == 7
+    np.testing.assert_array_equal(
+        load(io.BytesIO(buffer.getvalue())).transform(X_new), est.transform(X_new)
+    )
+
+
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        (
+            lambda d: d.update(build_params={"n_layers": 3}),
+            r"build_params hold parameters \['n_layers'\]",
+        ),
+        (
+            lambda d: d.update(build_params={**d["params"], "n_components": -1}),
+            "build_params are not valid",
+        ),
+        (lambda d: d.update(build_params=[1, 2]), "build_params"),
+    ],
+    ids=["unknown-name", "invalid-value", "not-a-mapping"],
+)
+def test_load_refuses_bad_build_params(edit, match, fitted):
+    _, payload = fitted("Autoencoder")
+    with pytest.raises(ValueError, match=match):
+        load(io.BytesIO(tamper(payload, edit)))

@@ -398,26 +398,23 @@ def test_deterministic_switch_is_on_while_training_and_restored_after(cls, monke
     assert torch.are_deterministic_algorithms_enabled() is False
 
 
-def test_deterministic_switch_covers_inference(monkeypatch):
+def test_deterministic_switch_covers_inference():
     """transform, inverse_transform, score_samples and sample run with the
     switch on, and leave it as they found it."""
     est = VariationalAutoencoder(**TINY, deterministic=True).fit(
         np.random.default_rng(0).uniform(size=(30, 4))
     )
     seen = []
-    for name in ("encode", "decode"):
-        original = getattr(est.module_, name)
-
-        def recording(*args, _original=original, **kwargs):
-            seen.append(torch.are_deterministic_algorithms_enabled())
-            return _original(*args, **kwargs)
-
-        monkeypatch.setattr(est.module_, name, recording)
+    for layer in est.module_.modules():
+        layer.register_forward_pre_hook(
+            lambda *_: seen.append(torch.are_deterministic_algorithms_enabled())
+        )
     # float32: float64 input would run on a float64 copy of the module
     X = np.random.default_rng(1).uniform(size=(5, 4)).astype(np.float32)
     for call in (
         lambda: est.transform(X),
         lambda: est.inverse_transform(est.transform(X)),
+        lambda: est.score_samples(X),
         lambda: est.sample(3, random_state=0),
     ):
         seen.clear()
@@ -432,10 +429,19 @@ def test_deterministic_switch_off_after_overlapping_calls_from_threads():
     X = np.random.default_rng(0).uniform(size=(30, 16))
     est = Autoencoder(**TINY, deterministic=True).fit(X)
     X_big = np.random.default_rng(1).uniform(size=(20_000, 16))
+    threads_before = (torch.get_num_threads(), threads_of_a_new_thread())
     for _ in range(10):
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda _: est.transform(X_big), range(8)))
         assert torch.are_deterministic_algorithms_enabled() is False
+        # small networks run on one thread; overlapping calls leave the count
+        # as they found it, in this thread and for threads started later
+        assert (torch.get_num_threads(), threads_of_a_new_thread()) == threads_before
+
+
+def threads_of_a_new_thread():
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(torch.get_num_threads).result()
 
 
 def test_deterministic_switch_restored_after_a_failed_fit():
