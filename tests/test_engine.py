@@ -195,3 +195,36 @@ def test_engine_make_optimizer_names():
     assert sgd.defaults["momentum"] == 0.9 and sgd.defaults["nesterov"]
     with pytest.raises(ValueError, match="unknown optimizer"):
         _engine.make_optimizer("rmsprop", params, learning_rate=0.1, weight_decay=0, device="cpu")
+
+
+def test_shared_setting_applies_once_and_restores_after_the_last_user():
+    log = []
+    setting = _engine.SharedSetting(lambda: log.append("apply") or "before", log.append)
+    with setting() as first:
+        with setting() as second:
+            assert first == second == "before"
+        assert log == ["apply"]  # the inner user leaving restores nothing
+    assert log == ["apply", "before"]
+    with setting():
+        pass
+    assert log == ["apply", "before", "apply", "before"]
+
+
+def test_shared_setting_survives_an_apply_that_raises():
+    calls = iter([RuntimeError("cannot apply"), "before"])
+
+    def apply():
+        value = next(calls)
+        if isinstance(value, Exception):
+            raise value
+        return value
+
+    restored = []
+    setting = _engine.SharedSetting(apply, restored.append)
+    with pytest.raises(RuntimeError, match="cannot apply"):
+        with setting():
+            pass
+    assert restored == []
+    with setting() as previous:
+        assert previous == "before"
+    assert restored == ["before"]
