@@ -12,7 +12,6 @@ This is the one module that imports scikit-learn's private helpers.
 from __future__ import annotations
 
 import copy
-import inspect
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -140,10 +139,6 @@ def seed_source(random_state):
 
 def draw_seed(rng):
     return int(rng.integers(2**62))
-
-
-def clone_state(module):
-    return {k: v.detach().clone() for k, v in module.state_dict().items()}
 
 
 class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -323,7 +318,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         new module and leaves the old one untouched."""
         saved = dict(self.__dict__)
         in_place = in_place and "module_" in saved
-        weights = clone_state(self.module_) if in_place else None
+        weights = _engine.clone_state(self.module_) if in_place else None
         optimizer = saved.get("_optimizer") if in_place else None
         moments = copy.deepcopy(optimizer.state_dict()) if optimizer is not None else None
         rng = copy.deepcopy(saved.get("_rng"))
@@ -358,9 +353,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         if first_pass:
             self._rng = seed_source(self.random_state)
             module = self._seeded_module(X.shape[1], draw_seed(self._rng)).to(device)
-            # what the module was built from, whatever set_params changes later
-            # (the seed is drawn above: random_state plays no part in the shape)
-            self._build_params = copy.deepcopy(_without_seed(self.get_params(deep=False)))
+            self._record_build_params()
             self._optimizer = None
             self.n_iter_ = 0
             self.loss_curve_ = []
@@ -440,6 +433,12 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 ConvergenceWarning,
                 stacklevel=3,
             )
+
+    def _record_build_params(self):
+        """Remember what the module is built from, whatever ``set_params``
+        changes later (a deep copy; ``random_state`` plays no part in its
+        shape, the seed is drawn separately)."""
+        self._build_params = copy.deepcopy(_without_seed(self.get_params(deep=False)))
 
     def _fitted_architecture(self):
         """An untrained module shaped like ``module_``, built from the
@@ -549,15 +548,27 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             optimizer = self._new_optimizer(module.parameters(), device)
             self._optimizer_kind = self.optimizer
         else:
-            # the kind of optimiser that made the saved state, whatever
-            # set_params changed since; load_state_dict keeps the given tensors
-            # and the step updates them in place: a copy, so that a failed call
-            # can put the saved ones back
-            kind = getattr(self, "_optimizer_kind", None)
-            optimizer = self._new_optimizer(module.parameters(), device, kind)
-            optimizer.load_state_dict(copy.deepcopy(state))
+            optimizer = self._optimizer_with_state(module, device, state)
         self._optimizer_state = None
         return optimizer
+
+    def _optimizer_with_state(self, module, device, state):
+        """An optimiser of the kind that made ``state`` (whatever ``set_params``
+        changed since), loaded with a copy of it: ``load_state_dict`` keeps the
+        given tensors and the step updates them in place, and a failed call
+        must be able to put the saved ones back."""
+        kind = getattr(self, "_optimizer_kind", None)
+        optimizer = self._new_optimizer(module.parameters(), device, kind)
+        optimizer.load_state_dict(copy.deepcopy(state))
+        return optimizer
+
+    def _optimizer_state_dict(self):
+        """The optimiser's state dict, or, unpickled and not trained since, the
+        one waiting for the next ``partial_fit``; None when there is neither."""
+        optimizer = getattr(self, "_optimizer", None)
+        if optimizer is not None:
+            return optimizer.state_dict()
+        return getattr(self, "_optimizer_state", None)
 
     # ------------------------------------------------------------ inference
 
@@ -709,12 +720,11 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             }
         if "device_" in state:
             state["device_"] = str(state["device_"])
-        optimizer = state.pop("_optimizer", None)
-        if optimizer is not None:
-            state["_optimizer_state"] = optimizer.state_dict()
-        if state.get("_optimizer_state") is not None:
+        state.pop("_optimizer", None)
+        optimizer_state = self._optimizer_state_dict()
+        if optimizer_state is not None:
             state["_optimizer_state"] = _convert_tensors(
-                state["_optimizer_state"], lambda t: t.detach().cpu().numpy()
+                optimizer_state, lambda t: t.detach().cpu().numpy()
             )
         rng = state.pop("_rng", None)
         if rng is not None:
@@ -742,13 +752,13 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             self._optimizer_state = _convert_tensors(
                 self._optimizer_state, lambda a: torch.tensor(np.asarray(a))
             )
-        for name, value in _default_params(type(self)).items():
+        for name, value in type(self)().get_params(deep=False).items():
             # pickled before the parameter existed: it gets its default
             self.__dict__.setdefault(name, value)
         fitted = weights is not None or "module_" in self.__dict__
         if fitted and getattr(self, "_build_params", None) is None:
             # pickled before skae recorded them: the current ones, from now on
-            self._build_params = copy.deepcopy(_without_seed(self.get_params(deep=False)))
+            self._record_build_params()
         if weights is not None:
             module = self._fitted_architecture()
             module.load_state_dict({k: torch.tensor(np.asarray(w)) for k, w in weights.items()})
@@ -770,14 +780,6 @@ def _without_seed(params):
     """Parameters without ``random_state``, which plays no part in the shape of
     a module (its seed is drawn separately)."""
     return {k: v for k, v in params.items() if k != "random_state"}
-
-
-def _default_params(cls):
-    return {
-        name: p.default
-        for name, p in inspect.signature(cls.__init__).parameters.items()
-        if p.default is not inspect.Parameter.empty
-    }
 
 
 def _skae_version():

@@ -213,7 +213,8 @@ def deterministic_algorithms(enabled, device="cpu"):
         yield
 
 
-def _clone_state(module):
+def clone_state(module):
+    """A detached copy of ``module``'s state dict (weights and buffers)."""
     return {k: v.detach().clone() for k, v in module.state_dict().items()}
 
 
@@ -287,7 +288,7 @@ def train_epochs(
                 improved = score >= history.best_validation_score + tol
                 if score > history.best_validation_score:
                     history.best_validation_score = score
-                    best_state = _clone_state(module)
+                    best_state = clone_state(module)
             else:
                 improved = loss <= history.best_loss - tol
             history.best_loss = min(history.best_loss, loss)

@@ -52,6 +52,21 @@ OPTIMIZER = "optimizer.safetensors"
 MEMBERS = {METADATA, WEIGHTS, OPTIMIZER}
 REQUIRED_MEMBERS = {METADATA, WEIGHTS}
 
+#: Entries of the JSON document; ``build_params`` may come in addition.
+ENTRIES = {
+    "format",
+    "format_version",
+    "class",
+    "params",
+    "attributes",
+    "device",
+    "aliases",
+    "optimizer",
+    "rng",
+    "output_config",
+    "versions",
+}
+
 #: Fitted attributes stored in the JSON document, when the estimator has them.
 FITTED_ATTRIBUTES = (
     "n_features_in_",
@@ -134,22 +149,16 @@ def save(estimator: BaseAutoencoder, path: str | os.PathLike[str] | BinaryIO) ->
         )
     check_is_fitted(estimator)
 
-    params = {
-        key: _encode(value, f"parameter {key!r}")
-        for key, value in estimator.get_params(deep=False).items()
-    }
+    params = _encode_params(estimator.get_params(deep=False))
     # the parameters the module was built from, when set_params changed them since
-    build_params = {
-        key: _encode(value, f"parameter {key!r}")
-        for key, value in getattr(estimator, "_build_params", {}).items()
-    }
+    build_params = _encode_params(getattr(estimator, "_build_params", {}))
     attributes = {
         key: _encode(getattr(estimator, key), f"attribute {key!r}")
         for key in FITTED_ATTRIBUTES
         if hasattr(estimator, key)
     }
     weights, aliases = _deduplicate(estimator.module_.state_dict())
-    optimizer_tensors, optimizer = _split_optimizer_state(_optimizer_state(estimator))
+    optimizer_tensors, optimizer = _split_optimizer_state(estimator._optimizer_state_dict())
     rng = getattr(estimator, "_rng", None)
     changed = build_params not in ({}, _without_seed(params))
     metadata = {
@@ -249,9 +258,7 @@ def load(path: str | os.PathLike[str] | BinaryIO) -> BaseAutoencoder:
     _warn_on_version_change(metadata["versions"], name)
 
     params = _decode_mapping(metadata["params"], "params")
-    unknown = sorted(set(params) - set(cls._get_param_names()))
-    if unknown:
-        raise ValueError(f"The file holds parameters {unknown} that {name} does not have.")
+    _check_param_names(params, cls, name, "The file holds parameters")
     estimator = cls(**params)
     estimator._validate_params()
 
@@ -265,31 +272,28 @@ def load(path: str | os.PathLike[str] | BinaryIO) -> BaseAutoencoder:
 
     device = _target_device(metadata["device"], name)
     build_params = _decode_mapping(metadata.get("build_params", {}), "build_params")
-    unknown = sorted(set(build_params) - set(cls._get_param_names()))
-    if unknown:
-        raise ValueError(
-            f"The file's build_params hold parameters {unknown} that {name} does not have."
-        )
+    _check_param_names(build_params, cls, name, "The file's build_params hold parameters")
     if build_params:
         try:
             cls(**build_params)._validate_params()
         except ValueError as exc:
             raise ValueError(f"The file's build_params are not valid: {exc}") from exc
-    estimator.n_features_in_ = int(n_features)
+
+    attributes["n_features_in_"] = int(n_features)
+    if "feature_names_in_" in attributes:
+        attributes["feature_names_in_"] = np.asarray(attributes["feature_names_in_"], dtype=object)
+    for key, value in attributes.items():
+        setattr(estimator, key, value)
     estimator._build_params = _without_seed(build_params or params)
     # built as fit built it, from the parameters of that time; the initial
-    # values are overwritten below
+    # values are overwritten by the stored weights
     module = estimator._fitted_architecture()
     _load_weights(module, weights, metadata["aliases"])
     module.to(device)
-
-    for key, value in attributes.items():
-        setattr(estimator, key, value)
-    if "feature_names_in_" in attributes:
-        estimator.feature_names_in_ = np.asarray(attributes["feature_names_in_"], dtype=object)
     estimator.module_ = module
     estimator.device_ = device
-    estimator._rng = _decode_rng(metadata["rng"])
+    rng = metadata["rng"]
+    estimator._rng = None if rng is None else rng_from_state(_decode(rng, "random generator"))
     estimator._optimizer = _restore_optimizer(
         estimator, module, device, metadata["optimizer"], optimizer_tensors
     )
@@ -336,35 +340,41 @@ def _encode(value, where):
     )
 
 
+def _encode_params(params):
+    return {key: _encode(value, f"parameter {key!r}") for key, value in params.items()}
+
+
 def _decode(value, where):
     """The inverse of :func:`_encode`; anything it cannot have written is refused."""
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, list):
         return [_decode(v, where) for v in value]
-    if isinstance(value, dict):
-        keys = set(value)
-        if keys == {"__tuple__"} and isinstance(value["__tuple__"], list):
-            return tuple(_decode(v, where) for v in value["__tuple__"])
-        if keys == {"__device__"} and isinstance(value["__device__"], str):
-            try:
-                return torch.device(value["__device__"])
-            except (RuntimeError, TypeError, ValueError) as exc:
-                raise ValueError(f"Bad device in {where}: {value['__device__']!r}.") from exc
-        if keys == {"__dict__"} and isinstance(value["__dict__"], dict):
-            return {k: _decode(v, where) for k, v in value["__dict__"].items()}
-        if keys == {"__ndarray__", "dtype"} and isinstance(value["dtype"], str):
-            try:
-                dtype = np.dtype(value["dtype"])
-            except TypeError as exc:
-                raise ValueError(f"Bad dtype in {where}: {value['dtype']!r}.") from exc
-            data = value["__ndarray__"]
-            if dtype.kind not in ARRAY_KINDS or not isinstance(data, list):
-                raise ValueError(f"Unexpected array in {where}.")
-            if dtype.kind == "O" and not all(isinstance(v, str) for v in data):
-                raise ValueError(f"An object array in {where} holds values other than strings.")
-            return np.asarray([_decode(v, where) for v in data], dtype=dtype)
+    tag = set(value) if isinstance(value, dict) else None
+    if tag == {"__tuple__"} and isinstance(value["__tuple__"], list):
+        return tuple(_decode(v, where) for v in value["__tuple__"])
+    if tag == {"__device__"} and isinstance(value["__device__"], str):
+        try:
+            return torch.device(value["__device__"])
+        except (RuntimeError, TypeError, ValueError) as exc:
+            raise ValueError(f"Bad device in {where}: {value['__device__']!r}.") from exc
+    if tag == {"__dict__"} and isinstance(value["__dict__"], dict):
+        return {k: _decode(v, where) for k, v in value["__dict__"].items()}
+    if tag == {"__ndarray__", "dtype"} and isinstance(value["dtype"], str):
+        return _decode_array(value["__ndarray__"], value["dtype"], where)
     raise ValueError(f"Unexpected value in {where}: {value!r}.")
+
+
+def _decode_array(data, dtype, where):
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError as exc:
+        raise ValueError(f"Bad dtype in {where}: {dtype!r}.") from exc
+    if dtype.kind not in ARRAY_KINDS or not isinstance(data, list):
+        raise ValueError(f"Unexpected array in {where}.")
+    if dtype.kind == "O" and not all(isinstance(v, str) for v in data):
+        raise ValueError(f"An object array in {where} holds values other than strings.")
+    return np.asarray([_decode(v, where) for v in data], dtype=dtype)
 
 
 def _decode_mapping(value, where):
@@ -373,13 +383,24 @@ def _decode_mapping(value, where):
     return {key: _decode(v, f"{where}[{key!r}]") for key, v in value.items()}
 
 
+def _check_param_names(params, cls, name, holder):
+    """Refuse parameter names that ``cls`` does not have, before calling it."""
+    unknown = sorted(set(params) - set(cls._get_param_names()))
+    if unknown:
+        raise ValueError(f"{holder} {unknown} that {name} does not have.")
+
+
 # ----------------------------------------------------------------- tensors
 
 
-def _deduplicate(state):
-    """Tensors of ``state`` on the CPU with shared ones kept once (safetensors
-    refuses shared storage), and ``{alias: name kept}`` for the others."""
-    kept, aliases, seen = {}, {}, {}
+def _cpu(tensor):
+    return tensor.detach().cpu().contiguous()
+
+
+def _aliases(state):
+    """``{alias: name kept}`` for the entries of ``state`` that are the same
+    tensor as an earlier entry (tied weights)."""
+    aliases, seen = {}, {}
     for key, tensor in state.items():
         identity = (
             tensor.device,
@@ -389,17 +410,22 @@ def _deduplicate(state):
             tuple(tensor.stride()),
             tensor.dtype,
         )
-        if identity in seen:
-            aliases[key] = seen[identity]
-        else:
-            seen[identity] = key
-            kept[key] = tensor.detach().cpu().contiguous()
-    return kept, aliases
+        kept = seen.setdefault(identity, key)
+        if kept != key:
+            aliases[key] = kept
+    return aliases
+
+
+def _deduplicate(state):
+    """Tensors of ``state`` on the CPU with shared ones kept once (safetensors
+    refuses shared storage), and ``{alias: name kept}`` for the others."""
+    aliases = _aliases(state)
+    return {key: _cpu(t) for key, t in state.items() if key not in aliases}, aliases
 
 
 def _load_weights(module, weights, aliases):
     state = module.state_dict()
-    _, expected_aliases = _deduplicate(state)
+    expected_aliases = _aliases(state)
     if aliases != expected_aliases:
         raise ValueError(
             f"The file's tied weights {aliases} do not match the module's {expected_aliases}."
@@ -420,13 +446,6 @@ def _load_weights(module, weights, aliases):
     module.load_state_dict(full, strict=True)
 
 
-def _optimizer_state(estimator):
-    optimizer = getattr(estimator, "_optimizer", None)
-    if optimizer is not None:
-        return optimizer.state_dict()
-    return getattr(estimator, "_optimizer_state", None)
-
-
 def _split_optimizer_state(state):
     """An optimiser state dict as (tensors for safetensors, JSON data)."""
     if state is None:
@@ -436,7 +455,7 @@ def _split_optimizer_state(state):
         entry = {"tensors": [], "values": {}}
         for key, value in values.items():
             if isinstance(value, torch.Tensor):
-                tensors[f"{index}.{key}"] = value.detach().cpu().contiguous()
+                tensors[f"{index}.{key}"] = _cpu(value)
                 entry["tensors"].append(key)
             else:
                 entry["values"][key] = _encode(value, f"optimizer state {key!r}")
@@ -453,24 +472,22 @@ def _restore_optimizer(estimator, module, device, document, tensors):
     if tensors is None:
         raise ValueError(f"The file describes an optimiser state but has no {OPTIMIZER}.")
     try:
-        groups = [_decode(group, "optimizer") for group in document["param_groups"]]
-        state = {}
-        for index, entry in document["state"].items():
-            values = {k: _decode(v, "optimizer") for k, v in entry["values"].items()}
-            values.update({key: tensors[f"{index}.{key}"] for key in entry["tensors"]})
-            state[int(index)] = values
-        kind = getattr(estimator, "_optimizer_kind", None)
-        optimizer = estimator._new_optimizer(module.parameters(), device, kind)
-        optimizer.load_state_dict({"state": state, "param_groups": groups})
+        state = _join_optimizer_state(document, tensors)
+        optimizer = estimator._optimizer_with_state(module, device, state)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ValueError(f"The file's optimiser state does not fit the module: {exc}") from exc
     return optimizer
 
 
-def _decode_rng(document):
-    if document is None:
-        return None
-    return rng_from_state(_decode(document, "random generator"))
+def _join_optimizer_state(document, tensors):
+    """The inverse of :func:`_split_optimizer_state`."""
+    groups = [_decode(group, "optimizer") for group in document["param_groups"]]
+    state = {}
+    for index, entry in document["state"].items():
+        values = {k: _decode(v, "optimizer") for k, v in entry["values"].items()}
+        values.update({key: tensors[f"{index}.{key}"] for key in entry["tensors"]})
+        state[int(index)] = values
+    return {"state": state, "param_groups": groups}
 
 
 # ----------------------------------------------------------------- reading
@@ -510,22 +527,9 @@ def _read_metadata(data):
             f"reads version {FORMAT_VERSION}. Load it with the skae version that wrote it "
             f"({metadata.get('versions', {}).get('skae', 'unknown')})."
         )
-    expected = {
-        "format",
-        "format_version",
-        "class",
-        "params",
-        "attributes",
-        "device",
-        "aliases",
-        "optimizer",
-        "rng",
-        "output_config",
-        "versions",
-    }
-    if set(metadata) - {"build_params"} != expected:
+    if set(metadata) - {"build_params"} != ENTRIES:
         raise ValueError(
-            f"The member {METADATA!r} has entries {sorted(metadata)}; expected {sorted(expected)}."
+            f"The member {METADATA!r} has entries {sorted(metadata)}; expected {sorted(ENTRIES)}."
         )
     if not isinstance(metadata["versions"], dict) or not isinstance(metadata["device"], str):
         raise ValueError(f"The member {METADATA!r} has malformed 'versions' or 'device'.")

@@ -13,6 +13,7 @@ imported only when something is drawn.
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Sequence
 from numbers import Integral
 from typing import TYPE_CHECKING, Any, Literal
@@ -64,6 +65,33 @@ def check_matplotlib_support(caller_name: str) -> None:
 
 def _estimator_name(estimator: object) -> str:
     return type(estimator).__name__
+
+
+def _validate_plot_params(
+    display: Any, ax: Axes | None, name: str | None
+) -> tuple[Axes, str | None]:
+    """Check for matplotlib; return the axes to draw on (those of a new figure
+    if None) and the name for the title (``display.estimator_name`` if None)."""
+    check_matplotlib_support(f"{type(display).__name__}.plot")
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots()
+    return ax, display.estimator_name if name is None else name
+
+
+def _axes_array(ax: Any, shape: tuple[int, ...], expected: str) -> np.ndarray:
+    """The axes given as ``ax``, as an array of ``shape``; ``expected`` starts
+    the error message when their number does not fit."""
+    axes = np.asarray(ax, dtype=object)
+    if axes.size != np.prod(shape):
+        raise ValueError(f"{expected}; got {axes.size}.")
+    return axes.reshape(shape)
+
+
+def _line_marker(n_points: int) -> str | None:
+    """Dots on the points of a short curve, none on a long one."""
+    return "." if n_points < 50 else None
 
 
 # ---------------------------------------------------------------- loss curve
@@ -162,53 +190,43 @@ class LossCurveDisplay:
         display : LossCurveDisplay
             Object that stores the computed values and the artists.
         """
-        check_matplotlib_support(f"{type(self).__name__}.plot")
+        ax, name = _validate_plot_params(self, ax, name)
         import matplotlib.pyplot as plt
 
-        if ax is None:
-            _, ax = plt.subplots()
-        name = self.estimator_name if name is None else name
-
         loss = np.asarray(self.loss_curve, dtype=float)
-        epochs = np.arange(1, len(loss) + 1)
         pretraining_lengths = [len(curve) for curve in self.pretraining_loss_curves]
         n_pretraining = sum(pretraining_lengths)
 
+        # spans cover whole epochs: epoch e is drawn at x = e, so a phase of
+        # epochs [a, b] is shaded over [a - 0.5, b + 0.5]
+        colors = plt.get_cmap("Pastel2").colors
         self.pretraining_spans_ = []
+        start = 0
+        for layer, length in enumerate(pretraining_lengths):
+            span = ax.axvspan(
+                start + 0.5,
+                start + length + 0.5,
+                color=colors[layer % len(colors)],
+                alpha=0.6,
+                zorder=0,
+                label=f"pretraining layer {layer + 1}",
+            )
+            self.pretraining_spans_.append(span)
+            start += length
         self.finetuning_span_ = None
-        if pretraining_lengths:
-            # spans cover whole epochs: epoch e is drawn at x = e, so a phase
-            # of epochs [a, b] is shaded over [a - 0.5, b + 0.5]
-            colors = plt.get_cmap("Pastel2").colors
-            start = 0
-            for layer, length in enumerate(pretraining_lengths):
-                span = ax.axvspan(
-                    start + 0.5,
-                    start + length + 0.5,
-                    color=colors[layer % len(colors)],
-                    alpha=0.6,
-                    zorder=0,
-                    label=f"pretraining layer {layer + 1}",
-                )
-                self.pretraining_spans_.append(span)
-                start += length
-            if len(loss) > n_pretraining:
-                self.finetuning_span_ = ax.axvspan(
-                    n_pretraining + 0.5,
-                    len(loss) + 0.5,
-                    color="0.9",
-                    zorder=0,
-                    label="fine-tuning",
-                )
+        if pretraining_lengths and len(loss) > n_pretraining:
+            self.finetuning_span_ = ax.axvspan(
+                n_pretraining + 0.5, len(loss) + 0.5, color="0.9", zorder=0, label="fine-tuning"
+            )
 
-        line_kwargs = {"label": "training loss", "marker": "." if len(loss) < 50 else None}
+        line_kwargs = {"label": "training loss", "marker": _line_marker(len(loss))}
         line_kwargs.update(kwargs)
         # each pretrained layer has its own loss, on its own scale: break the
         # line between phases rather than join unrelated values
         breaks = np.cumsum(pretraining_lengths, dtype=int)
         breaks = breaks[breaks < len(loss)]
         (self.line_,) = ax.plot(
-            np.insert(epochs.astype(float), breaks, np.nan),
+            np.insert(np.arange(1, len(loss) + 1, dtype=float), breaks, np.nan),
             np.insert(loss, breaks, np.nan),
             **line_kwargs,
         )
@@ -222,7 +240,7 @@ class LossCurveDisplay:
                 validation,
                 label="validation loss",
                 linestyle="--",
-                marker="." if len(validation) < 50 else None,
+                marker=_line_marker(len(validation)),
             )
 
         ax.set_xlabel("epoch")
@@ -375,12 +393,9 @@ class LatentSpaceDisplay:
         -------
         display : LatentSpaceDisplay
         """
-        check_matplotlib_support(f"{type(self).__name__}.plot")
+        ax, name = _validate_plot_params(self, ax, name)
         import matplotlib.pyplot as plt
 
-        if ax is None:
-            _, ax = plt.subplots()
-        name = self.estimator_name if name is None else name
         codes = np.asarray(self.codes)
         if codes.ndim != 2 or codes.shape[1] != 2:
             raise ValueError(f"codes must have shape (n_samples, 2); got {codes.shape}.")
@@ -390,7 +405,7 @@ class LatentSpaceDisplay:
         self.legend_ = None
         self.colorbar_ = None
         if self.y is None:
-            self.scatter_ = ax.scatter(codes[:, 0], codes[:, 1], **scatter_kwargs)
+            self.scatter_ = ax.scatter(*codes.T, **scatter_kwargs)
         else:
             y = np.asarray(self.y)
             if len(y) != len(codes):
@@ -398,16 +413,13 @@ class LatentSpaceDisplay:
             classes, index = np.unique(y, return_inverse=True)
             continuous = y.dtype.kind == "f" and len(classes) > MAX_LEGEND_CLASSES
             if continuous:
-                self.scatter_ = ax.scatter(
-                    codes[:, 0], codes[:, 1], c=y, cmap=cmap or "viridis", **scatter_kwargs
-                )
+                self.scatter_ = ax.scatter(*codes.T, c=y, cmap=cmap or "viridis", **scatter_kwargs)
                 self.colorbar_ = ax.figure.colorbar(self.scatter_, ax=ax)
             else:
                 n_classes = len(classes)
                 cmap = plt.get_cmap(cmap or ("tab10" if n_classes <= 10 else "tab20"))
                 self.scatter_ = ax.scatter(
-                    codes[:, 0],
-                    codes[:, 1],
+                    *codes.T,
                     c=index,
                     cmap=cmap,
                     vmin=-0.5,
@@ -499,13 +511,10 @@ class LatentSpaceDisplay:
             names = [f"component {i}" for i in range(n_components)]
         if projection == "pca" and n_components > 2:
             codes = PCA(n_components=2).fit_transform(codes)
-            labels = (
-                f"PC 1 of the codes ({names[0]} ... {names[-1]})",
-                f"PC 2 of the codes ({names[0]} ... {names[-1]})",
-            )
+            labels = tuple(f"PC {i} of the codes ({names[0]} ... {names[-1]})" for i in (1, 2))
         else:
             codes = codes[:, :2]
-            labels = (names[0], names[1])
+            labels = tuple(names[:2])
         display = cls(
             codes=codes, y=y, axis_labels=labels, estimator_name=_estimator_name(estimator)
         )
@@ -662,25 +671,17 @@ class ReconstructionDisplay:
             fig = ax.figure
             gap = 0.04
             width, height = (1 - gap * (n_images - 1)) / n_images, (1 - gap * (n_rows - 1)) / n_rows
-            axes = np.array(
-                [
-                    [
-                        ax.inset_axes(
-                            [j * (width + gap), 1 - height - i * (height + gap), width, height]
-                        )
-                        for j in range(n_images)
-                    ]
-                    for i in range(n_rows)
-                ]
-            )
-        else:
-            axes = np.asarray(ax, dtype=object)
-            if axes.size != n_rows * n_images:
-                raise ValueError(
-                    f"Expected {n_rows * n_images} axes ({n_rows} rows of {n_images} images); "
-                    f"got {axes.size}."
+            axes = np.empty((n_rows, n_images), dtype=object)
+            for i, j in np.ndindex(axes.shape):
+                axes[i, j] = ax.inset_axes(
+                    [j * (width + gap), 1 - height - i * (height + gap), width, height]
                 )
-            axes = axes.reshape(n_rows, n_images)
+        else:
+            axes = _axes_array(
+                ax,
+                (n_rows, n_images),
+                f"Expected {n_rows * n_images} axes ({n_rows} rows of {n_images} images)",
+            )
             fig = axes[0, 0].figure
 
         if vmin is None:
@@ -688,24 +689,21 @@ class ReconstructionDisplay:
         if vmax is None:
             vmax = rows[0].max()
         images = np.empty((n_rows, n_images), dtype=object)
-        for i in range(n_rows):
-            for j in range(n_images):
-                cell_ax = axes[i, j]
-                images[i, j] = cell_ax.imshow(
-                    rows[i, j].reshape(shape),
-                    cmap=cmap,
-                    vmin=vmin,
-                    vmax=vmax,
-                    origin="upper",
-                    interpolation="nearest",
-                    **kwargs,
-                )
-                cell_ax.set_xticks([])
-                cell_ax.set_yticks([])
-            if self.row_labels is not None:
-                axes[i, 0].set_ylabel(
-                    self.row_labels[i], rotation=0, ha="right", va="center", labelpad=6
-                )
+        for (i, j), cell_ax in np.ndenumerate(axes):
+            images[i, j] = cell_ax.imshow(
+                rows[i, j].reshape(shape),
+                cmap=cmap,
+                vmin=vmin,
+                vmax=vmax,
+                origin="upper",
+                interpolation="nearest",
+                **kwargs,
+            )
+            cell_ax.set_xticks([])
+            cell_ax.set_yticks([])
+        if self.row_labels is not None:
+            for row_ax, label in zip(axes[:, 0], self.row_labels, strict=True):
+                row_ax.set_ylabel(label, rotation=0, ha="right", va="center", labelpad=6)
         if name is not None:
             title = f"{name}: reconstructions"
             if self.ax_ is not None:
@@ -872,9 +870,7 @@ class ComparisonDisplay:
             height = 1.2 + 0.4 * len(self.results)
             fig, axes = plt.subplots(1, 2, figsize=(10, height), sharey=True, layout="constrained")
         else:
-            axes = np.asarray(ax, dtype=object).ravel()
-            if axes.size != 2:
-                raise ValueError(f"ax must hold 2 axes (error, accuracy); got {axes.size}.")
+            axes = _axes_array(ax, (2,), "ax must hold 2 axes (error, accuracy)")
             fig = axes[0].figure
         names = [str(r["name"]) for r in self.results]
         positions = np.arange(len(names))
@@ -953,8 +949,6 @@ class ComparisonDisplay:
         -------
         display : ComparisonDisplay
         """
-        import time
-
         check_matplotlib_support(f"{cls.__name__}.from_estimators")
         if isinstance(estimators, dict):
             named = list(estimators.items())
