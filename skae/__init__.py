@@ -4,6 +4,7 @@ from ._autoencoder import Autoencoder
 from ._contractive import ContractiveAutoencoder
 from ._convolutional import ConvolutionalAutoencoder
 from ._denoising import DenoisingAutoencoder
+from ._outlier import AutoencoderOutlierDetector
 from ._persistence import load, save
 from ._sparse import SparseAutoencoder
 from ._variational import VariationalAutoencoder
@@ -12,6 +13,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Autoencoder",
+    "AutoencoderOutlierDetector",
     "ContractiveAutoencoder",
     "ConvolutionalAutoencoder",
     "DenoisingAutoencoder",
