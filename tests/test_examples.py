@@ -16,6 +16,7 @@ ARGS = {
     "denoise_digits.py": ["--quick", "--out", "{out}"],
     "vae_sample_digits.py": ["--quick", "--out", "{out}"],
     "features_gridsearch.py": ["--quick"],
+    "onnx_deploy.py": ["--quick"],
 }
 
 #: Patterns the output must match, per script.
@@ -39,6 +40,12 @@ EXPECTED = {
         r"\| \d \| Autoencoder \| 8 \|",
         r"\| \d \| DenoisingAutoencoder \| 8 \|",
         r"held-out accuracy of the best pipeline: 0\.\d{3}",
+    ],
+    "onnx_deploy.py": [
+        r"max \|onnxruntime - skae\| on codes: \d\.\d{2}e[-+]\d{2}",
+        r"pipeline labels identical on (\d+)/\1 held-out digits",
+        r"on probabilities: (0\.00e\+00|\d\.\d{2}e-(0[5-9]|[1-9]\d))",
+        r"reloaded labels identical: True",
     ],
 }
 
