@@ -60,7 +60,7 @@ ESTIMATORS = {
     "ContractiveAutoencoder": (ContractiveAutoencoder, {}),
     "ConvolutionalAutoencoder": (
         ConvolutionalAutoencoder,
-        {"hidden_layer_sizes": (16, 32), "image_shape": {"digits": (8, 8), "mnist": (28, 28)}},
+        {"channels": (16, 32), "image_shape": {"digits": (8, 8), "mnist": (28, 28)}},
     ),
 }
 N_COMPONENTS = (2, 8, 30)
@@ -115,7 +115,9 @@ def family_table(dataset, data, cfg, lr_iter):
         )
         print(f"  {dataset} PCA({k}): {rows[-1]['recon_error']:.3f}", flush=True)
         for name, (cls, extra) in ESTIMATORS.items():
-            params = {"hidden_layer_sizes": cfg["hidden"]}
+            params = (
+                {} if cls is ConvolutionalAutoencoder else {"hidden_layer_sizes": cfg["hidden"]}
+            )
             params.update({p: v[dataset] if isinstance(v, dict) else v for p, v in extra.items()})
             est = cls(
                 n_components=k,
@@ -303,7 +305,7 @@ def main():
             "n_iter_no_change": 10**6,
         }
         if args.hinton_model == "conv":
-            settings.update(hidden_layer_sizes=(32, 64), image_shape=(28, 28))
+            settings.update(channels=(32, 64), image_shape=(28, 28))
             cls, label = ConvolutionalAutoencoder, "skae ConvolutionalAutoencoder (32, 64) -> 30"
         else:
             settings.update(hidden_layer_sizes=(1000, 500, 250))

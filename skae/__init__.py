@@ -9,7 +9,7 @@ from ._persistence import load, save
 from ._sparse import SparseAutoencoder
 from ._variational import VariationalAutoencoder
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "Autoencoder",

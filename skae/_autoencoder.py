@@ -1,5 +1,5 @@
 """The plain MLP autoencoder, with tied weights and greedy layer-wise
-pretraining; the MLP family members build on it."""
+pretraining (all from :class:`~skae._base.BaseMLPAutoencoder`)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,10 @@ from typing import Literal
 import numpy as np
 import torch
 
-from ._base import BaseAutoencoder, StrOptions
-from ._losses import RECONSTRUCTION_LOSSES, squared_error
-from .nn import AutoencoderModule
+from ._base import Activation, BaseMLPAutoencoder
 
 
-class Autoencoder(BaseAutoencoder):
+class Autoencoder(BaseMLPAutoencoder):
     """Autoencoder: a non-linear, learned counterpart of PCA.
 
     An MLP encoder maps ``n_features -> hidden_layer_sizes -> n_components``
@@ -144,19 +142,13 @@ class Autoencoder(BaseAutoencoder):
     (1797, 64)
     """
 
-    _parameter_constraints: dict = {
-        **BaseAutoencoder._parameter_constraints,
-        "tied_weights": ["boolean"],
-        "pretraining": [StrOptions({"greedy"}), None],
-    }
-
     def __init__(
         self,
         *,
         n_components: int = 2,
         hidden_layer_sizes: int | Sequence[int] = (100,),
-        activation: str = "relu",
-        loss: str = "mse",
+        activation: Activation = "relu",
+        loss: Literal["mse", "bce"] = "mse",
         optimizer: Literal["adam", "adamw", "sgd"] = "adam",
         learning_rate: float = 1e-3,
         weight_decay: float = 0.0,
@@ -177,7 +169,6 @@ class Autoencoder(BaseAutoencoder):
     ) -> None:
         super().__init__(
             n_components=n_components,
-            hidden_layer_sizes=hidden_layer_sizes,
             activation=activation,
             loss=loss,
             optimizer=optimizer,
@@ -196,50 +187,6 @@ class Autoencoder(BaseAutoencoder):
             verbose=verbose,
             warm_start=warm_start,
         )
+        self.hidden_layer_sizes = hidden_layer_sizes
         self.tied_weights = tied_weights
         self.pretraining = pretraining
-
-    #: Activation of the code layer; family members with a bounded or
-    #: non-negative code override it.
-    _code_activation = "identity"
-
-    def _build_module(self, n_features):
-        return AutoencoderModule(
-            n_features,
-            self.n_components,
-            self._hidden_layer_sizes(),
-            self.activation,
-            output_activation=RECONSTRUCTION_LOSSES[self.loss][1],
-            code_activation=self._code_activation,
-            tied_weights=self.tied_weights,
-        )
-
-    def _pretrain(self, module, X, *, device, generator, loss_generator):
-        if self.pretraining != "greedy":
-            return []
-        pairs = module.layer_pairs()
-        curves = []
-        for depth, pair in enumerate(pairs):
-            batch_loss = self._training_loss(
-                pair,
-                loss_generator,
-                reconstruction=None if depth == 0 else squared_error,
-                penalize=depth == len(pairs) - 1,
-            )
-            history = self._train(
-                pair,
-                batch_loss,
-                X,
-                optimizer=self._new_optimizer(pair.parameters(), device),
-                max_iter=self.max_iter,
-                generator=generator,
-                device=device,
-                previous_epochs=sum(map(len, curves)),
-                desc=f"{type(self).__name__} pretraining layer {depth + 1}/{len(pairs)}",
-            )
-            curves.append(history.loss_curve)
-            if history.stop_reason == "interrupted":
-                break
-            # the next layer learns to reconstruct this layer's codes
-            X = self._map_rows(pair, lambda m, x: m.encode(x), X).to(device)
-        return curves

@@ -1,10 +1,17 @@
-"""The estimator base every skae autoencoder shares.
+"""The estimator bases of the skae family.
 
-It owns what is the same across the family: parameter constraints, the fit
-skeleton (validate, convert once, hand to the engine, store what comes back),
-batched inference, scores, tags and pickling. A family member overrides a few
-hooks: ``_build_module``, ``_corrupt``, ``_training_loss``,
-``_score_samples_batch`` and ``_check_data``.
+:class:`BaseAutoencoder` owns what all six estimators share: the shared
+parameters and their constraints, ``fit`` as a sequence of named steps
+(validate, seed, start a module, split, train, record), batched inference,
+scores, tags and the one fitted-state path (:meth:`~BaseAutoencoder._export_state`
+and :meth:`~BaseAutoencoder._import_state`) that pickling, ``copy.deepcopy``,
+``skops`` and ``skae.save``/``skae.load`` all use. A family member overrides a
+few hooks: ``_build_module``, ``_training_loss``, ``_score_samples_batch`` and
+``_check_data``.
+
+:class:`BaseMLPAutoencoder` is the base of the MLP family (plain, denoising,
+sparse, contractive): hidden layers, tied weights, corruption of the input,
+penalties on the code and greedy layer-wise pretraining.
 
 This is the one module that imports scikit-learn's private helpers.
 """
@@ -14,8 +21,7 @@ from __future__ import annotations
 import copy
 import sys
 import warnings
-from collections.abc import Callable, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable
 from numbers import Integral, Real
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -29,9 +35,10 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from . import _engine
-from ._losses import BATCH_TOTALS, RECONSTRUCTION_LOSSES
+from ._engine import StopReason
+from ._losses import BATCH_TOTALS, RECONSTRUCTION_LOSSES, UNIT_INTERVAL_LOSSES, squared_error
 from ._progress import epoch_reporter
-from .nn import ACTIVATIONS
+from .nn import ACTIVATIONS, AutoencoderModule
 
 if sys.version_info >= (3, 11):
     from typing import Self
@@ -48,7 +55,12 @@ if TYPE_CHECKING:
 else:
     from sklearn.base import _fit_context
 
-__all__ = ["BaseAutoencoder", "Interval", "StrOptions"]
+__all__ = ["Activation", "BaseAutoencoder", "BaseMLPAutoencoder", "Interval", "StrOptions"]
+
+#: The ``activation`` options (the keys of :data:`skae.nn.ACTIVATIONS`).
+Activation = Literal[
+    "relu", "identity", "logistic", "tanh", "leaky_relu", "elu", "gelu", "softplus"
+]
 
 FLOAT_DTYPES = (np.float64, np.float32)
 TORCH_DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
@@ -56,6 +68,10 @@ TORCH_DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch
 #: Rows per block in transform, inverse_transform and score_samples: memory
 #: stays bounded for any number of rows.
 INFERENCE_BLOCK_SIZE = 4096
+
+#: Bumped whenever the exported fitted state changes shape; ``_import_state``
+#: and ``skae.load`` refuse states of other versions with a message.
+STATE_VERSION = 2
 
 
 def resolve_device(device):
@@ -85,6 +101,22 @@ def resolve_device(device):
     return resolved
 
 
+def available_device(saved, name):
+    """The device a fitted model was saved on, when it exists here, else the
+    CPU with a warning."""
+    try:
+        return resolve_device(saved)
+    except ValueError as exc:
+        reason = " (CUDA is not available)" if "CUDA is not available" in str(exc) else ""
+        warnings.warn(
+            f"{name} was fitted on {saved!r}, which is not available here{reason}; it will "
+            "run on the CPU.",
+            UserWarning,
+            stacklevel=4,
+        )
+        return torch.device("cpu")
+
+
 def as_tensor(X, device, dtype=torch.float32):
     """A tensor of ``X`` on ``device``; shares memory with ``X`` only when it can
     do so without a copy and ``X`` is writeable (it is never written to)."""
@@ -106,6 +138,14 @@ def check_float32_range(X):
             f"{largest:.3g}; float32 holds up to {limit:.3g}), which skae trains in. "
             "Scale X, for example with sklearn.preprocessing.StandardScaler."
         )
+
+
+def positive_ints(value, name):
+    """``value`` (an int or a sequence of them) as a list of positive ints."""
+    sizes = [value] if isinstance(value, Integral) else list(value)
+    if not all(isinstance(s, Integral) and not isinstance(s, bool) and s >= 1 for s in sizes):
+        raise ValueError(f"{name} must hold positive integers, got {value!r}.")
+    return [int(s) for s in sizes]
 
 
 #: numpy bit generators a saved random state may name; never looked up by getattr.
@@ -141,12 +181,18 @@ def draw_seed(rng):
     return int(rng.integers(2**62))
 
 
+def is_fitted_name(name):
+    """scikit-learn's rule: fitted attributes end in "_" (and are not dunder).
+    skae's private fitted state follows it too (``_rng_``, ``_optimizer_``,
+    ``_build_params_``), so this one rule says what is fitted."""
+    return name.endswith("_") and not name.startswith("__")
+
+
 class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Shared machinery of the skae estimators. Not for direct use."""
 
     _parameter_constraints: dict = {
         "n_components": [Interval(Integral, 1, None, closed="left")],
-        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "activation": [StrOptions(set(ACTIVATIONS))],
         "loss": [StrOptions(set(RECONSTRUCTION_LOSSES))],
         "optimizer": [StrOptions({"adam", "adamw", "sgd"})],
@@ -170,8 +216,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self,
         *,
         n_components: int = 2,
-        hidden_layer_sizes: int | Sequence[int] = (100,),
-        activation: str = "relu",
+        activation: Activation = "relu",
         loss: str = "mse",
         optimizer: Literal["adam", "adamw", "sgd"] = "adam",
         learning_rate: float = 1e-3,
@@ -190,7 +235,6 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         warm_start: bool = False,
     ) -> None:
         self.n_components = n_components
-        self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.loss = loss
         self.optimizer = optimizer
@@ -215,35 +259,15 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """The torch module to train, freshly initialised."""
         raise NotImplementedError
 
-    def _corrupt(self, x, generator):
-        """The training input made from a clean batch (identity here)."""
-        return x
-
-    def _penalty(self, module, x, code):
-        """A regulariser on the code of a clean batch, added to the mean loss."""
-        return 0.0
-
-    def _training_loss(self, module, generator, *, reconstruction=None, penalize=True):
-        """``batch_loss(x) -> 0-d tensor`` for the engine.
-
-        ``reconstruction`` replaces the loss chosen by ``loss`` (greedy
-        pretraining of inner layers reconstructs hidden activations with squared
-        error); ``penalize=False`` leaves out :meth:`_penalty`.
-        """
-        reconstruction = reconstruction or RECONSTRUCTION_LOSSES[self.loss][0]
-        total = BATCH_TOTALS[reconstruction]
+    def _training_loss(self, module, generator):
+        """``batch_loss(x) -> 0-d tensor`` for the engine: the mean over the
+        batch of the reconstruction loss named by ``loss``."""
+        total = BATCH_TOTALS[RECONSTRUCTION_LOSSES[self.loss][0]]
 
         def batch_loss(x):
-            code = module.encode(self._corrupt(x, generator))
-            loss = total(module.decoder(code), x) / x.shape[0]
-            return loss + self._penalty(module, x, code) if penalize else loss
+            return total(module(x), x) / x.shape[0]
 
         return batch_loss
-
-    def _pretrain(self, module, X, *, device, generator, loss_generator):
-        """Greedy layer-wise pretraining before the end-to-end fit; returns one
-        loss curve per pretrained layer (none here)."""
-        return []
 
     def _score_samples_batch(self, module, x):
         """Per-sample score of a batch, higher is better."""
@@ -251,12 +275,27 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     def _check_data(self, X):
         """Checks that depend on the data and on several parameters at once."""
-        if self.loss in ("bce", "bernoulli") and X.size and (X.min() < 0 or X.max() > 1):
+        if self.loss in UNIT_INTERVAL_LOSSES and X.size and (X.min() < 0 or X.max() > 1):
             raise ValueError(
                 f"loss={self.loss!r} needs X in [0, 1], but X ranges over "
                 f"[{X.min():.4g}, {X.max():.4g}]. Scale X (for example with "
                 "sklearn.preprocessing.MinMaxScaler) or use a Gaussian loss."
             )
+
+    def _train_module(self, module, X, *, optimizer, fresh, incremental, **train_kwargs):
+        """Train ``module`` end to end on the rows of ``X``; returns the
+        engine's history and the fitted attributes a family member adds
+        (none here). ``fresh`` says ``module`` was just built."""
+        history = self._train(
+            module,
+            self._training_loss(module, train_kwargs.pop("loss_generator")),
+            X,
+            optimizer=optimizer,
+            max_iter=1 if incremental else self.max_iter,
+            stop_early=not incremental,
+            **train_kwargs,
+        )
+        return history, {}
 
     # ------------------------------------------------------------- fitting
 
@@ -276,10 +315,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self : object
             The fitted estimator.
         """
-        with (
-            self._restore_on_error(in_place=self.warm_start),
-            _engine.deterministic_algorithms(self.deterministic, self.device),
-        ):
+        with _engine.deterministic_algorithms(self.deterministic, self.device):
             self._fit(X, incremental=False)
         return self
 
@@ -302,131 +338,56 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self : object
             The fitted estimator.
         """
-        with (
-            self._restore_on_error(in_place=True),
-            _engine.deterministic_algorithms(self.deterministic, self.device),
-        ):
+        with _engine.deterministic_algorithms(self.deterministic, self.device):
             self._fit(X, incremental=True)
         return self
 
-    @contextmanager
-    def _restore_on_error(self, *, in_place):
-        """A failed fit leaves the estimator as it was: fitted models keep their
-        weights and attributes, unfitted ones stay unfitted. The weights and
-        optimiser moments are copied only when the call trains the existing
-        module in place (``warm_start`` or ``partial_fit``); a fresh fit builds a
-        new module and leaves the old one untouched."""
-        saved = dict(self.__dict__)
-        in_place = in_place and "module_" in saved
-        weights = _engine.clone_state(self.module_) if in_place else None
-        optimizer = saved.get("_optimizer") if in_place else None
-        moments = copy.deepcopy(optimizer.state_dict()) if optimizer is not None else None
-        rng = copy.deepcopy(saved.get("_rng"))
-        try:
-            yield
-        except BaseException:
-            if weights is not None:
-                saved["module_"].load_state_dict(weights)
-            if optimizer is not None:
-                optimizer.load_state_dict(moments)
-            if rng is not None:
-                saved["_rng"] = rng
-            self.__dict__.clear()
-            self.__dict__.update(saved)
-            raise
-
     def _fit(self, X, *, incremental):
-        first_pass = not self.__sklearn_is_fitted__() or not (self.warm_start or incremental)
-        X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=first_pass)
-        check_float32_range(X)
-        self._check_data(X)
-        self._hidden_layer_sizes()  # fails early on a bad value
+        """Fit as its steps. Each computes local values; the fitted attributes
+        are assigned together at the end, so a call that fails anywhere leaves
+        the estimator as it was (a warm start trains a copy of ``module_``)."""
+        fresh = not (self.__sklearn_is_fitted__() and (self.warm_start or incremental))
         early_stopping = self.early_stopping and not incremental
-        n_samples = X.shape[0]
-        if early_stopping and n_samples < 2:
-            raise ValueError(
-                f"early_stopping=True needs at least 2 samples to hold out a validation "
-                f"set; got n_samples={n_samples}."
-            )
+        X, features = self._validated_training_data(X, reset=fresh, early_stopping=early_stopping)
         device = resolve_device(self.device)
-
-        if first_pass:
-            self._rng = seed_source(self.random_state)
-            module = self._seeded_module(X.shape[1], draw_seed(self._rng)).to(device)
-            self._record_build_params()
-            self._optimizer = None
-            self.n_iter_ = 0
-            self.loss_curve_ = []
-            self.best_loss_ = None
-            self.validation_scores_ = None
-            self.best_validation_score_ = None
-        else:
-            module = self.module_
-            if device != self.device_:
-                module.to(device)
-                self._optimizer = None
-
+        rng = seed_source(self.random_state) if fresh else copy.deepcopy(self._rng_)
+        module = self._starting_module(X.shape[1], rng, device, fresh=fresh)
         # separate streams: the corruption or sampling a loss draws does not
         # change which rows go into which batch
-        generator = torch.Generator(device=device).manual_seed(draw_seed(self._rng))
-        loss_generator = torch.Generator(device=device).manual_seed(draw_seed(self._rng))
-        X_train = as_tensor(X, device)
-        validation_score = None
-        if early_stopping:
-            n_val = max(1, int(np.ceil(self.validation_fraction * n_samples)))
-            if n_val >= n_samples:
-                raise ValueError(
-                    f"validation_fraction={self.validation_fraction} leaves no training "
-                    f"samples out of n_samples={n_samples}."
-                )
-            order = torch.randperm(n_samples, generator=generator, device=device)
-            X_val, X_train = X_train[order[:n_val]], X_train[order[n_val:]]
-
-            def validation_score():
-                return self._map_rows(module, self._score_samples_batch, X_val).mean().item()
-
-        self.batch_size_ = self._resolve_batch_size(X_train.shape[0])
-        pretraining_curves = []
-        if first_pass and not incremental:
-            pretraining_curves = self._pretrain(
-                module, X_train, device=device, generator=generator, loss_generator=loss_generator
-            )
-        optimizer = self._get_optimizer(module, device, reuse=incremental and not first_pass)
-        history = self._train(
+        generator = torch.Generator(device=device).manual_seed(draw_seed(rng))
+        loss_generator = torch.Generator(device=device).manual_seed(draw_seed(rng))
+        X_train, X_val = self._split_validation(as_tensor(X, device), generator, early_stopping)
+        batch_size = self._resolve_batch_size(X_train.shape[0])
+        optimizer = self._starting_optimizer(module, device, reuse=incremental and not fresh)
+        previous = self._history_attributes(fresh)
+        history, family_attributes = self._train_module(
             module,
-            self._training_loss(module, loss_generator),
             X_train,
             optimizer=optimizer,
-            max_iter=1 if incremental else self.max_iter,
+            fresh=fresh,
+            incremental=incremental,
+            batch_size=batch_size,
             generator=generator,
+            loss_generator=loss_generator,
             device=device,
-            validation_score=validation_score,
-            stop_early=not incremental,
-            previous_epochs=self.n_iter_ + sum(map(len, pretraining_curves)),
-            desc=f"{type(self).__name__} fine-tuning" if pretraining_curves else None,
+            validation_score=self._validation_score(module, X_val),
+            previous_epochs=previous["n_iter_"],
         )
-
-        self.module_ = module
-        self.device_ = device
-        self._optimizer = optimizer
-        if first_pass:
-            self._n_features_out = self.n_components
-        if first_pass:
-            self.pretraining_loss_curves_ = pretraining_curves
-        pretraining_curve = [loss for curve in pretraining_curves for loss in curve]
-        self.n_iter_ += len(pretraining_curve) + history.n_iter
-        self.loss_curve_ = self.loss_curve_ + pretraining_curve + history.loss_curve
-        if early_stopping:
-            previous = self.best_validation_score_
-            self.validation_scores_ = (self.validation_scores_ or []) + history.validation_scores
-            self.best_validation_score_ = max(
-                -np.inf if previous is None else previous, history.best_validation_score
-            )
-            self.best_loss_ = None
-        elif history.n_iter:
-            previous = np.inf if self.best_loss_ is None else self.best_loss_
-            self.best_loss_ = min(previous, history.best_loss)
-        if not incremental and history.stop_reason == "max_iter":
+        self._set_fitted(
+            {
+                **features,
+                **self._merged_history(previous, history, early_stopping),
+                **family_attributes,
+                "module_": module,
+                "device_": device,
+                "batch_size_": batch_size,
+                "_rng_": rng,
+                "_optimizer_": optimizer,
+                "_build_params_": self._build_params() if fresh else self._build_params_,
+            },
+            replace=fresh,
+        )
+        if not incremental and history.stop_reason is StopReason.MAX_ITER:
             warnings.warn(
                 f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and "
                 "the optimization hasn't converged yet.",
@@ -434,20 +395,130 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 stacklevel=3,
             )
 
-    def _record_build_params(self):
-        """Remember what the module is built from, whatever ``set_params``
-        changes later (a deep copy; ``random_state`` plays no part in its
-        shape, the seed is drawn separately)."""
-        self._build_params = copy.deepcopy(_without_seed(self.get_params(deep=False)))
+    def _validated_training_data(self, X, *, reset, early_stopping):
+        """X checked and converted, and (when ``reset``) the feature
+        attributes it defines, without setting them on the estimator yet."""
+        probe = object.__new__(type(self))  # validate_data sets them on its estimator
+        probe.__dict__.update(self.__dict__)
+        X = validate_data(probe, X, dtype=FLOAT_DTYPES, reset=reset)
+        check_float32_range(X)
+        self._check_data(X)
+        if early_stopping and X.shape[0] < 2:
+            raise ValueError(
+                f"early_stopping=True needs at least 2 samples to hold out a validation "
+                f"set; got n_samples={X.shape[0]}."
+            )
+        names = ("n_features_in_", "feature_names_in_") if reset else ()
+        return X, {name: getattr(probe, name) for name in names if hasattr(probe, name)}
 
-    def _fitted_architecture(self):
-        """An untrained module shaped like ``module_``, built from the
-        parameters ``fit`` built it with (not from any set since), to load
-        saved weights into."""
-        params = self._build_params
+    def _starting_module(self, n_features, rng, device, *, fresh):
+        """A newly built module, or a copy of ``module_`` to continue from."""
+        if fresh:
+            return self._seeded_module(n_features, draw_seed(rng)).to(device)
+        return copy.deepcopy(self.module_).to(device)
+
+    def _split_validation(self, X, generator, early_stopping):
+        """(training rows, held-out rows or None)."""
+        if not early_stopping:
+            return X, None
+        n_samples = X.shape[0]
+        n_val = max(1, int(np.ceil(self.validation_fraction * n_samples)))
+        if n_val >= n_samples:
+            raise ValueError(
+                f"validation_fraction={self.validation_fraction} leaves no training "
+                f"samples out of n_samples={n_samples}."
+            )
+        order = torch.randperm(n_samples, generator=generator, device=X.device)
+        return X[order[n_val:]], X[order[:n_val]]
+
+    def _validation_score(self, module, X_val):
+        """``score() -> float`` on the held-out rows, or None without them."""
+        if X_val is None:
+            return None
+
+        def score():
+            return self._map_rows(module, self._score_samples_batch, X_val).mean().item()
+
+        return score
+
+    def _starting_optimizer(self, module, device, *, reuse):
+        """A new optimiser, or for ``partial_fit`` a copy of the last call's
+        (its moments carry over, also through pickling and skae.save)."""
+        previous = getattr(self, "_optimizer_", None) if reuse else None
+        if previous is None:
+            return self._new_optimizer(module.parameters(), device)
+        return _engine.copy_optimizer(previous, module.parameters(), device=device)
+
+    def _history_attributes(self, fresh):
+        """The history attributes a call continues from."""
+        if fresh:
+            return {
+                "n_iter_": 0,
+                "loss_curve_": [],
+                "best_loss_": None,
+                "validation_scores_": None,
+                "best_validation_score_": None,
+            }
+        return {
+            name: getattr(self, name)
+            for name in (
+                "n_iter_",
+                "loss_curve_",
+                "best_loss_",
+                "validation_scores_",
+                "best_validation_score_",
+            )
+        }
+
+    @staticmethod
+    def _merged_history(previous, history, early_stopping):
+        """``previous`` history attributes extended by one engine run."""
+        merged = dict(previous)
+        merged["n_iter_"] += history.n_iter
+        merged["loss_curve_"] = previous["loss_curve_"] + history.loss_curve
+        if early_stopping:
+            best = previous["best_validation_score_"]
+            merged["validation_scores_"] = (
+                previous["validation_scores_"] or []
+            ) + history.validation_scores
+            merged["best_validation_score_"] = max(
+                -np.inf if best is None else best, history.best_validation_score
+            )
+            merged["best_loss_"] = None
+        elif history.n_iter:
+            best = previous["best_loss_"]
+            merged["best_loss_"] = min(np.inf if best is None else best, history.best_loss)
+        return merged
+
+    def _set_fitted(self, fitted, *, replace):
+        """Assign fitted attributes together; ``replace`` first removes every
+        fitted attribute there is (a fit from scratch)."""
+        if replace:
+            for name in [name for name in vars(self) if is_fitted_name(name)]:
+                delattr(self, name)
+        self.__dict__.update(fitted)
+
+    def _fitted_attributes(self):
+        return {name: value for name, value in vars(self).items() if is_fitted_name(name)}
+
+    def _build_params(self):
+        """What the module is built from, whatever ``set_params`` changes
+        later (a deep copy; ``random_state`` plays no part in its shape, the
+        seed is drawn separately)."""
+        params = self.get_params(deep=False)
+        return copy.deepcopy({k: v for k, v in params.items() if k != "random_state"})
+
+    @property
+    def _n_features_out(self):
+        """The code width the module was built with (for feature names)."""
+        return self._build_params_["n_components"]
+
+    def _architecture(self, build_params, n_features):
+        """An untrained module shaped as ``fit`` builds it from ``build_params``
+        (not from any parameter set since), to load saved weights into."""
         known = set(self._get_param_names())
-        builder = type(self)(**{k: v for k, v in params.items() if k in known})
-        return builder._seeded_module(self.n_features_in_, seed=0)
+        builder = type(self)(**{k: v for k, v in build_params.items() if k in known})
+        return builder._seeded_module(n_features, seed=0)
 
     def _seeded_module(self, n_features, seed):
         """``_build_module`` with its initial weights drawn from ``seed``; the
@@ -464,6 +535,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         *,
         optimizer,
         max_iter,
+        batch_size,
         generator,
         device,
         validation_score=None,
@@ -484,7 +556,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 batch_loss,
                 X,
                 optimizer=optimizer,
-                batch_size=self.batch_size_,
+                batch_size=batch_size,
                 max_iter=max_iter,
                 generator=generator,
                 device=device,
@@ -495,35 +567,26 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 stop_early=stop_early,
                 on_epoch=report,
             )
-        if history.stop_reason == "non_finite":
+        if history.stop_reason is StopReason.NON_FINITE:
             raise ValueError(
                 f"{type(self).__name__}: the training loss became non-finite (NaN or inf) "
                 f"in epoch {previous_epochs + history.n_iter + 1}. Scale the data (for "
                 "example with sklearn.preprocessing.StandardScaler) or lower learning_rate "
                 f"(now {self.learning_rate})."
             )
-        if history.stop_reason == "interrupted":
+        if history.stop_reason is StopReason.INTERRUPTED:
             warnings.warn("Training interrupted by user.", UserWarning, stacklevel=3)
         return history
 
-    def _new_optimizer(self, parameters, device, kind=None):
-        """The optimiser named by ``kind``, by default the ``optimizer`` parameter."""
+    def _new_optimizer(self, parameters, device):
+        """The optimiser named by the ``optimizer`` parameter."""
         return _engine.make_optimizer(
-            kind or self.optimizer,
+            self.optimizer,
             parameters,
             learning_rate=self.learning_rate,
             weight_decay=self.weight_decay,
             device=device,
         )
-
-    def _hidden_layer_sizes(self):
-        sizes = self.hidden_layer_sizes
-        sizes = [sizes] if isinstance(sizes, Integral) else list(sizes)
-        if not all(isinstance(s, Integral) and s >= 1 for s in sizes):
-            raise ValueError(
-                f"hidden_layer_sizes must hold positive integers, got {self.hidden_layer_sizes!r}."
-            )
-        return [int(s) for s in sizes]
 
     def _resolve_batch_size(self, n_samples):
         if self.batch_size == "auto":
@@ -536,39 +599,6 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             )
             return n_samples
         return self.batch_size
-
-    def _get_optimizer(self, module, device, *, reuse):
-        """A new optimiser, or for ``partial_fit`` the one from the last call
-        (its moments carry over, also through pickling)."""
-        optimizer = getattr(self, "_optimizer", None) if reuse else None
-        if optimizer is not None:
-            return optimizer
-        state = getattr(self, "_optimizer_state", None) if reuse else None
-        if state is None:
-            optimizer = self._new_optimizer(module.parameters(), device)
-            self._optimizer_kind = self.optimizer
-        else:
-            optimizer = self._optimizer_with_state(module, device, state)
-        self._optimizer_state = None
-        return optimizer
-
-    def _optimizer_with_state(self, module, device, state):
-        """An optimiser of the kind that made ``state`` (whatever ``set_params``
-        changed since), loaded with a copy of it: ``load_state_dict`` keeps the
-        given tensors and the step updates them in place, and a failed call
-        must be able to put the saved ones back."""
-        kind = getattr(self, "_optimizer_kind", None)
-        optimizer = self._new_optimizer(module.parameters(), device, kind)
-        optimizer.load_state_dict(copy.deepcopy(state))
-        return optimizer
-
-    def _optimizer_state_dict(self):
-        """The optimiser's state dict, or, unpickled and not trained since, the
-        one waiting for the next ``partial_fit``; None when there is neither."""
-        optimizer = getattr(self, "_optimizer", None)
-        if optimizer is not None:
-            return optimizer.state_dict()
-        return getattr(self, "_optimizer_state", None)
 
     # ------------------------------------------------------------ inference
 
@@ -698,6 +728,65 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """
         return float(np.mean(self.score_samples(X)))
 
+    # ----------------------------------------------------- the fitted state
+
+    def _export_state(self) -> dict[str, Any]:
+        """The fitted state as plain data: str-keyed dicts, lists, tuples,
+        numbers, strings, None and numpy arrays (CPU), nothing else.
+
+        Pickling, ``copy.deepcopy``, ``skops`` and ``skae.save`` all store
+        this and rebuild the estimator with :meth:`_import_state`. What is
+        fitted is every attribute named by :func:`is_fitted_name`; four of
+        them are converted (the module to its weights, the device to its name,
+        the random generator and the optimiser to their states), the others
+        are plain data already.
+        """
+        attributes = {}
+        for name, value in self._fitted_attributes().items():
+            if name == "module_":
+                value = _module_weights(value)
+            elif name == "device_":
+                value = str(value)
+            elif name == "_rng_":
+                value = value.bit_generator.state
+            elif name == "_optimizer_" and value is not None:
+                value = _optimizer_state(value)
+            attributes[name] = value
+        return {"version": STATE_VERSION, "attributes": attributes}
+
+    def _import_state(self, state: dict[str, Any]) -> None:
+        """Become the fitted estimator :meth:`_export_state` described: the
+        module built by this class from the parameters it was fitted with,
+        the weights loaded, the optimiser rebuilt with its moments, on the
+        saved device when it exists here (else the CPU, with a warning)."""
+        name = type(self).__name__
+        if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
+            found = state.get("version") if isinstance(state, dict) else None
+            raise ValueError(
+                f"{name}: the saved fitted state has version {found!r}; this skae "
+                f"({_skae_version()}) reads version {STATE_VERSION}."
+            )
+        attributes = dict(state["attributes"])
+        weights = attributes.pop("module_")
+        device = available_device(attributes.pop("device_"), name)
+        optimizer = attributes.pop("_optimizer_", None)
+        rng = attributes.pop("_rng_", None)
+        module = self._architecture(attributes["_build_params_"], attributes["n_features_in_"])
+        _load_module_weights(module, weights)
+        module.to(device)
+        if optimizer is not None:
+            optimizer = _restored_optimizer(optimizer, module, device)
+        self._set_fitted(
+            {
+                **attributes,
+                "module_": module,
+                "device_": device,
+                "_rng_": None if rng is None else rng_from_state(rng),
+                "_optimizer_": optimizer,
+            },
+            replace=True,
+        )
+
     # ---------------------------------------------------------- plumbing
 
     def __sklearn_is_fitted__(self) -> bool:
@@ -709,32 +798,25 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         return tags
 
     def __getstate__(self) -> dict[str, Any]:
-        """Fitted state as plain data and CPU numpy arrays: a model fitted on
-        CUDA unpickles on a machine without one, and ``skops.io`` can hold it
-        trusting nothing but skae's own classes."""
-        state = super().__getstate__().copy()
-        module = state.pop("module_", None)
-        if module is not None:
-            state["_module_weights"] = {
-                name: value.detach().cpu().numpy() for name, value in module.state_dict().items()
-            }
-        if "device_" in state:
-            state["device_"] = str(state["device_"])
-        state.pop("_optimizer", None)
-        optimizer_state = self._optimizer_state_dict()
-        if optimizer_state is not None:
-            state["_optimizer_state"] = _convert_tensors(
-                optimizer_state, lambda t: t.detach().cpu().numpy()
-            )
-        rng = state.pop("_rng", None)
-        if rng is not None:
-            state["_rng_state"] = rng.bit_generator.state
+        """Parameters and configuration, and the fitted state of
+        :meth:`_export_state`: a model fitted on CUDA unpickles on a machine
+        without one, and ``skops.io`` can hold it trusting nothing but skae's
+        own classes."""
+        state = {k: v for k, v in super().__getstate__().items() if not is_fitted_name(k)}
+        if self.__sklearn_is_fitted__():
+            state["_skae_fitted_state"] = self._export_state()
         state["_skae_version"] = _skae_version()
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         state = dict(state)
         pickled = state.pop("_skae_version", None)
+        if "_module_weights" in state:
+            raise ValueError(
+                f"This {type(self).__name__} was pickled by skae {pickled}, whose pickle "
+                f"layout skae {_skae_version()} does not read. Load it with skae {pickled} "
+                "and save it with skae.save (skae.load reads those files), or refit it."
+            )
         if pickled is not None and pickled != _skae_version():
             warnings.warn(
                 f"Trying to unpickle {type(self).__name__} from skae {pickled} with skae "
@@ -743,58 +825,216 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 UserWarning,
                 stacklevel=2,
             )
-        weights = state.pop("_module_weights", None)
-        rng_state = state.pop("_rng_state", None)
+        fitted = state.pop("_skae_fitted_state", None)
         super().__setstate__(state)
-        if rng_state is not None:
-            self._rng = rng_from_state(rng_state)
-        if getattr(self, "_optimizer_state", None) is not None:
-            self._optimizer_state = _convert_tensors(
-                self._optimizer_state, lambda a: torch.tensor(np.asarray(a))
-            )
         for name, value in type(self)().get_params(deep=False).items():
             # pickled before the parameter existed: it gets its default
             self.__dict__.setdefault(name, value)
-        fitted = weights is not None or "module_" in self.__dict__
-        if fitted and getattr(self, "_build_params", None) is None:
-            # pickled before skae recorded them: the current ones, from now on
-            self._record_build_params()
-        if weights is not None:
-            module = self._fitted_architecture()
-            module.load_state_dict({k: torch.tensor(np.asarray(w)) for k, w in weights.items()})
-            self.module_ = module
-        if "module_" in self.__dict__:
-            self.device_ = torch.device(self.device_)
-            if self.device_.type == "cuda" and not torch.cuda.is_available():
-                warnings.warn(
-                    f"{type(self).__name__} was fitted on {self.device_} but CUDA is not "
-                    "available here; it will run on the CPU.",
-                    UserWarning,
-                    stacklevel=2,
-                )
-                self.device_ = torch.device("cpu")
-            self.module_.to(self.device_)
+        if fitted is not None:
+            self._import_state(fitted)
 
 
-def _without_seed(params):
-    """Parameters without ``random_state``, which plays no part in the shape of
-    a module (its seed is drawn separately)."""
-    return {k: v for k, v in params.items() if k != "random_state"}
+class BaseMLPAutoencoder(BaseAutoencoder):
+    """The MLP family: hidden layers mirrored in the decoder, tied weights, a
+    corruption of the training input, a penalty on the code and greedy
+    layer-wise pretraining. Not for direct use.
+
+    A member overrides ``_corrupt``, ``_penalty`` or ``_code_activation``.
+    """
+
+    _parameter_constraints: dict = {
+        **BaseAutoencoder._parameter_constraints,
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "tied_weights": ["boolean"],
+        "pretraining": [StrOptions({"greedy"}), None],
+    }
+
+    #: Activation of the code layer; members with a bounded or non-negative
+    #: code override it.
+    _code_activation = "identity"
+
+    def _corrupt(self, x, generator):
+        """The training input made from a clean batch (identity here)."""
+        return x
+
+    def _penalty(self, module, x, code):
+        """A regulariser on the code of a clean batch, added to the mean loss."""
+        return 0.0
+
+    def _check_data(self, X):
+        super()._check_data(X)
+        positive_ints(self.hidden_layer_sizes, "hidden_layer_sizes")
+
+    def _build_module(self, n_features):
+        return AutoencoderModule(
+            n_features,
+            self.n_components,
+            positive_ints(self.hidden_layer_sizes, "hidden_layer_sizes"),
+            self.activation,
+            output_activation=RECONSTRUCTION_LOSSES[self.loss][1],
+            code_activation=self._code_activation,
+            tied_weights=self.tied_weights,
+        )
+
+    def _training_loss(self, module, generator, *, reconstruction=None, penalize=True):
+        """``batch_loss(x) -> 0-d tensor`` for the engine: the reconstruction of
+        the clean batch from its corruption, plus the penalty.
+
+        ``reconstruction`` replaces the loss chosen by ``loss`` (greedy
+        pretraining of inner layers reconstructs hidden activations with squared
+        error); ``penalize=False`` leaves out :meth:`_penalty`.
+        """
+        reconstruction = reconstruction or RECONSTRUCTION_LOSSES[self.loss][0]
+        total = BATCH_TOTALS[reconstruction]
+
+        def batch_loss(x):
+            code = module.encode(self._corrupt(x, generator))
+            loss = total(module.decoder(code), x) / x.shape[0]
+            return loss + self._penalty(module, x, code) if penalize else loss
+
+        return batch_loss
+
+    def _train_module(self, module, X, *, optimizer, fresh, incremental, **train_kwargs):
+        """Greedy pretraining first when asked (a fit from scratch), then the
+        end-to-end training; the pretraining epochs lead the loss curve."""
+        if not fresh:
+            return super()._train_module(
+                module, X, optimizer=optimizer, fresh=fresh, incremental=incremental, **train_kwargs
+            )
+        curves = []
+        if self.pretraining == "greedy" and not incremental:
+            curves = self._pretrain(module, X, **train_kwargs)
+            train_kwargs["desc"] = f"{type(self).__name__} fine-tuning"
+        train_kwargs["previous_epochs"] += sum(map(len, curves))
+        history, attributes = super()._train_module(
+            module, X, optimizer=optimizer, fresh=fresh, incremental=incremental, **train_kwargs
+        )
+        history.loss_curve[:0] = [loss for curve in curves for loss in curve]
+        return history, {**attributes, "pretraining_loss_curves_": curves}
+
+    def _pretrain(self, module, X, *, loss_generator, validation_score, **train_kwargs):
+        """Train each layer pair of ``module`` as a shallow autoencoder on the
+        codes of the layer below; returns one loss curve per layer."""
+        pairs = module.layer_pairs()
+        curves = []
+        for depth, pair in enumerate(pairs):
+            batch_loss = self._training_loss(
+                pair,
+                loss_generator,
+                reconstruction=None if depth == 0 else squared_error,
+                penalize=depth == len(pairs) - 1,
+            )
+            history = self._train(
+                pair,
+                batch_loss,
+                X,
+                **{
+                    **train_kwargs,
+                    "optimizer": self._new_optimizer(pair.parameters(), train_kwargs["device"]),
+                    "max_iter": self.max_iter,
+                    "previous_epochs": train_kwargs["previous_epochs"] + sum(map(len, curves)),
+                    "desc": f"{type(self).__name__} pretraining layer {depth + 1}/{len(pairs)}",
+                },
+            )
+            curves.append(history.loss_curve)
+            if history.stop_reason is StopReason.INTERRUPTED:
+                break
+            # the next layer learns to reconstruct this layer's codes
+            X = self._map_rows(pair, lambda m, x: m.encode(x), X).to(train_kwargs["device"])
+        return curves
+
+
+# -------------------------------------------------------- state conversion
+
+
+def _numpy(tensor):
+    return tensor.detach().cpu().numpy()
+
+
+def _module_weights(module):
+    """``{"weights": {name: array}, "aliases": {name: name kept}}``: the state
+    dict with tensors that are the same tensor as an earlier entry (tied
+    weights) kept once."""
+    weights, aliases, seen = {}, {}, {}
+    for key, tensor in module.state_dict().items():
+        identity = (
+            tensor.untyped_storage().data_ptr(),
+            tensor.storage_offset(),
+            tuple(tensor.shape),
+            tuple(tensor.stride()),
+            tensor.dtype,
+        )
+        kept = seen.setdefault(identity, key)
+        if kept != key:
+            aliases[key] = kept
+        else:
+            weights[key] = _numpy(tensor)
+    return {"weights": weights, "aliases": aliases}
+
+
+def _load_module_weights(module, saved):
+    """Copy saved weights into ``module``; a clear ValueError when they do not
+    fit it (other layers, shapes, dtypes or tied weights)."""
+    expected = _module_weights(module)
+    if saved["aliases"] != expected["aliases"]:
+        raise ValueError(
+            f"The saved tied weights {saved['aliases']} do not match the module's "
+            f"{expected['aliases']}."
+        )
+    weights, shapes = saved["weights"], expected["weights"]
+    missing, unexpected = sorted(set(shapes) - set(weights)), sorted(set(weights) - set(shapes))
+    if missing or unexpected:
+        raise ValueError(
+            f"The saved weights do not fit the module: missing {missing}, unexpected {unexpected}."
+        )
+    for key, array in weights.items():
+        array = np.asarray(array)
+        if array.shape != shapes[key].shape or array.dtype != shapes[key].dtype:
+            raise ValueError(
+                f"Weight {key!r} has shape {array.shape} and dtype {array.dtype} in the saved "
+                f"state; the module expects {shapes[key].shape} and {shapes[key].dtype}."
+            )
+    full = {key: torch.tensor(np.asarray(array)) for key, array in weights.items()}
+    full.update({alias: full[kept] for alias, kept in saved["aliases"].items()})
+    module.load_state_dict(full, strict=True)
+
+
+def _optimizer_state(optimizer):
+    """An optimiser as plain data: its kind, and its state dict with arrays
+    for tensors and str keys."""
+    state = optimizer.state_dict()
+    return {
+        "kind": _engine.OPTIMIZER_NAMES[type(optimizer)],
+        "param_groups": state["param_groups"],
+        "state": {
+            str(index): {key: _numpy(v) if torch.is_tensor(v) else v for key, v in values.items()}
+            for index, values in state["state"].items()
+        },
+    }
+
+
+def _restored_optimizer(saved, module, device):
+    """The optimiser :func:`_optimizer_state` described, over ``module``'s
+    parameters, with its moments."""
+    try:
+        optimizer = _engine.make_optimizer(
+            saved["kind"], module.parameters(), learning_rate=1.0, weight_decay=0.0, device=device
+        )
+        state = {
+            int(index): {
+                key: torch.tensor(np.asarray(v)) if isinstance(v, np.ndarray) else v
+                for key, v in values.items()
+            }
+            for index, values in saved["state"].items()
+        }
+        groups = [dict(group) for group in saved["param_groups"]]
+        optimizer.load_state_dict({"state": state, "param_groups": groups})
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ValueError(f"The saved optimiser state does not fit the module: {exc}") from exc
+    return optimizer
 
 
 def _skae_version():
     import skae
 
     return skae.__version__
-
-
-def _convert_tensors(obj, convert):
-    """``obj`` (nested dicts, lists, tuples) with ``convert`` applied to every
-    tensor, or to every numpy array when ``convert`` makes tensors."""
-    if isinstance(obj, (torch.Tensor, np.ndarray)):
-        return convert(obj)
-    if isinstance(obj, dict):
-        return {k: _convert_tensors(v, convert) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_convert_tensors(v, convert) for v in obj)
-    return obj

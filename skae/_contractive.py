@@ -8,15 +8,11 @@ from typing import Literal
 
 import numpy as np
 import torch
-from torch import nn
 
-from ._autoencoder import Autoencoder
-from ._base import Interval
-from ._losses import jacobian_norm, sigmoid_jacobian_norm
-from .nn import EncoderDecoder
+from ._base import Activation, BaseMLPAutoencoder, Interval
 
 
-class ContractiveAutoencoder(Autoencoder):
+class ContractiveAutoencoder(BaseMLPAutoencoder):
     """Contractive autoencoder: codes that vary little around the data.
 
     The training loss adds ``contraction_weight * ||J_f(x)||_F^2``, the squared
@@ -151,7 +147,7 @@ class ContractiveAutoencoder(Autoencoder):
     """
 
     _parameter_constraints: dict = {
-        **Autoencoder._parameter_constraints,
+        **BaseMLPAutoencoder._parameter_constraints,
         "contraction_weight": [Interval(Real, 0, None, closed="left")],
     }
 
@@ -162,8 +158,8 @@ class ContractiveAutoencoder(Autoencoder):
         *,
         n_components: int = 2,
         hidden_layer_sizes: int | Sequence[int] = (100,),
-        activation: str = "relu",
-        loss: str = "mse",
+        activation: Activation = "relu",
+        loss: Literal["mse", "bce"] = "mse",
         contraction_weight: float = 0.3,
         optimizer: Literal["adam", "adamw", "sgd"] = "adam",
         learning_rate: float = 1e-3,
@@ -185,7 +181,6 @@ class ContractiveAutoencoder(Autoencoder):
     ) -> None:
         super().__init__(
             n_components=n_components,
-            hidden_layer_sizes=hidden_layer_sizes,
             activation=activation,
             loss=loss,
             optimizer=optimizer,
@@ -203,24 +198,13 @@ class ContractiveAutoencoder(Autoencoder):
             deterministic=deterministic,
             verbose=verbose,
             warm_start=warm_start,
-            tied_weights=tied_weights,
-            pretraining=pretraining,
         )
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.tied_weights = tied_weights
+        self.pretraining = pretraining
         self.contraction_weight = contraction_weight
 
     def _penalty(self, module, x, code):
         if self.contraction_weight == 0:
             return 0.0
-        return self.contraction_weight * encoder_jacobian_norm(module, x, code).mean()
-
-
-def encoder_jacobian_norm(
-    module: EncoderDecoder, x: torch.Tensor, code: torch.Tensor | None = None
-) -> torch.Tensor:
-    """Per-sample squared Frobenius norm of ``module.encode``'s Jacobian at x:
-    the closed form for a single logistic layer, exact autodiff otherwise."""
-    layers = list(module.encoder)
-    if len(layers) == 2 and isinstance(layers[0], nn.Linear) and isinstance(layers[1], nn.Sigmoid):
-        code = module.encode(x) if code is None else code
-        return sigmoid_jacobian_norm(code, layers[0].weight)
-    return jacobian_norm(module.encode, x)
+        return self.contraction_weight * module.encoder_jacobian_norm(x, code).mean()

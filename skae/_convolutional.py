@@ -9,7 +9,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from ._base import BaseAutoencoder, Interval
+from ._base import Activation, BaseAutoencoder, Interval, positive_ints
 from ._losses import RECONSTRUCTION_LOSSES
 from .nn import ConvolutionalModule
 
@@ -19,7 +19,7 @@ class ConvolutionalAutoencoder(BaseAutoencoder):
 
     Each row of X is viewed as an image of ``image_shape`` (as
     ``X.reshape(-1, *image_shape)`` would, C order). Stride-2 convolutions
-    halve the image at each of the ``hidden_layer_sizes`` layers, a linear
+    halve the image at each of the ``channels`` layers, a linear
     layer maps the last feature map to the ``n_components`` code, and
     transposed convolutions mirror the way back to exactly the input size.
     With ``image_shape=None`` each row is a one-channel 1-D signal, so the
@@ -33,11 +33,14 @@ class ConvolutionalAutoencoder(BaseAutoencoder):
         ``(height, width)`` for one-channel images, ``(channels, height,
         width)`` for several channels; ``None`` treats each row as a 1-D signal
         of length ``n_features``. The product must equal ``n_features``.
-    hidden_layer_sizes : array-like of int or int, default=(16, 32)
+    channels : array-like of int or int, default=(16, 32)
         Number of channels of each convolutional layer, from the input inwards;
         the decoder uses them in reverse.
     kernel_size : int, default=3
         Size of every convolution kernel.
+    hidden_layer_sizes : array-like of int or int, default=()
+        Widths of dense layers between the flattened last feature map and the
+        code (mirrored in the decoder); ``()`` maps it to the code linearly.
     activation : {"relu", "identity", "logistic", "tanh", "leaky_relu", "elu", \
 "gelu", "softplus"}, default="relu"
         Activation after every convolution and before the code's linear layer.
@@ -137,7 +140,9 @@ class ConvolutionalAutoencoder(BaseAutoencoder):
     _parameter_constraints: dict = {
         **BaseAutoencoder._parameter_constraints,
         "image_shape": ["array-like", None],
+        "channels": ["array-like", Interval(Integral, 1, None, closed="left")],
         "kernel_size": [Interval(Integral, 1, None, closed="left")],
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
     }
 
     def __init__(
@@ -145,10 +150,11 @@ class ConvolutionalAutoencoder(BaseAutoencoder):
         *,
         n_components: int = 2,
         image_shape: tuple[int, ...] | None = None,
-        hidden_layer_sizes: int | Sequence[int] = (16, 32),
+        channels: int | Sequence[int] = (16, 32),
         kernel_size: int = 3,
-        activation: str = "relu",
-        loss: str = "mse",
+        hidden_layer_sizes: int | Sequence[int] = (),
+        activation: Activation = "relu",
+        loss: Literal["mse", "bce"] = "mse",
         optimizer: Literal["adam", "adamw", "sgd"] = "adam",
         learning_rate: float = 1e-3,
         weight_decay: float = 0.0,
@@ -167,7 +173,6 @@ class ConvolutionalAutoencoder(BaseAutoencoder):
     ) -> None:
         super().__init__(
             n_components=n_components,
-            hidden_layer_sizes=hidden_layer_sizes,
             activation=activation,
             loss=loss,
             optimizer=optimizer,
@@ -187,7 +192,9 @@ class ConvolutionalAutoencoder(BaseAutoencoder):
             warm_start=warm_start,
         )
         self.image_shape = image_shape
+        self.channels = channels
         self.kernel_size = kernel_size
+        self.hidden_layer_sizes = hidden_layer_sizes
 
     def _resolve_image_shape(self, n_features):
         if self.image_shape is None:
@@ -211,14 +218,21 @@ class ConvolutionalAutoencoder(BaseAutoencoder):
     def _check_data(self, X):
         super()._check_data(X)
         self._resolve_image_shape(X.shape[1])
+        positive_ints(self.channels, "channels")
+        positive_ints(self.hidden_layer_sizes, "hidden_layer_sizes")
+
+    @property
+    def image_shape_(self) -> tuple[int, ...]:
+        """The ``(channels, *spatial)`` shape each row is viewed as."""
+        return self.module_.image_shape
 
     def _build_module(self, n_features):
-        self.image_shape_ = self._resolve_image_shape(n_features)
         return ConvolutionalModule(
-            self.image_shape_,
+            self._resolve_image_shape(n_features),
             self.n_components,
-            channels=self._hidden_layer_sizes(),
+            channels=positive_ints(self.channels, "channels"),
             kernel_size=self.kernel_size,
+            hidden_layer_sizes=positive_ints(self.hidden_layer_sizes, "hidden_layer_sizes"),
             activation=self.activation,
             output_activation=RECONSTRUCTION_LOSSES[self.loss][1],
         )

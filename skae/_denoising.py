@@ -9,12 +9,11 @@ from typing import Literal
 import numpy as np
 import torch
 
-from ._autoencoder import Autoencoder
-from ._base import Interval, StrOptions
+from ._base import Activation, BaseMLPAutoencoder, Interval, StrOptions
 from ._noise import NOISES
 
 
-class DenoisingAutoencoder(Autoencoder):
+class DenoisingAutoencoder(BaseMLPAutoencoder):
     """Denoising autoencoder: reconstructs clean input from a corrupted copy.
 
     While training, each minibatch is corrupted by ``noise`` and the network is
@@ -145,7 +144,7 @@ class DenoisingAutoencoder(Autoencoder):
     """
 
     _parameter_constraints: dict = {
-        **Autoencoder._parameter_constraints,
+        **BaseMLPAutoencoder._parameter_constraints,
         "noise": [StrOptions(set(NOISES))],
         "noise_level": [Interval(Real, 0, None, closed="left")],
     }
@@ -155,8 +154,8 @@ class DenoisingAutoencoder(Autoencoder):
         *,
         n_components: int = 2,
         hidden_layer_sizes: int | Sequence[int] = (100,),
-        activation: str = "relu",
-        loss: str = "mse",
+        activation: Activation = "relu",
+        loss: Literal["mse", "bce"] = "mse",
         noise: str = "masking",
         noise_level: float = 0.2,
         optimizer: Literal["adam", "adamw", "sgd"] = "adam",
@@ -179,7 +178,6 @@ class DenoisingAutoencoder(Autoencoder):
     ) -> None:
         super().__init__(
             n_components=n_components,
-            hidden_layer_sizes=hidden_layer_sizes,
             activation=activation,
             loss=loss,
             optimizer=optimizer,
@@ -197,9 +195,10 @@ class DenoisingAutoencoder(Autoencoder):
             deterministic=deterministic,
             verbose=verbose,
             warm_start=warm_start,
-            tied_weights=tied_weights,
-            pretraining=pretraining,
         )
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.tied_weights = tied_weights
+        self.pretraining = pretraining
         self.noise = noise
         self.noise_level = noise_level
 

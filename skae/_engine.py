@@ -7,6 +7,8 @@ it has not improved by ``tol`` for more than ``n_iter_no_change`` epochs and
 restore the best weights; without one, do the same on the training loss.
 """
 
+import copy
+import enum
 import math
 import os
 import threading
@@ -23,6 +25,19 @@ import torch
 SMALL_STEP_FLOPS = 5e7
 
 
+class StopReason(enum.Enum):
+    """Why :func:`train_epochs` stopped."""
+
+    #: no improvement by ``tol`` for more than ``n_iter_no_change`` epochs
+    CONVERGED = "converged"
+    #: ran the ``max_iter`` epochs it was given
+    MAX_ITER = "max_iter"
+    #: the epoch's loss was NaN or inf (that epoch is not in the history)
+    NON_FINITE = "non_finite"
+    #: KeyboardInterrupt during an epoch
+    INTERRUPTED = "interrupted"
+
+
 @dataclass
 class History:
     """What one call of :func:`train` did."""
@@ -31,8 +46,7 @@ class History:
     validation_scores: list = field(default_factory=list)
     best_loss: float = math.inf
     best_validation_score: float = -math.inf
-    #: "converged", "max_iter", "non_finite" or "interrupted"
-    stop_reason: str = "max_iter"
+    stop_reason: StopReason = StopReason.MAX_ITER
 
     @property
     def n_iter(self):
@@ -60,6 +74,28 @@ def make_optimizer(name, params, *, learning_rate, weight_decay, device):
             fused=fused,
         )
     raise ValueError(f"unknown optimizer {name!r}")
+
+
+#: optimiser class -> the name :func:`make_optimizer` builds it from
+OPTIMIZER_NAMES = {torch.optim.Adam: "adam", torch.optim.AdamW: "adamw", torch.optim.SGD: "sgd"}
+
+
+def copy_optimizer(optimizer, params, *, device):
+    """A new optimiser of ``optimizer``'s kind over ``params`` (a copy of the
+    parameters it steps, in the same order), with a deep copy of its state:
+    stepping the copy leaves ``optimizer`` untouched."""
+    group = optimizer.param_groups[0]
+    copied = make_optimizer(
+        OPTIMIZER_NAMES[type(optimizer)],
+        params,
+        learning_rate=group["lr"],
+        weight_decay=group["weight_decay"],
+        device=device,
+    )
+    # load_state_dict keeps the given tensors (moved to the parameters'
+    # device), and the step updates them in place
+    copied.load_state_dict(copy.deepcopy(optimizer.state_dict()))
+    return copied
 
 
 def train_step(batch_loss, xb, optimizer):
@@ -277,7 +313,7 @@ def train_epochs(
                 device=device,
             ).item()
             if not math.isfinite(loss):
-                history.stop_reason = "non_finite"
+                history.stop_reason = StopReason.NON_FINITE
                 return history
             history.loss_curve.append(loss)
             score = None
@@ -297,10 +333,10 @@ def train_epochs(
 
             no_improvement = 0 if improved else no_improvement + 1
             if stop_early and no_improvement > n_iter_no_change:
-                history.stop_reason = "converged"
+                history.stop_reason = StopReason.CONVERGED
                 break
     except KeyboardInterrupt:
-        history.stop_reason = "interrupted"
+        history.stop_reason = StopReason.INTERRUPTED
     finally:
         module.eval()
     if best_state is not None:

@@ -64,6 +64,10 @@ RECONSTRUCTION_LOSSES = {
 }
 
 
+#: loss names (of every estimator) whose targets must lie in [0, 1]
+UNIT_INTERVAL_LOSSES = frozenset({"bce", "bernoulli"})
+
+
 def l1_sparsity(code, target=None):
     """Mean over the batch of the L1 norm of each code (``target`` unused)."""
     return code.abs().sum(dim=1).mean()

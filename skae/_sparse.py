@@ -9,12 +9,11 @@ from typing import Literal
 import numpy as np
 import torch
 
-from ._autoencoder import Autoencoder
-from ._base import Interval, StrOptions
+from ._base import Activation, BaseMLPAutoencoder, Interval, StrOptions
 from ._losses import SPARSITY_PENALTIES
 
 
-class SparseAutoencoder(Autoencoder):
+class SparseAutoencoder(BaseMLPAutoencoder):
     """Sparse autoencoder: a penalty keeps most code units near zero.
 
     With ``sparsity="kl"`` the code units are logistic and the penalty is
@@ -155,7 +154,7 @@ class SparseAutoencoder(Autoencoder):
     """
 
     _parameter_constraints: dict = {
-        **Autoencoder._parameter_constraints,
+        **BaseMLPAutoencoder._parameter_constraints,
         "sparsity": [StrOptions(set(SPARSITY_PENALTIES))],
         "sparsity_weight": [Interval(Real, 0, None, closed="left")],
         "sparsity_target": [Interval(Real, 0, 1, closed="neither")],
@@ -166,8 +165,8 @@ class SparseAutoencoder(Autoencoder):
         *,
         n_components: int = 2,
         hidden_layer_sizes: int | Sequence[int] = (100,),
-        activation: str = "relu",
-        loss: str = "mse",
+        activation: Activation = "relu",
+        loss: Literal["mse", "bce"] = "mse",
         sparsity: str = "l1",
         sparsity_weight: float = 0.1,
         sparsity_target: float = 0.05,
@@ -191,7 +190,6 @@ class SparseAutoencoder(Autoencoder):
     ) -> None:
         super().__init__(
             n_components=n_components,
-            hidden_layer_sizes=hidden_layer_sizes,
             activation=activation,
             loss=loss,
             optimizer=optimizer,
@@ -209,9 +207,10 @@ class SparseAutoencoder(Autoencoder):
             deterministic=deterministic,
             verbose=verbose,
             warm_start=warm_start,
-            tied_weights=tied_weights,
-            pretraining=pretraining,
         )
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.tied_weights = tied_weights
+        self.pretraining = pretraining
         self.sparsity = sparsity
         self.sparsity_weight = sparsity_weight
         self.sparsity_target = sparsity_target

@@ -12,7 +12,15 @@ import torch
 from numpy.typing import ArrayLike
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import BaseAutoencoder, Interval, StrOptions, draw_seed, seed_source
+from ._base import (
+    Activation,
+    BaseAutoencoder,
+    Interval,
+    StrOptions,
+    draw_seed,
+    positive_ints,
+    seed_source,
+)
 from ._engine import deterministic_algorithms
 from ._losses import binary_cross_entropy, gaussian_kl, gaussian_nll, squared_error
 from .nn import VariationalModule
@@ -153,6 +161,7 @@ class VariationalAutoencoder(BaseAutoencoder):
 
     _parameter_constraints: dict = {
         **BaseAutoencoder._parameter_constraints,
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "loss": [StrOptions({"gaussian", "bernoulli"})],
         "beta": [Interval(Real, 0, None, closed="left")],
     }
@@ -162,7 +171,7 @@ class VariationalAutoencoder(BaseAutoencoder):
         *,
         n_components: int = 2,
         hidden_layer_sizes: int | Sequence[int] = (100,),
-        activation: str = "relu",
+        activation: Activation = "relu",
         loss: Literal["gaussian", "bernoulli"] = "gaussian",
         beta: float = 1.0,
         optimizer: Literal["adam", "adamw", "sgd"] = "adam",
@@ -183,7 +192,6 @@ class VariationalAutoencoder(BaseAutoencoder):
     ) -> None:
         super().__init__(
             n_components=n_components,
-            hidden_layer_sizes=hidden_layer_sizes,
             activation=activation,
             loss=loss,
             optimizer=optimizer,
@@ -202,13 +210,18 @@ class VariationalAutoencoder(BaseAutoencoder):
             verbose=verbose,
             warm_start=warm_start,
         )
+        self.hidden_layer_sizes = hidden_layer_sizes
         self.beta = beta
+
+    def _check_data(self, X):
+        super()._check_data(X)
+        positive_ints(self.hidden_layer_sizes, "hidden_layer_sizes")
 
     def _build_module(self, n_features):
         return VariationalModule(
             n_features,
             self.n_components,
-            self._hidden_layer_sizes(),
+            positive_ints(self.hidden_layer_sizes, "hidden_layer_sizes"),
             self.activation,
             output_activation="identity" if self.loss == "gaussian" else "logistic",
         )

@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._losses import jacobian_norm, sigmoid_jacobian_norm
+
 ACTIVATIONS = {
     "identity": nn.Identity,
     "logistic": nn.Sigmoid,
@@ -77,6 +79,21 @@ class EncoderDecoder(nn.Module):
 
     def forward(self, x):
         return self.decoder(self.encode(x))
+
+    def encoder_jacobian_norm(self, x, code=None):
+        """Per-sample squared Frobenius norm of :meth:`encode`'s Jacobian at
+        the rows of ``x``: the closed form of Rifai et al. (2011) for a single
+        logistic layer (from ``code``, when given, the codes of ``x``), exact
+        autodiff otherwise. Differentiable with respect to the parameters."""
+        layers = list(self.encoder)
+        if (
+            len(layers) == 2
+            and isinstance(layers[0], nn.Linear)
+            and isinstance(layers[1], nn.Sigmoid)
+        ):
+            code = self.encode(x) if code is None else code
+            return sigmoid_jacobian_norm(code, layers[0].weight)
+        return jacobian_norm(self.encode, x)
 
 
 class Shallow(EncoderDecoder):
@@ -196,7 +213,8 @@ class ConvolutionalModule(EncoderDecoder):
     Each row of length ``prod(image_shape)`` is viewed as an image of shape
     ``(channels, height, width)`` (2-D convolutions) or ``(channels, length)``
     (1-D). Each conv layer halves the spatial size (stride 2, padding
-    ``kernel_size // 2``); a linear layer maps the last feature map to the code.
+    ``kernel_size // 2``); dense layers of widths ``hidden_layer_sizes`` (none
+    by default: one linear map) take the flattened last feature map to the code.
     The decoder mirrors it with transposed convolutions whose output padding
     restores every intermediate size exactly, so any input size works.
     """
@@ -207,6 +225,7 @@ class ConvolutionalModule(EncoderDecoder):
         n_components,
         channels=(16, 32),
         kernel_size=3,
+        hidden_layer_sizes=(),
         activation="relu",
         output_activation="identity",
     ):
@@ -227,13 +246,13 @@ class ConvolutionalModule(EncoderDecoder):
             encoder += [make_activation(activation)]
         self.feature_shape = (widths[-1], *sizes[-1])
         n_flat = widths[-1] * int(torch.tensor(sizes[-1]).prod())
-        self.encoder = nn.Sequential(*encoder, nn.Flatten(), nn.Linear(n_flat, n_components))
-
-        decoder = [
-            nn.Linear(n_components, n_flat),
-            make_activation(activation),
-            nn.Unflatten(1, self.feature_shape),
-        ]
+        hidden = list(hidden_layer_sizes)
+        dense_in = mlp([n_flat, *hidden, n_components], activation)
+        self.encoder = nn.Sequential(*encoder, nn.Flatten(), *dense_in)
+        dense_out = mlp(
+            [n_components, *hidden[::-1], n_flat], activation, last_activation=activation
+        )
+        decoder = [*dense_out, nn.Unflatten(1, self.feature_shape)]
         for i in range(len(channels), 0, -1):
             out_size = sizes[i - 1]
             natural = tuple((s - 1) * 2 - 2 * padding + kernel_size for s in sizes[i])

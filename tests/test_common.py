@@ -40,7 +40,7 @@ def _estimators():
         ContractiveAutoencoder(hidden_layer_sizes=(), **short),
         ContractiveAutoencoder(tied_weights=True, **deep),
         VariationalAutoencoder(early_stopping=True, **short),
-        ConvolutionalAutoencoder(hidden_layer_sizes=(4, 4, 4), kernel_size=5, **short),
+        ConvolutionalAutoencoder(channels=(4, 4, 4), kernel_size=5, **short),
     ]
 
 

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from skae import _engine
+from skae._engine import StopReason
 
 
 def make_problem(n_samples=64, n_features=5, seed=0):
@@ -98,14 +99,14 @@ def test_engine_stops_after_n_iter_no_change_like_mlp():
         n_iter_no_change=3,
         optimizer=torch.optim.SGD(module.parameters(), lr=0.0),
     )
-    assert history.stop_reason == "converged"
+    assert history.stop_reason is StopReason.CONVERGED
     assert history.n_iter == 5  # the first epoch sets the best loss, then 4 without change
 
 
 def test_engine_runs_to_max_iter_when_improving():
     module, X = make_problem()
     history = run(module, mse_loss(module), X, max_iter=7, tol=0.0)
-    assert history.stop_reason == "max_iter"
+    assert history.stop_reason is StopReason.MAX_ITER
     assert history.n_iter == 7
     assert history.best_loss == min(history.loss_curve)
 
@@ -152,7 +153,7 @@ def test_engine_non_finite_loss_returns_without_raising():
         return loss * math.inf if calls["n"] > 6 else loss  # epoch 2 goes non-finite
 
     history = run(module, batch_loss, X, max_iter=10)
-    assert history.stop_reason == "non_finite"
+    assert history.stop_reason is StopReason.NON_FINITE
     assert history.n_iter == 1
 
 
@@ -167,7 +168,7 @@ def test_engine_keyboard_interrupt_keeps_completed_epochs():
         return mse_loss(module)(x)
 
     history = run(module, batch_loss, X, max_iter=10)
-    assert history.stop_reason == "interrupted"
+    assert history.stop_reason is StopReason.INTERRUPTED
     assert history.n_iter == 2  # 4 batches per epoch: interrupted in epoch 3
     assert not module.training
 

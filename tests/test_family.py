@@ -20,7 +20,7 @@ from skae import (
     SparseAutoencoder,
     _engine,
 )
-from skae._contractive import encoder_jacobian_norm
+from skae.nn import AutoencoderModule
 
 
 @pytest.fixture(scope="module")
@@ -106,20 +106,19 @@ def test_contractive_jacobian_smaller_than_unpenalised(hidden, digits):
     plain = fit_quietly(ContractiveAutoencoder(contraction_weight=0.0, **params), X_train)
     x = torch.as_tensor(X_test, dtype=torch.float32)
     with torch.no_grad():
-        cae_norm = encoder_jacobian_norm(cae.module_, x).mean().item()
-        plain_norm = encoder_jacobian_norm(plain.module_, x).mean().item()
+        cae_norm = cae.module_.encoder_jacobian_norm(x).mean().item()
+        plain_norm = plain.module_.encoder_jacobian_norm(x).mean().item()
     assert cae_norm < 0.5 * plain_norm
     assert code_accuracy(cae, digits) > code_accuracy(plain, digits) - 0.05
 
 
 def test_contractive_closed_form_matches_autodiff():
     torch.manual_seed(0)
-    layer = torch.nn.Sequential(torch.nn.Linear(7, 5), torch.nn.Sigmoid())
-    module = torch.nn.Module()
-    module.encoder = layer
-    module.encode = layer
+    module = AutoencoderModule(7, 5, (), code_activation="logistic")
+    layer = module.encoder
+    assert [type(m) for m in layer] == [torch.nn.Linear, torch.nn.Sigmoid]
     x = torch.randn(11, 7)
-    closed = encoder_jacobian_norm(module, x)
+    closed = module.encoder_jacobian_norm(x)
     exact = torch.stack(
         [torch.autograd.functional.jacobian(layer, row).square().sum() for row in x]
     )
@@ -139,7 +138,7 @@ def test_contractive_penalty_trains_deep_encoder_parameters(digits):
     fit_quietly(cae.set_params(max_iter=1), X_train[:50])
     module = cae.module_
     x = torch.as_tensor(X_train[:20], dtype=torch.float32)
-    penalty = encoder_jacobian_norm(module, x).mean()
+    penalty = module.encoder_jacobian_norm(x).mean()
     penalty.backward()
     assert module.encoder[0].weight.grad is not None
     assert module.encoder[0].weight.grad.abs().sum() > 0
@@ -168,7 +167,7 @@ def test_convolutional_multichannel_and_odd_sizes():
         ConvolutionalAutoencoder(
             n_components=4,
             image_shape=(3, 7, 5),
-            hidden_layer_sizes=(4, 4, 4),
+            channels=(4, 4, 4),
             max_iter=2,
             random_state=0,
             device="cpu",

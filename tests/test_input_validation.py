@@ -589,7 +589,7 @@ GOOD_IMAGE_SHAPES = [
     "image_shape, resolved", GOOD_IMAGE_SHAPES, ids=[repr(s) for s, _ in GOOD_IMAGE_SHAPES]
 )
 def test_image_shape_valid_forms_fit(image_shape, resolved):
-    est = make(ConvolutionalAutoencoder, image_shape=image_shape, hidden_layer_sizes=(3,))
+    est = make(ConvolutionalAutoencoder, image_shape=image_shape, channels=(3,))
     X = np.array(X_GOOD)
     est.fit(X)
     # stored as given, resolved in a fitted attribute
@@ -915,6 +915,11 @@ EXTRA_BAD_PARAMS = {
         ("image_shape", 4.0),
         ("image_shape", "2x2"),
         ("image_shape", True),
+        ("channels", 0),
+        ("channels", -3),
+        ("channels", 1.5),
+        ("channels", "abc"),
+        ("channels", None),
         ("kernel_size", 0),
         ("kernel_size", -1),
         ("kernel_size", 1.5),

@@ -21,12 +21,15 @@ import sys
 import textwrap
 import warnings
 import zipfile
+from pathlib import Path
 
 import joblib
 import numpy as np
 import pytest
+import safetensors.numpy
 import torch
 from _family import ESTIMATORS
+from sklearn.datasets import load_digits
 from sklearn.exceptions import NotFittedError
 
 from skae import (
@@ -37,7 +40,7 @@ from skae import (
     SparseAutoencoder,
     VariationalAutoencoder,
 )
-from skae._persistence import METADATA, OPTIMIZER, WEIGHTS, load, save
+from skae._persistence import ARRAYS, METADATA, load, save
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -59,7 +62,7 @@ CASES = {
     "VariationalAutoencoder-bernoulli": (VariationalAutoencoder, dict(loss="bernoulli")),
     "ConvolutionalAutoencoder-image": (
         ConvolutionalAutoencoder,
-        dict(image_shape=(4, 4), hidden_layer_sizes=(2, 3)),
+        dict(image_shape=(4, 4), channels=(2, 3), hidden_layer_sizes=(5,)),
     ),
 }
 CASE_IDS = list(CASES)
@@ -144,6 +147,16 @@ def write(members):
     return buffer.getvalue()
 
 
+def params(document):
+    """The parameters in a skae document."""
+    return document["params"]["__dict__"]
+
+
+def attributes(document):
+    """The fitted attributes in a skae document."""
+    return document["state"]["__dict__"]["attributes"]["__dict__"]
+
+
 def tamper(payload, edit):
     """A copy of the archive whose JSON document went through ``edit(document)``."""
     members = read(payload)
@@ -198,7 +211,7 @@ def test_partial_fit_after_load_continues_like_the_original(case, fitted, data):
     _, X_new = data
     original = copy.deepcopy(est)
     restored = load(io.BytesIO(payload))
-    assert set(read(payload)) == {METADATA, WEIGHTS, OPTIMIZER}
+    assert set(read(payload)) == {METADATA, ARRAYS}
     original.partial_fit(X_new)
     restored.partial_fit(X_new)
     assert restored.n_iter_ == original.n_iter_ == est.n_iter_ + 1
@@ -228,7 +241,7 @@ def test_round_trip_of_estimator_trained_only_with_partial_fit(data):
 
 
 def test_save_after_unpickling_keeps_the_optimizer_state(fitted, data):
-    # an unpickled estimator holds its optimiser as a state dict until the next step
+    # an unpickled estimator rebuilds its optimiser with the moments
     est, _ = fitted("Autoencoder")
     _, X_new = data
     unpickled = pickle.loads(pickle.dumps(est))
@@ -280,7 +293,7 @@ def test_model_fitted_on_cuda_loads_on_the_cpu_with_a_warning(fitted, data, monk
     X, _ = data
 
     def on_cuda(document):
-        document["device"] = "cuda:0"
+        attributes(document)["device_"] = "cuda:0"
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.warns(UserWarning, match="fitted on 'cuda:0', which is not available here"):
@@ -367,7 +380,7 @@ def test_load_refuses_class_that_is_not_a_skae_estimator(name, fitted):
         lambda members: members.update({"extra.bin": b"\x00"}),
         lambda members: members.update({"data.pkl": pickle.dumps([1, 2, 3])}),
         lambda members: members.update({"../skae.json": members[METADATA]}),
-        lambda members: members.pop(WEIGHTS),
+        lambda members: members.pop(ARRAYS),
         lambda members: members.pop(METADATA),
     ],
     ids=["extra-member", "extra-pickle", "path-traversal-name", "no-weights", "no-json"],
@@ -383,24 +396,45 @@ def test_load_refuses_archive_with_unexpected_members(edit, fitted):
 @pytest.mark.parametrize(
     "edit, match",
     [
-        (lambda d: d["params"].update(evil=1), "parameters \\['evil'\\]"),
-        (lambda d: d["params"].update(n_components=-3), "n_components"),
-        (lambda d: d["params"].update(activation={"__reduce__": "os.system"}), "Unexpected value"),
-        (lambda d: d["attributes"].update(module_=1), "unknown fitted attributes"),
-        (lambda d: d["attributes"].update(n_features_in_=5), "do not fit the module|shape"),
-        (lambda d: d["rng"]["__dict__"].update(bit_generator="os.system"), "random generator"),
+        (lambda d: params(d).update(evil=1), "parameters \\['evil'\\]"),
+        (lambda d: params(d).update(n_components=-3), "n_components"),
+        (lambda d: params(d).update(activation={"__reduce__": "os.system"}), "Unexpected value"),
+        (lambda d: attributes(d).update(evil=1), "fitted attribute names"),
+        (lambda d: attributes(d).update(module_=1), "does not fit"),
+        (lambda d: attributes(d).update(n_features_in_=5), "the module expects"),
+        (lambda d: attributes(d).update(n_features_in_=True), "n_features_in_"),
+        (lambda d: attributes(d).update(device_=3), "device_"),
+        (
+            lambda d: attributes(d)["_rng_"]["__dict__"].update(bit_generator="os.system"),
+            "random generator",
+        ),
+        (
+            lambda d: attributes(d)["_optimizer_"]["__dict__"].update(kind="os.system"),
+            "optimiser state does not fit",
+        ),
         (lambda d: d.update(format_version=99), "format version 99"),
+        (lambda d: d["state"]["__dict__"].update(version=99), "fitted state has version 99"),
         (lambda d: d.update(code="import os"), "expected"),
-        (lambda d: d.update(aliases={"decoder.0.weight": "encoder.0.weight"}), "tied weights"),
+        (
+            lambda d: attributes(d)["module_"]["__dict__"].update(
+                aliases={"__dict__": {"decoder.0.weight": "encoder.0.weight"}}
+            ),
+            "tied weights",
+        ),
     ],
     ids=[
         "unknown-param",
         "invalid-param",
         "tagged-object",
-        "unknown-attribute",
+        "not-a-fitted-name",
+        "not-a-module-state",
         "wrong-n-features",
+        "bool-n-features",
+        "device-not-a-name",
         "unknown-bit-generator",
+        "unknown-optimizer",
         "newer-format",
+        "newer-state",
         "unknown-entry",
         "aliases-not-in-module",
     ],
@@ -414,8 +448,14 @@ def test_load_refuses_tampered_document(edit, match, fitted):
 def test_load_refuses_weights_of_another_architecture(fitted):
     _, payload = fitted("Autoencoder")
     members = read(payload)
-    members[WEIGHTS] = read(fitted("Autoencoder-greedy")[1])[WEIGHTS]
-    with pytest.raises(ValueError, match="do not fit the module"):
+    members[ARRAYS] = read(fitted("Autoencoder-greedy")[1])[ARRAYS]
+    with pytest.raises(ValueError, match="Unexpected value|the module expects"):
+        load(io.BytesIO(write(members)))
+    # the same names with other shapes
+    arrays = safetensors.numpy.load(read(payload)[ARRAYS])
+    arrays = {key: np.zeros(value.shape + (1,), value.dtype) for key, value in arrays.items()}
+    members[ARRAYS] = safetensors.numpy.save(arrays)
+    with pytest.raises(ValueError, match="the module expects|does not fit"):
         load(io.BytesIO(write(members)))
 
 
@@ -453,7 +493,7 @@ def torch_dumps(obj):
 
 
 @pytest.mark.parametrize("dump", [pickle.dumps, torch_dumps], ids=["pickle", "torch.save"])
-@pytest.mark.parametrize("member", [WEIGHTS, METADATA, OPTIMIZER])
+@pytest.mark.parametrize("member", [ARRAYS, METADATA])
 def test_load_does_not_run_pickle_smuggled_into_a_member(member, dump, fitted, tmp_path):
     _, payload = fitted("Autoencoder")
     evil, marker = live_payload(tmp_path, dump)
@@ -599,6 +639,49 @@ def test_pickle_joblib_and_skae_files_load_identically_in_a_fresh_process(fitted
     assert json.loads(result.stdout) == expected
 
 
+# -------------------------------------------------- files of format 1
+
+FORMAT_1 = Path(__file__).resolve().parent / "data"
+
+
+@pytest.mark.parametrize(
+    "name, cls", [("autoencoder", Autoencoder), ("convolutional", ConvolutionalAutoencoder)]
+)
+def test_files_of_format_1_load_and_continue(name, cls):
+    """Files written by skae 0.1.0 (format 1: its weights and optimiser in two
+    members, the convolutional channel counts as hidden_layer_sizes) load,
+    encode as they did there, and train on."""
+    X = load_digits().data[:200] / 16
+    with pytest.warns(UserWarning, match="saved with skae 0.1.0"):
+        est = load(FORMAT_1 / f"{name}_format1.skae")
+    assert type(est) is cls
+    expected = np.load(FORMAT_1 / f"{name}_format1_transform.npy")
+    np.testing.assert_array_equal(est.transform(X[:20]), expected)
+    if cls is ConvolutionalAutoencoder:
+        assert est.channels == (4,) and est.hidden_layer_sizes == ()
+        assert est.image_shape_ == (1, 8, 8)
+    else:
+        assert est.tied_weights and est._optimizer_ is not None
+    n_iter = est.n_iter_
+    est.partial_fit(X)
+    assert est.n_iter_ == n_iter + 1
+    assert np.isfinite(est.transform(X)).all()
+    # and saved again, in the current format
+    buffer = io.BytesIO()
+    save(est, buffer)
+    assert set(read(buffer.getvalue())) == {METADATA, ARRAYS}
+    np.testing.assert_array_equal(load(buffer).transform(X), est.transform(X))
+
+
+def test_file_of_an_unknown_format_version_is_refused_with_the_version():
+    members = read((FORMAT_1 / "autoencoder_format1.skae").read_bytes())
+    document = json.loads(members[METADATA])
+    document["format_version"] = 3
+    members[METADATA] = json.dumps(document).encode()
+    with pytest.raises(ValueError, match="format version 3; this skae reads versions 1 and 2"):
+        load(io.BytesIO(write(members)))
+
+
 # ------------------------------------------------- pickled state, edge cases
 
 
@@ -611,7 +694,7 @@ def test_pickle_after_set_params_keeps_the_fitted_model(case, fitted, data, tmp_
     expected = est.transform(X_new)
     changes = {"hidden_layer_sizes": (5, 3), "activation": "tanh", "n_components": 4}
     if isinstance(est, ConvolutionalAutoencoder):
-        changes["image_shape"] = (2, 8)
+        changes.update(image_shape=(2, 8), channels=(3,))
     if isinstance(est, VariationalAutoencoder):
         changes["loss"] = "bernoulli" if est.loss == "gaussian" else "gaussian"
     est.set_params(**changes)
@@ -628,30 +711,53 @@ def test_pickle_after_set_params_keeps_the_fitted_model(case, fitted, data, tmp_
 
 
 def test_unpickling_a_pickle_from_before_a_parameter_existed(fitted, data):
-    """A pickle written before ``deterministic`` existed (the module pickled
-    whole, torch tensors, no such attribute) loads with the default."""
+    """A pickle written before ``deterministic`` existed loads with the default."""
     X, X_new = data
     est, _ = fitted("Autoencoder")
-    old_state = {k: v for k, v in copy.deepcopy(est).__dict__.items() if k != "deterministic"}
-    old_state.pop("_build_params")
-    assert isinstance(old_state["module_"], torch.nn.Module)
-    assert isinstance(old_state["device_"], torch.device)
-    moments = old_state["_optimizer_state"]["state"][0].values()
-    assert all(isinstance(t, torch.Tensor) for t in moments)
+    old_state = est.__getstate__()
+    del old_state["deterministic"]
     restored = Autoencoder.__new__(Autoencoder)
     restored.__setstate__(old_state)
     assert restored.deterministic is False
     assert restored.get_params() == est.get_params()
-    repr(restored)
     np.testing.assert_array_equal(restored.transform(X_new), est.transform(X_new))
     twin = copy.deepcopy(est)
     np.testing.assert_array_equal(
         restored.partial_fit(X).transform(X_new), twin.partial_fit(X).transform(X_new)
     )
-    # from now on its module is rebuilt from the parameters it was loaded with
-    expected = restored.transform(X_new)
-    restored.set_params(hidden_layer_sizes=(9,))
-    np.testing.assert_array_equal(pickle.loads(pickle.dumps(restored)).transform(X_new), expected)
+
+
+def test_unpickling_the_pickle_layout_of_skae_0_1_is_refused_with_a_message(fitted):
+    """skae 0.1.0 pickled the weights as ``_module_weights``; this layout is
+    refused with a message naming skae.save (whose files of 0.1.0 load)."""
+    est, _ = fitted("Autoencoder")
+    old_state = {k: v for k, v in est.__getstate__().items() if not k.startswith("_skae_fitted")}
+    old_state.update(_module_weights={}, _skae_version="0.1.0")
+    with pytest.raises(ValueError, match=r"pickled by skae 0\.1\.0.*skae\.save"):
+        Autoencoder.__new__(Autoencoder).__setstate__(old_state)
+
+
+def test_pickle_holds_plain_data_only(fitted):
+    """The fitted state in a pickle is plain data and CPU numpy arrays: no
+    torch object, so it unpickles without torch's pickle hooks."""
+    allowed = (type(None), bool, int, float, str, np.ndarray, np.generic)
+
+    def walk(value, where):
+        if isinstance(value, dict):
+            for key, item in value.items():
+                assert isinstance(key, str), where
+                walk(item, f"{where}/{key}")
+        elif isinstance(value, (list, tuple)):
+            for i, item in enumerate(value):
+                walk(item, f"{where}/{i}")
+        else:
+            assert isinstance(value, allowed), (where, type(value))
+
+    for case in CASE_IDS:
+        est, _ = fitted(case)
+        state = est.__getstate__()["_skae_fitted_state"]
+        assert set(state["attributes"]) == {k for k in vars(est) if k.endswith("_")}
+        walk(state, case)
 
 
 @pytest.mark.parametrize("case", ["Autoencoder", "VariationalAutoencoder"])
@@ -683,7 +789,7 @@ def test_optimizer_changed_after_fit_does_not_change_the_restored_one(how, data,
     assert restored.get_params()["optimizer"] == "sgd"
     est.partial_fit(X)
     restored.partial_fit(X)
-    assert type(restored._optimizer) is type(est._optimizer) is torch.optim.Adam
+    assert type(restored._optimizer_) is type(est._optimizer_) is torch.optim.Adam
     assert_module_states_equal(restored, est)
 
 
@@ -708,33 +814,32 @@ def test_build_params_are_a_snapshot_of_the_fit_time_values(data):
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(est)).transform(X_new), expected)
 
 
-def test_build_params_written_only_when_parameters_changed(fitted, data):
+def test_file_records_the_build_params_of_fit_time(fitted, data):
     X, X_new = data
-    est, payload = fitted("Autoencoder")
-    assert "build_params" not in json.loads(read(payload)[METADATA])
+    est, _ = fitted("Autoencoder")
     changed = copy.deepcopy(est).set_params(hidden_layer_sizes=(3,), max_iter=7)
     buffer = io.BytesIO()
     save(changed, buffer)
     document = json.loads(read(buffer.getvalue())[METADATA])
-    assert document["build_params"]["max_iter"] == TINY["max_iter"]
-    assert document["params"]["max_iter"] == 7
-    np.testing.assert_array_equal(
-        load(io.BytesIO(buffer.getvalue())).transform(X_new), est.transform(X_new)
-    )
+    assert attributes(document)["_build_params_"]["__dict__"]["max_iter"] == TINY["max_iter"]
+    assert params(document)["max_iter"] == 7
+    restored = load(io.BytesIO(buffer.getvalue()))
+    assert restored.max_iter == 7
+    np.testing.assert_array_equal(restored.transform(X_new), est.transform(X_new))
 
 
 @pytest.mark.parametrize(
     "edit, match",
     [
         (
-            lambda d: d.update(build_params={"n_layers": 3}),
+            lambda d: attributes(d)["_build_params_"]["__dict__"].update(n_layers=3),
             r"build_params hold parameters \['n_layers'\]",
         ),
         (
-            lambda d: d.update(build_params={**d["params"], "n_components": -1}),
+            lambda d: attributes(d)["_build_params_"]["__dict__"].update(n_components=-1),
             "build_params are not valid",
         ),
-        (lambda d: d.update(build_params=[1, 2]), "build_params"),
+        (lambda d: attributes(d).update(_build_params_=[1, 2]), "build_params"),
     ],
     ids=["unknown-name", "invalid-value", "not-a-mapping"],
 )

@@ -206,12 +206,16 @@ CUDA_SCRIPT = """
     import skae
     from sklearn.base import clone
 
-    estimators = [getattr(skae, n) for n in skae.__all__ if isinstance(getattr(skae, n), type)]
+    from skae._base import BaseAutoencoder
+
+    classes = [getattr(skae, n) for n in skae.__all__ if isinstance(getattr(skae, n), type)]
+    estimators = [cls for cls in classes if issubclass(cls, BaseAutoencoder)]
     for cls in estimators:
         for device in ("auto", "cpu", "cuda", torch.device("cuda:0")):
             est = cls(device=device, random_state=0)
-            clone(est).get_params()
-            repr(est)
+            for meta in (est, skae.AutoencoderOutlierDetector(estimator=est)):
+                clone(meta).get_params()
+                repr(meta)
     print(json.dumps({
         "n_estimators": len(estimators),
         "initialized": torch.cuda.is_initialized(),

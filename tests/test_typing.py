@@ -79,6 +79,7 @@ def test_the_api_is_all_there():
     """The discovery above finds what the API promises (guards the other tests
     against passing on an empty list)."""
     assert set(skae.__all__) == {cls.__name__ for cls in ESTIMATORS} | {
+        "AutoencoderOutlierDetector",
         "__version__",
         "load",
         "save",
@@ -183,10 +184,14 @@ def test_shared_parameters_have_the_base_class_hints(cls):
     base = typing.get_type_hints(BaseAutoencoder.__init__)
     hints = typing.get_type_hints(cls.__init__)
     for name, hint in base.items():
-        if (cls, name) == (skae.VariationalAutoencoder, "loss"):
-            assert hint is str and _literal_strings(hints[name]) == {"gaussian", "bernoulli"}
+        if name == "loss":
+            # each class names its own losses
+            assert hint is str
+            options = cls._parameter_constraints["loss"][0].options
+            assert _literal_strings(hints[name]) == options, cls.__name__
             continue
         assert hints[name] == hint, f"{cls.__name__}({name}=...): {hints[name]} != {hint}"
+    assert _literal_strings(hints["activation"]) == set(skae.nn.ACTIVATIONS)
 
 
 def test_hints_accept_what_the_docstrings_allow():
@@ -195,6 +200,8 @@ def test_hints_accept_what_the_docstrings_allow():
     assert _matches(8, hints["hidden_layer_sizes"])
     assert _matches((16, 32), hints["hidden_layer_sizes"])
     assert _matches([16, 32], hints["hidden_layer_sizes"])
+    assert _matches((16, 32), hints["channels"])
+    assert not _matches("mae", hints["loss"])
     assert _matches(32, hints["batch_size"])
     assert _matches("auto", hints["batch_size"])
     assert not _matches("all", hints["batch_size"])
