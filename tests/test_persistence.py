@@ -847,3 +847,113 @@ def test_load_refuses_bad_build_params(edit, match, fitted):
     _, payload = fitted("Autoencoder")
     with pytest.raises(ValueError, match=match):
         load(io.BytesIO(tamper(payload, edit)))
+
+
+# ---- pickling (moved from tests/test_estimators.py)
+
+#: the settings these tests were written with in tests/test_estimators.py
+PICKLING = dict(hidden_layer_sizes=(16,), max_iter=5, device="cpu", random_state=0)
+
+
+@pytest.fixture(scope="module")
+def digits_X():
+    from sklearn.datasets import load_digits
+
+    return load_digits().data / 16.0
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_estimator_pickle_and_joblib_round_trip(Estimator, digits_X):
+    X = digits_X
+    est = Estimator(**PICKLING).fit(X)
+    expected = est.transform(X)
+    restored = pickle.loads(pickle.dumps(est))
+    np.testing.assert_array_equal(restored.transform(X), expected)
+    np.testing.assert_array_equal(restored.score_samples(X), est.score_samples(X))
+    buffer = io.BytesIO()
+    joblib.dump(est, buffer)
+    buffer.seek(0)
+    np.testing.assert_array_equal(joblib.load(buffer).transform(X), expected)
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_estimator_partial_fit_after_pickle_continues_like_the_original(Estimator, digits_X):
+    # the optimiser's state travels with the pickle: the copy and the original
+    # take identical next steps
+    X = digits_X
+    est = Estimator(**PICKLING)
+    est.partial_fit(X[:500])
+    copy = pickle.loads(pickle.dumps(est))
+    est.partial_fit(X[500:1000])
+    copy.partial_fit(X[500:1000])
+    np.testing.assert_array_equal(copy.transform(X), est.transform(X))
+
+
+def test_estimator_fitted_on_cuda_unpickles_on_cpu_only_machine(digits_X, monkeypatch):
+    # simulates a model fitted on CUDA (device_ says so) loaded where CUDA is absent
+    X = digits_X
+    est = Autoencoder(**PICKLING).fit(X)
+    expected = est.transform(X)
+    est.device_ = torch.device("cuda")
+    payload = pickle.dumps(est)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.warns(UserWarning, match="CUDA is not available"):
+        restored = pickle.loads(payload)
+    assert restored.device_ == torch.device("cpu")
+    np.testing.assert_array_equal(restored.transform(X), expected)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_estimator_cuda_fit_transform_and_cpu_unpickle(Estimator, digits_X, monkeypatch):
+    X = digits_X
+    est = Estimator(hidden_layer_sizes=(16,), max_iter=5, random_state=0, device="cuda").fit(X)
+    assert est.device_.type == "cuda"
+    codes = est.transform(X)
+    assert codes.shape == (X.shape[0], est.n_components)
+    payload = pickle.dumps(est)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.warns(UserWarning, match="CUDA is not available"):
+        restored = pickle.loads(payload)
+    np.testing.assert_allclose(restored.transform(X), codes, rtol=1e-5, atol=1e-6)
+
+
+def test_estimator_unpickling_across_skae_versions_warns(digits_X, monkeypatch):
+    import skae
+
+    X = digits_X
+    est = Autoencoder(**PICKLING).fit(X)
+    payload = pickle.dumps(est)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # same version: no warning at all
+        restored = pickle.loads(payload)
+    assert "_skae_version" not in vars(restored)
+    pickled_by = skae.__version__
+    monkeypatch.setattr(skae, "__version__", "999.0")
+    with pytest.warns(UserWarning, match=rf"from skae {pickled_by} with skae 999\.0"):
+        restored = pickle.loads(payload)
+    np.testing.assert_array_equal(restored.transform(X), est.transform(X))
+
+
+# ---- pickling (moved from tests/test_family.py)
+
+
+@pytest.mark.parametrize(
+    "Estimator",
+    [cls for cls in ESTIMATORS if "tied_weights" in cls().get_params()],
+    ids=lambda cls: cls.__name__,
+)
+def test_tied_weights_share_storage_after_unpickling(Estimator, digits_X):
+    X_train, X_test = digits_X[:1300], digits_X[1300:]
+    params = dict(
+        n_components=4, hidden_layer_sizes=(16,), max_iter=2, random_state=0, device="cpu"
+    )
+    tied = Estimator(tied_weights=True, **params).fit(X_train)
+    restored = pickle.loads(pickle.dumps(tied))
+    encoders = [m for m in restored.module_.encoder if isinstance(m, torch.nn.Linear)]
+    decoders = [m for m in restored.module_.decoder if hasattr(m, "weight")]
+    assert len(encoders) == len(decoders) == 2
+    for e, d in zip(encoders, reversed(decoders), strict=True):
+        assert d.weight is e.weight and d.weight.data_ptr() == e.weight.data_ptr()
+    np.testing.assert_array_equal(restored.transform(X_test), tied.transform(X_test))

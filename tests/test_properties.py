@@ -3,7 +3,9 @@
 - every method's output shape and dtype, for random shapes, architectures and input dtypes;
 - row independence of ``transform``, ``score_samples`` and ``inverse_transform``;
 - determinism under an int ``random_state``;
-- the global random states (numpy, torch, ``random``) are never used nor changed;
+- the global random states (numpy, torch, ``random``) are never used nor changed, by
+  any estimator or method, nor by the variants (tied weights, greedy pretraining,
+  every noise) (``skae.load``'s own check is in test_persistence.py);
 - tied weights and greedy layer-wise pretraining on the MLP autoencoders;
 - the noise functions of ``skae._noise``, the losses and penalties of ``skae._losses``
   (sparsity, the contractive Jacobian norms);
@@ -372,6 +374,47 @@ def test_global_rng_untouched(cls, operation, random_state):
     _assert_global_rng_unchanged(before)
 
 
+#: the variants test_global_rng_untouched leaves out: tied weights with greedy
+#: pretraining (and early stopping), every noise, the Bernoulli VAE
+VARIANT_RNG_CASES = [
+    *[
+        pytest.param(
+            cls,
+            dict(
+                tied_weights=True,
+                pretraining="greedy",
+                hidden_layer_sizes=(6, 3),
+                early_stopping=True,
+            ),
+            id=f"{cls.__name__}-tied-greedy",
+        )
+        for cls in MLP_ESTIMATORS
+    ],
+    *[
+        pytest.param(DenoisingAutoencoder, dict(noise=noise, noise_level=0.2), id=f"noise-{noise}")
+        for noise in sorted(NOISES)
+    ],
+    pytest.param(VariationalAutoencoder, dict(loss="bernoulli", early_stopping=True), id="vae-bce"),
+]
+
+
+@pytest.mark.parametrize("random_state", [0, None], ids=["seed0", "None"])
+@pytest.mark.parametrize("cls, params", VARIANT_RNG_CASES)
+def test_global_rng_untouched_by_variants(cls, params, random_state):
+    X = np.random.default_rng(3).random((40, 8))
+    np.random.seed(7)  # noqa: NPY002
+    torch.manual_seed(7)
+    random.seed(7)
+    before = _global_rng_snapshot()
+    est = make(cls, random_state=random_state, **params).fit(X)
+    est.partial_fit(X)
+    est.inverse_transform(est.transform(X))
+    est.score_samples(X)
+    if hasattr(est, "sample"):
+        est.sample(3)
+    _assert_global_rng_unchanged(before)
+
+
 # ------------------------------------- tied weights and greedy pretraining
 
 
@@ -421,13 +464,8 @@ def test_tied_and_pretrained_variants_fit(
     hidden = [hidden_layer_sizes] if isinstance(hidden_layer_sizes, int) else hidden_layer_sizes
     n_layers = len(hidden) + 1
 
-    np.random.seed(1234)  # noqa: NPY002
-    torch.manual_seed(1234)
-    random.seed(1234)
-    rng_before = _global_rng_snapshot()
     est = make(cls, **params)
     assert est.fit(X) is est
-    _assert_global_rng_unchanged(rng_before)
 
     # greedy pretraining: one shallow autoencoder per layer, max_iter epochs each,
     # counted in n_iter_ and loss_curve_ before the end-to-end epochs
