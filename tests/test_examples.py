@@ -17,6 +17,7 @@ ARGS = {
     "vae_sample_digits.py": ["--quick", "--out", "{out}"],
     "features_gridsearch.py": ["--quick"],
     "onnx_deploy.py": ["--quick"],
+    "outliers_digits.py": ["--quick", "--out", "{out}", "--out-abnormal", "abnormal.png"],
 }
 
 #: Patterns the output must match, per script.
@@ -47,6 +48,12 @@ EXPECTED = {
         r"on probabilities: (0\.00e\+00|\d\.\d{2}e-(0[5-9]|[1-9]\d))",
         r"reloaded labels identical: True",
     ],
+    "outliers_digits.py": [
+        r"ROC AUC AutoencoderOutlierDetector +0\.\d{3}",
+        r"ROC AUC PCA\(8\) reconstruction +0\.\d{3}",
+        r"flagged as outliers: \d+\.\d% of the other digits",
+        r"most abnormal \(index:label\):( \d+:\d){6}",
+    ],
 }
 
 #: Figures a script saves into tmp_path with its arguments above.
@@ -55,6 +62,7 @@ FIGURES = {
         f"figures/{name}.png"
         for name in ("comparison", "loss_curve", "latent_space", "reconstruction")
     ],
+    "outliers_digits.py": ["abnormal.png"],
 }
 
 SCRIPTS = sorted(path.name for path in EXAMPLES.glob("*.py"))
