@@ -808,7 +808,16 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         Returns
         -------
         score : float
+
+        Notes
+        -----
+        A dask array (``dask_ml.wrappers.ParallelPostFit.score`` passes its
+        input on) is scored where its blocks are: the workers compute each
+        block's scores and only their mean comes back.
         """
+        if _is_dask_array(X):
+            check_is_fitted(self)
+            return _score_dask_array(self, X)
         return float(np.mean(self.score_samples(X)))
 
     # ----------------------------------------------------- the fitted state
@@ -879,6 +888,21 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
+
+    def __sizeof__(self) -> int:
+        """Bytes held, the fitted module's weights and the optimiser's moments
+        included. ``sys.getsizeof`` and dask's ``sizeof`` read it: dask then
+        ships a fitted estimator over a megabyte to each worker once, as data
+        of its own, rather than inside every task that uses it."""
+        size = object.__sizeof__(self)
+        if self.__sklearn_is_fitted__():
+            module = self.module_
+            tensors = [*module.parameters(), *module.buffers()]
+            optimizer = getattr(self, "_optimizer_", None)
+            if optimizer is not None:
+                tensors += [v for s in optimizer.state.values() for v in s.values()]
+            size += sum(t.numel() * t.element_size() for t in tensors if torch.is_tensor(t))
+        return size
 
     def __getstate__(self) -> dict[str, Any]:
         """Parameters and configuration, and the fitted state of
@@ -1025,6 +1049,35 @@ class BaseMLPAutoencoder(BaseAutoencoder):
             # the next layer learns to reconstruct this layer's codes
             X = self._map_rows(pair, lambda m, x: m.encode(x), X).to(train_kwargs["device"])
         return curves
+
+
+# ------------------------------------------------------------------ dask
+
+
+def _is_dask_array(X):
+    """Whether ``X`` is a 2-d dask array (told without importing dask)."""
+    return hasattr(X, "__dask_graph__") and hasattr(X, "map_blocks") and getattr(X, "ndim", 0) == 2
+
+
+def _score_samples_of_block(block, estimator):
+    return estimator.score_samples(block)
+
+
+def _score_dask_array(estimator, X):
+    """The mean score of a dask array's rows, computed block by block on the
+    cluster; the estimator goes in as an argument, so that dask ships a large
+    one once (see ``__sizeof__``)."""
+    if X.numblocks[1] > 1:
+        X = X.rechunk({1: -1})
+    dtype = X.dtype if X.dtype in FLOAT_DTYPES else np.dtype(np.float64)
+    scores = X.map_blocks(
+        _score_samples_of_block,
+        estimator=estimator,
+        drop_axis=1,
+        dtype=dtype,
+        meta=np.empty((0,), dtype=dtype),
+    )
+    return float(scores.mean().compute())
 
 
 # -------------------------------------------------------- state conversion

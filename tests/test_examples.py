@@ -17,6 +17,7 @@ ARGS = {
     "vae_sample_digits.py": ["--quick", "--out", "{out}"],
     "features_gridsearch.py": ["--quick"],
     "onnx_deploy.py": ["--quick"],
+    "dask_cluster.py": ["--quick"],
 }
 
 #: Patterns the output must match, per script.
@@ -46,6 +47,13 @@ EXPECTED = {
         r"pipeline labels identical on (\d+)/\1 held-out digits",
         r"on probabilities: (0\.00e\+00|\d\.\d{2}e-(0[5-9]|[1-9]\d))",
         r"reloaded labels identical: True",
+    ],
+    "dask_cluster.py": [
+        r"dask cluster: 2 workers",
+        r"Incremental: 2 passes over 5 blocks of 1347 rows on the cluster",
+        r"codes of 450 held-out digits: shape \(450, 8\)",
+        r"max \|cluster - local\| on codes: 0\.00e\+00",
+        r"held-out score \(cluster\): (-?\d+\.\d{3}), \(local\): \1",
     ],
 }
 
