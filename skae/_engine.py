@@ -297,8 +297,11 @@ def run_epoch(
         order = order.to(X.device)
     world_size = 1 if shard is None else shard.world_size
     global_batch = batch_size * world_size
-    losses, sizes = [], []
-    for start in range(0, n_samples, global_batch):
+    # one preallocated tensor for the batch losses: a small tensor kept per
+    # step would pin fragments of the freed batch memory in the heap
+    losses = torch.empty(-(-n_samples // global_batch), device=device)
+    sizes = []
+    for step, start in enumerate(range(0, n_samples, global_batch)):
         rows = min(global_batch, n_samples - start)
         lo, hi = (0, rows) if shard is None else shard.bounds(rows)
         weight = world_size * (hi - lo) / rows
@@ -308,10 +311,10 @@ def run_epoch(
         xb = X.take(index if order is None else order[index])
         if xb.device != device:
             xb = xb.to(device, non_blocking=True)
-        losses.append(train_step(batch_loss, xb, optimizer, weight))
+        losses[step] = train_step(batch_loss, xb, optimizer, weight)
         sizes.append(len(xb) if weight else 0)
     sizes = torch.tensor(sizes, dtype=torch.float32, device=device)
-    return _sum_over_ranks(torch.stack(losses) @ sizes, shard) / n_samples
+    return _sum_over_ranks(losses @ sizes, shard) / n_samples
 
 
 def step_flops(module, n_rows, *, training=True):
