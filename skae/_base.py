@@ -19,6 +19,7 @@ This is the one module that imports scikit-learn's private helpers.
 from __future__ import annotations
 
 import copy
+import mmap
 import sys
 import warnings
 from collections.abc import Callable
@@ -34,7 +35,7 @@ from sklearn.utils import Tags
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from . import _engine
+from . import _distributed, _engine
 from ._engine import StopReason
 from ._losses import BATCH_TOTALS, RECONSTRUCTION_LOSSES, UNIT_INTERVAL_LOSSES, squared_error
 from ._progress import epoch_reporter
@@ -127,6 +128,53 @@ def as_tensor(X, device, dtype=torch.float32):
     return torch.from_numpy(X).to(device)
 
 
+def is_memory_mapped(X):
+    """Whether ``X`` is, or is a view of, a memory map (``np.memmap``,
+    ``np.load(..., mmap_mode=...)``)."""
+    while X is not None:
+        if isinstance(X, (np.memmap, mmap.mmap)):
+            return True
+        X = getattr(X, "base", None)
+    return False
+
+
+def available_memory():
+    """Bytes of memory available to new allocations (Linux's MemAvailable),
+    or None where it cannot be read."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+#: A float32 copy of the training data larger than this share of the
+#: available memory is not made: the engine reads X batch by batch instead.
+MAX_COPY_FRACTION = 0.5
+
+
+def training_rows(X, device):
+    """The engine's row source for the validated training array ``X``.
+
+    One float32 tensor when that costs no copy (float32, C-contiguous,
+    writeable) or a copy that fits comfortably; batch-by-batch reads from
+    ``X`` itself (:class:`~skae._engine.ArrayRows`) for a memory map, which
+    is never copied whole, and for an array whose float32 copy would take
+    more than ``MAX_COPY_FRACTION`` of the available memory. Both give the
+    same batches.
+    """
+    if is_memory_mapped(X):
+        return _engine.ArrayRows(X)
+    shareable = X.flags.writeable and X.flags.c_contiguous and X.dtype == np.float32
+    free = available_memory()
+    if not shareable and free is not None and 4 * X.size > MAX_COPY_FRACTION * free:
+        return _engine.ArrayRows(X)
+    return _engine.TensorRows(as_tensor(X, device))
+
+
 def check_float32_range(X):
     """Training runs in float32: refuse finite values it cannot hold rather
     than turn them into inf."""
@@ -208,6 +256,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         "random_state": ["random_state"],
         "device": [str, torch.device],
         "deterministic": ["boolean"],
+        "distributed": [StrOptions({"auto"}), "boolean"],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
     }
@@ -231,6 +280,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         random_state: int | np.random.RandomState | None = None,
         device: str | torch.device = "auto",
         deterministic: bool = False,
+        distributed: bool | Literal["auto"] = "auto",
         verbose: int = 0,
         warm_start: bool = False,
     ) -> None:
@@ -250,6 +300,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self.random_state = random_state
         self.device = device
         self.deterministic = deterministic
+        self.distributed = distributed
         self.verbose = verbose
         self.warm_start = warm_start
 
@@ -349,15 +400,18 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         fresh = not (self.__sklearn_is_fitted__() and (self.warm_start or incremental))
         early_stopping = self.early_stopping and not incremental
         X, features = self._validated_training_data(X, reset=fresh, early_stopping=early_stopping)
-        device = resolve_device(self.device)
-        rng = seed_source(self.random_state) if fresh else copy.deepcopy(self._rng_)
+        device, shard = self._training_device(X.shape)
+        rng = self._starting_rng(shard, device, fresh=fresh)
         module = self._starting_module(X.shape[1], rng, device, fresh=fresh)
         # separate streams: the corruption or sampling a loss draws does not
-        # change which rows go into which batch
+        # change which rows go into which batch (and, data-parallel, is drawn
+        # independently on each rank, while the batches are shared)
         generator = torch.Generator(device=device).manual_seed(draw_seed(rng))
-        loss_generator = torch.Generator(device=device).manual_seed(draw_seed(rng))
-        X_train, X_val = self._split_validation(as_tensor(X, device), generator, early_stopping)
-        batch_size = self._resolve_batch_size(X_train.shape[0])
+        loss_seed = draw_seed(rng) + (0 if shard is None else shard.rank)
+        loss_generator = torch.Generator(device=device).manual_seed(loss_seed)
+        rows = training_rows(X, device)
+        X_train, X_val = self._split_validation(rows, generator, early_stopping)
+        batch_size = self._resolve_batch_size(len(X_train))
         optimizer = self._starting_optimizer(module, device, reuse=incremental and not fresh)
         previous = self._history_attributes(fresh)
         history, family_attributes = self._train_module(
@@ -372,6 +426,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             device=device,
             validation_score=self._validation_score(module, X_val),
             previous_epochs=previous["n_iter_"],
+            shard=shard,
         )
         self._set_fitted(
             {
@@ -411,25 +466,47 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         names = ("n_features_in_", "feature_names_in_") if reset else ()
         return X, {name: getattr(probe, name) for name in names if hasattr(probe, name)}
 
+    def _training_device(self, shape):
+        """``(device, shard)``: where to train, and this process's part in
+        data-parallel training (None to train alone; see ``distributed``)."""
+        device = resolve_device(self.device)
+        shard = _distributed.current_shard(self.distributed, device)
+        if shard is not None:
+            device = _distributed.rank_device(device)
+            _distributed.check_same_shape(shape, shard, device)
+        return device, shard
+
+    def _starting_rng(self, shard, device, *, fresh):
+        """The random generator a call draws its seeds from: new from
+        ``random_state``, or the last call's. Data-parallel ranks share rank
+        0's unless an int ``random_state`` makes them equal already."""
+        if not fresh:
+            return copy.deepcopy(self._rng_)
+        rng = seed_source(self.random_state)
+        if shard is not None and not isinstance(self.random_state, Integral):
+            rng = np.random.default_rng(_distributed.shared_seed(draw_seed(rng), device))
+        return rng
+
     def _starting_module(self, n_features, rng, device, *, fresh):
         """A newly built module, or a copy of ``module_`` to continue from."""
         if fresh:
             return self._seeded_module(n_features, draw_seed(rng)).to(device)
         return copy.deepcopy(self.module_).to(device)
 
-    def _split_validation(self, X, generator, early_stopping):
-        """(training rows, held-out rows or None)."""
+    def _split_validation(self, rows, generator, early_stopping):
+        """(training rows, held-out rows or None), as row sources."""
         if not early_stopping:
-            return X, None
-        n_samples = X.shape[0]
+            return rows, None
+        n_samples = len(rows)
         n_val = max(1, int(np.ceil(self.validation_fraction * n_samples)))
         if n_val >= n_samples:
             raise ValueError(
                 f"validation_fraction={self.validation_fraction} leaves no training "
                 f"samples out of n_samples={n_samples}."
             )
-        order = torch.randperm(n_samples, generator=generator, device=X.device)
-        return X[order[n_val:]], X[order[:n_val]]
+        order = torch.randperm(n_samples, generator=generator, device=generator.device)
+        order = order.to(rows.device)
+        return rows.subset(order[n_val:]), rows.subset(order[:n_val])
 
     def _validation_score(self, module, X_val):
         """``score() -> float`` on the held-out rows, or None without them."""
@@ -542,11 +619,13 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         stop_early=True,
         previous_epochs=0,
         desc=None,
+        shard=None,
     ):
         """Run the engine with this estimator's settings, reporting progress
-        as ``verbose`` asks; a non-finite loss raises here, with what to change."""
+        as ``verbose`` asks (on rank 0 only, data-parallel); a non-finite loss
+        raises here, with what to change."""
         with epoch_reporter(
-            self.verbose,
+            self.verbose if shard is None or shard.rank == 0 else 0,
             desc=desc or type(self).__name__,
             total=max_iter,
             first_epoch=previous_epochs,
@@ -566,6 +645,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 validation_score=validation_score,
                 stop_early=stop_early,
                 on_epoch=report,
+                shard=shard,
             )
         if history.stop_reason is StopReason.NON_FINITE:
             raise ValueError(
@@ -603,14 +683,17 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     # ------------------------------------------------------------ inference
 
     def _map_rows(self, module, fn, X):
-        """``fn(module, block)`` over the rows of a tensor, in blocks, without
-        gradients; returns the concatenated tensor on the CPU. (``no_grad``, not
-        ``inference_mode``: the result may be trained on, as in pretraining.)"""
+        """``fn(module, block)`` over the rows of a tensor or row source, in
+        blocks on the module's device, without gradients; returns the
+        concatenated tensor on the CPU. (``no_grad``, not ``inference_mode``:
+        the result may be trained on, as in pretraining.)"""
+        rows = _engine.as_rows(X)
+        device = next(module.parameters()).device
         with torch.no_grad():
             return torch.cat(
                 [
-                    fn(module, X[i : i + INFERENCE_BLOCK_SIZE]).cpu()
-                    for i in range(0, len(X), INFERENCE_BLOCK_SIZE)
+                    fn(module, rows.take(slice(i, i + INFERENCE_BLOCK_SIZE)).to(device)).cpu()
+                    for i in range(0, len(rows), INFERENCE_BLOCK_SIZE)
                 ]
             )
 
@@ -725,7 +808,16 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         Returns
         -------
         score : float
+
+        Notes
+        -----
+        A dask array (``dask_ml.wrappers.ParallelPostFit.score`` passes its
+        input on) is scored where its blocks are: the workers compute each
+        block's scores and only their mean comes back.
         """
+        if _is_dask_array(X):
+            check_is_fitted(self)
+            return _score_dask_array(self, X)
         return float(np.mean(self.score_samples(X)))
 
     # ----------------------------------------------------- the fitted state
@@ -796,6 +888,21 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
+
+    def __sizeof__(self) -> int:
+        """Bytes held, the fitted module's weights and the optimiser's moments
+        included. ``sys.getsizeof`` and dask's ``sizeof`` read it: dask then
+        ships a fitted estimator over a megabyte to each worker once, as data
+        of its own, rather than inside every task that uses it."""
+        size = object.__sizeof__(self)
+        if self.__sklearn_is_fitted__():
+            module = self.module_
+            tensors = [*module.parameters(), *module.buffers()]
+            optimizer = getattr(self, "_optimizer_", None)
+            if optimizer is not None:
+                tensors += [v for s in optimizer.state.values() for v in s.values()]
+            size += sum(t.numel() * t.element_size() for t in tensors if torch.is_tensor(t))
+        return size
 
     def __getstate__(self) -> dict[str, Any]:
         """Parameters and configuration, and the fitted state of
@@ -942,6 +1049,35 @@ class BaseMLPAutoencoder(BaseAutoencoder):
             # the next layer learns to reconstruct this layer's codes
             X = self._map_rows(pair, lambda m, x: m.encode(x), X).to(train_kwargs["device"])
         return curves
+
+
+# ------------------------------------------------------------------ dask
+
+
+def _is_dask_array(X):
+    """Whether ``X`` is a 2-d dask array (told without importing dask)."""
+    return hasattr(X, "__dask_graph__") and hasattr(X, "map_blocks") and getattr(X, "ndim", 0) == 2
+
+
+def _score_samples_of_block(block, estimator):
+    return estimator.score_samples(block)
+
+
+def _score_dask_array(estimator, X):
+    """The mean score of a dask array's rows, computed block by block on the
+    cluster; the estimator goes in as an argument, so that dask ships a large
+    one once (see ``__sizeof__``)."""
+    if X.numblocks[1] > 1:
+        X = X.rechunk({1: -1})
+    dtype = X.dtype if X.dtype in FLOAT_DTYPES else np.dtype(np.float64)
+    scores = X.map_blocks(
+        _score_samples_of_block,
+        estimator=estimator,
+        drop_axis=1,
+        dtype=dtype,
+        meta=np.empty((0,), dtype=dtype),
+    )
+    return float(scores.mean().compute())
 
 
 # -------------------------------------------------------- state conversion

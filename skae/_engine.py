@@ -1,10 +1,16 @@
 """The one training loop. It knows torch and nothing else: no model, no
-scikit-learn. The caller hands it a module, a batch loss and a tensor of
-training rows; it returns a :class:`History` and never raises to stop.
+scikit-learn. The caller hands it a module, a batch loss and the training rows
+(a tensor, or a row source: :class:`TensorRows`, :class:`ArrayRows`); it
+returns a :class:`History` and never raises to stop.
 
 Stopping follows scikit-learn's MLPRegressor: with a validation score, stop when
 it has not improved by ``tol`` for more than ``n_iter_no_change`` epochs and
 restore the best weights; without one, do the same on the training loss.
+
+Data-parallel training: given a :class:`Shard`, the loop runs the batch loss
+through :class:`torch.nn.parallel.DistributedDataParallel`, each rank trains on
+its slice of every global batch, and the epoch's loss and validation score are
+the same number on every rank, so every rank takes the same decisions.
 """
 
 import copy
@@ -98,41 +104,217 @@ def copy_optimizer(optimizer, params, *, device):
     return copied
 
 
-def train_step(batch_loss, xb, optimizer):
-    """One optimiser step on one batch; returns the (detached) batch loss."""
+# ------------------------------------------------------------ row sources
+
+
+class TensorRows:
+    """Training rows held in one tensor: a batch is an index (or slice) of it.
+
+    The engine's fast path: the data was converted once, and a batch costs
+    one gather.
+    """
+
+    def __init__(self, data):
+        self.data = data
+
+    def __len__(self):
+        return self.data.shape[0]
+
+    @property
+    def device(self):
+        return self.data.device
+
+    def take(self, index):
+        """The rows at ``index`` (a slice, or a tensor of positions), as a tensor."""
+        return self.data[index]
+
+    def subset(self, index):
+        """The rows at ``index`` as a row source of their own (a copy)."""
+        return TensorRows(self.data[index])
+
+
+class ArrayRows:
+    """Training rows read from a numpy array one batch at a time, for data
+    that must not be copied whole: a read-only ``np.memmap`` over a file
+    larger than memory, or an array whose float32 copy would not fit.
+
+    ``take`` gathers only the batch's rows and converts only them to
+    ``dtype``; ``subset`` keeps positions, not rows. A batch holds the same
+    values, in the same order, as :class:`TensorRows` over the converted
+    array would give, so training does not depend on which source holds X.
+
+    Parameters
+    ----------
+    data : ndarray of shape (n_rows, n_features)
+        Any numpy array, memory-mapped or not; never written to.
+    dtype : torch.dtype, default=torch.float32
+        The dtype of the batches.
+    index : torch.Tensor of int64, default=None
+        The rows of ``data`` this source holds, in order (all of them when None).
+    """
+
+    device = torch.device("cpu")
+
+    def __init__(self, data, dtype=torch.float32, index=None):
+        self.data, self.dtype, self.index = data, dtype, index
+
+    def __len__(self):
+        return self.data.shape[0] if self.index is None else len(self.index)
+
+    def _positions(self, index):
+        if isinstance(index, slice):
+            index = torch.arange(*index.indices(len(self)))
+        return index if self.index is None else self.index[index]
+
+    def take(self, index):
+        """The rows at ``index`` (a slice, or a tensor of positions), as a
+        new CPU tensor of ``dtype``."""
+        rows = self.data[self._positions(index).numpy()]  # numpy's gather: a new array
+        return torch.from_numpy(rows).to(self.dtype)
+
+    def subset(self, index):
+        """The rows at ``index`` as a row source of their own (positions only)."""
+        return ArrayRows(self.data, self.dtype, self._positions(index))
+
+
+def as_rows(X):
+    """``X`` as a row source: tensors are wrapped, row sources pass through."""
+    return TensorRows(X) if isinstance(X, torch.Tensor) else X
+
+
+# ------------------------------------------------------- data parallelism
+
+
+@dataclass(frozen=True)
+class Shard:
+    """This process's part in data-parallel training: rank ``rank`` of
+    ``world_size`` processes in the default ``torch.distributed`` group.
+
+    Every rank holds the same rows and draws the same permutation; a global
+    batch is ``world_size`` times the per-rank batch size, and each rank
+    trains on its slice of it.
+    """
+
+    rank: int
+    world_size: int
+
+    def bounds(self, n_rows):
+        """``(start, stop)`` of this rank's slice of a global batch of
+        ``n_rows`` rows: consecutive slices whose sizes differ by at most one."""
+        size, extra = divmod(n_rows, self.world_size)
+        start = self.rank * size + min(self.rank, extra)
+        return start, start + size + (self.rank < extra)
+
+
+class _LossModule(torch.nn.Module):
+    """``module`` with ``batch_loss`` as its forward.
+
+    DistributedDataParallel averages the gradients of what runs through its
+    forward call; the losses call several entry points of the module
+    (``encode``, ``decoder``, ...), so the whole batch loss is the forward.
+    """
+
+    def __init__(self, module, batch_loss):
+        super().__init__()
+        self.module = module
+        self.batch_loss = batch_loss
+
+    def forward(self, x):
+        return self.batch_loss(x)
+
+
+def data_parallel(module, batch_loss, device):
+    """``batch_loss`` run through DistributedDataParallel over ``module``'s
+    parameters (in the default process group); ``module`` is unchanged."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    device = torch.device(device)
+    device_ids = [device] if device.type == "cuda" else None
+    return DistributedDataParallel(_LossModule(module, batch_loss), device_ids=device_ids)
+
+
+def _sum_over_ranks(value, shard):
+    """``value`` (a 0-d tensor) summed over the ranks; itself without ``shard``."""
+    if shard is not None:
+        torch.distributed.all_reduce(value)
+    return value
+
+
+def _from_rank_zero(value, shard, device):
+    """Rank 0's ``value`` (a float) on every rank: decisions taken from it agree."""
+    if shard is None:
+        return value
+    value = torch.tensor(value, dtype=torch.float64, device=device)
+    torch.distributed.broadcast(value, src=0)
+    return value.item()
+
+
+def _share_buffers(module, shard):
+    """Rank 0's buffers (running statistics) on every rank."""
+    if shard is not None:
+        for buffer in module.buffers():
+            torch.distributed.broadcast(buffer, src=0)
+
+
+# ----------------------------------------------------------------- the loop
+
+
+def train_step(batch_loss, xb, optimizer, weight=1.0):
+    """One optimiser step on one batch, on its loss times ``weight``;
+    returns the (detached, unweighted) batch loss."""
     optimizer.zero_grad(set_to_none=True)
     loss = batch_loss(xb)
-    loss.backward()
+    (loss if weight == 1.0 else loss * weight).backward()
     optimizer.step()
     return loss.detach()
 
 
-def run_epoch(module, batch_loss, X, optimizer, *, batch_size, shuffle, generator, device):
-    """One pass over ``X`` in minibatches drawn by permuted index slicing.
+def run_epoch(
+    module, batch_loss, X, optimizer, *, batch_size, shuffle, generator, device, shard=None
+):
+    """One pass over the rows of ``X`` (a row source) in minibatches drawn by
+    permuted index slicing.
 
-    Returns the mean loss per sample as a 0-d tensor on ``device``: the loop
-    synchronises with the device once per epoch, not once per batch.
+    With a ``shard``, a global batch is ``world_size * batch_size`` rows of the
+    permutation and this rank trains on its slice. The batch loss is a mean
+    over the rows and DistributedDataParallel averages the ranks' gradients,
+    so with equal slices the step is the one a single process takes on the
+    global batch. The last global batch may be short: its slices differ by a
+    row, and each rank's loss is weighted by ``world_size * rows / global
+    rows`` so that the averaged gradient is still the global batch's; a rank
+    whose slice is empty steps on one row with weight 0.
+
+    Returns the mean loss per sample as a 0-d tensor on ``device`` (over all
+    ranks): the loop synchronises with the device once per epoch, not once
+    per batch.
     """
     module.train()
-    n_samples = X.shape[0]
+    n_samples = len(X)
     order = (
         torch.randperm(n_samples, generator=generator, device=generator.device) if shuffle else None
     )
     if order is not None and order.device != X.device:
         order = order.to(X.device)
-    losses = []
-    for start in range(0, n_samples, batch_size):
-        if order is None:
-            xb = X[start : start + batch_size]
-        else:
-            xb = X[order[start : start + batch_size]]
+    world_size = 1 if shard is None else shard.world_size
+    global_batch = batch_size * world_size
+    # one preallocated tensor for the batch losses: a small tensor kept per
+    # step would pin fragments of the freed batch memory in the heap
+    losses = torch.empty(-(-n_samples // global_batch), device=device)
+    sizes = []
+    for step, start in enumerate(range(0, n_samples, global_batch)):
+        rows = min(global_batch, n_samples - start)
+        lo, hi = (0, rows) if shard is None else shard.bounds(rows)
+        weight = world_size * (hi - lo) / rows
+        if hi == lo:  # fewer rows than ranks: take part, on one row, with weight 0
+            lo, hi, weight = 0, 1, 0.0
+        index = slice(start + lo, start + hi)
+        xb = X.take(index if order is None else order[index])
         if xb.device != device:
             xb = xb.to(device, non_blocking=True)
-        losses.append(train_step(batch_loss, xb, optimizer))
-    # every batch is full but the last
-    sizes = torch.full((len(losses),), float(batch_size), device=device)
-    sizes[-1] = n_samples - batch_size * (len(losses) - 1)
-    return torch.stack(losses) @ sizes / n_samples
+        losses[step] = train_step(batch_loss, xb, optimizer, weight)
+        sizes.append(len(xb) if weight else 0)
+    sizes = torch.tensor(sizes, dtype=torch.float32, device=device)
+    return _sum_over_ranks(losses @ sizes, shard) / n_samples
 
 
 def step_flops(module, n_rows, *, training=True):
@@ -254,11 +436,27 @@ def clone_state(module):
     return {k: v.detach().clone() for k, v in module.state_dict().items()}
 
 
-def train(module, batch_loss, X, *, batch_size, device, **kwargs):
-    """Train ``module`` on the rows of ``X``; see :func:`train_epochs`. Small
-    networks on the CPU run on one thread (:func:`cpu_threads_for`)."""
+def train(module, batch_loss, X, *, batch_size, device, shard=None, **kwargs):
+    """Train ``module`` on the rows of ``X`` (a tensor or a row source); see
+    :func:`train_epochs`. Small networks on the CPU run on one thread
+    (:func:`cpu_threads_for`).
+
+    With a ``shard``, training is data-parallel in the default process group
+    (:func:`data_parallel`); ``module`` itself is trained and stays a plain
+    module, and every rank ends with the same weights and buffers.
+    """
+    X = as_rows(X)
     with cpu_threads_for(step_flops(module, batch_size), device):
-        return train_epochs(module, batch_loss, X, batch_size=batch_size, device=device, **kwargs)
+        if shard is None:
+            return train_epochs(
+                module, batch_loss, X, batch_size=batch_size, device=device, **kwargs
+            )
+        parallel = data_parallel(module, batch_loss, device)
+        history = train_epochs(
+            module, parallel, X, batch_size=batch_size, device=device, shard=shard, **kwargs
+        )
+        _share_buffers(module, shard)
+        return history
 
 
 def train_epochs(
@@ -277,6 +475,7 @@ def train_epochs(
     validation_score=None,
     stop_early=True,
     on_epoch=None,
+    shard=None,
 ):
     """Train ``module`` on the rows of ``X`` for at most ``max_iter`` epochs.
 
@@ -286,8 +485,9 @@ def train_epochs(
         Trained in place.
     batch_loss : callable
         ``batch_loss(xb) -> 0-d tensor``, the mean loss of a batch.
-    X : torch.Tensor of shape (n_samples, n_features)
-        On ``device``, or on the CPU (batches are then copied over one by one).
+    X : row source
+        :class:`TensorRows` on ``device`` or on the CPU, or :class:`ArrayRows`
+        (batches are then copied over one by one).
     validation_score : callable or None
         ``validation_score() -> float``, higher is better. When given, stopping
         and the restored best weights follow it instead of the training loss.
@@ -296,6 +496,11 @@ def train_epochs(
     on_epoch : callable or None
         ``on_epoch(loss, validation_score)`` after every completed epoch (the
         score is None without ``validation_score``): progress reporting.
+    shard : Shard or None
+        This rank's part in data-parallel training (``batch_loss`` then runs
+        through DistributedDataParallel). The epoch loss is summed over the
+        ranks and the validation score is rank 0's, so that every rank stops,
+        and restores its best weights, at the same epoch.
     """
     history = History()
     best_state = None
@@ -311,6 +516,7 @@ def train_epochs(
                 shuffle=shuffle,
                 generator=generator,
                 device=device,
+                shard=shard,
             ).item()
             if not math.isfinite(loss):
                 history.stop_reason = StopReason.NON_FINITE
@@ -319,7 +525,7 @@ def train_epochs(
             score = None
             if validation_score is not None:
                 module.eval()
-                score = validation_score()
+                score = _from_rank_zero(validation_score(), shard, device)
                 history.validation_scores.append(score)
                 improved = score >= history.best_validation_score + tol
                 if score > history.best_validation_score:

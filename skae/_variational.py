@@ -100,6 +100,14 @@ class VariationalAutoencoder(BaseAutoencoder):
         same GPU and software; slower on CUDA. Sets ``CUBLAS_WORKSPACE_CONFIG``
         when unset, which takes effect only if cuBLAS was not used yet in the
         process. The CPU is deterministic either way.
+    distributed : {"auto"} or bool, default="auto"
+        Data-parallel training with ``torch.nn.parallel.DistributedDataParallel``
+        when the script runs under ``torchrun`` (or has initialised the default
+        process group): every rank passes the same X, each trains on its slice
+        of every global batch of ``world_size * batch_size`` rows, and all end
+        with the same model. "auto" does so from the main thread; False always
+        trains this process alone (for example on data of its own); True
+        requires a process group and raises without one.
     verbose : int, default=0
         0 is silent. 1 shows a tqdm progress bar over the epochs, on stderr,
         with the training and validation loss. 2 also logs one line per epoch
@@ -187,6 +195,7 @@ class VariationalAutoencoder(BaseAutoencoder):
         random_state: int | np.random.RandomState | None = None,
         device: str | torch.device = "auto",
         deterministic: bool = False,
+        distributed: bool | Literal["auto"] = "auto",
         verbose: int = 0,
         warm_start: bool = False,
     ) -> None:
@@ -207,6 +216,7 @@ class VariationalAutoencoder(BaseAutoencoder):
             random_state=random_state,
             device=device,
             deterministic=deterministic,
+            distributed=distributed,
             verbose=verbose,
             warm_start=warm_start,
         )

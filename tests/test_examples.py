@@ -18,6 +18,7 @@ ARGS = {
     "features_gridsearch.py": ["--quick"],
     "onnx_deploy.py": ["--quick"],
     "outliers_digits.py": ["--quick", "--out", "{out}", "--out-abnormal", "abnormal.png"],
+    "dask_cluster.py": ["--quick"],
 }
 
 #: Patterns the output must match, per script.
@@ -53,6 +54,13 @@ EXPECTED = {
         r"ROC AUC PCA\(8\) reconstruction +0\.\d{3}",
         r"flagged as outliers: \d+\.\d% of the other digits",
         r"most abnormal \(index:label\):( \d+:\d){6}",
+    ],
+    "dask_cluster.py": [
+        r"dask cluster: 2 workers",
+        r"Incremental: 2 passes over 5 blocks of 1347 rows on the cluster",
+        r"codes of 450 held-out digits: shape \(450, 8\)",
+        r"max \|cluster - local\| on codes: 0\.00e\+00",
+        r"held-out score \(cluster\): (-?\d+\.\d{3}), \(local\): \1",
     ],
 }
 

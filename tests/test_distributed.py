@@ -1,0 +1,296 @@
+"""Data-parallel training under torchrun (DistributedDataParallel, gloo, CPU).
+
+One real launch, ``python -m torch.distributed.run --nproc-per-node 2``, of a
+script that calls ``fit`` as any user script would; the ranks write what they
+fitted to files, and the tests compare them with each other and with single
+processes run here:
+
+- 2 ranks with ``batch_size=b`` give the model of one process with ``2 * b``
+  (also when the last global batch is short, or shorter than the number of
+  ranks, and with early stopping);
+- the ranks agree bit for bit, for every estimator of the family;
+- the fitted estimator pickles without process-group state and loads in a
+  process without one;
+- progress is reported on rank 0 only; differing inputs are refused on every
+  rank; ``distributed=False`` trains each rank alone.
+
+Without torchrun's environment nothing of this runs: tested here directly.
+"""
+
+import json
+import os
+import pickle
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from _family import ESTIMATORS
+from sklearn.datasets import load_digits
+
+from skae import Autoencoder, _distributed, _engine
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+TINY = dict(n_components=3, hidden_layer_sizes=(8,), random_state=0, device="cpu")
+
+#: name -> (rows of digits, parameters); fitted by each rank with batch_size=8
+#: and here, alone, with batch_size=16
+CASES = {
+    # 61 = 3 * 16 + 13: the last global batch splits 7 / 6
+    "uneven_last_batch": (61, dict(max_iter=3)),
+    # 49 = 3 * 16 + 1: rank 1's slice of the last global batch is empty
+    "fewer_rows_than_ranks": (49, dict(max_iter=3)),
+    "early_stopping": (
+        80,
+        dict(
+            max_iter=6, early_stopping=True, validation_fraction=0.25, n_iter_no_change=1, tol=0.5
+        ),
+    ),
+    "no_shuffle": (40, dict(max_iter=2, shuffle=False)),
+}
+
+RANK_SCRIPT = """
+    import json, logging, os, pickle, sys, warnings
+    import numpy as np
+    import torch
+    import torch.distributed as dist
+    from sklearn.datasets import load_digits
+    sys.path.insert(0, {tests!r})
+    from _family import ESTIMATORS
+    from skae import Autoencoder
+    from test_distributed import CASES, TINY
+
+    warnings.simplefilter("ignore")
+    out_dir = sys.argv[1]
+    rank = int(os.environ["RANK"])
+    X = load_digits().data / 16
+    result = {{"group_before_fit": dist.is_initialized()}}
+
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logging.getLogger("skae").addHandler(handler)
+    logging.getLogger("skae").setLevel(logging.INFO)
+
+    def weights(est):
+        return [p.detach().numpy().tolist() for p in est.module_.state_dict().values()]
+
+    for name, (n_rows, params) in CASES.items():
+        verbose = 2 if name == "uneven_last_batch" else 0
+        est = Autoencoder(**TINY, **params, batch_size=8, verbose=verbose).fit(X[:n_rows])
+        result[name] = {{"weights": weights(est), "n_iter": est.n_iter_,
+                         "loss_curve": est.loss_curve_,
+                         "validation_scores": est.validation_scores_}}
+        if name == "uneven_last_batch":
+            result["group_after_fit"] = dist.is_initialized()
+            result["backend"] = dist.get_backend()
+            result["log_records"] = len(records)
+            result["module_type"] = type(est.module_).__name__
+            with open(os.path.join(out_dir, f"model{{rank}}.pkl"), "wb") as f:
+                pickle.dump(est, f)
+            again = pickle.loads(pickle.dumps(est))
+            result["unpickled_transform_equal"] = bool(
+                np.array_equal(again.transform(X[:20]), est.transform(X[:20])))
+
+    for cls in ESTIMATORS:
+        extra = {{"pretraining": "greedy", "tied_weights": True}} if cls is ESTIMATORS[0] else {{}}
+        est = cls(**TINY, **extra, max_iter=2, batch_size=8).fit(X[:50])
+        result[cls.__name__] = weights(est)
+
+    try:
+        Autoencoder(**TINY, max_iter=1).fit(X[: 30 + rank])
+    except ValueError as exc:
+        result["different_shapes"] = str(exc)
+
+    alone = Autoencoder(**TINY, max_iter=2, distributed=False).fit(X[rank * 50 : rank * 50 + 50])
+    result["alone"] = weights(alone)
+    with open(os.path.join(out_dir, f"rank{{rank}}.json"), "w") as f:
+        json.dump(result, f)
+"""
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def ranks(tmp_path_factory):
+    """What each of two torchrun ranks fitted: one launch for the module."""
+    out = tmp_path_factory.mktemp("ddp")
+    tests = os.path.dirname(os.path.abspath(__file__))
+    script = out / "rank_script.py"
+    script.write_text(textwrap.dedent(RANK_SCRIPT.format(tests=tests)))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([tests, *sys.path])}
+    for name in _distributed.TORCHRUN_VARIABLES:
+        env.pop(name, None)
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node",
+        "2",
+        "--master-port",
+        str(free_port()),
+        str(script),
+        str(out),
+    ]
+    proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    results = [json.loads((out / f"rank{r}.json").read_text()) for r in range(2)]
+    return results, out
+
+
+def digits(n_rows):
+    return load_digits().data[:n_rows] / 16
+
+
+def flat(weights):
+    return np.concatenate([np.ravel(w) for w in weights])
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_two_ranks_with_batch_b_equal_one_process_with_batch_2b(ranks, case):
+    results, _ = ranks
+    n_rows, params = CASES[case]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        single = Autoencoder(**TINY, **params, batch_size=16).fit(digits(n_rows))
+    expected = [p.detach().numpy() for p in single.module_.state_dict().values()]
+    for result in results:
+        got = result[case]
+        assert got["n_iter"] == single.n_iter_
+        np.testing.assert_allclose(flat(got["weights"]), flat(expected), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(got["loss_curve"], single.loss_curve_, rtol=1e-5)
+        if single.validation_scores_ is not None:
+            scores = single.validation_scores_
+            np.testing.assert_allclose(got["validation_scores"], scores, rtol=1e-5)
+    if case == "early_stopping":  # tol=0.5 stops it before max_iter
+        assert single.n_iter_ < params["max_iter"]
+
+
+@pytest.mark.parametrize("name", [*CASES, *(cls.__name__ for cls in ESTIMATORS)])
+def test_ranks_agree_bit_for_bit(ranks, name):
+    rank0, rank1 = ranks[0]
+    got0 = rank0[name]["weights"] if name in CASES else rank0[name]
+    got1 = rank1[name]["weights"] if name in CASES else rank1[name]
+    np.testing.assert_array_equal(flat(got0), flat(got1))
+
+
+def test_skae_made_the_gloo_group_and_kept_the_plain_module(ranks):
+    for result in ranks[0]:
+        assert result["group_before_fit"] is False
+        assert result["group_after_fit"] is True
+        assert result["backend"] == "gloo"
+        assert result["module_type"] == "AutoencoderModule"
+        assert result["unpickled_transform_equal"]
+
+
+def test_ddp_model_unpickles_without_a_process_group(ranks):
+    _, out = ranks
+    models = [pickle.loads((out / f"model{r}.pkl").read_bytes()) for r in range(2)]
+    assert not torch.distributed.is_initialized()
+    X = digits(30)
+    np.testing.assert_array_equal(models[0].transform(X), models[1].transform(X))
+    assert models[0].distributed == "auto"
+    models[0].partial_fit(X)  # trains alone here
+
+
+def test_progress_on_rank_zero_only(ranks):
+    rank0, rank1 = ranks[0]
+    assert rank0["log_records"] == CASES["uneven_last_batch"][1]["max_iter"]
+    assert rank1["log_records"] == 0
+
+
+def test_different_inputs_are_refused_on_every_rank(ranks):
+    for result in ranks[0]:
+        assert "every rank must pass the same X" in result["different_shapes"]
+        assert "[(30, 64), (31, 64)]" in result["different_shapes"]
+
+
+def test_distributed_false_trains_each_rank_alone(ranks):
+    rank0, rank1 = ranks[0]
+    for rank, result in enumerate(ranks[0]):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            alone = Autoencoder(**TINY, max_iter=2).fit(digits(100)[rank * 50 : rank * 50 + 50])
+        expected = [p.detach().numpy() for p in alone.module_.state_dict().values()]
+        np.testing.assert_array_equal(flat(result["alone"]), flat(expected))
+    assert not np.array_equal(flat(rank0["alone"]), flat(rank1["alone"]))
+
+
+# ---------------------------------------------------- without torchrun
+
+
+@pytest.fixture
+def no_torchrun(monkeypatch):
+    for name in _distributed.TORCHRUN_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_plain_process_trains_alone_and_makes_no_group(no_torchrun, monkeypatch):
+    shards = []
+    train = _engine.train
+
+    def recording_train(*args, shard=None, **kwargs):
+        shards.append(shard)
+        return train(*args, shard=shard, **kwargs)
+
+    monkeypatch.setattr(_engine, "train", recording_train)
+    Autoencoder(**TINY, max_iter=1).fit(digits(30))
+    assert shards == [None]
+    assert not torch.distributed.is_initialized()
+
+
+def test_torchrun_with_one_process_trains_alone(monkeypatch):
+    torchrun = {"RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0", "MASTER_ADDR": "127.0.0.1"}
+    for name, value in {**torchrun, "MASTER_PORT": str(free_port())}.items():
+        monkeypatch.setenv(name, value)
+    assert _distributed.current_shard("auto", torch.device("cpu")) is None
+    assert not torch.distributed.is_initialized()
+
+
+def test_auto_stays_alone_in_threads_and_worker_processes(monkeypatch):
+    """joblib and dask workers inherit torchrun's variables: they must not
+    join the launcher's group (nor fits in threads, which cannot keep the
+    ranks' collective calls in step)."""
+    torchrun = {"RANK": "0", "WORLD_SIZE": "2", "LOCAL_RANK": "0", "MASTER_ADDR": "127.0.0.1"}
+    for name, value in {**torchrun, "MASTER_PORT": str(free_port())}.items():
+        monkeypatch.setenv(name, value)
+    found = []
+    thread = threading.Thread(
+        target=lambda: found.append(_distributed.current_shard("auto", torch.device("cpu")))
+    )
+    thread.start()
+    thread.join()
+    assert found == [None]
+    monkeypatch.setattr(_distributed.multiprocessing, "parent_process", lambda: object())
+    assert _distributed.current_shard("auto", torch.device("cpu")) is None
+    assert not torch.distributed.is_initialized()
+
+
+def test_distributed_true_without_a_group_says_how_to_get_one(no_torchrun):
+    with pytest.raises(ValueError, match="launch the script with torchrun"):
+        Autoencoder(**TINY, max_iter=1, distributed=True).fit(digits(30))
+
+
+def test_distributed_parameter_is_validated():
+    with pytest.raises(ValueError, match="distributed"):
+        Autoencoder(**TINY, distributed="yes").fit(digits(30))
+
+
+def test_shard_bounds_split_a_global_batch_into_consecutive_near_equal_slices():
+    for world_size in (1, 2, 3, 4):
+        for n_rows in range(0, 20):
+            bounds = [_engine.Shard(r, world_size).bounds(n_rows) for r in range(world_size)]
+            assert bounds[0][0] == 0 and bounds[-1][1] == n_rows
+            assert all(a[1] == b[0] for a, b in zip(bounds[:-1], bounds[1:], strict=True))
+            sizes = [stop - start for start, stop in bounds]
+            assert max(sizes) - min(sizes) <= 1
