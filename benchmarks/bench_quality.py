@@ -201,6 +201,12 @@ def main():
         help="then this many more epochs at a tenth of the learning rate "
         "(set_params(learning_rate=1e-4, warm_start=True), a step decay through the public API)",
     )
+    p.add_argument(
+        "--hinton-schedule",
+        choices=["constant", "cosine", "plateau"],
+        default="constant",
+        help="learning_rate_schedule of the deep (or conv) autoencoder's fit",
+    )
     p.add_argument("--vae-epochs-more", type=int, default=None)
     p.add_argument("--sections", default="digits,mnist,hinton,vae,accuracy")
     p.add_argument(
@@ -301,6 +307,7 @@ def main():
             "learning_rate": 1e-3,
             "batch_size": 128,
             "max_iter": args.hinton_epochs,
+            "learning_rate_schedule": args.hinton_schedule,
             "tol": 0.0,
             "n_iter_no_change": 10**6,
         }
@@ -370,7 +377,8 @@ def main():
                             f"{annealed['learning_rate']:g} (warm_start): held-out error "
                             f"{annealed['recon_error_before']:.2f} before them"
                             if annealed
-                            else "- constant learning rate"
+                            else f"- learning_rate_schedule={args.hinton_schedule!r} over the "
+                            f"{args.hinton_epochs} epochs"
                         ),
                         f"- LogisticRegression on these 30-dim codes: {acc:.4f}",
                     ]

@@ -70,6 +70,14 @@ TORCH_DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch
 #: stays bounded for any number of rows.
 INFERENCE_BLOCK_SIZE = 4096
 
+#: ``learning_rate_schedule="plateau"`` stops once the rate falls below this
+#: fraction of ``learning_rate`` (MLPRegressor's "adaptive" stops at 1e-6).
+MIN_LEARNING_RATE_FRACTION = 1e-6
+
+#: The counters of a ``ReduceLROnPlateau`` that ``partial_fit`` carries from
+#: one call to the next (its settings come from the parameters of each call).
+PLATEAU_PROGRESS = ("best", "num_bad_epochs", "cooldown_counter", "last_epoch")
+
 #: Bumped whenever the exported fitted state changes shape; ``_import_state``
 #: and ``skae.load`` refuse states of other versions with a message.
 STATE_VERSION = 2
@@ -245,6 +253,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         "loss": [StrOptions(set(RECONSTRUCTION_LOSSES))],
         "optimizer": [StrOptions({"adam", "adamw", "sgd"})],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "learning_rate_schedule": [StrOptions({"constant", "cosine", "plateau"})],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
@@ -269,6 +278,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         loss: str = "mse",
         optimizer: Literal["adam", "adamw", "sgd"] = "adam",
         learning_rate: float = 1e-3,
+        learning_rate_schedule: Literal["constant", "cosine", "plateau"] = "constant",
         weight_decay: float = 0.0,
         batch_size: int | Literal["auto"] = "auto",
         max_iter: int = 200,
@@ -289,6 +299,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self.loss = loss
         self.optimizer = optimizer
         self.learning_rate = learning_rate
+        self.learning_rate_schedule = learning_rate_schedule
         self.weight_decay = weight_decay
         self.batch_size = batch_size
         self.max_iter = max_iter
@@ -413,6 +424,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         X_train, X_val = self._split_validation(rows, generator, early_stopping)
         batch_size = self._resolve_batch_size(len(X_train))
         optimizer = self._starting_optimizer(module, device, reuse=incremental and not fresh)
+        scheduler = self._starting_scheduler(optimizer, incremental=incremental and not fresh)
         previous = self._history_attributes(fresh)
         history, family_attributes = self._train_module(
             module,
@@ -420,6 +432,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             optimizer=optimizer,
             fresh=fresh,
             incremental=incremental,
+            scheduler=scheduler,
             batch_size=batch_size,
             generator=generator,
             loss_generator=loss_generator,
@@ -438,6 +451,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 "batch_size_": batch_size,
                 "_rng_": rng,
                 "_optimizer_": optimizer,
+                "_plateau_progress_": _plateau_progress(scheduler),
                 "_build_params_": self._build_params() if fresh else self._build_params_,
             },
             replace=fresh,
@@ -525,6 +539,44 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         if previous is None:
             return self._new_optimizer(module.parameters(), device)
         return _engine.copy_optimizer(previous, module.parameters(), device=device)
+
+    def _starting_scheduler(self, optimizer, *, incremental):
+        """The learning-rate scheduler of this call (None for a constant rate).
+
+        Every :meth:`fit` starts its schedule afresh at ``learning_rate``.
+        :meth:`partial_fit` (``incremental``) runs its one epoch at
+        ``learning_rate`` under "constant" and "cosine" (a cosine over one
+        epoch), and continues "plateau" from the counters and the rate (kept by
+        the optimiser) of the previous call.
+        """
+        progress = getattr(self, "_plateau_progress_", None) if incremental else None
+        if self.learning_rate_schedule != "plateau" or progress is None:
+            # a reused optimiser holds the rate where the last schedule left it
+            for group in optimizer.param_groups:
+                group["lr"] = self.learning_rate
+        if incremental and self.learning_rate_schedule != "plateau":
+            return None
+        scheduler = self._new_scheduler(optimizer, self.max_iter)
+        if scheduler is not None and progress is not None:
+            scheduler.load_state_dict({**scheduler.state_dict(), **progress})
+        return scheduler
+
+    def _new_scheduler(self, optimizer, max_iter):
+        """The ``torch.optim.lr_scheduler`` that ``learning_rate_schedule``
+        names, over ``max_iter`` epochs, or None for "constant"."""
+        if self.learning_rate_schedule == "cosine":
+            return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max_iter)
+        if self.learning_rate_schedule == "plateau":
+            return torch.optim.lr_scheduler.ReduceLROnPlateau(
+                optimizer,
+                mode="min",
+                factor=0.1,
+                patience=self.n_iter_no_change,
+                threshold=self.tol,
+                threshold_mode="abs",
+                eps=0.0,  # torch's default 1e-8 would stop dividing small rates
+            )
+        return None
 
     def _history_attributes(self, fresh):
         """The history attributes a call continues from."""
@@ -620,10 +672,16 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         previous_epochs=0,
         desc=None,
         shard=None,
+        scheduler=None,
     ):
         """Run the engine with this estimator's settings, reporting progress
         as ``verbose`` asks (on rank 0 only, data-parallel); a non-finite loss
         raises here, with what to change."""
+        min_learning_rate = 0.0
+        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            # less a rounding margin: a rate divided by 10 six times is at the
+            # floor, not below it, however its last bits round
+            min_learning_rate = self.learning_rate * MIN_LEARNING_RATE_FRACTION * (1 - 1e-9)
         with epoch_reporter(
             self.verbose if shard is None or shard.rank == 0 else 0,
             desc=desc or type(self).__name__,
@@ -644,8 +702,10 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 n_iter_no_change=self.n_iter_no_change,
                 validation_score=validation_score,
                 stop_early=stop_early,
-                on_epoch=report,
+                on_epoch=lambda loss, score: report(loss, score, _engine.learning_rate(optimizer)),
                 shard=shard,
+                scheduler=scheduler,
+                min_learning_rate=min_learning_rate,
             )
         if history.stop_reason is StopReason.NON_FINITE:
             raise ValueError(
@@ -1031,13 +1091,15 @@ class BaseMLPAutoencoder(BaseAutoencoder):
                 reconstruction=None if depth == 0 else squared_error,
                 penalize=depth == len(pairs) - 1,
             )
+            optimizer = self._new_optimizer(pair.parameters(), train_kwargs["device"])
             history = self._train(
                 pair,
                 batch_loss,
                 X,
                 **{
                     **train_kwargs,
-                    "optimizer": self._new_optimizer(pair.parameters(), train_kwargs["device"]),
+                    "optimizer": optimizer,
+                    "scheduler": self._new_scheduler(optimizer, self.max_iter),
                     "max_iter": self.max_iter,
                     "previous_epochs": train_kwargs["previous_epochs"] + sum(map(len, curves)),
                     "desc": f"{type(self).__name__} pretraining layer {depth + 1}/{len(pairs)}",
@@ -1133,6 +1195,15 @@ def _load_module_weights(module, saved):
     full = {key: torch.tensor(np.asarray(array)) for key, array in weights.items()}
     full.update({alias: full[kept] for alias, kept in saved["aliases"].items()})
     module.load_state_dict(full, strict=True)
+
+
+def _plateau_progress(scheduler):
+    """What :meth:`BaseAutoencoder._starting_scheduler` continues a
+    ``ReduceLROnPlateau`` from (plain data), or None for other schedules."""
+    if not isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        return None
+    state = scheduler.state_dict()
+    return {key: state[key] for key in PLATEAU_PROGRESS}
 
 
 def _optimizer_state(optimizer):

@@ -50,7 +50,20 @@ class ConvolutionalAutoencoder(BaseAutoencoder):
     optimizer : {"adam", "adamw", "sgd"}, default="adam"
         Optimiser; "sgd" uses Nesterov momentum 0.9.
     learning_rate : float, default=1e-3
-        Step size of the optimiser.
+        Step size of the optimiser (the initial one under a schedule).
+    learning_rate_schedule : {"constant", "cosine", "plateau"}, default="constant"
+        How the step size changes over the epochs of a call. "constant" keeps
+        ``learning_rate``. "cosine" anneals it to zero along half a cosine over
+        the ``max_iter`` epochs of each :meth:`fit` (a warm start begins a new
+        cycle at ``learning_rate``). "plateau" divides it by 10 whenever the
+        monitored loss (the validation loss with ``early_stopping``, else the
+        training loss) has not improved by ``tol`` for more than
+        ``n_iter_no_change`` epochs, and stops training once it falls below 1e-6
+        times ``learning_rate`` instead of at the first such plateau, as
+        MLPRegressor's ``learning_rate="adaptive"`` does. :meth:`partial_fit`
+        runs its one epoch at ``learning_rate`` under "constant" and "cosine";
+        under "plateau" it carries on from the previous call (its rate, its
+        best loss and its count of epochs without improvement) and never stops.
     weight_decay : float, default=0.0
         L2 penalty (decoupled for "adamw").
     batch_size : int or "auto", default="auto"
@@ -165,6 +178,7 @@ class ConvolutionalAutoencoder(BaseAutoencoder):
         loss: Literal["mse", "bce"] = "mse",
         optimizer: Literal["adam", "adamw", "sgd"] = "adam",
         learning_rate: float = 1e-3,
+        learning_rate_schedule: Literal["constant", "cosine", "plateau"] = "constant",
         weight_decay: float = 0.0,
         batch_size: int | Literal["auto"] = "auto",
         max_iter: int = 200,
@@ -186,6 +200,7 @@ class ConvolutionalAutoencoder(BaseAutoencoder):
             loss=loss,
             optimizer=optimizer,
             learning_rate=learning_rate,
+            learning_rate_schedule=learning_rate_schedule,
             weight_decay=weight_decay,
             batch_size=batch_size,
             max_iter=max_iter,

@@ -5,7 +5,10 @@ returns a :class:`History` and never raises to stop.
 
 Stopping follows scikit-learn's MLPRegressor: with a validation score, stop when
 it has not improved by ``tol`` for more than ``n_iter_no_change`` epochs and
-restore the best weights; without one, do the same on the training loss.
+restore the best weights; without one, do the same on the training loss. A
+``ReduceLROnPlateau`` scheduler replaces that stop with its own reductions of
+the learning rate, and training stops when the rate falls below a floor
+(MLPRegressor's ``learning_rate="adaptive"``).
 
 Data-parallel training: given a :class:`Shard`, the loop runs the batch loss
 through :class:`torch.nn.parallel.DistributedDataParallel`, each rank trains on
@@ -42,6 +45,8 @@ class StopReason(enum.Enum):
     NON_FINITE = "non_finite"
     #: KeyboardInterrupt during an epoch
     INTERRUPTED = "interrupted"
+    #: the learning rate fell below ``min_learning_rate``
+    MIN_LEARNING_RATE = "min_learning_rate"
 
 
 @dataclass
@@ -257,6 +262,20 @@ def _share_buffers(module, shard):
 
 
 # ----------------------------------------------------------------- the loop
+
+
+def learning_rate(optimizer):
+    """The largest learning rate of the optimiser's parameter groups."""
+    return max(group["lr"] for group in optimizer.param_groups)
+
+
+def step_scheduler(scheduler, monitored):
+    """One epoch's step of a learning-rate scheduler; ``ReduceLROnPlateau``
+    is given the monitored loss (lower is better)."""
+    if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        scheduler.step(monitored)
+    else:
+        scheduler.step()
 
 
 def train_step(batch_loss, xb, optimizer, weight=1.0):
@@ -476,6 +495,8 @@ def train_epochs(
     stop_early=True,
     on_epoch=None,
     shard=None,
+    scheduler=None,
+    min_learning_rate=0.0,
 ):
     """Train ``module`` on the rows of ``X`` for at most ``max_iter`` epochs.
 
@@ -495,7 +516,14 @@ def train_epochs(
         When False, run exactly ``max_iter`` epochs (``partial_fit``).
     on_epoch : callable or None
         ``on_epoch(loss, validation_score)`` after every completed epoch (the
-        score is None without ``validation_score``): progress reporting.
+        score is None without ``validation_score``), before the scheduler's
+        step: the optimiser still holds the rate the epoch ran at.
+    scheduler : torch.optim.lr_scheduler.LRScheduler, ReduceLROnPlateau or None
+        Stepped once after every epoch; ``ReduceLROnPlateau`` is given the
+        monitored loss (the negative validation score, else the training loss)
+        and replaces the no-improvement stop.
+    min_learning_rate : float
+        With ``stop_early``, stop when the learning rate falls below it.
     shard : Shard or None
         This rank's part in data-parallel training (``batch_loss`` then runs
         through DistributedDataParallel). The epoch loss is summed over the
@@ -505,6 +533,7 @@ def train_epochs(
     history = History()
     best_state = None
     no_improvement = 0
+    plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
     try:
         for _ in range(max_iter):
             loss = run_epoch(
@@ -536,10 +565,15 @@ def train_epochs(
             history.best_loss = min(history.best_loss, loss)
             if on_epoch is not None:
                 on_epoch(loss, score)
+            if scheduler is not None:
+                step_scheduler(scheduler, loss if score is None else -score)
 
             no_improvement = 0 if improved else no_improvement + 1
-            if stop_early and no_improvement > n_iter_no_change:
+            if stop_early and not plateau and no_improvement > n_iter_no_change:
                 history.stop_reason = StopReason.CONVERGED
+                break
+            if stop_early and learning_rate(optimizer) < min_learning_rate:
+                history.stop_reason = StopReason.MIN_LEARNING_RATE
                 break
     except KeyboardInterrupt:
         history.stop_reason = StopReason.INTERRUPTED

@@ -54,7 +54,8 @@ _visible_records = SharedSetting(_show_records, _hide_records)
 
 @contextmanager
 def epoch_reporter(verbose, *, desc, total, first_epoch=0):
-    """``report(loss, validation_score)`` to call once per epoch.
+    """``report(loss, validation_score, learning_rate=None)`` to call once per
+    epoch, with the rate that epoch ran at.
 
     Parameters
     ----------
@@ -68,7 +69,7 @@ def epoch_reporter(verbose, *, desc, total, first_epoch=0):
         Epochs completed before this call, so records count on from there.
     """
     if not verbose:
-        yield lambda loss, score: None
+        yield lambda loss, score, learning_rate=None: None
         return
     # imported here: tqdm.auto warns at import in a notebook without ipywidgets
     from tqdm.auto import tqdm
@@ -77,7 +78,7 @@ def epoch_reporter(verbose, *, desc, total, first_epoch=0):
         bar = tqdm(total=total, desc=desc, unit="epoch", file=sys.stderr, dynamic_ncols=True)
         epoch = first_epoch
 
-        def report(loss, score):
+        def report(loss, score, learning_rate=None):
             nonlocal epoch
             epoch += 1
             postfix = {"loss": f"{loss:.4g}"}
@@ -90,6 +91,8 @@ def epoch_reporter(verbose, *, desc, total, first_epoch=0):
                 line = f"{desc}: epoch {epoch}, loss {loss:.6g}"
                 if score is not None:
                     line += f", validation loss {-score:.6g}"
+                if learning_rate is not None:
+                    line += f", learning rate {learning_rate:.6g}"
                 logger.info(line)
 
         try:
