@@ -78,6 +78,11 @@ def hardware_info():
         info["skae_uncommitted_changes"] = bool(dirty)
     except (OSError, subprocess.SubprocessError):
         pass
+    if torch.cuda.is_available():
+        info["cuda_devices"] = [
+            torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())
+        ]
+        info["cuda_version"] = torch.version.cuda
     try:
         import skorch
 
@@ -110,16 +115,30 @@ def median_time(fn, repeats=5, warmup=1):
     return float(np.median([timed(fn)[0] for _ in range(repeats)]))
 
 
-def matmul_peak_flops(sizes=(1024, 2048, 3072), repeats=5):
+def synchronize(device):
+    """Wait for the work queued on ``device`` (a no-op on the CPU): timers
+    around CUDA work measure it, not its launch."""
+    import torch
+
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def matmul_peak_flops(sizes=(1024, 2048, 3072), repeats=5, device="cpu"):
     """Measured float32 ``torch.mm`` throughput on square matrices (FLOP/s):
     the best median over ``sizes``, with the figure per size."""
     import torch
 
     per_size = {}
     for n in sizes:
-        a = torch.randn(n, n)
-        b = torch.randn(n, n)
-        t = median_time(lambda a=a, b=b: torch.mm(a, b), repeats=repeats, warmup=2)
+        a = torch.randn(n, n, device=device)
+        b = torch.randn(n, n, device=device)
+
+        def mm(a=a, b=b):
+            torch.mm(a, b)
+            synchronize(device)
+
+        t = median_time(mm, repeats=repeats, warmup=2)
         per_size[n] = 2 * n**3 / t
     return max(per_size.values()), {str(k): v for k, v in per_size.items()}
 
@@ -246,8 +265,9 @@ def run_worker(script, args, timeout=1800):
 # ------------------------------------------------------------------ results
 
 
-def results_dir(quick):
-    d = BENCH_DIR / "results" / ("quick" if quick else "")
+def results_dir(quick, folder=None):
+    """results/, results/quick/ with ``quick``, or ``folder`` when given."""
+    d = Path(folder) if folder else BENCH_DIR / "results" / ("quick" if quick else "")
     d.mkdir(parents=True, exist_ok=True)
     return d
 
@@ -294,6 +314,8 @@ def hardware_markdown(info):
         "git_commit",
         "skae_uncommitted_changes",
         "skorch",
+        "cuda_devices",
+        "cuda_version",
         "python",
         "date",
         "command",
@@ -317,11 +339,11 @@ def _jsonable(obj):
     return obj
 
 
-def write_results(name, quick, payload, sections, hardware):
+def write_results(name, quick, payload, sections, hardware, folder=None):
     """Write ``<name>.json`` (hardware + payload) and ``<name>.md`` (title,
-    hardware, then each ``(heading, markdown)`` section) under results/ or
-    results/quick/; return the directory."""
-    d = results_dir(quick)
+    hardware, then each ``(heading, markdown)`` section) under results/,
+    results/quick/ or ``folder``; return the directory."""
+    d = results_dir(quick, folder)
     doc = {"benchmark": name, "quick": quick, "hardware": hardware, **payload}
     (d / f"{name}.json").write_text(json.dumps(_jsonable(doc), indent=2) + "\n")
     parts = [f"# {name}{' (quick mode)' if quick else ''}", "", hardware_markdown(hardware), ""]

@@ -10,8 +10,14 @@ Memory: peak RSS while transforming 1,000,000 x 784 synthetic float32 rows
 mix, reported as MB above the RSS once the input exists, next to the size of
 the output.
 
+``--device cuda`` times the throughput on the GPU (the input stays a numpy
+array on the host, as a user's does; the plain encoder gets a host tensor
+and returns one, and timers wait for the GPU) and writes
+``bench_transform_cuda``; ``--skip-memory`` leaves out the peak-RSS cases.
+
     .venv/bin/python benchmarks/bench_transform.py --quick
     .venv/bin/python benchmarks/bench_transform.py
+    .venv/bin/python benchmarks/bench_transform.py --device cuda --skip-memory
 """
 
 import argparse
@@ -35,16 +41,24 @@ CASES = [
 ]
 
 
+def _device_of(module):
+    return next(module.parameters()).device
+
+
 def plain_encoder(encoder, X):
+    device = _device_of(encoder)
     with torch.inference_mode():
-        return encoder(torch.from_numpy(X)).numpy()
+        return encoder(torch.from_numpy(X).to(device)).cpu().numpy()
 
 
 def plain_encoder_blocked(encoder, X, block=4096):
+    device = _device_of(encoder)
     out = np.empty((X.shape[0], CODE), dtype=np.float32)
     with torch.inference_mode():
         for i in range(0, X.shape[0], block):
-            out[i : i + block] = encoder(torch.from_numpy(X[i : i + block])).numpy()
+            out[i : i + block] = (
+                encoder(torch.from_numpy(X[i : i + block]).to(device)).cpu().numpy()
+            )
     return out
 
 
@@ -104,6 +118,9 @@ def main():
     p.add_argument("--repeats", type=int, default=None)
     p.add_argument("--rss-rows", type=int, default=None, help="rows for the peak-RSS cases")
     p.add_argument("--fit-epochs", type=int, default=None)
+    p.add_argument("--device", default="cpu", help="cpu, or cuda for the GPU run")
+    p.add_argument("--skip-memory", action="store_true", help="throughput only")
+    p.add_argument("--results-dir", default=None, help="write results here instead")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
@@ -128,7 +145,7 @@ def main():
         batch_size=256,
         max_iter=args.fit_epochs,
         random_state=0,
-        device="cpu",
+        device=args.device,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -164,12 +181,12 @@ def main():
             }
         )
 
+    memory = []
     with tempfile.TemporaryDirectory() as tmp:
         models = Path(tmp) / "models.pkl"
         with open(models, "wb") as f:
             pickle.dump((est, pca), f)
-        memory = []
-        for case in CASES:
+        for case in [] if args.skip_memory else CASES:
             res = C.run_worker(
                 __file__, {"case": case, "n_rows": args.rss_rows, "models": str(models)}
             )
@@ -198,36 +215,39 @@ def main():
                 ]
             ),
         ),
-        (
-            "Peak memory",
-            "\n".join(
-                [
-                    f"{args.rss_rows} x 784 synthetic float32 rows ({memory[0]['input_mb']:.0f} MB), "
-                    "one fresh process per case; 'above input' = peak RSS - RSS once the input exists.",
-                    "",
-                    C.markdown_table(
-                        memory,
-                        [
-                            "case",
-                            "mb_above_input",
-                            "output_mb",
-                            "mb_above_input_over_output",
-                            "peak_rss_mb",
-                            "seconds",
-                        ],
-                        [
-                            "case",
-                            "MB above input",
-                            "output MB",
-                            "above input / output",
-                            "peak RSS MB",
-                            "s",
-                        ],
-                    ),
-                ]
-            ),
-        ),
     ]
+    if memory:
+        sections.append(
+            (
+                "Peak memory",
+                "\n".join(
+                    [
+                        f"{args.rss_rows} x 784 synthetic float32 rows ({memory[0]['input_mb']:.0f} MB), "
+                        "one fresh process per case; 'above input' = peak RSS - RSS once the input exists.",
+                        "",
+                        C.markdown_table(
+                            memory,
+                            [
+                                "case",
+                                "mb_above_input",
+                                "output_mb",
+                                "mb_above_input_over_output",
+                                "peak_rss_mb",
+                                "seconds",
+                            ],
+                            [
+                                "case",
+                                "MB above input",
+                                "output MB",
+                                "above input / output",
+                                "peak RSS MB",
+                                "s",
+                            ],
+                        ),
+                    ]
+                ),
+            )
+        )
     payload = {
         "args": vars(args),
         "n_rows": X.shape[0],
@@ -238,8 +258,10 @@ def main():
     }
     for _, body in sections:
         print("\n" + body)
-    d = C.write_results("bench_transform", q, payload, sections, hardware)
-    plot(throughput, memory, d / "bench_transform.png")
+    name = "bench_transform" if torch.device(args.device).type == "cpu" else "bench_transform_cuda"
+    d = C.write_results(name, q, payload, sections, hardware, folder=args.results_dir)
+    if memory:
+        plot(throughput, memory, d / f"{name}.png")
 
 
 def plot(throughput, memory, path):
