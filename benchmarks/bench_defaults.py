@@ -532,6 +532,11 @@ def dataset_section(name, result):
         "",
         f"Protocol: {protocol}. The linear reference is {result['linear']}.",
         "",
+        f"Estimators run: {', '.join(result['estimators'])}. "
+        f"Explicit parameters: `{json.dumps(result['params']) if result['params'] else 'none'}`. "
+        f"Command: `{result['command']}` ({result['date']}, load average "
+        f"{result['loadavg_1_5_15']}, {result['wall_seconds']:.0f} s for this data set).",
+        "",
         C.markdown_table(rows, [c for c, _ in COLUMNS], [h for _, h in COLUMNS]),
     ]
     return name, "\n".join(text)
@@ -641,6 +646,14 @@ def main():
     p.add_argument("--threads", type=int, default=1, help="torch and BLAS threads (default 1)")
     p.add_argument("--name", default="bench_defaults", help="results file name")
     p.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the other data sets already in the results file (run them one by one)",
+    )
+    p.add_argument(
+        "--render", action="store_true", help="rewrite the Markdown from the results JSON only"
+    )
+    p.add_argument(
         "--candidate", default=None, help="append this run, so labelled, to the candidates"
     )
     args = p.parse_args()
@@ -665,8 +678,8 @@ def main():
     results = {}
     notes = [
         "- every skae estimator: only n_components set, plus random_state=0, device='cpu' and, "
-        "on images, ConvolutionalAutoencoder's image_shape; explicit parameters: "
-        f"`{json.dumps(spec) if spec else 'none (the defaults)'}`",
+        "on images, ConvolutionalAutoencoder's image_shape (explicit parameters, if any, are "
+        "named under each data set)",
         f"- torch and BLAS threads: {args.threads}; LogisticRegression(max_iter={LR_MAX_ITER}), lbfgs; "
         "one tiny warm-up fit before any timing (torch's one-off start-up cost)",
     ]
@@ -675,16 +688,27 @@ def main():
             f"- QUICK MODE: every skae fit capped at max_iter={QUICK_MAX_ITER}; not the defaults"
         )
 
+    previous, run_args = {}, vars(args)
+    path = C.results_dir(args.quick) / f"{args.name}.json"
+    if (args.merge or args.render) and path.exists():
+        doc = json.loads(path.read_text())
+        previous = doc["results"]
+        if args.render:  # the Markdown again from the JSON, nothing measured
+            hardware, run_args, args.datasets = doc["hardware"], doc["args"], []
+            spec = doc["params"]
+
     def save():
+        merged = {**previous, **results}
+        merged = {n: merged[n] for n in sorted(merged, key=DATASETS.index)}
         sections = [("Setup", "\n".join(notes))]
-        sections += [dataset_section(n, r) for n, r in results.items()]
+        sections += [dataset_section(n, r) for n, r in merged.items()]
         sections.append(
             (
                 "Goal of issue 15: Autoencoder and DenoisingAutoencoder against the linear reference",
-                goal_lines(results),
+                goal_lines(merged),
             )
         )
-        payload = {"args": vars(args), "params": spec, "results": results}
+        payload = {"args": run_args, "params": spec, "results": merged}
         C.write_results(args.name, args.quick, payload, sections, hardware)
         return sections
 
@@ -692,7 +716,16 @@ def main():
         start = time.perf_counter()
         data = load_dataset(name, args)
         results[name] = run_dataset(name, data, args, spec)
-        results[name]["wall_seconds"] = time.perf_counter() - start
+        results[name].update(
+            wall_seconds=time.perf_counter() - start,
+            params=spec,
+            estimators=args.estimators,
+            command=hardware["command"],
+            date=hardware["date"],
+            loadavg_1_5_15=[round(x, 2) for x in hardware.get("loadavg_1_5_15") or []],
+        )
+        sections = save()
+    if args.render:
         sections = save()
     if args.candidate:
         append_candidate(args.candidate, args, spec, results, hardware)
