@@ -1,0 +1,737 @@
+"""The downstream benchmark a user would run: skae's estimators with only
+``n_components`` set, against PCA (TruncatedSVD on text) and the raw features.
+
+For every estimator in ``ESTIMATORS`` (all parameters at their defaults except
+``n_components``, ``random_state=0``, ``device="cpu"`` and, on image data, the
+``image_shape`` a user must give a ``ConvolutionalAutoencoder``) and every k in
+{2, 8, 16, 32} (k < n_features), on every data set in ``DATASETS``:
+
+- **accuracy**: 5-fold cross-validated ``LogisticRegression`` accuracy on the codes,
+  the classifier exactly as a user puts it after the transformer
+  (``make_pipeline(est, LogisticRegression(max_iter=1000))``, no scaling of the
+  codes); ``acc scaled`` puts a ``StandardScaler`` between the two, which tells a
+  loss due to the codes' scale from a loss of information;
+- **held-out error**: squared reconstruction error per held-out row summed over the
+  features, in the units the estimator is fed (``inverse_transform(transform(X))``;
+  the VAE decodes its posterior mean);
+- **fit seconds** of the estimator alone, the **epochs** it ran (``n_iter_``) and
+  whether its ``fit`` raised a ``ConvergenceWarning``.
+
+Two protocols (``--protocol``), both honest, the choice printed in the output:
+
+- ``holdout`` (default; affordable): the estimator is fitted once on a training
+  split; the error is measured on the held-out split, whose codes also feed the
+  5-fold cross-validation of the classifier. The estimator never sees a held-out row.
+- ``pipeline``: ``cross_val_score(make_pipeline(est, LogisticRegression()), X, y)``
+  over the whole data set (5 stratified folds, the estimator fitted inside each
+  fold); the error is the mean over the test folds, fit seconds the median over
+  the folds. Five fits per cell, so for the small sets (digits, breast_cancer,
+  wine); MNIST and text always use their hold-out split.
+
+Data sets: digits (/16; 25 % stratified hold-out), MNIST (the first 10,000 rows of
+``X_train`` /255 for training, ``X_valid`` held out; ``--mnist`` or ``$SKAE_MNIST``),
+breast_cancer and wine (``StandardScaler`` fitted on the training rows; 50 %
+stratified hold-out), and text: TF-IDF of the docstrings of functions and classes
+in installed numpy, scipy, scikit-learn, torch, pandas and matplotlib, labelled by
+package (read from the source files with ``ast``, nothing imported; 500 per
+package drawn with a fixed seed; cached under ``~/.cache/skae``). TruncatedSVD is
+the linear reference there. skae estimators get the TF-IDF matrix densified unless
+``--sparse`` is given and a probe fit shows that skae accepts sparse input.
+
+``--params`` passes explicit parameters, to all estimators or per estimator, to
+explore candidate defaults; a string value starting with ``=`` is evaluated with
+``n_features``, ``n_samples`` and ``k`` (``"=(max(64, n_features // 2),)"``).
+``--candidate LABEL`` appends the run to ``bench_defaults_candidates.{json,md}``.
+
+    .venv/bin/python benchmarks/bench_defaults.py --quick
+    .venv/bin/python benchmarks/bench_defaults.py
+    .venv/bin/python benchmarks/bench_defaults.py --datasets digits \\
+        --estimators Autoencoder,DenoisingAutoencoder \\
+        --params '{"*": {"early_stopping": true}, "DenoisingAutoencoder": {"noise_level": 0.3}}' \\
+        --candidate "early stopping, noise 0.3"
+"""
+
+import argparse
+import ast
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import os
+import time
+import warnings
+from pathlib import Path
+
+import _common as C
+import numpy as np
+import torch
+from sklearn.base import clone
+from sklearn.decomposition import PCA, TruncatedSVD
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold, cross_val_score, train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
+
+from skae import (
+    Autoencoder,
+    ContractiveAutoencoder,
+    ConvolutionalAutoencoder,
+    DenoisingAutoencoder,
+    SparseAutoencoder,
+    VariationalAutoencoder,
+)
+
+ESTIMATORS = {
+    cls.__name__: cls
+    for cls in (
+        Autoencoder,
+        DenoisingAutoencoder,
+        VariationalAutoencoder,
+        SparseAutoencoder,
+        ContractiveAutoencoder,
+        ConvolutionalAutoencoder,
+    )
+}
+DATASETS = ("digits", "mnist", "breast_cancer", "wine", "text")
+K_GRID = (2, 8, 16, 32)
+N_FOLDS = 5
+LR_MAX_ITER = 1000
+TEXT_PACKAGES = ("numpy", "scipy", "sklearn", "torch", "pandas", "matplotlib")
+TEXT_PER_PACKAGE = 500
+TEXT_MAX_FEATURES = 2000
+#: In --quick mode every skae fit is capped at this many epochs (unless --params
+#: sets max_iter): quick mode checks that the script runs, it measures nothing.
+QUICK_MAX_ITER = 10
+
+
+# --------------------------------------------------------------------- data
+
+
+def _split(X, y, test_size):
+    X_train, X_valid, y_train, y_valid = train_test_split(
+        X, y, test_size=test_size, random_state=0, stratify=y
+    )
+    return {"X_train": X_train, "y_train": y_train, "X_valid": X_valid, "y_valid": y_valid}
+
+
+def load_dataset(name, args):
+    """A dict with the training and held-out rows, the whole set for the
+    pipeline protocol (``X``, ``y``, ``scale``) when it has one, and its
+    description."""
+    from sklearn import datasets
+
+    if name == "digits":
+        X, y = datasets.load_digits(return_X_y=True)
+        X = (X / 16).astype(np.float32)
+        return {
+            **_split(X, y, 0.25),
+            "X": X,
+            "y": y,
+            "scale": False,
+            "image_shape": (8, 8),
+            "linear": "PCA",
+            "about": "load_digits / 16 (pixels in [0, 1])",
+            "split": "stratified 25 % hold-out",
+        }
+    if name in ("breast_cancer", "wine"):
+        X, y = getattr(datasets, f"load_{name}")(return_X_y=True)
+        X = X.astype(np.float32)
+        data = _split(X, y, 0.5)
+        scaler = StandardScaler().fit(data["X_train"])
+        data["X_train"], data["X_valid"] = map(scaler.transform, (data["X_train"], data["X_valid"]))
+        return {
+            **data,
+            "X": X,
+            "y": y,
+            "scale": True,
+            "image_shape": None,
+            "linear": "PCA",
+            "about": f"load_{name} after StandardScaler (fitted on the training rows, or the "
+            "training folds; errors in standardised units)",
+            "split": "stratified 50 % hold-out",
+        }
+    if name == "mnist":
+        full = C.load_mnist(args.mnist)
+        n = args.mnist_rows
+        return {
+            "X_train": np.ascontiguousarray(full["X_train"][:n]),
+            "y_train": full["y_train"][:n],
+            "X_valid": full["X_valid"],
+            "y_valid": full["y_valid"],
+            "image_shape": (28, 28),
+            "linear": "PCA",
+            "about": f"MNIST / 255: the first {n} rows of X_train ({full['source']}) for training, "
+            "the 10,000 rows of X_valid held out",
+        }
+    if name == "text":
+        return load_text(args)
+    raise ValueError(name)
+
+
+def docstring_corpus(per_package=TEXT_PER_PACKAGE, min_words=20, max_chars=3000, seed=0):
+    """Docstrings of the functions and classes of ``TEXT_PACKAGES``, labelled by
+    package: read from the installed source with ``ast`` (nothing is imported),
+    test folders skipped, docstrings of fewer than ``min_words`` words or found in
+    more than one package dropped, ``per_package`` drawn per package with a fixed
+    seed. Cached per package versions, so reruns read a file."""
+    versions = {p: _version(p) for p in TEXT_PACKAGES}
+    key = json.dumps([versions, per_package, min_words, max_chars, seed], sort_keys=True)
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "skae"
+    path = cache / f"docstrings-{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    found = {}
+    for package in TEXT_PACKAGES:
+        root = Path(importlib.util.find_spec(package).origin).parent
+        docs = []
+        for file in sorted(root.rglob("*.py")):
+            if {"tests", "test", "testing"} & set(file.relative_to(root).parts):
+                continue
+            try:
+                tree = ast.parse(file.read_text(encoding="utf-8", errors="replace"))
+            except (SyntaxError, ValueError):
+                continue
+            for node in ast.walk(tree):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                    doc = ast.get_docstring(node)
+                    if doc and len(doc.split()) >= min_words:
+                        docs.append(doc[:max_chars])
+        found[package] = list(dict.fromkeys(docs))
+    counts = {}
+    for docs in found.values():
+        for doc in docs:
+            counts[doc] = counts.get(doc, 0) + 1
+    texts, labels = [], []
+    rng = np.random.default_rng(seed)
+    for package, docs in found.items():
+        docs = [d for d in docs if counts[d] == 1]
+        for i in sorted(rng.choice(len(docs), min(per_package, len(docs)), replace=False)):
+            texts.append(docs[i])
+            labels.append(package)
+    corpus = {"texts": texts, "labels": labels, "versions": versions}
+    corpus["sha256"] = hashlib.sha256(json.dumps([texts, labels]).encode()).hexdigest()
+    cache.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(corpus))
+    return corpus
+
+
+def _version(package):
+    name = {"sklearn": "scikit-learn"}.get(package, package)
+    return importlib.metadata.version(name)
+
+
+def skae_accepts_sparse():
+    """Whether a small fit on a scipy.sparse matrix works (probed, not assumed)."""
+    import scipy.sparse as sp
+
+    X = sp.random(16, 6, density=0.5, format="csr", random_state=0, dtype=np.float32)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            Autoencoder(n_components=1, hidden_layer_sizes=(2,), max_iter=1, device="cpu").fit(X)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def load_text(args):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    corpus = docstring_corpus()
+    y = np.array([TEXT_PACKAGES.index(label) for label in corpus["labels"]])
+    texts = np.array(corpus["texts"], dtype=object)
+    idx_train, idx_valid = train_test_split(
+        np.arange(len(y)), test_size=0.5, random_state=0, stratify=y
+    )
+    tfidf = TfidfVectorizer(
+        sublinear_tf=True, min_df=2, max_features=TEXT_MAX_FEATURES, dtype=np.float32
+    )
+    X_train = tfidf.fit_transform(texts[idx_train])
+    X_valid = tfidf.transform(texts[idx_valid])
+    sparse = args.sparse and skae_accepts_sparse()
+    if args.sparse and not sparse:
+        print("  --sparse: skae refused the sparse probe fit; the skae estimators get dense input")
+    return {
+        "X_train": X_train,
+        "y_train": y[idx_train],
+        "X_valid": X_valid,
+        "y_valid": y[idx_valid],
+        "image_shape": None,
+        "linear": "TruncatedSVD",
+        "skae_input": "sparse" if sparse else "densified",
+        "corpus": {
+            "packages": corpus["versions"],
+            "n_documents": len(y),
+            "sha256": corpus["sha256"],
+        },
+        "about": (
+            f"{len(y)} docstrings of functions and classes in {', '.join(TEXT_PACKAGES)} "
+            f"(labelled by package, {TEXT_PER_PACKAGE} each), TfidfVectorizer(sublinear_tf=True, "
+            f"min_df=2, max_features={TEXT_MAX_FEATURES}) fitted on the training half; stratified "
+            f"50 % hold-out; skae gets the TF-IDF matrix {'sparse' if sparse else 'densified'}"
+            f"{'' if sparse else ' (float32 dense), as long as skae refuses sparse input'}, "
+            "TruncatedSVD and the raw-feature classifier get it sparse"
+        ),
+    }
+
+
+# ----------------------------------------------------------------- measuring
+
+
+def parse_params(text):
+    """``--params``: JSON (or ``@file.json``) of parameters for all estimators,
+    or keyed by estimator name with ``"*"`` for all."""
+    if not text:
+        return {}
+    if text.startswith("@"):
+        text = Path(text[1:]).read_text()
+    params = json.loads(text)
+    if params and all(key == "*" or key in ESTIMATORS for key in params):
+        return params
+    return {"*": params}
+
+
+def resolve_params(spec, name, n_features, n_samples, k):
+    """The explicit parameters of estimator ``name``: ``"*"`` first, then its
+    own; JSON lists become tuples, ``"=expr"`` strings are evaluated."""
+    names = {"n_features": n_features, "n_samples": n_samples, "k": k, "max": max, "min": min}
+    out = {}
+    for key, value in {**spec.get("*", {}), **spec.get(name, {})}.items():
+        if isinstance(value, str) and value.startswith("="):
+            value = eval(value[1:], {"__builtins__": {}}, names)  # benchmark option, not input
+        out[key] = tuple(value) if isinstance(value, list) else value
+    return out
+
+
+def warm_up():
+    """One tiny fit before anything is timed: the first fit in a process pays
+    a few seconds of torch's one-off initialisation, which is not the cost of
+    that estimator."""
+    X = np.random.default_rng(0).random((32, 4), dtype=np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        Autoencoder(n_components=1, hidden_layer_sizes=(2,), max_iter=2, device="cpu").fit(X)
+
+
+def fit_recorded(est, X):
+    """Fit ``est``; seconds, epochs and the ConvergenceWarnings its fit raised."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        start = time.perf_counter()
+        est.fit(X)
+        seconds = time.perf_counter() - start
+    convergence = [w for w in caught if issubclass(w.category, ConvergenceWarning)]
+    return {
+        "fit_seconds": seconds,
+        "epochs": getattr(est, "n_iter_", None),
+        "converged": not convergence if hasattr(est, "n_iter_") else None,
+    }
+
+
+def recon_error(est, X):
+    R = est.inverse_transform(est.transform(X))
+    D = np.asarray(R, dtype=np.float64) - (X.toarray() if hasattr(X, "toarray") else X)
+    return float(np.mean(np.sum(D**2, axis=1)))
+
+
+def classifier(scaled):
+    lr = LogisticRegression(max_iter=LR_MAX_ITER)
+    return make_pipeline(StandardScaler(), lr) if scaled else lr
+
+
+def cv_accuracy(Z, y, scaled=False):
+    cv = StratifiedKFold(N_FOLDS, shuffle=True, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return cross_val_score(classifier(scaled), Z, y, cv=cv)
+
+
+def evaluate_holdout(est, data):
+    """Fit once on the training rows, score on the held-out rows."""
+    record = fit_recorded(est, data["X_train"])
+    Z = est.transform(data["X_valid"])
+    acc = cv_accuracy(Z, data["y_valid"])
+    record.update(
+        accuracy=float(acc.mean()),
+        accuracy_std=float(acc.std()),
+        accuracy_scaled=float(cv_accuracy(Z, data["y_valid"], scaled=True).mean()),
+        recon_error=recon_error(est, data["X_valid"]),
+    )
+    return record
+
+
+def evaluate_pipeline(est, data):
+    """``make_pipeline(est, LogisticRegression())`` cross-validated on all rows:
+    the estimator (and the scaler, for tabular data) fitted inside each fold."""
+    cv = StratifiedKFold(N_FOLDS, shuffle=True, random_state=0)
+    folds = []
+    for train, test in cv.split(data["X"], data["y"]):
+        X_train, X_test = data["X"][train], data["X"][test]
+        if data["scale"]:
+            scaler = StandardScaler().fit(X_train)
+            X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
+        fold_est = clone(est)
+        record = fit_recorded(fold_est, X_train)
+        Z_train, Z_test = fold_est.transform(X_train), fold_est.transform(X_test)
+        for key, scaled in (("accuracy", False), ("accuracy_scaled", True)):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                clf = classifier(scaled).fit(Z_train, data["y"][train])
+            record[key] = clf.score(Z_test, data["y"][test])
+        record["recon_error"] = recon_error(fold_est, X_test)
+        folds.append(record)
+    accs = [f["accuracy"] for f in folds]
+    epochs = [f["epochs"] for f in folds]
+    converged = [f["converged"] for f in folds]
+    return {
+        "accuracy": float(np.mean(accs)),
+        "accuracy_std": float(np.std(accs)),
+        "accuracy_scaled": float(np.mean([f["accuracy_scaled"] for f in folds])),
+        "recon_error": float(np.mean([f["recon_error"] for f in folds])),
+        "fit_seconds": float(np.median([f["fit_seconds"] for f in folds])),
+        "epochs": None if epochs[0] is None else int(np.median(epochs)),
+        "converged": None if converged[0] is None else all(converged),
+        "folds": folds,
+    }
+
+
+def raw_accuracy(data, protocol):
+    """The classifier on the raw features (on held-out rows, or per fold)."""
+    if protocol == "holdout":
+        acc = cv_accuracy(data["X_valid"], data["y_valid"])
+    else:
+        pipe = (
+            make_pipeline(StandardScaler(), classifier(False))
+            if data["scale"]
+            else classifier(False)
+        )
+        cv = StratifiedKFold(N_FOLDS, shuffle=True, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            acc = cross_val_score(pipe, data["X"], data["y"], cv=cv)
+    return {"accuracy": float(acc.mean()), "accuracy_std": float(acc.std()), "recon_error": 0.0}
+
+
+def run_dataset(name, data, args, spec):
+    protocol = args.protocol if "X" in data else "holdout"
+    evaluate = evaluate_pipeline if protocol == "pipeline" else evaluate_holdout
+    n_features = data["X_train"].shape[1]
+    n_samples = data["X_train"].shape[0]
+    ks = [k for k in args.ks if k < n_features]
+    skae_data = data
+    if data.get("skae_input") == "densified":
+        dense = {key: data[key].toarray() for key in ("X_train", "X_valid")}
+        skae_data = {**data, **dense}
+    rows = []
+    if args.references == "all":
+        rows.append(
+            {
+                "model": f"raw features ({n_features})",
+                "n_components": n_features,
+                **raw_accuracy(data, protocol),
+            }
+        )
+        print(f"  {name} raw: acc {rows[-1]['accuracy']:.4f}", flush=True)
+    for k in ks:
+        if args.references != "none":
+            linear = (TruncatedSVD if data["linear"] == "TruncatedSVD" else PCA)(
+                n_components=k, random_state=0
+            )
+            rows.append({"model": data["linear"], "n_components": k, **evaluate(linear, data)})
+            print(f"  {name} {data['linear']}({k}): {_summary(rows[-1])}", flush=True)
+        for est_name in args.estimators:
+            cls = ESTIMATORS[est_name]
+            base = {"n_components": k, "random_state": 0, "device": "cpu"}
+            if cls is ConvolutionalAutoencoder and data["image_shape"]:
+                base["image_shape"] = data["image_shape"]
+            explicit = resolve_params(spec, est_name, n_features, n_samples, k)
+            if args.quick and "max_iter" not in explicit:
+                explicit["max_iter"] = QUICK_MAX_ITER
+            est = cls(**{**base, **explicit})
+            rows.append(
+                {
+                    "model": est_name,
+                    "n_components": k,
+                    "params": explicit,
+                    **evaluate(est, skae_data),
+                }
+            )
+            print(f"  {name} {est_name}({k}): {_summary(rows[-1])}", flush=True)
+    _compare_to_linear(rows)
+    return {
+        "about": data["about"]
+        + (f"; {data['split']}" if protocol == "holdout" and "split" in data else ""),
+        "protocol": protocol,
+        "n_train": n_samples if protocol == "holdout" else len(data["X"]),
+        "n_valid": data["X_valid"].shape[0] if protocol == "holdout" else None,
+        "n_features": n_features,
+        "skae_input": data.get("skae_input", "dense"),
+        "image_shape": data["image_shape"],
+        "linear": data["linear"],
+        **({"corpus": data["corpus"]} if "corpus" in data else {}),
+        "rows": rows,
+    }
+
+
+def _summary(row):
+    return (
+        f"acc {row['accuracy']:.4f} err {row['recon_error']:.4f} "
+        f"{row['fit_seconds']:.1f}s epochs {row.get('epochs')} converged {row.get('converged')}"
+    )
+
+
+def _compare_to_linear(rows):
+    linear = {r["n_components"]: r for r in rows if r["model"] in ("PCA", "TruncatedSVD")}
+    for r in rows:
+        ref = linear.get(r["n_components"])
+        if ref is not None and "params" in r:
+            r["accuracy_minus_linear"] = r["accuracy"] - ref["accuracy"]
+            r["error_ratio_to_linear"] = r["recon_error"] / ref["recon_error"]
+            r["beats_linear"] = bool(
+                r["accuracy"] > ref["accuracy"] and r["recon_error"] < ref["recon_error"]
+            )
+
+
+# ------------------------------------------------------------------ reporting
+
+COLUMNS = [
+    ("model", "model"),
+    ("n_components", "k"),
+    ("accuracy", "accuracy (5-fold)"),
+    ("accuracy_minus_linear", "acc - linear"),
+    ("accuracy_scaled", "acc, scaled codes"),
+    ("recon_error", "held-out error"),
+    ("error_ratio_to_linear", "error / linear"),
+    ("fit_seconds", "fit s"),
+    ("epochs", "epochs"),
+    ("converged", "no ConvergenceWarning"),
+]
+
+
+def dataset_section(name, result):
+    protocol = {
+        "holdout": "estimator fitted once on the training rows; accuracy = 5-fold CV of "
+        "LogisticRegression on the held-out rows' codes; error on the held-out rows",
+        "pipeline": "5-fold CV of make_pipeline(estimator, LogisticRegression) on all rows, the "
+        "estimator fitted inside each fold; error = mean over the test folds; fit s = median",
+    }[result["protocol"]]
+    rows = sorted(
+        result["rows"],
+        key=lambda r: (r["n_components"], "params" in r, r["model"]),
+    )
+    text = [
+        f"{result['about']}. "
+        + (
+            f"{result['n_train']} training rows, {result['n_valid']} held out"
+            if result["protocol"] == "holdout"
+            else f"{result['n_train']} rows in {N_FOLDS} stratified folds"
+        )
+        + f", {result['n_features']} features.",
+        "",
+        f"Protocol: {protocol}. The linear reference is {result['linear']}.",
+        "",
+        f"Estimators run: {', '.join(result['estimators'])}. "
+        f"Explicit parameters: `{json.dumps(result['params']) if result['params'] else 'none'}`. "
+        f"Command: `{result['command']}` ({result['date']}, load average "
+        f"{result['loadavg_1_5_15']}, {result['wall_seconds']:.0f} s for this data set).",
+        "",
+        C.markdown_table(rows, [c for c, _ in COLUMNS], [h for _, h in COLUMNS]),
+    ]
+    return name, "\n".join(text)
+
+
+def goal_lines(results):
+    """Issue 15's goal, cell by cell: Autoencoder and DenoisingAutoencoder beat the
+    linear reference in accuracy and held-out error; digits fits under 2 s."""
+    lines = []
+    for name, result in results.items():
+        for r in result["rows"]:
+            if r["model"] in ("Autoencoder", "DenoisingAutoencoder") and "beats_linear" in r:
+                fast = "" if name != "digits" else f", fit {r['fit_seconds']:.1f} s"
+                lines.append(
+                    f"- {name} {r['model']}({r['n_components']}): "
+                    f"{'beats' if r['beats_linear'] else 'does NOT beat'} {result['linear']} "
+                    f"(acc {r['accuracy_minus_linear']:+.4f}, error x{r['error_ratio_to_linear']:.3f}"
+                    f"{fast}, {'converged' if r['converged'] else 'ConvergenceWarning'})"
+                )
+    return "\n".join(lines) or "-"
+
+
+def append_candidate(label, args, spec, results, hardware):
+    """Add this run to bench_defaults_candidates.{json,md} (the Markdown is
+    rebuilt from the JSON; its recommendation section is kept)."""
+    d = C.results_dir(args.quick)
+    path = d / "bench_defaults_candidates.json"
+    doc = json.loads(path.read_text()) if path.exists() else {"runs": []}
+    doc["runs"].append(
+        C._jsonable(
+            {
+                "label": label,
+                "params": spec,
+                "protocol": args.protocol,
+                "command": hardware["command"],
+                "date": hardware["date"],
+                "loadavg_1_5_15": hardware.get("loadavg_1_5_15"),
+                "git_commit": hardware.get("git_commit"),
+                "results": results,
+            }
+        )
+    )
+    path.write_text(json.dumps(doc, indent=2) + "\n")
+    md = d / "bench_defaults_candidates.md"
+    keep = ""
+    if md.exists():
+        old = md.read_text()
+        marker = "<!-- recommendation -->"
+        if marker in old:
+            keep = old[old.index(marker) :]
+    parts = [
+        "# bench_defaults candidates",
+        "",
+        "Every configuration tried for issue 15's defaults, in the order run, each with "
+        "its command. Rows: one per model and k; `params` are the explicit parameters "
+        "(all others at skae's defaults).",
+        "",
+    ]
+    cols = ["model", "n_components", "params"] + [c for c, _ in COLUMNS[2:]]
+    heads = ["model", "k", "params"] + [h for _, h in COLUMNS[2:]]
+    for i, run in enumerate(doc["runs"], 1):
+        parts += [f"## {i}. {run['label']}", "", f"`{run['command']}`", ""]
+        parts += [f"load average at start: {run['loadavg_1_5_15']}", ""]
+        for name, result in run["results"].items():
+            rows = sorted(result["rows"], key=lambda r: (r["n_components"], "params" in r))
+            for r in rows:
+                if isinstance(r.get("params"), dict):
+                    r["params"] = json.dumps(r["params"], sort_keys=True) if r["params"] else "{}"
+            parts += [
+                f"**{name}** ({result['protocol']})",
+                "",
+                C.markdown_table(rows, cols, heads),
+                "",
+            ]
+    parts.append(keep)
+    md.write_text("\n".join(parts))
+    print(f"appended to {path} and {md}")
+
+
+# ---------------------------------------------------------------------- main
+
+
+def main():
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--quick", action="store_true", help=f"digits, k = 2 and 8, max_iter {QUICK_MAX_ITER}"
+    )
+    p.add_argument(
+        "--datasets", default=None, help=f"comma-separated subset of {','.join(DATASETS)}"
+    )
+    p.add_argument("--estimators", default=None, help="comma-separated subset of ESTIMATORS")
+    p.add_argument("--ks", default=None, help="comma-separated n_components (default 2,8,16,32)")
+    p.add_argument("--protocol", choices=["holdout", "pipeline"], default="holdout")
+    p.add_argument("--params", default=None, help="JSON (or @file): explicit parameters")
+    p.add_argument(
+        "--references",
+        choices=["all", "linear", "none"],
+        default="all",
+        help="also run the raw-feature classifier and the linear reduction (all), only the latter, "
+        "or neither",
+    )
+    p.add_argument("--sparse", action="store_true", help="give skae sparse TF-IDF if it accepts it")
+    p.add_argument("--mnist", default=os.environ.get("SKAE_MNIST", str(C.DEFAULT_MNIST)))
+    p.add_argument("--mnist-rows", type=int, default=10000)
+    p.add_argument("--threads", type=int, default=1, help="torch and BLAS threads (default 1)")
+    p.add_argument("--name", default="bench_defaults", help="results file name")
+    p.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the other data sets already in the results file (run them one by one)",
+    )
+    p.add_argument(
+        "--render", action="store_true", help="rewrite the Markdown from the results JSON only"
+    )
+    p.add_argument(
+        "--candidate", default=None, help="append this run, so labelled, to the candidates"
+    )
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    # BLAS threads too: on a loaded 2-core machine two OpenBLAS threads made
+    # each small lbfgs fit of LogisticRegression about 10x slower
+    threadpool_limits(args.threads)
+    args.datasets = (args.datasets or ("digits" if args.quick else ",".join(DATASETS))).split(",")
+    args.estimators = (args.estimators or ",".join(ESTIMATORS)).split(",")
+    args.ks = [
+        int(k)
+        for k in (args.ks or ("2,8" if args.quick else ",".join(map(str, K_GRID)))).split(",")
+    ]
+    for value, allowed in ((args.datasets, DATASETS), (args.estimators, ESTIMATORS)):
+        unknown = set(value) - set(allowed)
+        if unknown:
+            p.error(f"unknown {sorted(unknown)}; choose from {list(allowed)}")
+    spec = parse_params(args.params)
+    hardware = C.hardware_info()
+    print(hardware, flush=True)
+    warm_up()
+    results = {}
+    notes = [
+        "- every skae estimator: only n_components set, plus random_state=0, device='cpu' and, "
+        "on images, ConvolutionalAutoencoder's image_shape (explicit parameters, if any, are "
+        "named under each data set)",
+        f"- torch and BLAS threads: {args.threads}; LogisticRegression(max_iter={LR_MAX_ITER}), lbfgs; "
+        "one tiny warm-up fit before any timing (torch's one-off start-up cost)",
+    ]
+    if args.quick:
+        notes.append(
+            f"- QUICK MODE: every skae fit capped at max_iter={QUICK_MAX_ITER}; not the defaults"
+        )
+
+    previous, run_args = {}, vars(args)
+    path = C.results_dir(args.quick) / f"{args.name}.json"
+    if (args.merge or args.render) and path.exists():
+        doc = json.loads(path.read_text())
+        previous = doc["results"]
+        if args.render:  # the Markdown again from the JSON, nothing measured
+            hardware, run_args, args.datasets = doc["hardware"], doc["args"], []
+            spec = doc["params"]
+
+    def save():
+        merged = {**previous, **results}
+        merged = {n: merged[n] for n in sorted(merged, key=DATASETS.index)}
+        sections = [("Setup", "\n".join(notes))]
+        sections += [dataset_section(n, r) for n, r in merged.items()]
+        sections.append(
+            (
+                "Goal of issue 15: Autoencoder and DenoisingAutoencoder against the linear reference",
+                goal_lines(merged),
+            )
+        )
+        payload = {"args": run_args, "params": spec, "results": merged}
+        C.write_results(args.name, args.quick, payload, sections, hardware)
+        return sections
+
+    for name in args.datasets:
+        start = time.perf_counter()
+        data = load_dataset(name, args)
+        results[name] = run_dataset(name, data, args, spec)
+        results[name].update(
+            wall_seconds=time.perf_counter() - start,
+            params=spec,
+            estimators=args.estimators,
+            command=hardware["command"],
+            date=hardware["date"],
+            loadavg_1_5_15=[round(x, 2) for x in hardware.get("loadavg_1_5_15") or []],
+        )
+        sections = save()
+    if args.render:
+        sections = save()
+    if args.candidate:
+        append_candidate(args.candidate, args, spec, results, hardware)
+    for heading, body in sections:
+        print(f"\n## {heading}\n{body}")
+
+
+if __name__ == "__main__":
+    main()
