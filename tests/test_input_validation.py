@@ -867,6 +867,9 @@ COMMON_BAD_PARAMS = [
     ("warm_start", "yes"),
     ("warm_start", None),
     ("warm_start", 0.5),
+    ("distributed", "yes"),
+    ("distributed", None),
+    ("distributed", 0.5),
 ]
 
 #: the losses of the other likelihood family
