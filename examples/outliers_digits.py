@@ -31,11 +31,12 @@ from skae.plotting import ReconstructionDisplay
 
 
 def detector_pipeline(args, contamination=0.1):
+    # the default detector's autoencoder (AutoencoderOutlierDetector()), seeded
     estimator = Autoencoder(
         n_components=args.components,
-        hidden_layer_sizes=(64,),
+        hidden_layer_sizes=(256,),
+        batch_size=64,
         max_iter=args.max_iter,
-        batch_size=32,
         random_state=args.seed,
         device="cpu",
     )
@@ -60,8 +61,8 @@ def save(figure, path):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--digit", type=int, default=3, help="the normal class of part 1")
-    parser.add_argument("--components", type=int, default=8)
-    parser.add_argument("--max-iter", type=int, default=100)
+    parser.add_argument("--components", type=int, default=16)
+    parser.add_argument("--max-iter", type=int, default=30)
     parser.add_argument("--n-abnormal", type=int, default=12)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="docs/outliers_roc.png")

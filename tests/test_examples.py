@@ -51,7 +51,7 @@ EXPECTED = {
     ],
     "outliers_digits.py": [
         r"ROC AUC AutoencoderOutlierDetector +0\.\d{3}",
-        r"ROC AUC PCA\(8\) reconstruction +0\.\d{3}",
+        r"ROC AUC PCA\(\d+\) reconstruction +0\.\d{3}",
         r"flagged as outliers: \d+\.\d% of the other digits",
         r"most abnormal \(index:label\):( \d+:\d){6}",
     ],
