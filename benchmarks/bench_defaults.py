@@ -489,8 +489,9 @@ def _compare_to_linear(rows):
         if ref is not None and "params" in r:
             r["accuracy_minus_linear"] = r["accuracy"] - ref["accuracy"]
             r["error_ratio_to_linear"] = r["recon_error"] / ref["recon_error"]
+            # strictly better, not equal up to float rounding of the fold means
             r["beats_linear"] = bool(
-                r["accuracy"] > ref["accuracy"] and r["recon_error"] < ref["recon_error"]
+                r["accuracy_minus_linear"] > 1e-9 and r["error_ratio_to_linear"] < 1
             )
 
 
@@ -560,10 +561,8 @@ def goal_lines(results):
 
 
 def append_candidate(label, args, spec, results, hardware):
-    """Add this run to bench_defaults_candidates.{json,md} (the Markdown is
-    rebuilt from the JSON; its recommendation section is kept)."""
-    d = C.results_dir(args.quick)
-    path = d / "bench_defaults_candidates.json"
+    """Add this run to bench_defaults_candidates.json and rebuild the Markdown."""
+    path = C.results_dir(args.quick) / "bench_defaults_candidates.json"
     doc = json.loads(path.read_text()) if path.exists() else {"runs": []}
     doc["runs"].append(
         C._jsonable(
@@ -571,6 +570,7 @@ def append_candidate(label, args, spec, results, hardware):
                 "label": label,
                 "params": spec,
                 "protocol": args.protocol,
+                "threads": args.threads,
                 "command": hardware["command"],
                 "date": hardware["date"],
                 "loadavg_1_5_15": hardware.get("loadavg_1_5_15"),
@@ -580,26 +580,77 @@ def append_candidate(label, args, spec, results, hardware):
         )
     )
     path.write_text(json.dumps(doc, indent=2) + "\n")
-    md = d / "bench_defaults_candidates.md"
-    keep = ""
-    if md.exists():
-        old = md.read_text()
-        marker = "<!-- recommendation -->"
-        if marker in old:
-            keep = old[old.index(marker) :]
+    render_candidates(path)
+
+
+def _cell(r):
+    if "accuracy_minus_linear" not in r:
+        return "-"
+    mark = "**beats**" if r["beats_linear"] else "no"
+    warn = "" if r["converged"] else ", ConvergenceWarning"
+    return (
+        f"{mark}: {r['accuracy_minus_linear']:+.3f}, x{r['error_ratio_to_linear']:.2f}, "
+        f"{r['fit_seconds']:.1f} s, {r['epochs']} ep{warn}"
+    )
+
+
+def render_candidates(path):
+    """bench_defaults_candidates.md from its JSON: an overview (accuracy minus
+    the linear reference's, error ratio to it, fit seconds, epochs, per k),
+    then every run's full table. The part from ``<!-- recommendation -->`` on
+    is written by hand and kept."""
+    doc = json.loads(path.read_text())
+    for run in doc["runs"]:
+        for result in run["results"].values():
+            _compare_to_linear(result["rows"])  # derived columns, by today's rule
+    md = path.with_suffix(".md")
+    marker = "<!-- recommendation -->"
+    old = md.read_text() if md.exists() else ""
+    keep = old[old.index(marker) :] if marker in old else ""
+    loads = [run["loadavg_1_5_15"][0] for run in doc["runs"] if run["loadavg_1_5_15"]] or [0.0]
+    ks = sorted(
+        {
+            r["n_components"]
+            for run in doc["runs"]
+            for res in run["results"].values()
+            for r in res["rows"]
+            if "params" in r
+        }
+    )
+    overview = []
+    for i, run in enumerate(doc["runs"], 1):
+        for name, result in run["results"].items():
+            models = dict.fromkeys(r["model"] for r in result["rows"] if "params" in r)
+            for model in models:
+                cells = {r["n_components"]: r for r in result["rows"] if r["model"] == model}
+                row = {"run": i, "data": f"{name} ({result['protocol']})", "model": model}
+                row.update({f"k={k}": _cell(cells[k]) if k in cells else "" for k in ks})
+                overview.append(row)
     parts = [
         "# bench_defaults candidates",
         "",
-        "Every configuration tried for issue 15's defaults, in the order run, each with "
-        "its command. Rows: one per model and k; `params` are the explicit parameters "
-        "(all others at skae's defaults).",
+        "Every configuration tried for issue 15's defaults, in the order run, each with its "
+        "command (`benchmarks/bench_defaults.py --params ... --candidate LABEL`). `params` are "
+        "the explicit parameters; all others are skae's defaults. Fit seconds were measured "
+        f"with {doc['runs'][-1].get('threads', 1)} torch thread(s) on a machine shared with other "
+        f"jobs (1-minute load averages {min(loads):.1f} to {max(loads):.1f} at the starts of "
+        "these runs): compare seconds within a run.",
+        "",
+        "## Overview",
+        "",
+        "Each cell: accuracy minus the linear reference's (PCA; TruncatedSVD on text), "
+        "held-out error / the linear reference's, fit seconds, epochs; **beats** = higher "
+        "accuracy and lower error, no = not both.",
+        "",
+        C.markdown_table(overview, ["run", "data", "model"] + [f"k={k}" for k in ks]),
         "",
     ]
     cols = ["model", "n_components", "params"] + [c for c, _ in COLUMNS[2:]]
     heads = ["model", "k", "params"] + [h for _, h in COLUMNS[2:]]
     for i, run in enumerate(doc["runs"], 1):
+        load = [round(x, 2) for x in run["loadavg_1_5_15"] or []]
         parts += [f"## {i}. {run['label']}", "", f"`{run['command']}`", ""]
-        parts += [f"load average at start: {run['loadavg_1_5_15']}", ""]
+        parts += [f"{run['date']}, load average at start {load}", ""]
         for name, result in run["results"].items():
             rows = sorted(result["rows"], key=lambda r: (r["n_components"], "params" in r))
             for r in rows:
@@ -613,7 +664,7 @@ def append_candidate(label, args, spec, results, hardware):
             ]
     parts.append(keep)
     md.write_text("\n".join(parts))
-    print(f"appended to {path} and {md}")
+    print(f"wrote {md}")
 
 
 # ---------------------------------------------------------------------- main
@@ -651,7 +702,9 @@ def main():
         help="keep the other data sets already in the results file (run them one by one)",
     )
     p.add_argument(
-        "--render", action="store_true", help="rewrite the Markdown from the results JSON only"
+        "--render",
+        action="store_true",
+        help="rewrite the Markdown files (results, candidates) from their JSON only",
     )
     p.add_argument(
         "--candidate", default=None, help="append this run, so labelled, to the candidates"
@@ -700,6 +753,8 @@ def main():
     def save():
         merged = {**previous, **results}
         merged = {n: merged[n] for n in sorted(merged, key=DATASETS.index)}
+        for result in merged.values():
+            _compare_to_linear(result["rows"])
         sections = [("Setup", "\n".join(notes))]
         sections += [dataset_section(n, r) for n, r in merged.items()]
         sections.append(
@@ -727,6 +782,9 @@ def main():
         sections = save()
     if args.render:
         sections = save()
+        candidates = C.results_dir(args.quick) / "bench_defaults_candidates.json"
+        if candidates.exists():
+            render_candidates(candidates)
     if args.candidate:
         append_candidate(args.candidate, args, spec, results, hardware)
     for heading, body in sections:
