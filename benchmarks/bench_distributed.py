@@ -8,7 +8,9 @@ DistributedDataParallel (gloo) with two. The global batch is the same
 everywhere (256: ``batch_size=256`` for one process, 128 per rank for two), so
 the runs train the same model up to float rounding, which training then
 amplifies; the table compares each run's loss curve and the codes of 1,000
-held-out rows with the one-process, one-thread run's.
+held-out rows with the one-process, one-thread run's. A last one-process run
+computes each batch loss as the mean of its two halves' losses, as two ranks
+do: it rounds as DDP does, so it shows how much of the difference is rounding.
 
 Threads: each process runs torch on ``--threads-per-process`` threads (set
 with ``torch.set_num_threads`` and ``OMP_NUM_THREADS``); the one-process case
@@ -41,6 +43,25 @@ import numpy as np
 HIDDEN, CODE, GLOBAL_BATCH = (512, 128), 32, 256
 
 
+def half_batch_autoencoder(**params):
+    """An Autoencoder whose batch loss is the mean of its two halves' losses,
+    each computed on its own, as two DDP ranks compute it: a one-process
+    reference that rounds as DDP does."""
+    from skae import Autoencoder
+
+    class HalfBatchAutoencoder(Autoencoder):
+        def _training_loss(self, module, generator, **kwargs):
+            loss = super()._training_loss(module, generator, **kwargs)
+
+            def batch_loss(x):
+                half = (len(x) + 1) // 2
+                return (loss(x[:half]) * half + loss(x[half:]) * (len(x) - half)) / len(x)
+
+            return batch_loss
+
+    return HalfBatchAutoencoder(**params)
+
+
 def worker(spec):
     """One rank of a torchrun launch: fit, time partial_fit epochs, and (rank 0)
     write the timings and held-out codes to ``spec["out"]``."""
@@ -53,7 +74,7 @@ def worker(spec):
     rank, world_size = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     data = C.load_mnist(spec["mnist"])
     X = data["X_train"][: spec["rows"]]
-    est = Autoencoder(
+    est = (half_batch_autoencoder if spec["half_batches"] else Autoencoder)(
         n_components=CODE,
         hidden_layer_sizes=HIDDEN,
         batch_size=GLOBAL_BATCH // world_size,
@@ -71,6 +92,7 @@ def worker(spec):
         seconds.append(time.perf_counter() - start)
     if rank == 0:
         result = {
+            "half_batches": spec["half_batches"],
             "backend": torch.distributed.get_backend() if world_size > 1 else None,
             "processes": world_size,
             "threads_per_process": torch.get_num_threads(),
@@ -89,9 +111,10 @@ def free_port():
         return s.getsockname()[1]
 
 
-def launch(processes, threads, args, out):
+def launch(processes, threads, args, out, half_batches=False):
     """One torchrun launch of this script's worker; what its rank 0 wrote."""
     spec = {
+        "half_batches": half_batches,
         "threads": threads,
         "rows": args.rows,
         "epochs": args.epochs,
@@ -143,13 +166,15 @@ def main():
 
     t, on_cpu = args.threads_per_process, args.device == "cpu"
     counts = [int(n) for n in args.processes.split(",")]
-    cases = [(n, t) for n in counts]
-    if on_cpu and 1 in counts and max(counts) > 1:  # the same cores as one process's threads
-        cases.insert(counts.index(1) + 1, (1, max(counts) * t))
+    cases = [(n, t, False) for n in counts]
+    if on_cpu and 1 in counts and max(counts) > 1:
+        # the same cores as one process's threads; and the rounding of two ranks
+        cases.insert(counts.index(1) + 1, (1, max(counts) * t, False))
+        cases.append((1, t, True))
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
-        for i, (processes, threads) in enumerate(cases):
-            res = launch(processes, threads, args, Path(tmp) / f"case{i}.json")
+        for i, (processes, threads, half_batches) in enumerate(cases):
+            res = launch(processes, threads, args, Path(tmp) / f"case{i}.json", half_batches)
             res["median_epoch_seconds"] = float(np.median(res["epoch_seconds"]))
             res["min_epoch_seconds"] = float(np.min(res["epoch_seconds"]))
             res["samples_per_sec"] = args.rows / res["median_epoch_seconds"]
@@ -161,6 +186,17 @@ def main():
             )
     reference = np.asarray(runs[0]["codes"])
     reference_losses = np.asarray(runs[0]["loss_curve"])
+    comparison = ""
+    halves = [r for r in runs if r["half_batches"]]
+    ddp = [r for r in runs if r["distributed"]]
+    if halves and ddp:
+        half, parallel = halves[0], ddp[-1]
+        code_diff = np.abs(np.asarray(parallel["codes"]) - np.asarray(half["codes"])).max()
+        loss_diff = np.abs(np.asarray(parallel["loss_curve"]) / half["loss_curve"] - 1).max()
+        comparison = (
+            f"DDP against the half-batch run: loss curve max rel. diff {loss_diff:.2e}, codes "
+            f"max diff / max code {code_diff / np.abs(reference).max():.2e}."
+        )
     for res in runs:
         codes = np.asarray(res.pop("codes"))
         res["max_abs_code_diff_vs_first"] = float(np.abs(codes - reference).max())
@@ -175,6 +211,7 @@ def main():
             f"{res['processes']} process{'es' if res['processes'] > 1 else ''} x "
             f"{res['threads_per_process']} thread{'s' if res['threads_per_process'] > 1 else ''}"
             + (f" (DDP, {res['backend']})" if res["distributed"] else "")
+            + (", loss as the mean of two half-batch means" if res["half_batches"] else "")
         )
         res["batch_per_process"] = GLOBAL_BATCH // res["processes"]
 
@@ -207,6 +244,8 @@ def main():
             f"first fit epoch; every case launched with torchrun, device {args.device}.",
             "",
             C.markdown_table(runs, columns, headers),
+            "",
+            comparison,
         ]
     )
     print("\n" + body)

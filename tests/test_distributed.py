@@ -9,8 +9,9 @@ processes run here:
   (also when the last global batch is short, or shorter than the number of
   ranks, and with early stopping);
 - the ranks agree bit for bit, for every estimator of the family;
-- the fitted estimator pickles without process-group state and loads in a
-  process without one;
+- every rank may pass the same memory-mapped file, read batch by batch;
+- the fitted estimator pickles and saves (``skae.save``) without process-group
+  state and loads in a process without one;
 - progress is reported on rank 0 only; differing inputs are refused on every
   rank; ``distributed=False`` trains each rank alone.
 
@@ -56,13 +57,14 @@ CASES = {
 }
 
 RANK_SCRIPT = """
-    import json, logging, os, pickle, sys, warnings
+    import io, json, logging, os, pickle, sys, warnings
     import numpy as np
     import torch
     import torch.distributed as dist
     from sklearn.datasets import load_digits
     sys.path.insert(0, {tests!r})
     from _family import ESTIMATORS
+    import skae
     from skae import Autoencoder
     from test_distributed import CASES, TINY
 
@@ -97,6 +99,14 @@ RANK_SCRIPT = """
             again = pickle.loads(pickle.dumps(est))
             result["unpickled_transform_equal"] = bool(
                 np.array_equal(again.transform(X[:20]), est.transform(X[:20])))
+            saved = io.BytesIO()
+            skae.save(est, saved)
+            saved.seek(0)
+            result["loaded_transform_equal"] = bool(
+                np.array_equal(skae.load(saved).transform(X[:20]), est.transform(X[:20])))
+            on_disk = np.load(os.path.join(out_dir, "X.npy"), mmap_mode="r")
+            result["memmap"] = weights(
+                Autoencoder(**TINY, **params, batch_size=8).fit(on_disk))
 
     for cls in ESTIMATORS:
         extra = {{"pretraining": "greedy", "tied_weights": True}} if cls is ESTIMATORS[0] else {{}}
@@ -128,6 +138,7 @@ def ranks(tmp_path_factory):
     tests = os.path.dirname(os.path.abspath(__file__))
     script = out / "rank_script.py"
     script.write_text(textwrap.dedent(RANK_SCRIPT.format(tests=tests)))
+    np.save(out / "X.npy", digits(CASES["uneven_last_batch"][0]).astype(np.float32))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([tests, *sys.path])}
     for name in _distributed.TORCHRUN_VARIABLES:
         env.pop(name, None)
@@ -191,6 +202,15 @@ def test_skae_made_the_gloo_group_and_kept_the_plain_module(ranks):
         assert result["backend"] == "gloo"
         assert result["module_type"] == "AutoencoderModule"
         assert result["unpickled_transform_equal"]
+        assert result["loaded_transform_equal"]
+
+
+def test_ranks_read_a_shared_memmap_batch_by_batch_to_the_same_model(ranks):
+    """float32 copies of the same rows, in a file every rank maps: the batches
+    hold the same values, so the model is the in-memory run's bit for bit."""
+    for result in ranks[0]:
+        in_memory = flat(result["uneven_last_batch"]["weights"])
+        np.testing.assert_array_equal(flat(result["memmap"]), in_memory)
 
 
 def test_ddp_model_unpickles_without_a_process_group(ranks):
