@@ -191,6 +191,8 @@ def sweep_settings(base_epochs):
         ("hidden (512, 128)", {"hidden_layer_sizes": (512, 128)}),
         ("max_iter=10", {"max_iter": 10}),
         ("max_iter=60", {"max_iter": 60}),
+        ("n_components=32, max_iter=60", {"n_components": 32, "max_iter": 60}),
+        ("hidden (512,)", {"hidden_layer_sizes": (512,)}),
         ("batch_size='auto' (200)", {"batch_size": "auto"}),
         ("DenoisingAutoencoder", {"denoising": True}),
     ]
@@ -306,7 +308,9 @@ def main():
     p.add_argument("--ocsvm-rows", type=int, default=None, help="MNIST default: 2500")
     p.add_argument("--pyod-epochs", type=int, default=None, help="MNIST default: 10")
     p.add_argument(
-        "--detectors", default=None, help="comma-separated parts of the detector names to run"
+        "--detectors",
+        default=None,
+        help="comma-separated parts of the detector names (or sweep labels) to run",
     )
     p.add_argument("--name", default="bench_outliers", help="results file name")
     args = p.parse_args()
@@ -384,7 +388,11 @@ def main():
         if section not in args.sections.split(","):
             continue
         data = load_data(name, args)
-        settings = sweep_settings(args.epochs)
+        settings = [
+            setting
+            for setting in sweep_settings(args.epochs)
+            if only is None or any(part in setting[0] for part in only)
+        ]
         factories = {label: factory for label, factory, _ in settings}
         log(f" sweep over the Autoencoder detector's settings on {name}")
         results = one_class(data, factories, classes, args.train_rows, log)

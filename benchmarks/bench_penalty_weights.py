@@ -26,7 +26,6 @@ from sklearn.preprocessing import StandardScaler
 
 import skae
 from skae import ContractiveAutoencoder, SparseAutoencoder
-from skae._contractive import encoder_jacobian_norm
 
 
 def hoyer_sparsity(codes):
@@ -40,7 +39,7 @@ def hoyer_sparsity(codes):
 def jacobian_frobenius(est, X):
     module = est.module_
     x = torch.as_tensor(X, dtype=torch.float32)
-    return float(encoder_jacobian_norm(module, x).mean().detach())
+    return float(module.encoder_jacobian_norm(x).mean().detach())
 
 
 def evaluate(est, X_train, X_test, y_train, y_test):
