@@ -1,6 +1,7 @@
 """The one training loop. It knows torch and nothing else: no model, no
-scikit-learn. The caller hands it a module, a batch loss and a tensor of
-training rows; it returns a :class:`History` and never raises to stop.
+scikit-learn. The caller hands it a module, a batch loss and the training rows
+(a tensor, or :mod:`skae._rows` for a sparse matrix densified batch by batch);
+it returns a :class:`History` and never raises to stop.
 
 Stopping follows scikit-learn's MLPRegressor: with a validation score, stop when
 it has not improved by ``tol`` for more than ``n_iter_no_change`` epochs and
@@ -19,6 +20,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
+
+from ._rows import as_rows
 
 #: Below this many floating-point operations per training step (about
 #: 6 x batch size x parameters), the CPU trains on one thread: at that size the
@@ -127,24 +130,27 @@ def train_step(batch_loss, xb, optimizer):
 
 
 def run_epoch(module, batch_loss, X, optimizer, *, batch_size, shuffle, generator, device):
-    """One pass over ``X`` in minibatches drawn by permuted index slicing.
+    """One pass over the rows ``X`` (a tensor or :mod:`skae._rows`) in
+    minibatches drawn by permuted index slicing.
 
     Returns the mean loss per sample as a 0-d tensor on ``device``: the loop
-    synchronises with the device once per epoch, not once per batch.
+    synchronises with the device once per epoch, not once per batch (sparse
+    rows add one per batch, to size the batch's entries).
     """
     module.train()
-    n_samples = X.shape[0]
+    rows = as_rows(X)
+    n_samples = len(rows)
     order = (
         torch.randperm(n_samples, generator=generator, device=generator.device) if shuffle else None
     )
-    if order is not None and order.device != X.device:
-        order = order.to(X.device)
+    if order is not None and order.device != rows.device:
+        order = order.to(rows.device)
     losses = []
     for start in range(0, n_samples, batch_size):
         if order is None:
-            xb = X[start : start + batch_size]
+            xb = rows.take(slice(start, start + batch_size))
         else:
-            xb = X[order[start : start + batch_size]]
+            xb = rows.take(order[start : start + batch_size])
         if xb.device != device:
             xb = xb.to(device, non_blocking=True)
         losses.append(train_step(batch_loss, xb, optimizer))
@@ -307,7 +313,7 @@ def train_epochs(
         Trained in place.
     batch_loss : callable
         ``batch_loss(xb) -> 0-d tensor``, the mean loss of a batch.
-    X : torch.Tensor of shape (n_samples, n_features)
+    X : torch.Tensor of shape (n_samples, n_features), or rows of :mod:`skae._rows`
         On ``device``, or on the CPU (batches are then copied over one by one).
     validation_score : callable or None
         ``validation_score() -> float``, higher is better. When given, stopping
