@@ -202,13 +202,16 @@ def training_rows(X, device):
 # ------------------------------------------------------- array namespaces
 
 
-def host_input(X):
-    """Without array API dispatch a torch tensor is an array-like: numpy of
-    its dtype (``np.asarray`` would fail on one that requires grad, and
-    scikit-learn would turn float32 into float64)."""
-    if isinstance(X, torch.Tensor) and not get_config()["array_api_dispatch"]:
-        return X.numpy(force=True)
-    return X
+def detached_input(X):
+    """A torch tensor detached from autograd (sharing its memory); without
+    array API dispatch, as numpy of its dtype: an array-like, which
+    ``np.asarray`` could not make of one that requires grad, and which
+    scikit-learn would turn from float32 into float64."""
+    if not isinstance(X, torch.Tensor):
+        return X
+    if get_config()["array_api_dispatch"]:
+        return X.detach()
+    return X.numpy(force=True)
 
 
 def array_namespace(X):
@@ -512,7 +515,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         ``reset``), without setting them on the estimator yet."""
         probe = object.__new__(type(self))  # validate_data sets them on its estimator
         probe.__dict__.update(self.__dict__)
-        X = host_input(X)
+        X = detached_input(X)
         namespace = array_namespace(X)
         X = validate_data(
             probe, X, dtype=self._float_dtypes(namespace), accept_sparse="csr", reset=reset
@@ -854,7 +857,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         comes back a tensor, computed without leaving torch). ``codes``: X
         holds codes (``inverse_transform``), ``n_components`` wide."""
         check_is_fitted(self)
-        X = host_input(X)
+        X = detached_input(X)
         namespace = array_namespace(X)
         self._check_same_namespace(namespace, method)
         dtypes = self._float_dtypes(namespace)
@@ -1028,6 +1031,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         tags.input_tags.sparse = True
+        tags.array_api_support = True
         return tags
 
     def __getstate__(self) -> dict[str, Any]:
