@@ -189,9 +189,9 @@ def training_rows(X, device):
     float32: a CSR matrix stays sparse (three tensors), densified per batch."""
     if sp.issparse(X):
         return SparseRows(
-            torch.from_numpy(X.indptr.astype(np.int64)).to(device),
-            torch.from_numpy(X.indices.astype(np.int64)).to(device),
-            torch.from_numpy(X.data.astype(np.float32)).to(device),
+            torch.from_numpy(X.indptr.astype(np.int64, copy=False)).to(device),
+            torch.from_numpy(X.indices.astype(np.int64, copy=False)).to(device),
+            torch.from_numpy(X.data.astype(np.float32, copy=False)).to(device),
             X.shape[1],
         )
     if isinstance(X, torch.Tensor):
