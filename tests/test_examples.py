@@ -17,6 +17,7 @@ ARGS = {
     "vae_sample_digits.py": ["--quick", "--out", "{out}"],
     "features_gridsearch.py": ["--quick"],
     "onnx_deploy.py": ["--quick"],
+    "text_and_onehot.py": ["--quick"],
 }
 
 #: Patterns the output must match, per script.
@@ -46,6 +47,12 @@ EXPECTED = {
         r"pipeline labels identical on (\d+)/\1 held-out digits",
         r"on probabilities: (0\.00e\+00|\d\.\d{2}e-(0[5-9]|[1-9]\d))",
         r"reloaded labels identical: True",
+    ],
+    "text_and_onehot.py": [
+        r"tf-idf is a csr_matrix \d+ x \d+",
+        r"\| TfidfVectorizer -> DenoisingAutoencoder\(16\) -> LogisticRegression \| 0\.\d{3} \|",
+        r"the ColumnTransformer gives a sparse \d+ x 20 matrix",
+        r"\| ColumnTransformer -> Autoencoder\(8\) -> LogisticRegression \| 0\.\d{3} \|",
     ],
 }
 

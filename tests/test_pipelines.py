@@ -4,11 +4,9 @@ beside scaled numbers (sparse, from a ColumnTransformer), each through an
 autoencoder into a LogisticRegression.
 """
 
-import importlib
-import inspect
+import importlib.util
+from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 import scipy.sparse as sp
 from sklearn.compose import ColumnTransformer
@@ -28,33 +26,22 @@ pytestmark = [
 CV = StratifiedKFold(n_splits=3, shuffle=True, random_state=0)
 
 
-#: a text corpus available offline: docstrings, labelled by the package they document
-PACKAGES = {
-    "numpy": ["numpy", "numpy.linalg"],
-    "torch": ["torch", "torch.nn.functional"],
-    "sklearn": ["sklearn.linear_model", "sklearn.preprocessing", "sklearn.decomposition"],
-}
+def load_example():
+    """examples/text_and_onehot.py, whose data the tests share: a text corpus
+    available offline (docstrings labelled by their package) and a DataFrame
+    of categories and numbers."""
+    path = Path(__file__).resolve().parents[1] / "examples" / "text_and_onehot.py"
+    spec = importlib.util.spec_from_file_location("text_and_onehot", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def docstring_corpus(per_package):
-    """The first ``per_package`` long docstrings of each package's public
-    callables, in name order (``vars``, not ``getattr``: no lazy imports)."""
-    texts, labels = [], []
-    for label, modules in PACKAGES.items():
-        docs = {}
-        for module in map(importlib.import_module, modules):
-            for name, obj in sorted(vars(module).items()):
-                if callable(obj) and not name.startswith("_"):
-                    doc = inspect.getdoc(obj) or ""
-                    if len(doc) > 300:
-                        docs.setdefault(doc, label)
-        texts += list(docs)[:per_package]
-        labels += [label] * min(per_package, len(docs))
-    return texts, np.array(labels)
+example = load_example()
 
 
 def test_text_pipeline_tfidf_denoising_autoencoder_logistic_regression():
-    texts, labels = docstring_corpus(per_package=60)
+    texts, labels = example.package_docstrings(per_package=60)
     assert sp.issparse(TfidfVectorizer().fit_transform(texts))
     pipe = make_pipeline(
         TfidfVectorizer(max_features=1000, sublinear_tf=True),
@@ -73,23 +60,6 @@ def test_text_pipeline_tfidf_denoising_autoencoder_logistic_regression():
     scores = cross_val_score(pipe, texts, labels, cv=CV)
     # three balanced classes: chance is 1/3 (0.96 here)
     assert scores.mean() > 0.85, scores
-
-
-def categorical_frame(n_samples=300, seed=0):
-    """Two categorical columns and two numeric ones; the label depends on
-    both kinds (a colour group and a number)."""
-    rng = np.random.default_rng(seed)
-    frame = pd.DataFrame(
-        {
-            "colour": rng.choice([f"c{i}" for i in range(10)], n_samples),
-            "city": rng.choice([f"town{i}" for i in range(8)], n_samples),
-            "size": rng.normal(size=n_samples),
-            "weight": rng.normal(size=n_samples),
-        }
-    )
-    warm = frame["colour"].isin(["c0", "c1", "c2", "c3", "c4"])
-    labels = (warm + frame["size"] > 0.5).astype(int).to_numpy()
-    return frame, labels
 
 
 def one_hot_pipeline(classifier):
@@ -111,7 +81,7 @@ def one_hot_pipeline(classifier):
 
 
 def test_one_hot_pipeline_column_transformer_autoencoder_classifier():
-    frame, labels = categorical_frame()
+    frame, labels = example.customers(n_samples=300, seed=0)
     pipe = one_hot_pipeline(LogisticRegression(max_iter=1000))
     # the ColumnTransformer's output is sparse (density below its 0.3 threshold)
     assert sp.issparse(pipe[0].fit_transform(frame))
