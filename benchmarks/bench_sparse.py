@@ -157,7 +157,10 @@ def first_layer_steps(X, batch_size, n_steps, seed=0):
         counts = sub.crow[1:] - sub.crow[:-1]
         batch_rows = torch.repeat_interleave(torch.arange(len(index)), counts)
         coo = torch.sparse_coo_tensor(
-            torch.stack([batch_rows, sub.col]), sub.values, (len(index), n_features)
+            torch.stack([batch_rows, sub.col]),
+            sub.values,
+            (len(index), n_features),
+            check_invariants=False,
         )
         return coo, batch_rows, sub
 

@@ -490,8 +490,10 @@ class ThreadRecordingAutoencoder(Autoencoder):
     """Remembers how many threads torch had when ``fit`` began."""
 
     def fit(self, X, y=None):
-        self.torch_threads_ = torch.get_num_threads()
-        return super().fit(X, y)
+        threads = torch.get_num_threads()
+        super().fit(X, y)
+        self.torch_threads_ = threads  # after: a fit from scratch replaces what ends in "_"
+        return self
 
 
 def test_parallel_workers_do_not_oversubscribe_threads(digits):
