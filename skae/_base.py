@@ -27,11 +27,20 @@ from numbers import Integral, Real
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from numpy.typing import ArrayLike
+from sklearn import get_config
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import Tags
+from sklearn.utils._array_api import (
+    _is_numpy_namespace,
+    _is_xp_namespace,
+    get_namespace,
+    get_namespace_and_device,
+    move_to,
+)
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
@@ -39,6 +48,7 @@ from . import _distributed, _engine
 from ._engine import StopReason
 from ._losses import BATCH_TOTALS, RECONSTRUCTION_LOSSES, UNIT_INTERVAL_LOSSES, squared_error
 from ._progress import epoch_reporter
+from ._rows import ArrayRows, SparseRows, TensorRows, as_rows
 from .nn import ACTIVATIONS, AutoencoderModule
 
 if sys.version_info >= (3, 11):
@@ -67,8 +77,11 @@ FLOAT_DTYPES = (np.float64, np.float32)
 TORCH_DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
 
 #: Rows per block in transform, inverse_transform and score_samples: memory
-#: stays bounded for any number of rows.
+#: stays bounded for any number of rows...
 INFERENCE_BLOCK_SIZE = 4096
+#: ... and fewer for wide data (a sparse matrix is densified a block at a
+#: time): at most this many values per block (64 MB in float32).
+INFERENCE_BLOCK_VALUES = 2**24
 
 #: ``learning_rate_schedule="plateau"`` stops once the rate falls below this
 #: fraction of ``learning_rate`` (MLPRegressor's "adaptive" stops at 1e-6).
@@ -165,35 +178,113 @@ MAX_COPY_FRACTION = 0.5
 
 
 def training_rows(X, device):
-    """The engine's row source for the validated training array ``X``.
+    """The engine's row source (:mod:`skae._rows`) for the validated training
+    data ``X``, in float32.
 
-    One float32 tensor when that costs no copy (float32, C-contiguous,
-    writeable) or a copy that fits comfortably; batch-by-batch reads from
-    ``X`` itself (:class:`~skae._engine.ArrayRows`) for a memory map, which
-    is never copied whole, and for an array whose float32 copy would take
-    more than ``MAX_COPY_FRACTION`` of the available memory. Both give the
+    A CSR matrix stays sparse (three tensors on ``device``), densified one
+    batch at a time; a torch tensor is moved to ``device``. A numpy array is
+    one float32 tensor when that costs no copy (float32, C-contiguous,
+    writeable) or a copy that fits comfortably, and is read batch by batch
+    (:class:`~skae._rows.ArrayRows`) when it is a memory map, which is never
+    copied whole, or when its float32 copy would take more than
+    ``MAX_COPY_FRACTION`` of the available memory. Dense sources give the
     same batches.
     """
+    if sp.issparse(X):
+        return SparseRows(
+            torch.from_numpy(X.indptr.astype(np.int64, copy=False)).to(device),
+            torch.from_numpy(X.indices.astype(np.int64, copy=False)).to(device),
+            torch.from_numpy(X.data.astype(np.float32, copy=False)).to(device),
+            X.shape[1],
+        )
+    if isinstance(X, torch.Tensor):
+        return TensorRows(X.detach().to(device, torch.float32))
     if is_memory_mapped(X):
-        return _engine.ArrayRows(X)
+        return ArrayRows(X)
     shareable = X.flags.writeable and X.flags.c_contiguous and X.dtype == np.float32
     free = available_memory()
     if not shareable and free is not None and 4 * X.size > MAX_COPY_FRACTION * free:
-        return _engine.ArrayRows(X)
-    return _engine.TensorRows(as_tensor(X, device))
+        return ArrayRows(X)
+    return TensorRows(as_tensor(X, device))
+
+
+def block_rows(n_features):
+    """Rows per inference block for rows ``n_features`` wide."""
+    return max(1, min(INFERENCE_BLOCK_SIZE, INFERENCE_BLOCK_VALUES // n_features))
+
+
+def value_range(X):
+    """(smallest, largest) value of a validated X (numpy, scipy.sparse, where
+    the implicit zeros count, or a torch tensor) as Python floats."""
+    return float(X.min()), float(X.max())
 
 
 def check_float32_range(X):
     """Training runs in float32: refuse finite values it cannot hold rather
     than turn them into inf."""
-    limit = np.finfo(np.float32).max
-    if X.dtype == np.float64 and X.size and (X.max() > limit or X.min() < -limit):
-        largest = max(abs(X.max()), abs(X.min()))
+    limit = float(np.finfo(np.float32).max)
+    if X.dtype not in (np.float64, torch.float64):
+        return
+    low, high = value_range(X)
+    if high > limit or low < -limit:
+        largest = max(abs(high), abs(low))
         raise ValueError(
             f"Input X contains values too large for float32 (largest magnitude "
             f"{largest:.3g}; float32 holds up to {limit:.3g}), which skae trains in. "
             "Scale X, for example with sklearn.preprocessing.StandardScaler."
         )
+
+
+def canonical_csr(X):
+    """A validated CSR matrix without duplicate entries and with sorted
+    indices: X itself when it is so, else a copy (the caller's is untouched)."""
+    if not X.has_canonical_format:
+        X = X.copy()
+        X.sum_duplicates()
+    return X
+
+
+# ------------------------------------------------------- array namespaces
+
+
+def detached_input(X):
+    """A torch tensor detached from autograd (sharing its memory); without
+    array API dispatch, as numpy of its dtype: an array-like, which
+    ``np.asarray`` could not make of one that requires grad, and which
+    scikit-learn would turn from float32 into float64."""
+    if not isinstance(X, torch.Tensor):
+        return X
+    if get_config()["array_api_dispatch"]:
+        return X.detach()
+    return X.numpy(force=True)
+
+
+def array_namespace(X):
+    """``(xp, device)`` of X when array API dispatch is on and X is an array
+    of another namespace than numpy (a torch tensor, ...), else None."""
+    if sp.issparse(X):
+        return None
+    xp, is_array_api, device = get_namespace_and_device(X)
+    if not is_array_api or _is_numpy_namespace(xp):
+        return None
+    return xp, device
+
+
+def namespace_name(namespace):
+    """Plain data naming ``array_namespace``'s result (None for numpy)."""
+    if namespace is None:
+        return None
+    xp, device = namespace
+    return (xp.__name__.rsplit(".", 1)[-1], str(device))
+
+
+def to_torch(X, namespace, device):
+    """A validated array of another namespace as a torch tensor (itself for
+    a tensor; through DLPack where it can, without a copy)."""
+    if namespace is None or _is_xp_namespace(namespace[0], "torch"):
+        return X
+    xp_torch, _ = get_namespace(torch.empty(0))
+    return move_to(X, xp=xp_torch, device=device)
 
 
 def positive_ints(value, name):
@@ -337,10 +428,13 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     def _check_data(self, X):
         """Checks that depend on the data and on several parameters at once."""
-        if self.loss in UNIT_INTERVAL_LOSSES and X.size and (X.min() < 0 or X.max() > 1):
+        if self.loss not in UNIT_INTERVAL_LOSSES:
+            return
+        low, high = value_range(X)
+        if low < 0 or high > 1:
             raise ValueError(
                 f"loss={self.loss!r} needs X in [0, 1], but X ranges over "
-                f"[{X.min():.4g}, {X.max():.4g}]. Scale X (for example with "
+                f"[{low:.4g}, {high:.4g}]. Scale X (for example with "
                 "sklearn.preprocessing.MinMaxScaler) or use a Gaussian loss."
             )
 
@@ -367,8 +461,9 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data. A sparse matrix stays sparse (a CSR copy of other
+            formats) and is densified one minibatch at a time.
         y : None
             Ignored; present for API consistency.
 
@@ -390,7 +485,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             A chunk of training data.
         y : None
             Ignored; present for API consistency.
@@ -410,7 +505,9 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         the estimator as it was (a warm start trains a copy of ``module_``)."""
         fresh = not (self.__sklearn_is_fitted__() and (self.warm_start or incremental))
         early_stopping = self.early_stopping and not incremental
-        X, features = self._validated_training_data(X, reset=fresh, early_stopping=early_stopping)
+        X, features = self._validated_training_data(
+            X, reset=fresh, early_stopping=early_stopping, device=resolve_device(self.device)
+        )
         device, shard = self._training_device(X.shape)
         rng = self._starting_rng(shard, device, fresh=fresh)
         module = self._starting_module(X.shape[1], rng, device, fresh=fresh)
@@ -420,8 +517,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         generator = torch.Generator(device=device).manual_seed(draw_seed(rng))
         loss_seed = draw_seed(rng) + (0 if shard is None else shard.rank)
         loss_generator = torch.Generator(device=device).manual_seed(loss_seed)
-        rows = training_rows(X, device)
-        X_train, X_val = self._split_validation(rows, generator, early_stopping)
+        X_train, X_val = self._split_validation(training_rows(X, device), generator, early_stopping)
         batch_size = self._resolve_batch_size(len(X_train))
         optimizer = self._starting_optimizer(module, device, reuse=incremental and not fresh)
         scheduler = self._starting_scheduler(optimizer, incremental=incremental and not fresh)
@@ -464,12 +560,18 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 stacklevel=3,
             )
 
-    def _validated_training_data(self, X, *, reset, early_stopping):
-        """X checked and converted, and (when ``reset``) the feature
-        attributes it defines, without setting them on the estimator yet."""
+    def _validated_training_data(self, X, *, reset, early_stopping, device):
+        """X checked and converted (numpy, a canonical CSR matrix or a torch
+        tensor), and the attributes it defines (the feature attributes when
+        ``reset``), without setting them on the estimator yet."""
         probe = object.__new__(type(self))  # validate_data sets them on its estimator
         probe.__dict__.update(self.__dict__)
-        X = validate_data(probe, X, dtype=FLOAT_DTYPES, reset=reset)
+        X = detached_input(X)
+        namespace = array_namespace(X)
+        X = validate_data(
+            probe, X, dtype=self._float_dtypes(namespace), accept_sparse="csr", reset=reset
+        )
+        X = canonical_csr(X) if sp.issparse(X) else to_torch(X, namespace, device)
         check_float32_range(X)
         self._check_data(X)
         if early_stopping and X.shape[0] < 2:
@@ -478,7 +580,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 f"set; got n_samples={X.shape[0]}."
             )
         names = ("n_features_in_", "feature_names_in_") if reset else ()
-        return X, {name: getattr(probe, name) for name in names if hasattr(probe, name)}
+        attributes = {name: getattr(probe, name) for name in names if hasattr(probe, name)}
+        return X, {**attributes, "_array_namespace_": namespace_name(namespace)}
 
     def _training_device(self, shape):
         """``(device, shard)``: where to train, and this process's part in
@@ -743,23 +846,27 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     # ------------------------------------------------------------ inference
 
     def _map_rows(self, module, fn, X):
-        """``fn(module, block)`` over the rows of a tensor or row source, in
-        blocks on the module's device, without gradients; returns the
-        concatenated tensor on the CPU. (``no_grad``, not ``inference_mode``:
-        the result may be trained on, as in pretraining.)"""
-        rows = _engine.as_rows(X)
+        """``fn(module, block)`` over the rows of a tensor or a row source of
+        :mod:`skae._rows`, in blocks on the module's device, without
+        gradients; returns the concatenated tensor on the CPU. (``no_grad``,
+        not ``inference_mode``: the result may be trained on, as in
+        pretraining.)"""
+        rows = as_rows(X)
+        step = block_rows(rows.n_features)
         device = next(module.parameters()).device
         with torch.no_grad():
             return torch.cat(
                 [
-                    fn(module, rows.take(slice(i, i + INFERENCE_BLOCK_SIZE)).to(device)).cpu()
-                    for i in range(0, len(rows), INFERENCE_BLOCK_SIZE)
+                    fn(module, rows.take(slice(i, i + step)).to(device)).cpu()
+                    for i in range(0, len(rows), step)
                 ]
             )
 
     def _apply(self, fn, X):
-        """``fn(module, block)`` over the rows of a numpy array into a
-        preallocated numpy output in X's dtype.
+        """``fn(module, block)`` over the rows of validated input (numpy, a
+        CSR matrix densified a block at a time, or a torch tensor) into a
+        preallocated output in X's float dtype: numpy, or for a tensor a
+        tensor on X's device.
 
         Inference runs in X's precision: a float64 copy of the module for
         float64 input. float32 matmul kernels may round differently with the
@@ -767,36 +874,105 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         (~1e-16), so each row's output does not depend, to far below
         scikit-learn's 1e-7 tolerance, on which rows share its block.
         """
+        is_tensor = isinstance(X, torch.Tensor)
+        dtype = X.dtype if is_tensor else TORCH_DTYPES[X.dtype]
         module = self.module_
-        dtype = TORCH_DTYPES[X.dtype]
         if dtype != torch.float32:
             module = copy.deepcopy(module).to(dtype)
+        step = block_rows(max(X.shape[1], self.n_features_in_))
         out = None
-        flops = _engine.step_flops(module, min(len(X), INFERENCE_BLOCK_SIZE), training=False)
+        flops = _engine.step_flops(module, min(X.shape[0], step), training=False)
         with (
             torch.inference_mode(),
             _engine.cpu_threads_for(flops, self.device_),
             _engine.deterministic_algorithms(self.deterministic, self.device_),
         ):
-            for start in range(0, X.shape[0], INFERENCE_BLOCK_SIZE):
-                stop = start + INFERENCE_BLOCK_SIZE
-                block = fn(module, as_tensor(X[start:stop], self.device_, dtype)).cpu().numpy()
+            for start in range(0, X.shape[0], step):
+                stop = start + step
+                block = fn(module, self._input_block(X[start:stop], dtype))
                 self._check_finite_output(block, start)
+                block = block.to(X.device) if is_tensor else block.cpu().numpy()
                 if out is None:
-                    out = np.empty((X.shape[0], *block.shape[1:]), dtype=X.dtype)
+                    shape = (X.shape[0], *block.shape[1:])
+                    out = (
+                        torch.empty(shape, dtype=X.dtype, device=X.device)
+                        if is_tensor
+                        else np.empty(shape, dtype=X.dtype)
+                    )
                 out[start:stop] = block
         return out
 
+    def _input_block(self, block, dtype):
+        """Rows of validated input as a dense tensor on ``device_``."""
+        if isinstance(block, torch.Tensor):
+            return block.detach().to(self.device_, dtype)
+        if sp.issparse(block):
+            block = block.toarray()
+        return as_tensor(block, self.device_, dtype)
+
     def _check_finite_output(self, block, start):
         """Never hand back NaN or inf: huge inputs can overflow the arithmetic."""
-        finite = np.isfinite(block).reshape(len(block), -1).all(axis=1)
+        finite = torch.isfinite(block).reshape(len(block), -1).all(dim=1)
         if not finite.all():
-            row = start + int(np.argmin(finite))
-            hint = " (or pass float64 input)" if block.dtype == np.float32 else ""
+            row = start + int(torch.argmin(finite.to(torch.uint8)))
+            dtype = str(block.dtype).removeprefix("torch.")
+            hint = " (or pass float64 input)" if block.dtype == torch.float32 else ""
             raise ValueError(
                 f"{type(self).__name__} computed non-finite values (NaN or inf) from row "
-                f"{row} of the input: its values overflow the model's {block.dtype} "
+                f"{row} of the input: its values overflow the model's {dtype} "
                 f"arithmetic. Scale the input the way the training data was scaled{hint}."
+            )
+
+    @staticmethod
+    def _float_dtypes(namespace):
+        """The float dtypes validation keeps, in X's array namespace."""
+        if namespace is None:
+            return FLOAT_DTYPES
+        xp = namespace[0]
+        return [xp.float64, xp.float32]
+
+    def _inference(self, X, fn, method, *, codes=False):
+        """``fn(module, block)`` over the rows of ``X`` after validating it:
+        numpy out for numpy, scipy.sparse and array-likes; with array API
+        dispatch, an array of X's namespace on X's device (a torch tensor
+        comes back a tensor, computed without leaving torch). ``codes``: X
+        holds codes (``inverse_transform``), ``n_components`` wide."""
+        check_is_fitted(self)
+        X = detached_input(X)
+        namespace = array_namespace(X)
+        self._check_same_namespace(namespace, method)
+        dtypes = self._float_dtypes(namespace)
+        if codes:
+            X = check_array(X, dtype=dtypes, accept_sparse="csr", input_name="X")
+            if X.shape[1] != self._n_features_out:
+                raise ValueError(
+                    f"X has {X.shape[1]} features, but {type(self).__name__}.{method} "
+                    f"is expecting {self._n_features_out} features (n_components) as input."
+                )
+        else:
+            X = validate_data(self, X, dtype=dtypes, accept_sparse="csr", reset=False)
+        out = self._apply(fn, to_torch(X, namespace, self.device_))
+        if namespace is not None and not _is_xp_namespace(namespace[0], "torch"):
+            out = move_to(out, xp=namespace[0], device=namespace[1])
+        return out
+
+    def _check_same_namespace(self, namespace, method):
+        """Under array API dispatch, as scikit-learn's ``check_same_namespace``:
+        inference takes arrays of the namespace and device that fit saw."""
+        if not get_config()["array_api_dispatch"]:
+            return
+        fitted = getattr(self, "_array_namespace_", None)
+        seen = namespace_name(namespace)
+        if seen != (None if fitted is None else tuple(fitted)):
+
+            def describe(name):
+                return "numpy arrays" if name is None else f"{name[0]} arrays on {name[1]}"
+
+            raise ValueError(
+                f"Inputs passed to {type(self).__name__}.{method}() must use the same "
+                f"namespace and the same device as those passed to fit(): fit saw "
+                f"{describe(fitted)}, {method} got {describe(seen)}. Pass X as fit did, "
+                "or fit on X's kind of array."
             )
 
     def transform(self, X: ArrayLike) -> np.ndarray:
@@ -804,63 +980,58 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Data to encode.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Data to encode. A sparse matrix is densified one block of rows at
+            a time.
 
         Returns
         -------
         X_new : ndarray of shape (n_samples, n_components)
-            The codes, in X's float dtype.
+            The codes, in X's float dtype; with array API dispatch on, an
+            array of X's namespace on X's device (a torch tensor for a tensor).
         """
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=False)
-        return self._apply(lambda module, x: module.encode(x), X)
+        return self._inference(X, lambda module, x: module.encode(x), "transform")
 
     def inverse_transform(self, X: ArrayLike) -> np.ndarray:
         """Decode codes back to the input space.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_components)
+        X : {array-like, sparse matrix} of shape (n_samples, n_components)
             Codes, as returned by :meth:`transform`.
 
         Returns
         -------
         X_original : ndarray of shape (n_samples, n_features_in_)
-            The reconstructions, in the codes' float dtype.
+            The reconstructions, in the codes' float dtype; with array API
+            dispatch on, an array of X's namespace on X's device.
         """
-        check_is_fitted(self)
-        X = check_array(X, dtype=FLOAT_DTYPES, input_name="X")
-        if X.shape[1] != self._n_features_out:
-            raise ValueError(
-                f"X has {X.shape[1]} features, but {type(self).__name__}.inverse_transform "
-                f"is expecting {self._n_features_out} features (n_components) as input."
-            )
-        return self._apply(lambda module, z: module.decode(z), X)
+        return self._inference(
+            X, lambda module, z: module.decode(z), "inverse_transform", codes=True
+        )
 
     def score_samples(self, X: ArrayLike) -> np.ndarray:
         """Per-sample score: the negative reconstruction loss of each row.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Data to score.
 
         Returns
         -------
         scores : ndarray of shape (n_samples,)
-            Higher is better; low values flag outliers.
+            Higher is better; low values flag outliers. With array API
+            dispatch on, an array of X's namespace on X's device.
         """
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=False)
-        return self._apply(self._score_samples_batch, X)
+        return self._inference(X, self._score_samples_batch, "score_samples")
 
     def score(self, X: ArrayLike, y: ArrayLike | None = None) -> float:
         """Mean of :meth:`score_samples` over X (higher is better).
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Data to score.
         y : None
             Ignored; present for API consistency.
@@ -878,7 +1049,9 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         if _is_dask_array(X):
             check_is_fitted(self)
             return _score_dask_array(self, X)
-        return float(np.mean(self.score_samples(X)))
+        scores = self.score_samples(X)
+        xp, _ = get_namespace(scores)
+        return float(xp.mean(scores))
 
     # ----------------------------------------------------- the fitted state
 
@@ -947,6 +1120,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     def __sklearn_tags__(self) -> Tags:
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        tags.input_tags.sparse = True
+        tags.array_api_support = True
         return tags
 
     def __sizeof__(self) -> int:

@@ -1,7 +1,7 @@
 """The one training loop. It knows torch and nothing else: no model, no
 scikit-learn. The caller hands it a module, a batch loss and the training rows
-(a tensor, or a row source: :class:`TensorRows`, :class:`ArrayRows`); it
-returns a :class:`History` and never raises to stop.
+(a tensor, or a row source of :mod:`skae._rows`); it returns a
+:class:`History` and never raises to stop.
 
 Stopping follows scikit-learn's MLPRegressor: with a validation score, stop when
 it has not improved by ``tol`` for more than ``n_iter_no_change`` epochs and
@@ -25,6 +25,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
+
+from ._rows import as_rows
 
 #: Below this many floating-point operations per training step (about
 #: 6 x batch size x parameters), the CPU trains on one thread: at that size the
@@ -107,84 +109,6 @@ def copy_optimizer(optimizer, params, *, device):
     # device), and the step updates them in place
     copied.load_state_dict(copy.deepcopy(optimizer.state_dict()))
     return copied
-
-
-# ------------------------------------------------------------ row sources
-
-
-class TensorRows:
-    """Training rows held in one tensor: a batch is an index (or slice) of it.
-
-    The engine's fast path: the data was converted once, and a batch costs
-    one gather.
-    """
-
-    def __init__(self, data):
-        self.data = data
-
-    def __len__(self):
-        return self.data.shape[0]
-
-    @property
-    def device(self):
-        return self.data.device
-
-    def take(self, index):
-        """The rows at ``index`` (a slice, or a tensor of positions), as a tensor."""
-        return self.data[index]
-
-    def subset(self, index):
-        """The rows at ``index`` as a row source of their own (a copy)."""
-        return TensorRows(self.data[index])
-
-
-class ArrayRows:
-    """Training rows read from a numpy array one batch at a time, for data
-    that must not be copied whole: a read-only ``np.memmap`` over a file
-    larger than memory, or an array whose float32 copy would not fit.
-
-    ``take`` gathers only the batch's rows and converts only them to
-    ``dtype``; ``subset`` keeps positions, not rows. A batch holds the same
-    values, in the same order, as :class:`TensorRows` over the converted
-    array would give, so training does not depend on which source holds X.
-
-    Parameters
-    ----------
-    data : ndarray of shape (n_rows, n_features)
-        Any numpy array, memory-mapped or not; never written to.
-    dtype : torch.dtype, default=torch.float32
-        The dtype of the batches.
-    index : torch.Tensor of int64, default=None
-        The rows of ``data`` this source holds, in order (all of them when None).
-    """
-
-    device = torch.device("cpu")
-
-    def __init__(self, data, dtype=torch.float32, index=None):
-        self.data, self.dtype, self.index = data, dtype, index
-
-    def __len__(self):
-        return self.data.shape[0] if self.index is None else len(self.index)
-
-    def _positions(self, index):
-        if isinstance(index, slice):
-            index = torch.arange(*index.indices(len(self)))
-        return index if self.index is None else self.index[index]
-
-    def take(self, index):
-        """The rows at ``index`` (a slice, or a tensor of positions), as a
-        new CPU tensor of ``dtype``."""
-        rows = self.data[self._positions(index).numpy()]  # numpy's gather: a new array
-        return torch.from_numpy(rows).to(self.dtype)
-
-    def subset(self, index):
-        """The rows at ``index`` as a row source of their own (positions only)."""
-        return ArrayRows(self.data, self.dtype, self._positions(index))
-
-
-def as_rows(X):
-    """``X`` as a row source: tensors are wrapped, row sources pass through."""
-    return TensorRows(X) if isinstance(X, torch.Tensor) else X
 
 
 # ------------------------------------------------------- data parallelism
@@ -507,7 +431,8 @@ def train_epochs(
     batch_loss : callable
         ``batch_loss(xb) -> 0-d tensor``, the mean loss of a batch.
     X : row source
-        :class:`TensorRows` on ``device`` or on the CPU, or :class:`ArrayRows`
+        :class:`~skae._rows.TensorRows` on ``device`` or on the CPU, or another
+        source of :mod:`skae._rows`
         (batches are then copied over one by one).
     validation_score : callable or None
         ``validation_score() -> float``, higher is better. When given, stopping

@@ -19,6 +19,7 @@ ARGS = {
     "onnx_deploy.py": ["--quick"],
     "outliers_digits.py": ["--quick", "--out", "{out}", "--out-abnormal", "abnormal.png"],
     "dask_cluster.py": ["--quick"],
+    "text_and_onehot.py": ["--quick"],
 }
 
 #: Patterns the output must match, per script.
@@ -61,6 +62,12 @@ EXPECTED = {
         r"codes of 450 held-out digits: shape \(450, 8\)",
         r"max \|cluster - local\| on codes: 0\.00e\+00",
         r"held-out score \(cluster\): (-?\d+\.\d{3}), \(local\): \1",
+    ],
+    "text_and_onehot.py": [
+        r"tf-idf is a csr_matrix \d+ x \d+",
+        r"\| TfidfVectorizer -> DenoisingAutoencoder\(16\) -> LogisticRegression \| 0\.\d{3} \|",
+        r"the ColumnTransformer gives a sparse \d+ x 20 matrix",
+        r"\| ColumnTransformer -> Autoencoder\(8\) -> LogisticRegression \| 0\.\d{3} \|",
     ],
 }
 

@@ -3,7 +3,7 @@ transformed without a copy of the whole input, and ``partial_fit`` over chunks
 read from a file keeps memory flat.
 
 - validation passes float32 and float64 memory maps through uncopied, and the
-  engine reads them batch by batch (:class:`skae._engine.ArrayRows`);
+  engine reads them batch by batch (:class:`skae._rows.ArrayRows`);
 - the model is the one the same rows in memory give, bit for bit;
 - in a fresh process, fitting and transforming a 400 MB memory map raises the
   peak resident memory by far less than the input (the file's pages are made
@@ -22,7 +22,7 @@ import torch
 from sklearn.datasets import load_digits
 from sklearn.utils.validation import validate_data
 
-from skae import Autoencoder, DenoisingAutoencoder, _base, _engine
+from skae import Autoencoder, DenoisingAutoencoder, _base, _rows
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -52,7 +52,7 @@ def test_validation_passes_a_memmap_through_and_the_engine_reads_it_in_batches(
     validated = validate_data(Autoencoder(), X, dtype=_base.FLOAT_DTYPES)
     assert np.shares_memory(validated, X) and not validated.flags.writeable
     rows = _base.training_rows(validated, torch.device("cpu"))
-    assert isinstance(rows, _engine.ArrayRows)
+    assert isinstance(rows, _rows.ArrayRows)
     batch = rows.take(torch.tensor([5, 0, 7]))
     assert batch.dtype == torch.float32
     np.testing.assert_array_equal(batch.numpy(), digits[[5, 0, 7]].astype(np.float32))
@@ -96,13 +96,13 @@ def test_an_array_too_big_to_copy_is_read_in_batches(digits, monkeypatch):
     by one instead, with the same result."""
     copied = Autoencoder(**SMALL, max_iter=2).fit(digits)
     monkeypatch.setattr(_base, "available_memory", lambda: 1000)
-    assert isinstance(_base.training_rows(digits, torch.device("cpu")), _engine.ArrayRows)
+    assert isinstance(_base.training_rows(digits, torch.device("cpu")), _rows.ArrayRows)
     in_batches = Autoencoder(**SMALL, max_iter=2).fit(digits)
     for a, b in zip(weights(copied), weights(in_batches), strict=True):
         np.testing.assert_array_equal(a, b)
     # float32, C-contiguous and writeable: shared, never copied, whatever the size
     shared = _base.training_rows(digits.astype(np.float32), torch.device("cpu"))
-    assert isinstance(shared, _engine.TensorRows)
+    assert isinstance(shared, _rows.TensorRows)
 
 
 MEMMAP_SCRIPT = """
@@ -184,4 +184,6 @@ def test_fit_transform_and_partial_fit_on_a_400_mb_file_do_not_copy_it(tmp_path)
     assert out["transform"] < out["output"] + ALLOWED, out
     peaks = out["partial_fit"]
     assert len(peaks) == 13 and peaks[-1] < 2 * out["chunk"] + ALLOWED, out
-    assert peaks[-1] - peaks[2] < out["chunk"], out  # flat after the first calls
+    # flat after the first calls: the heap may settle a chunk or so higher
+    # once, where keeping each call's input would add 13 chunks (426 MB)
+    assert peaks[-1] - peaks[2] < 2 * out["chunk"], out

@@ -1,0 +1,179 @@
+"""torch tensors as input.
+
+Without array API dispatch a tensor is an array-like: numpy comes back, in the
+tensor's float dtype (one that requires grad too). With
+``sklearn.set_config(array_api_dispatch=True)`` a tensor comes back a tensor, on
+the input's device and in its dtype, equal to the numpy path's result.
+(scikit-learn's own array API checks run in test_common.py.)
+"""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import sklearn
+import torch
+from _family import ESTIMATORS
+
+import skae
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
+    pytest.mark.usefixtures("one_torch_thread"),
+]
+
+X = np.random.default_rng(0).random((30, 12))
+METHODS = ["transform", "score_samples", "inverse_transform"]
+
+
+def make(cls, **params):
+    settings = dict(n_components=3, max_iter=2, device="cpu", random_state=0)
+    if cls is not skae.ConvolutionalAutoencoder:
+        settings["hidden_layer_sizes"] = (8,)
+    return cls(**{**settings, **params})
+
+
+def call(est, method, data):
+    """``method`` on ``data`` (its codes for inverse_transform)."""
+    if method == "inverse_transform":
+        data = est.transform(data)
+    return getattr(est, method)(data)
+
+
+def dispatch():
+    return sklearn.config_context(array_api_dispatch=True)
+
+
+# ------------------------------------------------------- without dispatch
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda c: c.__name__)
+def test_tensor_is_an_array_like_without_dispatch(cls, dtype):
+    t = torch.tensor(X, dtype=dtype)
+    X_np = t.numpy()
+    est, reference = make(cls).fit(t), make(cls).fit(X_np)
+    for method in METHODS:
+        out = call(est, method, t)
+        assert type(out) is np.ndarray
+        assert out.dtype == X_np.dtype  # float32 in, float32 out
+        np.testing.assert_array_equal(out, call(reference, method, X_np))
+
+
+def test_tensor_that_requires_grad_works_without_dispatch():
+    t = torch.tensor(X, dtype=torch.float32, requires_grad=True)
+    est = make(skae.Autoencoder).fit(t)
+    codes = est.transform(t)
+    assert codes.dtype == np.float32
+    np.testing.assert_array_equal(
+        codes, make(skae.Autoencoder).fit(X.astype(np.float32)).transform(X.astype(np.float32))
+    )
+    assert t.grad is None
+
+
+# ---------------------------------------------------------- with dispatch
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda c: c.__name__)
+def test_tensor_in_tensor_out_with_dispatch(cls, dtype):
+    t = torch.tensor(X, dtype=dtype)
+    X_np = t.numpy()
+    reference = make(cls).fit(X_np)
+    with dispatch():
+        est = make(cls).fit(t)
+        for method in METHODS:
+            out = call(est, method, t)
+            assert isinstance(out, torch.Tensor), method
+            assert out.dtype == dtype and out.device == t.device, method
+            assert not out.requires_grad
+            # equal to the numpy path
+            np.testing.assert_array_equal(out.numpy(), call(reference, method, X_np))
+        # the mean over rows, in the scores' dtype: float32 sums round differently
+        assert est.score(t) == pytest.approx(reference.score(X_np), rel=1e-6)
+        assert isinstance(est.fit_transform(t), torch.Tensor)
+
+
+def test_tensor_that_requires_grad_works_with_dispatch():
+    t = torch.tensor(X, dtype=torch.float32, requires_grad=True)
+    with dispatch():
+        est = make(skae.Autoencoder).fit(t)
+        codes = est.transform(t)
+    assert isinstance(codes, torch.Tensor) and not codes.requires_grad
+    assert t.grad is None
+
+
+SETTINGS = {
+    "early_stopping": (skae.Autoencoder, dict(early_stopping=True)),
+    "greedy_pretraining": (skae.Autoencoder, dict(hidden_layer_sizes=(8, 5), pretraining="greedy")),
+    "vae_early_stopping": (skae.VariationalAutoencoder, dict(early_stopping=True)),
+    "partial_fit": (skae.DenoisingAutoencoder, {}),
+}
+
+
+@pytest.mark.parametrize("setting", SETTINGS)
+def test_tensor_fit_equals_numpy_fit_with(setting):
+    cls, params = SETTINGS[setting]
+    t = torch.tensor(X)
+    method = "partial_fit" if setting == "partial_fit" else "fit"
+    reference = getattr(make(cls, **params), method)(X)
+    with dispatch():
+        est = getattr(make(cls, **params), method)(t)
+        codes = est.transform(t)
+    np.testing.assert_array_equal(codes.numpy(), reference.transform(X))
+    assert est.loss_curve_ == reference.loss_curve_
+
+
+def test_a_model_fitted_on_tensors_refuses_numpy_under_dispatch_as_scikit_learn_does():
+    with dispatch():
+        est = make(skae.Autoencoder).fit(torch.tensor(X))
+        with pytest.raises(ValueError, match=r"Autoencoder\.transform\(\) must use the same"):
+            est.transform(X)
+        with pytest.raises(ValueError, match="fit saw torch arrays on cpu"):
+            est.score_samples(X)
+    # without dispatch anything array-like goes, and numpy comes back
+    assert type(est.transform(torch.tensor(X))) is np.ndarray
+
+
+def test_a_model_fitted_on_numpy_refuses_tensors_under_dispatch():
+    est = make(skae.Autoencoder).fit(X)
+    with dispatch():
+        with pytest.raises(ValueError, match="fit saw numpy arrays, inverse_transform got torch"):
+            est.inverse_transform(torch.zeros((2, 3)))
+        # numpy and sparse input keep working
+        assert type(est.transform(X)) is np.ndarray
+        assert type(est.transform(sp.csr_matrix(X))) is np.ndarray
+
+
+def test_bad_tensors_are_refused_with_dispatch():
+    t = torch.tensor(X)
+    t[2, 3] = float("nan")
+    with dispatch():
+        with pytest.raises(ValueError, match="Input X contains NaN"):
+            make(skae.Autoencoder).fit(t)
+        est = make(skae.Autoencoder).fit(torch.tensor(X))
+        with pytest.raises(ValueError, match="X has 5 features"):
+            est.transform(torch.zeros((2, 5), dtype=torch.float64))
+        with pytest.raises(ValueError, match="too large for float32"):
+            make(skae.Autoencoder).fit(torch.full((4, 3), 1e300, dtype=torch.float64))
+    assert torch.isnan(t[2, 3])  # the caller's tensor is unchanged
+    assert torch.isnan(t).sum() == 1
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("model_device", ["cuda", "cpu"])
+def test_cuda_tensor_in_cuda_tensor_out_with_dispatch(model_device):
+    t = torch.tensor(X, dtype=torch.float32, device="cuda")
+    reference = make(skae.Autoencoder).fit(X.astype(np.float32))
+    with dispatch():
+        est = make(skae.Autoencoder, device=model_device).fit(t)
+        for method in METHODS:
+            out = call(est, method, t)
+            assert isinstance(out, torch.Tensor)
+            assert out.device == t.device and out.dtype == torch.float32
+            np.testing.assert_allclose(
+                out.cpu().numpy(),
+                call(reference, method, X.astype(np.float32)),
+                rtol=1e-4,
+                atol=1e-5,
+            )
