@@ -186,6 +186,9 @@ def sweep_settings(base_epochs):
     grid = [
         ("the default", {}),
         ("n_components=8", {"n_components": 8}),
+        ("n_components=8, max_iter=60", {"n_components": 8, "max_iter": 60}),
+        ("loss='bce'", {"loss": "bce"}),
+        ("loss='bce', max_iter=60", {"loss": "bce", "max_iter": 60}),
         ("n_components=32", {"n_components": 32}),
         ("n_components=64", {"n_components": 64}),
         ("hidden (512, 128)", {"hidden_layer_sizes": (512, 128)}),
