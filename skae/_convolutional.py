@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import warnings
 from collections.abc import Sequence
 from numbers import Integral
 from typing import Literal
@@ -33,6 +35,11 @@ class ConvolutionalAutoencoder(BaseAutoencoder):
         ``(height, width)`` for one-channel images, ``(channels, height,
         width)`` for several channels; ``None`` treats each row as a 1-D signal
         of length ``n_features``. The product must equal ``n_features``.
+        With ``None`` and a width that is a square of 16 or more (64 = 8 x 8,
+        784 = 28 x 28), ``fit`` warns that rows are taken as 1-D signals: it
+        does not guess a square image, since a square width need not be one
+        (measured on digits at ``n_components=2``, 5-fold logistic regression
+        on the codes: 0.664 with ``image_shape=(8, 8)``, 0.444 as 1-D).
     channels : array-like of int or int, default=(16, 32)
         Number of channels of each convolutional layer, from the input inwards;
         the decoder uses them in reverse.
@@ -239,6 +246,19 @@ class ConvolutionalAutoencoder(BaseAutoencoder):
                 f"has {n_features} features per row."
             )
         return shape if len(shape) == 3 else (1, *shape)
+
+    def _validated_training_data(self, X, *, reset, **kwargs):
+        X, attributes = super()._validated_training_data(X, reset=reset, **kwargs)
+        side = math.isqrt(X.shape[1])
+        if reset and self.image_shape is None and side >= 4 and side * side == X.shape[1]:
+            warnings.warn(
+                f"ConvolutionalAutoencoder: image_shape=None treats each row of "
+                f"{X.shape[1]} features as a 1-D signal. If the rows are {side} x "
+                f"{side} images, pass image_shape=({side}, {side}).",
+                UserWarning,
+                stacklevel=5,  # the caller of fit (through scikit-learn's fit context)
+            )
+        return X, attributes
 
     def _check_data(self, X):
         super()._check_data(X)

@@ -189,6 +189,21 @@ def test_convolutional_any_width_without_image_shape(width):
     assert conv.inverse_transform(conv.transform(X)).shape == (20, width)
 
 
+@pytest.mark.parametrize("width, side", [(16, 4), (64, 8), (784, 28)])
+def test_convolutional_warns_when_a_square_width_is_taken_as_1d(width, side):
+    X = np.random.default_rng(0).random((6, width))
+    small = dict(n_components=2, channels=(2,), max_iter=1, random_state=0, device="cpu")
+    with pytest.warns(UserWarning, match=rf"pass image_shape=\({side}, {side}\)"):
+        conv = fit_quietly(ConvolutionalAutoencoder(**small), X)
+    assert conv.image_shape_ == (1, width)  # warned, not guessed
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # once per fit from scratch, and never with a shape
+        fit_quietly(conv.set_params(warm_start=True), X)
+        conv.partial_fit(X)
+        fit_quietly(ConvolutionalAutoencoder(image_shape=(side, side), **small), X)
+        fit_quietly(ConvolutionalAutoencoder(**small), X[:, : width - 1])
+
+
 def test_convolutional_beats_pca_on_held_out_digits(digits):
     from sklearn.decomposition import PCA
 
