@@ -219,6 +219,39 @@ def value_range(X):
     return float(X.min()), float(X.max())
 
 
+#: Above this root mean square of the first rows, ``fit`` warns that X should
+#: be scaled: the networks' initialisation and learning rate assume values of
+#: about unit scale (standardised columns, or pixels in [0, 1]).
+LARGE_INPUT_RMS = 10.0
+
+
+def root_mean_square(X, n_rows=4096):
+    """Root mean square of the values of X's first ``n_rows`` rows (numpy,
+    scipy.sparse with its implicit zeros, or a torch tensor), as a float."""
+    head = X[:n_rows]
+    if sp.issparse(head):
+        return float(
+            np.sqrt(np.sum(np.square(head.data, dtype=np.float64)) / max(1, np.prod(head.shape)))
+        )
+    if isinstance(head, torch.Tensor):
+        return float(head.double().square().mean().sqrt()) if head.numel() else 0.0
+    return float(np.sqrt(np.mean(np.square(head, dtype=np.float64)))) if head.size else 0.0
+
+
+def warn_if_unscaled(X, name):
+    """Warn, naming the fix, when X is far from unit scale."""
+    rms = root_mean_square(X)
+    if rms > LARGE_INPUT_RMS:
+        warnings.warn(
+            f"{name}: the values of X are large (root mean square {rms:.3g} over its "
+            "first rows), and training works best on data of unit scale. Scale X "
+            "first, for example with sklearn.preprocessing.MinMaxScaler (images: "
+            "pixels in [0, 1]) or StandardScaler (columns), in a Pipeline.",
+            UserWarning,
+            stacklevel=6,  # the caller of fit (through scikit-learn's fit context)
+        )
+
+
 def check_float32_range(X):
     """Training runs in float32: refuse finite values it cannot hold rather
     than turn them into inf."""
@@ -368,14 +401,14 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         activation: Activation = "relu",
         loss: str = "mse",
         optimizer: Literal["adam", "adamw", "sgd"] = "adam",
-        learning_rate: float = 1e-3,
+        learning_rate: float = 5e-3,
         learning_rate_schedule: Literal["constant", "cosine", "plateau"] = "constant",
         weight_decay: float = 0.0,
         batch_size: int | Literal["auto"] = "auto",
         max_iter: int = 200,
         tol: float = 1e-4,
-        n_iter_no_change: int = 10,
-        early_stopping: bool = False,
+        n_iter_no_change: int = 5,
+        early_stopping: bool = True,
         validation_fraction: float = 0.1,
         shuffle: bool = True,
         random_state: int | np.random.RandomState | None = None,
@@ -574,6 +607,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         X = canonical_csr(X) if sp.issparse(X) else to_torch(X, namespace, device)
         check_float32_range(X)
         self._check_data(X)
+        if reset:
+            warn_if_unscaled(X, type(self).__name__)
         if early_stopping and X.shape[0] < 2:
             raise ValueError(
                 f"early_stopping=True needs at least 2 samples to hold out a validation "
@@ -833,7 +868,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     def _resolve_batch_size(self, n_samples):
         if self.batch_size == "auto":
-            return min(200, n_samples)
+            return min(64, n_samples)
         if self.batch_size > n_samples:
             warnings.warn(
                 "Got `batch_size` less than 1 or larger than sample size. "
