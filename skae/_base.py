@@ -219,39 +219,6 @@ def value_range(X):
     return float(X.min()), float(X.max())
 
 
-#: Above this root mean square of the first rows, ``fit`` warns that X should
-#: be scaled: the networks' initialisation and learning rate assume values of
-#: about unit scale (standardised columns, or pixels in [0, 1]).
-LARGE_INPUT_RMS = 10.0
-
-
-def root_mean_square(X, n_rows=4096):
-    """Root mean square of the values of X's first ``n_rows`` rows (numpy,
-    scipy.sparse with its implicit zeros, or a torch tensor), as a float."""
-    head = X[:n_rows]
-    if sp.issparse(head):
-        return float(
-            np.sqrt(np.sum(np.square(head.data, dtype=np.float64)) / max(1, np.prod(head.shape)))
-        )
-    if isinstance(head, torch.Tensor):
-        return float(head.double().square().mean().sqrt()) if head.numel() else 0.0
-    return float(np.sqrt(np.mean(np.square(head, dtype=np.float64)))) if head.size else 0.0
-
-
-def warn_if_unscaled(X, name):
-    """Warn, naming the fix, when X is far from unit scale."""
-    rms = root_mean_square(X)
-    if rms > LARGE_INPUT_RMS:
-        warnings.warn(
-            f"{name}: the values of X are large (root mean square {rms:.3g} over its "
-            "first rows), and training works best on data of unit scale. Scale X "
-            "first, for example with sklearn.preprocessing.MinMaxScaler (images: "
-            "pixels in [0, 1]) or StandardScaler (columns), in a Pipeline.",
-            UserWarning,
-            stacklevel=6,  # the caller of fit (through scikit-learn's fit context)
-        )
-
-
 def check_float32_range(X):
     """Training runs in float32: refuse finite values it cannot hold rather
     than turn them into inf."""
@@ -607,8 +574,6 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         X = canonical_csr(X) if sp.issparse(X) else to_torch(X, namespace, device)
         check_float32_range(X)
         self._check_data(X)
-        if reset:
-            warn_if_unscaled(X, type(self).__name__)
         if early_stopping and X.shape[0] < 2:
             raise ValueError(
                 f"early_stopping=True needs at least 2 samples to hold out a validation "
@@ -850,6 +815,14 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 f"{type(self).__name__}: the training loss became non-finite (NaN or inf) "
                 f"in epoch {previous_epochs + history.n_iter + 1}. Scale the data (for "
                 "example with sklearn.preprocessing.StandardScaler) or lower learning_rate "
+                f"(now {self.learning_rate})."
+            )
+        if history.stop_reason is StopReason.NON_FINITE_SCORE:
+            raise ValueError(
+                f"{type(self).__name__}: the validation score (on the rows early stopping "
+                f"holds out) became non-finite (NaN or inf) in epoch "
+                f"{previous_epochs + history.n_iter + 1}. Scale the data (for example "
+                "with sklearn.preprocessing.StandardScaler) or lower learning_rate "
                 f"(now {self.learning_rate})."
             )
         if history.stop_reason is StopReason.INTERRUPTED:
