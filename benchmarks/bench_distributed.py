@@ -77,8 +77,10 @@ def worker(spec):
     est = (half_batch_autoencoder if spec["half_batches"] else Autoencoder)(
         n_components=CODE,
         hidden_layer_sizes=HIDDEN,
+        learning_rate=1e-3,
         batch_size=GLOBAL_BATCH // world_size,
         max_iter=1,
+        early_stopping=False,  # every rank trains on all its rows, no held-out split
         random_state=0,
         device=spec["device"],
     )

@@ -94,8 +94,10 @@ def estimator(n_features):
     return Autoencoder(
         n_components=16 if wide else 4,
         hidden_layer_sizes=(64,) if wide else (16,),
+        learning_rate=1e-3,
         batch_size=256,
         max_iter=1,
+        early_stopping=False,  # no held-out split of the input: fit reads it as it is
         random_state=0,
         device="cpu",
     )

@@ -35,7 +35,13 @@ def make_model(kind, epochs):
     from skae import Autoencoder, ConvolutionalAutoencoder
 
     common = dict(
-        n_components=N_COMPONENTS, batch_size=128, max_iter=epochs, random_state=0, device="cpu"
+        n_components=N_COMPONENTS,
+        learning_rate=1e-3,
+        batch_size=128,
+        max_iter=epochs,
+        early_stopping=False,
+        random_state=0,
+        device="cpu",
     )
     if kind == "mlp":
         return Autoencoder(hidden_layer_sizes=(256,), **common)

@@ -120,7 +120,9 @@ def detectors(image_shape, epochs, limits, only=None):
         ),
         "skae DenoisingAutoencoder": (
             lambda: skae_detector(DenoisingAutoencoder(**shared)),
-            "the default's settings, masking noise 0.2 (its default)",
+            "the default's settings, {0.noise} noise {0.noise_level} (its default)".format(
+                DenoisingAutoencoder()
+            ),
             None,
         ),
         "skae VariationalAutoencoder": (

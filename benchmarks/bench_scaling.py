@@ -37,8 +37,10 @@ def worker(spec):
         Autoencoder(
             n_components=CODE,
             hidden_layer_sizes=HIDDEN,
+            learning_rate=1e-3,
             batch_size=BATCH,
             max_iter=1,
+            early_stopping=False,
             random_state=0,
             device="cpu",
         ).fit(C.low_rank_data(512, spec["n_features"], rank=8, random_state=1))
@@ -47,10 +49,12 @@ def worker(spec):
     est = Autoencoder(
         n_components=CODE,
         hidden_layer_sizes=HIDDEN,
+        learning_rate=1e-3,
         batch_size=BATCH,
         max_iter=spec["epochs"],
         tol=0.0,
         n_iter_no_change=10**6,
+        early_stopping=False,  # every row trained on, no validation pass in the epoch time
         random_state=0,
         device="cpu",
     )

@@ -139,10 +139,12 @@ class SkaeFit:
         self.est = Autoencoder(
             n_components=code,
             hidden_layer_sizes=hidden,
+            learning_rate=1e-3,  # the peers' Adam step
             batch_size=batch_size,
             max_iter=epochs_per_call,
             n_iter_no_change=10**6,
             tol=0.0,
+            early_stopping=False,  # every row trained on, no validation pass, as the peers
             warm_start=True,
             random_state=seed,
             device=device,

@@ -142,8 +142,10 @@ def main():
     est = Autoencoder(
         n_components=CODE,
         hidden_layer_sizes=HIDDEN,
+        learning_rate=1e-3,
         batch_size=256,
         max_iter=args.fit_epochs,
+        early_stopping=False,
         random_state=0,
         device=args.device,
     )

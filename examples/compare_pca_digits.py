@@ -11,7 +11,7 @@ and validation loss), latent_space.png (the VAE's codes of the held-out digits, 
 first two principal components)
 and reconstruction.png (held-out digits and their reconstructions).
 
-    python examples/compare_pca_digits.py [--components 2 8 16] [--max-iter 150]
+    python examples/compare_pca_digits.py [--components 2 8 16] [--max-iter N]
         [--figures docs]
 """
 
@@ -39,23 +39,19 @@ from skae import (
 
 
 def models(n_components, max_iter, seed):
-    training = dict(
-        n_components=n_components,
-        max_iter=max_iter,
-        batch_size=64,
-        early_stopping=True,
-        n_iter_no_change=10,
-        random_state=seed,
-    )
-    mlp = dict(hidden_layer_sizes=(128,), **training)
+    """Every model with its defaults: only the code size, the seed (and the
+    convolutional model's image shape) are set; ``max_iter`` only if given."""
+    common = dict(n_components=n_components, random_state=seed)
+    if max_iter is not None:
+        common["max_iter"] = max_iter
     return {
         "PCA": PCA(n_components=n_components, random_state=seed),
-        "Autoencoder": Autoencoder(**mlp),
-        "DenoisingAutoencoder": DenoisingAutoencoder(noise="masking", noise_level=0.2, **mlp),
-        "VariationalAutoencoder": VariationalAutoencoder(**mlp),
-        "SparseAutoencoder": SparseAutoencoder(**mlp),
-        "ContractiveAutoencoder": ContractiveAutoencoder(**mlp),
-        "ConvolutionalAutoencoder": ConvolutionalAutoencoder(image_shape=(8, 8), **training),
+        "Autoencoder": Autoencoder(**common),
+        "DenoisingAutoencoder": DenoisingAutoencoder(**common),
+        "VariationalAutoencoder": VariationalAutoencoder(**common),
+        "SparseAutoencoder": SparseAutoencoder(**common),
+        "ContractiveAutoencoder": ContractiveAutoencoder(**common),
+        "ConvolutionalAutoencoder": ConvolutionalAutoencoder(image_shape=(8, 8), **common),
     }
 
 
@@ -73,7 +69,9 @@ def evaluate(model, X_train, X_test, y_train, y_test):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--components", type=int, nargs="+", default=[2, 8, 16])
-    parser.add_argument("--max-iter", type=int, default=150)
+    parser.add_argument(
+        "--max-iter", type=int, default=None, help="cap on epochs (default: the models' own)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--figures", metavar="DIR", help="save the README's figures here")
     args = parser.parse_args(argv)

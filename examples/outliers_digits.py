@@ -35,8 +35,10 @@ def detector_pipeline(args, contamination=0.1):
     estimator = Autoencoder(
         n_components=args.components,
         hidden_layer_sizes=(256,),
+        learning_rate=1e-3,
         batch_size=64,
         max_iter=args.max_iter,
+        early_stopping=False,
         random_state=args.seed,
         device="cpu",
     )

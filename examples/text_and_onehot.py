@@ -115,6 +115,7 @@ def main(argv=None):
             n_components=16,
             hidden_layer_sizes=(64,),
             activation="tanh",
+            noise="masking",  # drop a fifth of the words, not add noise to every feature
             noise_level=0.2,
             learning_rate=1e-2,
             batch_size=16,

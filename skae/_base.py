@@ -368,14 +368,14 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         activation: Activation = "relu",
         loss: str = "mse",
         optimizer: Literal["adam", "adamw", "sgd"] = "adam",
-        learning_rate: float = 1e-3,
+        learning_rate: float = 5e-3,
         learning_rate_schedule: Literal["constant", "cosine", "plateau"] = "constant",
         weight_decay: float = 0.0,
         batch_size: int | Literal["auto"] = "auto",
         max_iter: int = 200,
         tol: float = 1e-4,
-        n_iter_no_change: int = 10,
-        early_stopping: bool = False,
+        n_iter_no_change: int = 5,
+        early_stopping: bool = True,
         validation_fraction: float = 0.1,
         shuffle: bool = True,
         random_state: int | np.random.RandomState | None = None,
@@ -817,6 +817,14 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 "example with sklearn.preprocessing.StandardScaler) or lower learning_rate "
                 f"(now {self.learning_rate})."
             )
+        if history.stop_reason is StopReason.NON_FINITE_SCORE:
+            raise ValueError(
+                f"{type(self).__name__}: the validation score (on the rows early stopping "
+                f"holds out) became non-finite (NaN or inf) in epoch "
+                f"{previous_epochs + history.n_iter + 1}. Scale the data (for example "
+                "with sklearn.preprocessing.StandardScaler) or lower learning_rate "
+                f"(now {self.learning_rate})."
+            )
         if history.stop_reason is StopReason.INTERRUPTED:
             warnings.warn("Training interrupted by user.", UserWarning, stacklevel=3)
         return history
@@ -833,7 +841,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     def _resolve_batch_size(self, n_samples):
         if self.batch_size == "auto":
-            return min(200, n_samples)
+            return min(64, n_samples)
         if self.batch_size > n_samples:
             warnings.warn(
                 "Got `batch_size` less than 1 or larger than sample size. "

@@ -45,6 +45,8 @@ class StopReason(enum.Enum):
     MAX_ITER = "max_iter"
     #: the epoch's loss was NaN or inf (that epoch is not in the history)
     NON_FINITE = "non_finite"
+    #: the epoch's validation score was NaN or inf (nor is that epoch)
+    NON_FINITE_SCORE = "non_finite_score"
     #: KeyboardInterrupt during an epoch
     INTERRUPTED = "interrupted"
     #: the learning rate fell below ``min_learning_rate``
@@ -480,6 +482,10 @@ def train_epochs(
             if validation_score is not None:
                 module.eval()
                 score = _from_rank_zero(validation_score(), shard, device)
+                if not math.isfinite(score):
+                    history.loss_curve.pop()
+                    history.stop_reason = StopReason.NON_FINITE_SCORE
+                    return history
                 history.validation_scores.append(score)
                 improved = score >= history.best_validation_score + tol
                 if score > history.best_validation_score:

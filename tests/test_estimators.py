@@ -237,14 +237,14 @@ def test_estimator_early_stopping_attributes(Estimator, digits):
 def test_estimator_without_early_stopping_attributes(Estimator, digits):
     X, _ = digits
     with pytest.warns(ConvergenceWarning, match="Maximum iterations"):
-        est = Estimator(**TINY).fit(X)
+        est = Estimator(early_stopping=False, **TINY).fit(X)
     assert est.validation_scores_ is None
     assert est.best_validation_score_ is None
     assert est.best_loss_ == min(est.loss_curve_)
     assert est.n_iter_ == TINY["max_iter"]
     assert est.device_ == torch.device("cpu")
     assert est.n_features_in_ == X.shape[1]
-    assert est.batch_size_ == 200
+    assert est.batch_size_ == 64  # "auto": min(64, n_samples)
 
 
 def test_autoencoder_stops_when_loss_stops_improving(digits):
@@ -416,7 +416,7 @@ def test_variational_score_samples_is_elbo(digits):
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
 def test_estimator_keyboard_interrupt_keeps_completed_epochs(Estimator, digits, monkeypatch):
     X, _ = digits
-    est = Estimator(**{**TINY, "max_iter": 10})
+    est = Estimator(**{**TINY, "max_iter": 10, "batch_size": 200, "early_stopping": False})
     original = est._training_loss
     calls = {"n": 0}
 
@@ -463,7 +463,7 @@ def test_estimator_fit_leaves_parameters_as_given(digits):
         warnings.simplefilter("ignore", ConvergenceWarning)
         with pytest.warns(UserWarning, match="clipped"):
             est.fit(X[:50])
-    assert est.batch_size_ == 50
+    assert est.batch_size_ == 45  # the 50 rows less the 5 that early stopping holds out
     after = est.get_params()
     assert after == params
     assert after["hidden_layer_sizes"] is sizes and sizes == [4, 3]

@@ -54,6 +54,10 @@ OVERCOMPLETE = dict(
     hidden_layer_sizes=(64,),
     max_iter=40,
     batch_size=64,
+    # 40 full epochs at the rate the penalty weights were measured at
+    # (benchmarks/bench_penalty_weights.py), not the early-stopped default
+    learning_rate=1e-3,
+    early_stopping=False,
     random_state=0,
     device="cpu",
 )
@@ -189,6 +193,21 @@ def test_convolutional_any_width_without_image_shape(width):
     assert conv.inverse_transform(conv.transform(X)).shape == (20, width)
 
 
+@pytest.mark.parametrize("width, side", [(16, 4), (64, 8), (784, 28)])
+def test_convolutional_warns_when_a_square_width_is_taken_as_1d(width, side):
+    X = np.random.default_rng(0).random((6, width))
+    small = dict(n_components=2, channels=(2,), max_iter=1, random_state=0, device="cpu")
+    with pytest.warns(UserWarning, match=rf"pass image_shape=\({side}, {side}\)"):
+        conv = fit_quietly(ConvolutionalAutoencoder(**small), X)
+    assert conv.image_shape_ == (1, width)  # warned, not guessed
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # once per fit from scratch, and never with a shape
+        fit_quietly(conv.set_params(warm_start=True), X)
+        conv.partial_fit(X)
+        fit_quietly(ConvolutionalAutoencoder(image_shape=(side, side), **small), X)
+        fit_quietly(ConvolutionalAutoencoder(**small), X[:, : width - 1])
+
+
 def test_convolutional_beats_pca_on_held_out_digits(digits):
     from sklearn.decomposition import PCA
 
@@ -277,6 +296,8 @@ def test_stacked_denoising_corrupts_every_layer(digits, monkeypatch):
         n_components=4,
         hidden_layer_sizes=(16,),
         max_iter=3,
+        batch_size=200,
+        early_stopping=False,
         pretraining="greedy",
         random_state=0,
         device="cpu",

@@ -61,11 +61,13 @@ X_GOOD.setflags(write=False)
 
 
 def make(cls, **params):
-    """A tiny, seeded, CPU estimator."""
+    """A tiny, seeded, CPU estimator; without early stopping (the tests that
+    are about it ask for it), so that every row of the tiny inputs trains."""
     defaults = dict(
         n_components=N_COMPONENTS,
         hidden_layer_sizes=(8,),
         max_iter=3,
+        early_stopping=False,
         device="cpu",
         random_state=0,
     )
@@ -1657,6 +1659,23 @@ def test_fit_float64_at_float32_max_is_not_refused_as_too_large(cls, method, sta
     X = np.array(X_GOOD)
     X[3, 2] = F32_MAX
     check_bad_input(cls, method, state, X, ValueError, r"training loss became non-finite")
+
+
+@pytest.mark.parametrize("state", ["fresh", "fitted"])
+def test_non_finite_validation_score_raises(state):
+    """A value the model overflows on in a held-out row (early stopping's):
+    a clear error, nothing fitted or changed, as for the training loss."""
+    X = np.random.default_rng(0).uniform(size=(20, N_FEATURES))
+    X[3, 2] = F32_MAX  # row 3 is among the two held out at random_state=0
+    check_bad_input(
+        Autoencoder,
+        "fit",
+        state,
+        X,
+        ValueError,
+        r"the validation score \(on the rows early stopping holds out\) became non-finite",
+        params={"early_stopping": True},
+    )
 
 
 @pytest.mark.parametrize("value", [np.float32(1e30), np.float32(-1e30), np.float32(3e38)], ids=str)

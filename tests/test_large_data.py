@@ -133,8 +133,10 @@ MEMMAP_SCRIPT = """
         return status("VmRSS")
 
     def est():
+        # without early stopping: its validation pass adds its inference
+        # blocks (bounded, about 60 MB at this width), not a copy of X
         return Autoencoder(n_components=2, hidden_layer_sizes=(), batch_size=1024,
-                           max_iter=1, random_state=0, device="cpu")
+                           max_iter=1, early_stopping=False, random_state=0, device="cpu")
 
     float(X.sum(dtype=np.float64))  # the file's pages resident: the peak then counts allocations
     model = est().fit(np.array(X[:4096]))  # one-off allocations (threads, kernels) first

@@ -59,7 +59,7 @@ def digits():
 
 @pytest.fixture(scope="module")
 def fitted(digits):
-    return tiny().fit(digits[0])
+    return tiny(early_stopping=False).fit(digits[0])
 
 
 def matplotlib_colors():

@@ -57,7 +57,7 @@ def test_verbose_1_shows_a_bar_with_the_losses(cls, params, capsys, caplog):
     done = [f for f in finals if f[0] == f[1]]
     assert done, err
     assert float(done[-1][2]) == pytest.approx(est.loss_curve_[-1], rel=1e-3)
-    if params.get("early_stopping"):
+    if est.early_stopping:
         assert float(done[-1][3]) == pytest.approx(-est.validation_scores_[-1], rel=1e-3)
     else:
         assert "val_loss" not in err

@@ -77,8 +77,11 @@ ROW_RTOL = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 1e-5}
 
 
 def make(cls, **params):
-    """A tiny, seeded, CPU estimator."""
-    defaults = dict(hidden_layer_sizes=(8,), max_iter=3, device="cpu", random_state=0)
+    """A tiny, seeded, CPU estimator that runs all its epochs on every row
+    (without early stopping: the drawn data may have one row)."""
+    defaults = dict(
+        hidden_layer_sizes=(8,), max_iter=3, early_stopping=False, device="cpu", random_state=0
+    )
     defaults.update(params)
     return cls(**defaults)
 

@@ -476,7 +476,9 @@ def test_parallel_workers_do_not_oversubscribe_threads(digits):
     from skae._engine import SMALL_STEP_FLOPS
 
     X, y = digits
-    est = ThreadRecordingAutoencoder(**{**TINY, "hidden_layer_sizes": (512,)}, n_components=4)
+    est = ThreadRecordingAutoencoder(
+        **{**TINY, "hidden_layer_sizes": (512,)}, n_components=4, batch_size=200
+    )
     result = cross_validate(
         make_pipeline(est, LogisticRegression()),
         X,
