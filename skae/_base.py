@@ -193,7 +193,7 @@ def training_rows(X, device):
     if sp.issparse(X):
         return SparseRows(
             torch.from_numpy(X.indptr.astype(np.int64, copy=False)).to(device),
-            torch.from_numpy(X.indices.astype(np.int64, copy=False)).to(device),
+            torch.from_numpy(X.indices).to(device),  # int32 or int64, as scipy made it
             torch.from_numpy(X.data.astype(np.float32, copy=False)).to(device),
             X.shape[1],
         )
@@ -912,8 +912,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     def _input_block(self, block, dtype):
         """Rows of validated input as a dense tensor on ``device_``."""
-        if isinstance(block, torch.Tensor):
-            return block.detach().to(self.device_, dtype)
+        if isinstance(block, torch.Tensor):  # detached by _inference
+            return block.to(self.device_, dtype)
         if sp.issparse(block):
             block = block.toarray()
         return as_tensor(block, self.device_, dtype)
