@@ -38,8 +38,10 @@ from sklearn.svm import OneClassSVM
 
 from skae import (
     AutoencoderOutlierDetector,
+    ContractiveAutoencoder,
     ConvolutionalAutoencoder,
     DenoisingAutoencoder,
+    SparseAutoencoder,
     VariationalAutoencoder,
 )
 from skae._outlier import DEFAULT_ESTIMATOR_PARAMS, default_estimator
@@ -202,18 +204,45 @@ def sweep_settings(base_epochs):
         ("n_components=32, max_iter=60", {"n_components": 32, "max_iter": 60}),
         ("hidden (512,)", {"hidden_layer_sizes": (512,)}),
         ("batch_size='auto' (200)", {"batch_size": "auto"}),
-        ("DenoisingAutoencoder", {"denoising": True}),
+        ("DenoisingAutoencoder", {"estimator": DenoisingAutoencoder}),
+        (
+            "DenoisingAutoencoder, gaussian 0.05",
+            {"estimator": DenoisingAutoencoder, "noise": "gaussian", "noise_level": 0.05},
+        ),
+        ("ContractiveAutoencoder", {"estimator": ContractiveAutoencoder}),
+        (
+            "ContractiveAutoencoder, 0.03",
+            {"estimator": ContractiveAutoencoder, "contraction_weight": 0.03},
+        ),
+        ("SparseAutoencoder", {"estimator": SparseAutoencoder}),
+        ("schedule='cosine'", {"learning_rate_schedule": "cosine"}),
+        ("batch_size=32", {"batch_size": 32}),
+        ("batch_size=128", {"batch_size": 128}),
+        ("learning_rate=3e-3", {"learning_rate": 3e-3}),
+        ("hidden (256, 64)", {"hidden_layer_sizes": (256, 64)}),
+        ("learning_rate=5e-4", {"learning_rate": 5e-4}),
+        ("learning_rate=2e-3", {"learning_rate": 2e-3}),
+        ("n_components=24", {"n_components": 24}),
+        ("batch_size=32, max_iter=20", {"batch_size": 32, "max_iter": 20}),
+        ("max_iter=45", {"max_iter": 45}),
+        ("tied_weights=True", {"tied_weights": True}),
+        ("activation='elu'", {"activation": "elu"}),
+        ("activation='gelu'", {"activation": "gelu"}),
+        ("random_state=1", {"random_state": 1}),
+        ("random_state=2", {"random_state": 2}),
     ]
     if base_epochs is not None:  # quick mode: fewer epochs everywhere
         grid = [(label, {**change, "max_iter": base_epochs}) for label, change in grid]
     out = []
     for label, change in grid:
-        params = {**base, **change, **SEED}
-        if params.pop("denoising", False):
-            factory = (lambda p: lambda: skae_detector(DenoisingAutoencoder(**p)))(params)
-        else:
+        params = {**base, **SEED, **change}
+        cls = params.pop("estimator", None)
+        if cls is None:
             factory = (lambda p: lambda: skae_detector(default_estimator(**p)))(params)
-        out.append((label, factory, _params({**base, **change})))
+        else:
+            factory = (lambda c, p: lambda: skae_detector(c(**p)))(cls, params)
+        shown = {k: v for k, v in {**base, **change}.items() if k != "estimator"}
+        out.append((label, factory, (f"{cls.__name__}: " if cls else "") + _params(shown)))
     return out
 
 

@@ -22,6 +22,13 @@ class Autoencoder(BaseMLPAutoencoder):
     activation and hidden layers it can reconstruct better than PCA at the
     same ``n_components`` (Hinton & Salakhutdinov, 2006).
 
+    Like every skae estimator, the network sees X divided by one number
+    learned at :term:`fit`, the root mean square of the training rows
+    (``module_.input_scale``; 1 with ``loss="bce"``), and multiplies its
+    output back: pixels in 0-255, TF-IDF values near 0.02 and standardised
+    columns train alike, and one number for all features keeps their relative
+    weights, as PCA does. Losses, scores and ``tol`` stay in X's units.
+
     Parameters
     ----------
     n_components : int, default=2
@@ -121,7 +128,8 @@ class Autoencoder(BaseMLPAutoencoder):
     Attributes
     ----------
     module_ : torch.nn.Module
-        The fitted :class:`skae.nn.AutoencoderModule`.
+        The fitted :class:`skae.nn.AutoencoderModule`, with its
+        ``input_scale``.
     device_ : torch.device
         The device the module lives on.
     n_iter_ : int

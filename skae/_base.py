@@ -213,6 +213,25 @@ def block_rows(n_features):
     return max(1, min(INFERENCE_BLOCK_SIZE, INFERENCE_BLOCK_VALUES // n_features))
 
 
+def root_mean_square(rows):
+    """The root mean square of every value of a row source (:mod:`skae._rows`;
+    a sparse one's implicit zeros count), read block by block and summed in
+    float64."""
+    step = block_rows(rows.n_features)
+    total = 0.0
+    for start in range(0, len(rows), step):
+        total += float(rows.take(slice(start, start + step)).double().square().sum())
+    return float(np.sqrt(total / (len(rows) * rows.n_features)))
+
+
+def input_scale(rows):
+    """The scale the layers see the training rows at (``module.input_scale``):
+    their root mean square, or 1 when that is 0 or below float32's smallest
+    normal number."""
+    rms = root_mean_square(rows)
+    return rms if rms >= np.finfo(np.float32).tiny else 1.0
+
+
 def value_range(X):
     """(smallest, largest) value of a validated X (numpy, scipy.sparse, where
     the implicit zeros count, or a torch tensor) as Python floats."""
@@ -518,6 +537,10 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         loss_seed = draw_seed(rng) + (0 if shard is None else shard.rank)
         loss_generator = torch.Generator(device=device).manual_seed(loss_seed)
         X_train, X_val = self._split_validation(training_rows(X, device), generator, early_stopping)
+        if fresh and isinstance(module.output_activation, torch.nn.Identity):
+            # an unbounded output: the layers work at unit scale (see nn.py);
+            # a logistic output (bce, bernoulli) needs the data as it is
+            module.set_input_scale(input_scale(X_train))
         batch_size = self._resolve_batch_size(len(X_train))
         optimizer = self._starting_optimizer(module, device, reuse=incremental and not fresh)
         scheduler = self._starting_scheduler(optimizer, incremental=incremental and not fresh)
@@ -1239,7 +1262,7 @@ class BaseMLPAutoencoder(BaseAutoencoder):
 
         def batch_loss(x):
             code = module.encode(self._corrupt(x, generator))
-            loss = total(module.decoder(code), x) / x.shape[0]
+            loss = total(module.output(code), x) / x.shape[0]
             return loss + self._penalty(module, x, code) if penalize else loss
 
         return batch_loss
@@ -1363,6 +1386,9 @@ def _load_module_weights(module, saved):
             f"{expected['aliases']}."
         )
     weights, shapes = saved["weights"], expected["weights"]
+    if "input_scale" in shapes and "input_scale" not in weights:
+        # saved before modules had an input scale: they worked at scale 1
+        weights = {**weights, "input_scale": np.ones((), dtype=shapes["input_scale"].dtype)}
     missing, unexpected = sorted(set(shapes) - set(weights)), sorted(set(weights) - set(shapes))
     if missing or unexpected:
         raise ValueError(

@@ -271,7 +271,7 @@ class VariationalAutoencoder(BaseAutoencoder):
         def batch_loss(x):
             mu, log_var = module.encode_distribution(x)
             eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
-            output = module.decoder(mu + torch.exp(0.5 * log_var) * eps)
+            output = module.output(mu + torch.exp(0.5 * log_var) * eps)
             if self.loss == "gaussian":
                 # closed-form maximum-likelihood variance of this batch; the
                 # running value is what score_samples uses after fitting
@@ -292,7 +292,7 @@ class VariationalAutoencoder(BaseAutoencoder):
 
     def _score_samples_batch(self, module, x):
         mu, log_var = module.encode_distribution(x)
-        nll = self._negative_log_likelihood(module, module.decoder(mu), x)
+        nll = self._negative_log_likelihood(module, module.output(mu), x)
         return -(nll + gaussian_kl(mu, log_var))
 
     def score_samples(self, X: ArrayLike) -> np.ndarray:

@@ -6,8 +6,11 @@ entry points, which the estimators and the training losses rely on:
 - ``encode(x)`` -> the code (for the variational module, the posterior mean);
 - ``decode(z)`` -> the reconstruction in data space (output activation applied);
 - ``forward(x)`` -> the decoder's pre-activation output (the loss takes logits,
-  which keeps binary cross-entropy numerically stable); ``decoder(z)`` gives
+  which keeps binary cross-entropy numerically stable); ``output(z)`` gives
   the same from a code.
+
+All three work in the data's units; the layers see the data divided by the
+module's ``input_scale`` (see :class:`EncoderDecoder`).
 """
 
 import torch
@@ -68,21 +71,55 @@ def _linear_layers(sequential):
 
 
 class EncoderDecoder(nn.Module):
-    """The three entry points over ``encoder``, ``decoder`` and
-    ``output_activation`` submodules, which subclasses set."""
+    """The entry points over ``encoder``, ``decoder`` and ``output_activation``
+    submodules, which subclasses set, and the scale of the data.
+
+    The layers see the data divided by the buffer ``input_scale`` and the
+    decoder's output is multiplied back by it, so that data of any magnitude
+    (pixels in 0-255, TF-IDF values near 0.02) reaches the first layer at unit
+    scale, while :meth:`encode`, :meth:`output`, :meth:`decode` and
+    :meth:`forward` take and give data in its own units. One number for all
+    features keeps their relative weights, as PCA does. It is 1 until
+    :meth:`set_input_scale` and is saved and exported with the weights.
+    """
+
+    def __init__(self, input_scale=None):
+        super().__init__()
+        self.register_buffer("input_scale", torch.ones(()) if input_scale is None else input_scale)
+
+    def set_input_scale(self, value):
+        """Use ``value`` (a positive number) as :attr:`input_scale`."""
+        with torch.no_grad():
+            self.input_scale.fill_(float(value))
+        return self
+
+    def scaled(self, x):
+        """Rows in the units the layers work in."""
+        return x / self.input_scale
+
+    def embed(self, u):
+        """The code of rows already in the layers' units (:meth:`scaled`)."""
+        return self.encoder(u)
 
     def encode(self, x):
-        return self.encoder(x)
+        return self.embed(self.scaled(x))
+
+    def output(self, z):
+        """The decoder's pre-activation output (the loss takes logits), in the
+        data's units."""
+        return self.decoder(z) * self.input_scale
 
     def decode(self, z):
-        return self.output_activation(self.decoder(z))
+        return self.output_activation(self.output(z))
 
     def forward(self, x):
-        return self.decoder(self.encode(x))
+        return self.output(self.encode(x))
 
     def encoder_jacobian_norm(self, x, code=None):
-        """Per-sample squared Frobenius norm of :meth:`encode`'s Jacobian at
-        the rows of ``x``: the closed form of Rifai et al. (2011) for a single
+        """Per-sample squared Frobenius norm of :meth:`embed`'s Jacobian at
+        the rows of ``x`` (with respect to the layers' input ``x /
+        input_scale``, so that a penalty on it weighs alike at any scale of
+        the data): the closed form of Rifai et al. (2011) for a single
         logistic layer (from ``code``, when given, the codes of ``x``), exact
         autodiff otherwise. Differentiable with respect to the parameters."""
         layers = list(self.encoder)
@@ -93,16 +130,17 @@ class EncoderDecoder(nn.Module):
         ):
             code = self.encode(x) if code is None else code
             return sigmoid_jacobian_norm(code, layers[0].weight)
-        return jacobian_norm(self.encode, x)
+        return jacobian_norm(self.embed, self.scaled(x))
 
 
 class Shallow(EncoderDecoder):
     """One layer pair of a deeper autoencoder seen as a shallow autoencoder,
     for greedy layer-wise pretraining. It shares the parameters of the layers
-    it wraps, so training it trains them in place."""
+    it wraps, so training it trains them in place; the outermost pair shares
+    the module's ``input_scale``, inner pairs (on hidden activations) have 1."""
 
-    def __init__(self, encoder, decoder, output_activation):
-        super().__init__()
+    def __init__(self, encoder, decoder, output_activation, input_scale=None):
+        super().__init__(input_scale)
         self.encoder = encoder
         self.decoder = decoder
         self.output_activation = output_activation
@@ -156,7 +194,8 @@ class AutoencoderModule(EncoderDecoder):
         for depth, (enc, dec) in enumerate(zip(encoder_steps, decoder_steps, strict=True)):
             linear, act = dec[0], dec[1:]
             output = self.output_activation if depth == 0 else nn.Sequential(*act)
-            pairs.append(Shallow(nn.Sequential(*enc), linear, output))
+            scale = self.input_scale if depth == 0 else None
+            pairs.append(Shallow(nn.Sequential(*enc), linear, output, scale))
         return pairs
 
 
@@ -200,11 +239,11 @@ class VariationalModule(EncoderDecoder):
         self.register_buffer("noise_variance", torch.tensor(float("nan")))
 
     def encode_distribution(self, x):
-        h = self.body(x)
+        h = self.body(self.scaled(x))
         return self.mean(h), self.log_var(h)
 
-    def encode(self, x):
-        return self.mean(self.body(x))
+    def embed(self, u):
+        return self.mean(self.body(u))
 
 
 class ConvolutionalModule(EncoderDecoder):
@@ -273,5 +312,5 @@ class ConvolutionalModule(EncoderDecoder):
         self.decoder = nn.Sequential(*decoder)
         self.output_activation = make_activation(output_activation)
 
-    def encode(self, x):
-        return self.encoder(x.reshape(x.shape[0], *self.image_shape))
+    def embed(self, u):
+        return self.encoder(u.reshape(u.shape[0], *self.image_shape))

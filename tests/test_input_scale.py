@@ -1,0 +1,117 @@
+"""The input scale (``module_.input_scale``): the layers see the training data
+at unit root mean square, so that its magnitude does not decide how it trains."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
+
+import skae
+from skae import Autoencoder, ConvolutionalAutoencoder, VariationalAutoencoder
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+FIXED = dict(early_stopping=False, max_iter=4, random_state=0, device="cpu")
+
+
+def low_rank(n=300, n_features=40, rank=4, seed=0):
+    """Non-negative rows near a ``rank``-dimensional subspace, values ~1."""
+    rng = np.random.default_rng(seed)
+    X = rng.random((n, rank)) @ rng.random((rank, n_features))
+    return (X + 0.01 * rng.random((n, n_features))).astype(np.float32)
+
+
+def fit(model, X):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return model.fit(X)
+
+
+def test_scale_is_the_root_mean_square_of_the_training_rows():
+    X = low_rank()
+    model = fit(Autoencoder(n_components=2, **FIXED), X)
+    assert float(model.module_.input_scale) == pytest.approx(np.sqrt(np.mean(X**2)), rel=1e-6)
+
+
+def test_scale_of_sparse_rows_counts_their_zeros():
+    X = sp.random(200, 50, density=0.05, format="csr", dtype=np.float32, random_state=0)
+    model = fit(Autoencoder(n_components=2, **FIXED), X)
+    expected = np.sqrt((X.data.astype(np.float64) ** 2).sum() / (200 * 50))
+    assert float(model.module_.input_scale) == pytest.approx(expected, rel=1e-6)
+
+
+def test_scale_leaves_out_the_rows_early_stopping_holds_out():
+    X = low_rank()
+    X[:150] *= 10  # the two halves differ in scale
+    params = {**FIXED, "early_stopping": True, "validation_fraction": 0.5}
+    model = fit(Autoencoder(n_components=2, **params), X)
+    assert float(model.module_.input_scale) != pytest.approx(np.sqrt(np.mean(X**2)), rel=1e-2)
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        Autoencoder(n_components=2, loss="bce"),
+        VariationalAutoencoder(n_components=2, loss="bernoulli"),
+    ],
+    ids=["bce", "bernoulli"],
+)
+def test_a_logistic_output_keeps_the_data_as_it_is(model):
+    model.set_params(**FIXED)
+    fit(model, low_rank() / 10)
+    assert float(model.module_.input_scale) == 1.0
+
+
+def test_all_zero_data_keeps_scale_one():
+    model = fit(Autoencoder(n_components=2, **FIXED), np.zeros((20, 5)))
+    assert float(model.module_.input_scale) == 1.0
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        Autoencoder(n_components=3, hidden_layer_sizes=(16,)),
+        VariationalAutoencoder(n_components=3, hidden_layer_sizes=(16,), loss="gaussian"),
+        ConvolutionalAutoencoder(n_components=3, image_shape=(5, 8), channels=(4,)),
+    ],
+    ids=["Autoencoder", "VariationalAutoencoder", "ConvolutionalAutoencoder"],
+)
+def test_codes_do_not_depend_on_the_scale_of_X(model):
+    """Multiplying X by 255 (pixels in 0-255 instead of [0, 1]) gives the same
+    codes and reconstructions 255 times as large, up to float rounding."""
+    model.set_params(**FIXED)
+    X = low_rank()
+    small = fit(clone(model), X)
+    codes, reconstruction = small.transform(X), small.inverse_transform(small.transform(X))
+    large = fit(clone(model), 255 * X)
+    np.testing.assert_allclose(large.transform(255 * X), codes, rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(
+        large.inverse_transform(codes) / 255, reconstruction, rtol=1e-3, atol=1e-3
+    )
+
+
+def test_small_values_are_learned_not_averaged_away():
+    """Rows with values near 0.001 are still learned: with the layers seeing
+    them unscaled the model ended worse than predicting the mean row
+    (explained variance -0.42 on these rows; 0.71 with the scale)."""
+    X = 1e-3 * low_rank(n=400, n_features=200)
+    model = fit(Autoencoder(n_components=4, random_state=0, device="cpu"), X)
+    residual = ((model.inverse_transform(model.transform(X)) - X) ** 2).sum()
+    assert 1 - residual / ((X - X.mean(axis=0)) ** 2).sum() > 0.5
+
+
+def test_scale_survives_pickle_save_and_warm_start(tmp_path):
+    X = low_rank()
+    model = fit(Autoencoder(n_components=2, warm_start=True, **FIXED), 255 * X)
+    scale = float(model.module_.input_scale)
+    assert float(pickle.loads(pickle.dumps(model)).module_.input_scale) == scale
+    skae.save(model, tmp_path / "model")
+    loaded = skae.load(tmp_path / "model")
+    assert float(loaded.module_.input_scale) == scale
+    np.testing.assert_allclose(loaded.transform(255 * X), model.transform(255 * X))
+    fit(model, X)  # a warm start continues in the units it started in
+    assert float(model.module_.input_scale) == scale
