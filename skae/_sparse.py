@@ -46,10 +46,12 @@ class SparseAutoencoder(BaseMLPAutoencoder):
         Weight of the penalty against the reconstruction loss (a sum over
         features per sample). The defaults were chosen by measurement on
         digits with a 128-unit code (``benchmarks/bench_penalty_weights.py``):
-        L1 at 0.1 gave the sparsest codes (Hoyer sparsity 0.74 against 0.18
-        unpenalised) with unchanged downstream accuracy; KL codes are sparsest
-        around 0.01-0.1, and heavier KL weights spread a low activation evenly
-        over all units instead.
+        L1 at 0.1 gave sparse codes (Hoyer sparsity 0.82 against 0.17
+        unpenalised) with unchanged downstream accuracy (0.967 against 0.960),
+        while 0.3 cost 23 points; KL codes are sparsest around 0.01-0.1, and
+        heavier KL weights spread a low activation evenly over all units
+        instead. The penalty is in the units of the reconstruction loss, X's:
+        on data far below unit scale it weighs more.
     sparsity_target : float, default=0.05
         Target mean activation rho of each code unit, for ``sparsity="kl"``.
     optimizer : {"adam", "adamw", "sgd"}, default="adam"
