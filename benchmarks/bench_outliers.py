@@ -228,6 +228,10 @@ def sweep_settings(base_epochs):
         ("tied_weights=True", {"tied_weights": True}),
         ("activation='elu'", {"activation": "elu"}),
         ("activation='gelu'", {"activation": "gelu"}),
+        ("elu random_state=1", {"activation": "elu", "random_state": 1}),
+        ("elu max_iter=45", {"activation": "elu", "max_iter": 45}),
+        ("elu n_components=24", {"activation": "elu", "n_components": 24}),
+        ("elu hidden 512", {"activation": "elu", "hidden_layer_sizes": (512,)}),
         ("random_state=1", {"random_state": 1}),
         ("random_state=2", {"random_state": 2}),
     ]

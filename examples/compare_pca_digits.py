@@ -12,7 +12,9 @@ first two principal components)
 and reconstruction.png (held-out digits and their reconstructions).
 
     python examples/compare_pca_digits.py [--components 2 8 16] [--max-iter N]
-        [--figures docs]
+        [--figures docs] [--n-jobs N]
+
+The fits run in parallel, one per core (``--n-jobs``, default all cores).
 """
 
 import argparse
@@ -20,6 +22,8 @@ import time
 import warnings
 from pathlib import Path
 
+import torch
+from joblib import Parallel, delayed
 from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
@@ -66,6 +70,14 @@ def evaluate(model, X_train, X_test, y_train, y_test):
     return error, accuracy, seconds
 
 
+def fit_and_evaluate(model, data):
+    """``(fitted model, error, accuracy, fit seconds)``, on one torch thread."""
+    torch.set_num_threads(1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return (model, *evaluate(model, *data))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--components", type=int, nargs="+", default=[2, 8, 16])
@@ -74,6 +86,7 @@ def main(argv=None):
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--figures", metavar="DIR", help="save the README's figures here")
+    parser.add_argument("--n-jobs", type=int, default=-1, help="fits run in parallel (joblib)")
     args = parser.parse_args(argv)
 
     digits = load_digits()
@@ -88,13 +101,21 @@ def main(argv=None):
     print(f"logistic regression on the raw 64 pixels: accuracy {raw_accuracy:.3f}\n")
     print("| n_components | model | held-out error per image | accuracy on codes | fit seconds |")
     print("|---:|---|---:|---:|---:|")
-    for k in args.components:
-        fitted, results = {}, []
-        for name, model in models(k, args.max_iter, args.seed).items():
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                error, accuracy, seconds = evaluate(model, X_train, X_test, y_train, y_test)
-            print(f"| {k} | {name} | {error:.3f} | {accuracy:.3f} | {seconds:.1f} |", flush=True)
+    tasks = [
+        (k, name, model)
+        for k in args.components
+        for name, model in models(k, args.max_iter, args.seed).items()
+    ]
+    data = (X_train, X_test, y_train, y_test)
+    # one fit per core, each on one torch thread: the small networks gain
+    # nothing from a second thread, the table arrives in about half the time
+    outcomes = Parallel(n_jobs=args.n_jobs, return_as="generator")(
+        delayed(fit_and_evaluate)(model, data) for _, _, model in tasks
+    )
+    fitted, results = {}, []
+    for (k, name, _), (model, error, accuracy, seconds) in zip(tasks, outcomes, strict=True):
+        print(f"| {k} | {name} | {error:.3f} | {accuracy:.3f} | {seconds:.1f} |", flush=True)
+        if k == args.components[-1]:
             fitted[name] = model
             results.append(dict(name=name, reconstruction_error=error, accuracy=accuracy))
     if args.figures:
