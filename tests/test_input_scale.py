@@ -45,11 +45,15 @@ def test_scale_of_sparse_rows_counts_their_zeros():
 
 
 def test_scale_leaves_out_the_rows_early_stopping_holds_out():
-    X = low_rank()
-    X[:150] *= 10  # the two halves differ in scale
-    params = {**FIXED, "early_stopping": True, "validation_fraction": 0.5}
-    model = fit(Autoencoder(n_components=2, **params), X)
-    assert float(model.module_.input_scale) != pytest.approx(np.sqrt(np.mean(X**2)), rel=1e-2)
+    """Four rows of distinct magnitudes, two held out: the scale is the RMS
+    of one of the six possible pairs of training rows, not of all four."""
+    X = np.arange(1.0, 5.0)[:, None] * np.ones((4, 3))
+    params = {**FIXED, "early_stopping": True, "validation_fraction": 0.5, "batch_size": 2}
+    model = fit(Autoencoder(n_components=1, **params), X)
+    pairs = [np.sqrt(np.mean(X[[i, j]] ** 2)) for i in range(4) for j in range(i + 1, 4)]
+    scale = float(model.module_.input_scale)
+    assert min(abs(scale - p) / p for p in pairs) < 1e-6
+    assert abs(scale - np.sqrt(np.mean(X**2))) > 1e-3
 
 
 @pytest.mark.parametrize(
@@ -108,6 +112,7 @@ def test_scale_survives_pickle_save_and_warm_start(tmp_path):
     X = low_rank()
     model = fit(Autoencoder(n_components=2, warm_start=True, **FIXED), 255 * X)
     scale = float(model.module_.input_scale)
+    assert scale == pytest.approx(255 * np.sqrt(np.mean(X**2)), rel=1e-5)
     assert float(pickle.loads(pickle.dumps(model)).module_.input_scale) == scale
     skae.save(model, tmp_path / "model")
     loaded = skae.load(tmp_path / "model")
