@@ -191,7 +191,7 @@ def vae_single_sample_neg_elbo(est, X, seed=0, block=4096):
             x = torch.from_numpy(np.ascontiguousarray(X[i : i + block], dtype=np.float32))
             mu, log_var = module.encode_distribution(x)
             z = mu + torch.exp(0.5 * log_var) * torch.randn(mu.shape, generator=gen)
-            nll = F.binary_cross_entropy_with_logits(module.decoder(z), x, reduction="none").sum(1)
+            nll = F.binary_cross_entropy_with_logits(module.output(z), x, reduction="none").sum(1)
             kl = 0.5 * (mu.square() + log_var.exp() - 1.0 - log_var).sum(1)
             total += float((nll + kl).sum())
     return total / X.shape[0]

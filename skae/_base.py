@@ -501,6 +501,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
         Like ``IncrementalPCA.partial_fit``: call it on successive chunks of a
         data set that does not fit in memory. Early stopping does not apply.
+        The input scale (``module_.input_scale``) is learned from the first
+        chunk and kept for the later ones.
 
         Parameters
         ----------

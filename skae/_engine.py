@@ -142,7 +142,7 @@ class _LossModule(torch.nn.Module):
 
     DistributedDataParallel averages the gradients of what runs through its
     forward call; the losses call several entry points of the module
-    (``encode``, ``decoder``, ...), so the whole batch loss is the forward.
+    (``encode``, ``output``, ...), so the whole batch loss is the forward.
     """
 
     def __init__(self, module, batch_loss):

@@ -117,9 +117,10 @@ class EncoderDecoder(nn.Module):
 
     def encoder_jacobian_norm(self, x, code=None):
         """Per-sample squared Frobenius norm of :meth:`embed`'s Jacobian at
-        the rows of ``x`` (with respect to the layers' input ``x /
-        input_scale``, so that a penalty on it weighs alike at any scale of
-        the data): the closed form of Rifai et al. (2011) for a single
+        the rows of ``x``, with respect to the layers' input ``x /
+        input_scale`` (so that it measures the network itself, whatever the
+        units of the data; a penalty on it still weighs against a
+        reconstruction loss in X's units): the closed form of Rifai et al. (2011) for a single
         logistic layer (from ``code``, when given, the codes of ``x``), exact
         autodiff otherwise. Differentiable with respect to the parameters."""
         layers = list(self.encoder)
@@ -194,7 +195,10 @@ class AutoencoderModule(EncoderDecoder):
         for depth, (enc, dec) in enumerate(zip(encoder_steps, decoder_steps, strict=True)):
             linear, act = dec[0], dec[1:]
             output = self.output_activation if depth == 0 else nn.Sequential(*act)
-            scale = self.input_scale if depth == 0 else None
+            # inner pairs work on hidden activations, at scale 1 (a buffer of
+            # the module's dtype and device, which data-parallel training
+            # broadcasts like the module's own)
+            scale = self.input_scale if depth == 0 else torch.ones_like(self.input_scale)
             pairs.append(Shallow(nn.Sequential(*enc), linear, output, scale))
         return pairs
 
