@@ -213,11 +213,16 @@ def block_rows(n_features):
     return max(1, min(INFERENCE_BLOCK_SIZE, INFERENCE_BLOCK_VALUES // n_features))
 
 
+#: Values per block of the pass that learns the input scale: small, so that
+#: it adds a few MB at most to a fit over a memory map.
+SCALE_BLOCK_VALUES = 2**18
+
+
 def root_mean_square(rows):
     """The root mean square of every value of a row source (:mod:`skae._rows`;
     a sparse one's implicit zeros count), read block by block and summed in
     float64."""
-    step = block_rows(rows.n_features)
+    step = max(1, SCALE_BLOCK_VALUES // rows.n_features)
     total = 0.0
     for start in range(0, len(rows), step):
         total += float(rows.take(slice(start, start + step)).double().square().sum())

@@ -120,3 +120,26 @@ def test_scale_survives_pickle_save_and_warm_start(tmp_path):
     np.testing.assert_allclose(loaded.transform(255 * X), model.transform(255 * X))
     fit(model, X)  # a warm start continues in the units it started in
     assert float(model.module_.input_scale) == scale
+
+
+def test_scale_pass_reads_a_memory_map_in_small_blocks(tmp_path):
+    """Learning the scale reads the rows block by block (a few MB each), so
+    that a fit over a memory map does not hold a large float64 copy."""
+    from skae._base import SCALE_BLOCK_VALUES, root_mean_square
+    from skae._rows import ArrayRows
+
+    path = tmp_path / "rows.npy"
+    np.save(path, low_rank(n=3000, n_features=200))
+    X = np.load(path, mmap_mode="r")
+
+    class Recording(ArrayRows):
+        largest = 0
+
+        def take(self, index):
+            block = super().take(index)
+            Recording.largest = max(Recording.largest, block.numel())
+            return block
+
+    rms = root_mean_square(Recording(X))
+    assert rms == pytest.approx(np.sqrt(np.mean(np.asarray(X, dtype=np.float64) ** 2)), rel=1e-6)
+    assert 0 < Recording.largest <= SCALE_BLOCK_VALUES
