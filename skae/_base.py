@@ -544,9 +544,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         loss_seed = draw_seed(rng) + (0 if shard is None else shard.rank)
         loss_generator = torch.Generator(device=device).manual_seed(loss_seed)
         X_train, X_val = self._split_validation(training_rows(X, device), generator, early_stopping)
-        if fresh and isinstance(module.output_activation, torch.nn.Identity):
-            # an unbounded output: the layers work at unit scale (see nn.py);
-            # a logistic output (bce, bernoulli) needs the data as it is
+        if fresh and module.learns_input_scale:  # the layers work at unit scale
             module.set_input_scale(input_scale(X_train))
         batch_size = self._resolve_batch_size(len(X_train))
         optimizer = self._starting_optimizer(module, device, reuse=incremental and not fresh)

@@ -87,6 +87,13 @@ class EncoderDecoder(nn.Module):
         super().__init__()
         self.register_buffer("input_scale", torch.ones(()) if input_scale is None else input_scale)
 
+    @property
+    def learns_input_scale(self):
+        """Whether training should set :attr:`input_scale`: only for an
+        unbounded output; a logistic one (bce, bernoulli) needs the data as
+        it is."""
+        return isinstance(self.output_activation, nn.Identity)
+
     def set_input_scale(self, value):
         """Use ``value`` (a positive number) as :attr:`input_scale`."""
         with torch.no_grad():
@@ -120,9 +127,10 @@ class EncoderDecoder(nn.Module):
         the rows of ``x``, with respect to the layers' input ``x /
         input_scale`` (so that it measures the network itself, whatever the
         units of the data; a penalty on it still weighs against a
-        reconstruction loss in X's units): the closed form of Rifai et al. (2011) for a single
-        logistic layer (from ``code``, when given, the codes of ``x``), exact
-        autodiff otherwise. Differentiable with respect to the parameters."""
+        reconstruction loss in X's units): the closed form of Rifai et al.
+        (2011) for a single logistic layer (from ``code``, when given, the
+        codes of ``x``), exact autodiff otherwise. Differentiable with respect
+        to the parameters."""
         layers = list(self.encoder)
         if (
             len(layers) == 2
@@ -140,7 +148,7 @@ class Shallow(EncoderDecoder):
     it wraps, so training it trains them in place; the outermost pair shares
     the module's ``input_scale``, inner pairs (on hidden activations) have 1."""
 
-    def __init__(self, encoder, decoder, output_activation, input_scale=None):
+    def __init__(self, encoder, decoder, output_activation, input_scale):
         super().__init__(input_scale)
         self.encoder = encoder
         self.decoder = decoder
