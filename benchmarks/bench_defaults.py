@@ -2,9 +2,10 @@
 ``n_components`` set, against PCA (TruncatedSVD on text) and the raw features.
 
 For every estimator in ``ESTIMATORS`` (all parameters at their defaults except
-``n_components``, ``random_state=0``, ``device="cpu"`` and, on image data, the
-``image_shape`` a user must give a ``ConvolutionalAutoencoder``) and every k in
-{2, 8, 16, 32} (k < n_features), on every data set in ``DATASETS``:
+``n_components``, ``random_state=0`` (``--seeds`` for several), ``device="cpu"``
+and, on image data, the ``image_shape`` a user must give a
+``ConvolutionalAutoencoder``) and every k in {2, 8, 16, 32} (k < n_features), on
+every data set in ``DATASETS``:
 
 - **accuracy**: 5-fold cross-validated ``LogisticRegression`` accuracy on the codes,
   the classifier exactly as a user puts it after the transformer
@@ -441,9 +442,9 @@ def run_dataset(name, data, args, spec):
             )
             rows.append({"model": data["linear"], "n_components": k, **evaluate(linear, data)})
             print(f"  {name} {data['linear']}({k}): {_summary(rows[-1])}", flush=True)
-        for est_name in args.estimators:
+        for est_name, seed in ((e, s) for e in args.estimators for s in args.seeds):
             cls = ESTIMATORS[est_name]
-            base = {"n_components": k, "random_state": 0, "device": "cpu"}
+            base = {"n_components": k, "random_state": seed, "device": "cpu"}
             if cls is ConvolutionalAutoencoder and data["image_shape"]:
                 base["image_shape"] = data["image_shape"]
             explicit = resolve_params(spec, est_name, n_features, n_samples, k)
@@ -454,11 +455,12 @@ def run_dataset(name, data, args, spec):
                 {
                     "model": est_name,
                     "n_components": k,
+                    "random_state": seed,
                     "params": explicit,
                     **evaluate(est, skae_data),
                 }
             )
-            print(f"  {name} {est_name}({k}): {_summary(rows[-1])}", flush=True)
+            print(f"  {name} {est_name}({k}), seed {seed}: {_summary(rows[-1])}", flush=True)
     _compare_to_linear(rows)
     return {
         "about": data["about"]
@@ -495,11 +497,53 @@ def _compare_to_linear(rows):
             )
 
 
+def seed_means(rows):
+    """One row per skae (model, k) over its seeds: the mean accuracy, error and
+    fit seconds, their ranges, and in how many seeds it beat the linear
+    reference; ``beats_linear`` is then judged on the means."""
+    groups = {}
+    for r in rows:
+        if "params" in r:
+            groups.setdefault((r["model"], r["n_components"]), []).append(r)
+    linear = {r["n_components"]: r for r in rows if r["model"] in ("PCA", "TruncatedSVD")}
+    out = []
+    for (model, k), group in groups.items():
+        acc = np.array([r["accuracy"] for r in group])
+        err = np.array([r["recon_error"] for r in group])
+        row = {
+            "model": model,
+            "n_components": k,
+            "seeds": len(group),
+            "accuracy": float(acc.mean()),
+            "accuracy_range": f"{acc.min():.3f}-{acc.max():.3f}",
+            "recon_error": float(err.mean()),
+            "recon_error_range": f"{err.min():.3f}-{err.max():.3f}",
+            "fit_seconds": float(np.mean([r["fit_seconds"] for r in group])),
+            "max_fit_seconds": float(max(r["fit_seconds"] for r in group)),
+            "converged": all(r.get("converged") for r in group),
+            "seeds_beating_linear": sum(bool(r.get("beats_linear")) for r in group),
+        }
+        ref = linear.get(k)
+        if ref is not None:
+            row["accuracy_minus_linear"] = row["accuracy"] - ref["accuracy"]
+            row["error_ratio_to_linear"] = row["recon_error"] / ref["recon_error"]
+            row["beats_linear"] = bool(
+                row["accuracy_minus_linear"] > 1e-9 and row["error_ratio_to_linear"] < 1
+            )
+        out.append(row)
+    return out
+
+
+def _several_seeds(rows):
+    return any(r.get("random_state", 0) != 0 for r in rows)
+
+
 # ------------------------------------------------------------------ reporting
 
 COLUMNS = [
     ("model", "model"),
     ("n_components", "k"),
+    ("random_state", "seed"),
     ("accuracy", "accuracy (5-fold)"),
     ("accuracy_minus_linear", "acc - linear"),
     ("accuracy_scaled", "acc, scaled codes"),
@@ -508,6 +552,22 @@ COLUMNS = [
     ("fit_seconds", "fit s"),
     ("epochs", "epochs"),
     ("converged", "no ConvergenceWarning"),
+]
+
+
+SEED_COLUMNS = [
+    ("model", "model"),
+    ("n_components", "k"),
+    ("seeds", "seeds"),
+    ("accuracy", "mean accuracy"),
+    ("accuracy_range", "accuracy range"),
+    ("accuracy_minus_linear", "mean acc - linear"),
+    ("recon_error", "mean error"),
+    ("recon_error_range", "error range"),
+    ("error_ratio_to_linear", "mean error / linear"),
+    ("fit_seconds", "mean fit s"),
+    ("max_fit_seconds", "max fit s"),
+    ("seeds_beating_linear", "seeds that beat"),
 ]
 
 
@@ -540,6 +600,15 @@ def dataset_section(name, result):
         "",
         C.markdown_table(rows, [c for c, _ in COLUMNS], [h for _, h in COLUMNS]),
     ]
+    if _several_seeds(result["rows"]):
+        means = sorted(seed_means(result["rows"]), key=lambda r: (r["n_components"], r["model"]))
+        text += [
+            "",
+            "Over the seeds (`random_state`), each skae row against the linear reference "
+            "(fitted once; PCA and TruncatedSVD here do not depend on the seed):",
+            "",
+            C.markdown_table(means, [c for c, _ in SEED_COLUMNS], [h for _, h in SEED_COLUMNS]),
+        ]
     return name, "\n".join(text)
 
 
@@ -548,9 +617,15 @@ def goal_lines(results):
     linear reference in accuracy and held-out error; digits fits under 2 s."""
     lines = []
     for name, result in results.items():
-        for r in result["rows"]:
+        several = _several_seeds(result["rows"])
+        rows = seed_means(result["rows"]) if several else result["rows"]
+        for r in rows:
             if r["model"] in ("Autoencoder", "DenoisingAutoencoder") and "beats_linear" in r:
                 fast = "" if name != "digits" else f", fit {r['fit_seconds']:.1f} s"
+                if several:
+                    fast += (
+                        f"; mean of {r['seeds']} seeds, {r['seeds_beating_linear']} of them beat"
+                    )
                 lines.append(
                     f"- {name} {r['model']}({r['n_components']}): "
                     f"{'beats' if r['beats_linear'] else 'does NOT beat'} {result['linear']} "
@@ -682,6 +757,12 @@ def main():
     )
     p.add_argument("--estimators", default=None, help="comma-separated subset of ESTIMATORS")
     p.add_argument("--ks", default=None, help="comma-separated n_components (default 2,8,16,32)")
+    p.add_argument(
+        "--seeds",
+        default="0",
+        help="comma-separated random_state values of the skae fits (default 0); with several, "
+        "a table of the means and the goal judged on them",
+    )
     p.add_argument("--protocol", choices=["holdout", "pipeline"], default="holdout")
     p.add_argument("--params", default=None, help="JSON (or @file): explicit parameters")
     p.add_argument(
@@ -720,6 +801,7 @@ def main():
         int(k)
         for k in (args.ks or ("2,8" if args.quick else ",".join(map(str, K_GRID)))).split(",")
     ]
+    args.seeds = [int(seed) for seed in args.seeds.split(",")]
     for value, allowed in ((args.datasets, DATASETS), (args.estimators, ESTIMATORS)):
         unknown = set(value) - set(allowed)
         if unknown:
@@ -730,7 +812,8 @@ def main():
     warm_up()
     results = {}
     notes = [
-        "- every skae estimator: only n_components set, plus random_state=0, device='cpu' and, "
+        "- every skae estimator: only n_components set, plus random_state "
+        f"({', '.join(map(str, args.seeds))}), device='cpu' and, "
         "on images, ConvolutionalAutoencoder's image_shape (explicit parameters, if any, are "
         "named under each data set)",
         f"- torch and BLAS threads: {args.threads}; LogisticRegression(max_iter={LR_MAX_ITER}), lbfgs; "
