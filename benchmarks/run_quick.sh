@@ -9,3 +9,6 @@ for script in bench_speed bench_transform bench_scaling bench_quality bench_pena
   echo "+ .venv/bin/python benchmarks/$script.py --quick"
   .venv/bin/python "benchmarks/$script.py" --quick
 done
+# the --seeds path too (means over seeds), on the smallest data set
+echo "+ .venv/bin/python benchmarks/bench_defaults.py --quick --datasets wine --ks 2 --estimators Autoencoder --seeds 0,1 --name bench_defaults_seeds"
+.venv/bin/python benchmarks/bench_defaults.py --quick --datasets wine --ks 2 --estimators Autoencoder --seeds 0,1 --name bench_defaults_seeds
