@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from numbers import Real
 from typing import Literal
 
 import numpy as np
 import torch
+from sklearn.exceptions import ConvergenceWarning
 
 from ._base import Activation, BaseMLPAutoencoder, Interval, StrOptions
 from ._losses import SPARSITY_PENALTIES
+
+#: Rows of the training data whose codes the check for an all-zero L1 code reads.
+DEAD_CODE_ROWS = 2048
 
 
 class SparseAutoencoder(BaseMLPAutoencoder):
@@ -51,7 +56,10 @@ class SparseAutoencoder(BaseMLPAutoencoder):
         while 0.3 cost 23 points; KL codes are sparsest around 0.01-0.1, and
         heavier KL weights spread a low activation evenly over all units
         instead. The penalty is in the units of the reconstruction loss, X's:
-        on data far below unit scale it weighs more.
+        on data far below unit scale it weighs more. An L1 penalty can switch
+        every ReLU unit of a small code off for good (digits at
+        ``n_components=2``: accuracy 0.100 on the constant codes): ``fit``
+        then warns.
     sparsity_target : float, default=0.05
         Target mean activation rho of each code unit, for ``sparsity="kl"``.
     optimizer : {"adam", "adamw", "sgd"}, default="adam"
@@ -161,6 +169,14 @@ class SparseAutoencoder(BaseMLPAutoencoder):
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during :term:`fit`, when X has string column names.
 
+    Warns
+    -----
+    ConvergenceWarning
+        When, with ``sparsity="l1"``, :meth:`fit` ends with every code unit at
+        zero on the training rows (the first ``DEAD_CODE_ROWS``): the penalty
+        has switched them all off and :meth:`transform` gives the same code
+        for every row.
+
     See Also
     --------
     sklearn.decomposition.PCA : The linear baseline.
@@ -260,3 +276,23 @@ class SparseAutoencoder(BaseMLPAutoencoder):
     def _penalty(self, module, x, code):
         penalty = SPARSITY_PENALTIES[self.sparsity]
         return self.sparsity_weight * penalty(code, self.sparsity_target)
+
+    def _train_module(self, module, X, *, incremental, **kwargs):
+        """Training as every MLP autoencoder trains, then a warning when an L1
+        penalty has switched every code unit off (ReLU units at zero get no
+        gradient, so they do not come back)."""
+        history, attributes = super()._train_module(module, X, incremental=incremental, **kwargs)
+        if self.sparsity == "l1" and not incremental:
+            rows = X.take(slice(0, min(len(X), DEAD_CODE_ROWS))).to(kwargs["device"])
+            with torch.inference_mode():
+                dead = not bool((module.encode(rows) > 0).any())
+            if dead:
+                warnings.warn(
+                    f"Every one of the {self.n_components} code units is zero on the training "
+                    f"rows: the L1 sparsity penalty (sparsity_weight={self.sparsity_weight}) "
+                    "switched them all off, and transform gives the same code for every row. "
+                    "Lower sparsity_weight, raise n_components or use sparsity='kl'.",
+                    ConvergenceWarning,
+                    stacklevel=5,
+                )
+        return history, attributes

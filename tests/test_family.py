@@ -96,6 +96,41 @@ def test_sparse_l1_codes_have_exact_zeros(digits):
     assert (codes == 0).mean() > 0.5
 
 
+def test_sparse_l1_warns_when_every_code_unit_is_off(digits):
+    X_train, X_test, _, _ = digits
+    # the default at k = 2 on this split (bench_defaults' digits, accuracy
+    # 0.100): the penalty switches both ReLU units off within a few epochs
+    sae = SparseAutoencoder(n_components=2, random_state=0, device="cpu")
+    with pytest.warns(ConvergenceWarning, match=r"Every one of the 2 code units is zero") as record:
+        sae.fit(X_train)
+    assert record[0].filename == __file__  # points at the caller's fit
+    assert not sae.transform(X_test).any()  # the warning tells the truth
+    # a heavy penalty does it on any data; the fitted model stays usable
+    heavy = SparseAutoencoder(n_components=4, sparsity_weight=100.0, max_iter=5, device="cpu")
+    with pytest.warns(ConvergenceWarning, match="Lower sparsity_weight"):
+        heavy.fit(X_train)
+    assert heavy.inverse_transform(heavy.transform(X_test)).shape == X_test.shape
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"sparsity": "l1", "sparsity_weight": 0.0},  # live units
+        {"sparsity": "kl", "sparsity_weight": 100.0},  # logistic units are never exactly zero
+    ],
+)
+def test_sparse_no_dead_code_warning_otherwise(params, digits):
+    X_train = digits[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # max_iter
+        warnings.filterwarnings("error", "Every one of", ConvergenceWarning)
+        SparseAutoencoder(n_components=4, max_iter=5, random_state=0, device="cpu", **params).fit(
+            X_train
+        )
+        # partial_fit's single epochs are not checked
+        SparseAutoencoder(n_components=4, sparsity_weight=100.0, device="cpu").partial_fit(X_train)
+
+
 @pytest.mark.parametrize("hidden", [(), (32,)], ids=["closed_form", "autodiff"])
 def test_contractive_jacobian_smaller_than_unpenalised(hidden, digits):
     X_train, X_test, _, _ = digits
