@@ -173,7 +173,7 @@ class SparseAutoencoder(BaseMLPAutoencoder):
     -----
     ConvergenceWarning
         When, with ``sparsity="l1"``, :meth:`fit` ends with every code unit at
-        zero on the training rows (the first ``DEAD_CODE_ROWS``): the penalty
+        zero on the training rows (the first 2,048): the penalty
         has switched them all off and :meth:`transform` gives the same code
         for every row.
 
