@@ -356,13 +356,10 @@ def main():
         if args.hinton_model == "conv":
             settings.update(channels=(32, 64), image_shape=(28, 28))
             cls, label = ConvolutionalAutoencoder, "skae ConvolutionalAutoencoder (32, 64) -> 30"
-        elif args.hinton_model == "deep-denoising":
-            settings.update(hidden_layer_sizes=(1000, 500, 250))
-            cls = DenoisingAutoencoder
-            label = "skae DenoisingAutoencoder 784-1000-500-250-30"
         else:
             settings.update(hidden_layer_sizes=(1000, 500, 250))
-            cls, label = Autoencoder, "skae Autoencoder 784-1000-500-250-30"
+            cls = DenoisingAutoencoder if args.hinton_model == "deep-denoising" else Autoencoder
+            label = f"skae {cls.__name__} 784-1000-500-250-30"
         if args.hinton_params:
             extra = json.loads(args.hinton_params)
             settings.update(extra)
