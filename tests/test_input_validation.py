@@ -458,6 +458,7 @@ NOT_FITTED_CALLS = {
     "score": lambda est: est.score(np.array(X_GOOD)),
     "get_feature_names_out": lambda est: est.get_feature_names_out(),
     "sample": lambda est: est.sample(3),
+    "log_likelihood": lambda est: est.log_likelihood(np.array(X_GOOD), n_importance_samples=2),
 }
 
 
@@ -465,7 +466,7 @@ NOT_FITTED_CASES = [
     pytest.param(cls, method, id=f"{cls.__name__}-{method}")
     for cls in ESTIMATORS
     for method in sorted(NOT_FITTED_CALLS)
-    if method != "sample" or cls is VariationalAutoencoder
+    if method not in ("sample", "log_likelihood") or cls is VariationalAutoencoder
 ]
 
 
@@ -802,6 +803,39 @@ def test_sample_good_n_samples(n_samples):
     draws = est.sample(n_samples, random_state=0)
     assert draws.shape == (int(n_samples), N_FEATURES)
     assert draws.dtype == np.float64
+
+
+# ---------------------------------------------------------- log_likelihood
+
+
+@pytest.mark.parametrize("n_draws", [0, -1, 1.5, True, None, "3", 2.0])
+def test_log_likelihood_bad_n_importance_samples_raises_value_error(n_draws):
+    est = fitted(VariationalAutoencoder)
+    before = FittedState(est)
+    with pytest.raises(ValueError, match=r"n_importance_samples must be a positive integer"):
+        est.log_likelihood(X_GOOD, n_importance_samples=n_draws)
+    before.assert_intact()
+
+
+@pytest.mark.parametrize("n_wrong", [N_FEATURES - 1, N_FEATURES + 1])
+def test_log_likelihood_wrong_n_features_raises_value_error(n_wrong):
+    est = fitted(VariationalAutoencoder)
+    before = FittedState(est)
+    X = np.random.default_rng(0).uniform(size=(5, n_wrong))
+    match = rf"X has {n_wrong} features, but VariationalAutoencoder is expecting {N_FEATURES}"
+    with pytest.raises(ValueError, match=match):
+        est.log_likelihood(X, n_importance_samples=2)
+    before.assert_intact()
+
+
+def test_log_likelihood_good_input_keeps_caller_array_and_dtype():
+    est = fitted(VariationalAutoencoder)
+    X = np.array(X_GOOD, dtype=np.float32)
+    copy = X.copy()
+    out = est.log_likelihood(X, n_importance_samples=np.int64(3), random_state=0)
+    assert out.shape == (N_SAMPLES,) and out.dtype == np.float32
+    assert np.all(np.isfinite(out))
+    np.testing.assert_array_equal(X, copy)
 
 
 # ------------------------------------------------------- hidden_layer_sizes
