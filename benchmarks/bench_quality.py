@@ -221,7 +221,10 @@ def random_patches(X, size, n, rng):
 
 def pooled_patch_codes(est, X, size, chunk=100):
     """``est``'s codes of every ``size`` x ``size`` patch of each image (stride 1),
-    summed over the image's four quarters: 4 * n_components features per row."""
+    summed over the four quarters of the grid of patch positions: 4 *
+    n_components features per row. An odd grid splits unevenly (11 and 12
+    positions for 6x6 patches of 28x28 images), and patches near the middle
+    overlap pixels of the neighbouring quarter."""
     side = math.isqrt(X.shape[1])
     images = X.reshape(-1, side, side)
     grid = side - size + 1
@@ -637,8 +640,12 @@ def main():
                         "prints), and -log p(x) estimated by importance sampling "
                         f"(`VariationalAutoencoder.log_likelihood`, {draws} draws per image, until "
                         f"it reaches {target:.0f}; {check_draws} draws at 10 epochs and where it "
-                        "first reaches it; the way published VAE likelihoods are measured, "
-                        "5,000 draws in Burda et al. 2016). Training stops when the ELBO reaches "
+                        "first reaches it; the estimator published VAE likelihoods use, with "
+                        "5,000 draws in Burda et al. 2016). Like the example, the data are grey "
+                        "levels, not binarised, so both are in the units of the Bernoulli "
+                        "cross-entropy the example trains on, comparable with its figures but "
+                        "not with published likelihoods of binarised MNIST. "
+                        "Training stops when the ELBO reaches "
                         f"{target:.0f} nats or after {args.vae_record_epochs} epochs. "
                         + ("ELBO: reached. " if reached else "ELBO: not reached. ")
                         + iw_line,

@@ -898,11 +898,12 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 ]
             )
 
-    def _apply(self, fn, X):
+    def _apply(self, fn, X, *, passes=1):
         """``fn(module, block)`` over the rows of validated input (numpy, a
         CSR matrix densified a block at a time, or a torch tensor) into a
         preallocated output in X's float dtype: numpy, or for a tensor a
-        tensor on X's device.
+        tensor on X's device. ``passes``: how many forward passes ``fn`` makes
+        over each block (it sizes the CPU threads to the work).
 
         Inference runs in X's precision: a float64 copy of the module for
         float64 input. float32 matmul kernels may round differently with the
@@ -917,7 +918,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             module = copy.deepcopy(module).to(dtype)
         step = block_rows(max(X.shape[1], self.n_features_in_))
         out = None
-        flops = _engine.step_flops(module, min(X.shape[0], step), training=False)
+        flops = passes * _engine.step_flops(module, min(X.shape[0], step), training=False)
         with (
             torch.inference_mode(),
             _engine.cpu_threads_for(flops, self.device_),
@@ -967,12 +968,13 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         xp = namespace[0]
         return [xp.float64, xp.float32]
 
-    def _inference(self, X, fn, method, *, codes=False):
+    def _inference(self, X, fn, method, *, codes=False, passes=1):
         """``fn(module, block)`` over the rows of ``X`` after validating it:
         numpy out for numpy, scipy.sparse and array-likes; with array API
         dispatch, an array of X's namespace on X's device (a torch tensor
         comes back a tensor, computed without leaving torch). ``codes``: X
-        holds codes (``inverse_transform``), ``n_components`` wide."""
+        holds codes (``inverse_transform``), ``n_components`` wide;
+        ``passes`` as in :meth:`_apply`."""
         check_is_fitted(self)
         X = detached_input(X)
         namespace = array_namespace(X)
@@ -987,7 +989,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 )
         else:
             X = validate_data(self, X, dtype=dtypes, accept_sparse="csr", reset=False)
-        out = self._apply(fn, to_torch(X, namespace, self.device_))
+        out = self._apply(fn, to_torch(X, namespace, self.device_), passes=passes)
         if namespace is not None and not _is_xp_namespace(namespace[0], "torch"):
             out = move_to(out, xp=namespace[0], device=namespace[1])
         return out

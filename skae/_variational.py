@@ -31,8 +31,9 @@ from .nn import VariationalModule
 MIN_VARIANCE = 1e-8
 #: Weight of the newest batch in the running estimate of that variance.
 VARIANCE_MOMENTUM = 0.1
-#: Decoded values per pass of :meth:`VariationalAutoencoder.log_likelihood`
-#: (a block of rows times the draws taken at once): 4M, 16 MB in float32.
+#: Values per layer of a pass of :meth:`VariationalAutoencoder.log_likelihood`
+#: (a block of rows, times the draws decoded at once, times the widest decoder
+#: layer or the features): 4M, 16 MB per array in float32.
 IMPORTANCE_BLOCK_VALUES = 2**22
 
 
@@ -334,9 +335,15 @@ class VariationalAutoencoder(BaseAutoencoder):
         importance-weighted bound of Burda et al. (2016): in expectation a
         lower bound on log p(x), never looser than the ELBO and tightening
         towards log p(x) as ``n_importance_samples`` grows (one sample is the
-        single-sample ELBO). This is the figure published VAE likelihoods
-        are (5,000 samples in Burda et al.); :meth:`score_samples` is the
-        cheaper, deterministic ELBO at the posterior mean.
+        single-sample ELBO). This is how published VAE likelihoods are
+        estimated (5,000 samples in Burda et al.); :meth:`score_samples` is
+        the cheaper, deterministic ELBO at the posterior mean.
+
+        With the Gaussian likelihood it is a log-density in X's units. With
+        ``loss="bernoulli"`` it is a log-probability only for X of 0s and 1s;
+        on values between (grey-level images, as in PyTorch's VAE example) it
+        is the same expression, in the units of the cross-entropy the model
+        trains on, not a normalised density.
 
         Parameters
         ----------
@@ -346,7 +353,9 @@ class VariationalAutoencoder(BaseAutoencoder):
             Codes drawn per row. The cost is that many decoder passes per row.
         random_state : int, RandomState instance or None, default=None
             Seeds the draws; the global random state is not used. An int gives
-            the same estimate for the same X, in blocks of rows of the same size.
+            the same estimates for the same X. The draws are taken block by
+            block of rows, so a row's estimate depends, within the sampling
+            error, on the rows passed with it.
 
         Returns
         -------
@@ -374,8 +383,16 @@ class VariationalAutoencoder(BaseAutoencoder):
         def block_log_likelihood(module, x):
             mu, log_var = module.encode_distribution(x)
             sigma = torch.exp(0.5 * log_var)
-            # draws per pass: about IMPORTANCE_BLOCK_VALUES decoded values at once
-            per_pass = max(1, min(n_draws, IMPORTANCE_BLOCK_VALUES // x.numel()))
+            # draws per pass: about IMPORTANCE_BLOCK_VALUES values in each layer
+            width = max(
+                [x.shape[1]]
+                + [
+                    m.out_features
+                    for m in module.decoder.modules()
+                    if isinstance(m, torch.nn.Linear)
+                ]
+            )
+            per_pass = max(1, min(n_draws, IMPORTANCE_BLOCK_VALUES // (x.shape[0] * width)))
             total = None
             for start in range(0, n_draws, per_pass):
                 k = min(per_pass, n_draws - start)
@@ -392,7 +409,7 @@ class VariationalAutoencoder(BaseAutoencoder):
                 total = chunk if total is None else torch.logaddexp(total, chunk)
             return total - math.log(n_draws)
 
-        return self._inference(X, block_log_likelihood, "log_likelihood")
+        return self._inference(X, block_log_likelihood, "log_likelihood", passes=n_draws)
 
     def sample(
         self, n_samples: int = 1, random_state: int | np.random.RandomState | None = None

@@ -18,6 +18,7 @@ from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+import skae._variational
 from skae import Autoencoder, DenoisingAutoencoder, VariationalAutoencoder
 from skae.nn import ACTIVATIONS
 
@@ -418,7 +419,7 @@ def test_variational_score_samples_is_elbo(digits):
 def linear_gaussian_log_density(vae, X):
     """Exact log p(x) of a VAE whose decoder is affine: z ~ N(0, I) and
     x = A z + c + N(0, variance * I), so x ~ N(c, A A^T + variance * I)."""
-    module = vae.module_.double()
+    module = copy.deepcopy(vae.module_).double()
     k = vae.n_components
     with torch.no_grad():
         c = module.output(torch.zeros(1, k, dtype=torch.float64))[0].numpy()
@@ -431,7 +432,7 @@ def linear_gaussian_log_density(vae, X):
     return -0.5 * (mahalanobis + logdet + X.shape[1] * np.log(2 * np.pi))
 
 
-def test_variational_log_likelihood_tends_to_exact_density_from_below():
+def test_variational_log_likelihood_tends_to_exact_density_from_below(monkeypatch):
     # with an affine decoder the marginal likelihood has a closed form; the
     # importance-weighted estimate is a lower bound on it in expectation (a
     # single estimate may land a hair above), the gap closing as draws are
@@ -456,6 +457,46 @@ def test_variational_log_likelihood_tends_to_exact_density_from_below():
     # the single draw averages to the reparameterised ELBO, whose reconstruction
     # term at z = mu (score_samples) is a little higher
     assert np.mean(one) < np.mean(vae.score_samples(rows))
+    # draws decoded a few at a time (passes combined by logaddexp) estimate the same
+    monkeypatch.setattr(skae._variational, "IMPORTANCE_BLOCK_VALUES", 7 * len(rows) * X.shape[1])
+    chunked = vae.log_likelihood(rows, n_importance_samples=4000, random_state=1)
+    assert abs(np.mean(exact - chunked)) < 0.02
+    np.testing.assert_allclose(chunked, exact, atol=0.1)
+
+
+def test_variational_bernoulli_log_likelihood_matches_quadrature():
+    # one latent dimension: log p(x) = log of the integral of p(x|z) N(z; 0, 1)
+    # over z, computed on a fine grid, for binary rows
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(300, 1))
+    X = (rng.uniform(size=(300, 6)) < 1 / (1 + np.exp(-3 * z * np.linspace(-1, 1, 6)))).astype(
+        float
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        vae = VariationalAutoencoder(
+            n_components=1,
+            hidden_layer_sizes=(8,),
+            loss="bernoulli",
+            max_iter=40,
+            random_state=0,
+            device="cpu",
+        ).fit(X)
+    rows = X[:40]
+    grid = np.linspace(-8, 8, 4001)
+    module = copy.deepcopy(vae.module_).double()
+    with torch.no_grad():
+        logits = module.output(torch.as_tensor(grid[:, None]))  # (grid, features)
+        x = torch.as_tensor(rows)[:, None, :]  # (rows, 1, features)
+        log_px_z = -torch.nn.functional.binary_cross_entropy_with_logits(
+            logits.expand(len(rows), -1, -1), x.expand(-1, len(grid), -1), reduction="none"
+        ).sum(2)
+        log_prior = torch.as_tensor(-0.5 * grid**2 - 0.5 * np.log(2 * np.pi))
+        exact = (torch.logsumexp(log_px_z + log_prior, dim=1) + np.log(grid[1] - grid[0])).numpy()
+    estimate = vae.log_likelihood(rows, n_importance_samples=4000, random_state=0)
+    assert np.all(exact < 0)  # log-probabilities of binary rows
+    assert abs(np.mean(exact - estimate)) < 0.02
+    np.testing.assert_allclose(estimate, exact, atol=0.1)
 
 
 def test_variational_log_likelihood_is_seeded(digits):

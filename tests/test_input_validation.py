@@ -1808,3 +1808,35 @@ def test_float32_score_samples_of_3e38_raises(cls):
     else:
         assert np.all(np.abs(scores64) > 2 * F32_MAX)
     _assert_non_finite_error(est, "score_samples", X)
+
+
+# ------------------------------------------- log_likelihood, as the other methods
+
+
+@pytest.mark.parametrize("value", HUGE_INFERENCE_VALUES)
+def test_log_likelihood_huge_values_finite_or_non_finite_error(value):
+    dtype = np.asarray(value).dtype
+    X = np.random.default_rng(6).uniform(size=(5, N_FEATURES)).astype(dtype)
+    X[2, 1] = value
+    X_before = X.copy()
+    est = fitted(VariationalAutoencoder)
+    before = FittedState(est)
+    try:
+        result = est.log_likelihood(X, n_importance_samples=3, random_state=0)
+    except ValueError as exc:
+        assert "non-finite" in str(exc)
+    else:
+        assert result.dtype == dtype and np.all(np.isfinite(result))
+    assert_input_unchanged(X, X_before)
+    before.assert_intact()
+
+
+@pytest.mark.parametrize("change", sorted(FEATURE_NAME_CHANGES))
+def test_log_likelihood_changed_feature_names_raise_value_error(change):
+    est = make(VariationalAutoencoder).fit(_frame(np.array(X_GOOD)))
+    before = FittedState(est)
+    frame = FEATURE_NAME_CHANGES[change](_frame(np.array(X_GOOD)))
+    match = re.escape("The feature names should match those that were passed during fit.")
+    with pytest.raises(ValueError, match=match):
+        est.log_likelihood(frame, n_importance_samples=2)
+    before.assert_intact()

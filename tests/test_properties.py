@@ -337,6 +337,8 @@ OPERATIONS = [
     ("score_samples", None),
     ("sample", None),
     ("sample_seeded", None),
+    ("log_likelihood", None),
+    ("log_likelihood_seeded", None),
 ]
 
 AFTER_FIT = {
@@ -346,15 +348,21 @@ AFTER_FIT = {
     "score_samples": lambda est, X: est.score_samples(X),
     "sample": lambda est, X: est.sample(4),
     "sample_seeded": lambda est, X: est.sample(4, random_state=0),
+    "log_likelihood": lambda est, X: est.log_likelihood(X, n_importance_samples=3),
+    "log_likelihood_seeded": lambda est, X: est.log_likelihood(
+        X, n_importance_samples=3, random_state=0
+    ),
 }
 
+#: the methods only VariationalAutoencoder has
+VARIATIONAL_ONLY = ("sample", "log_likelihood")
 
-# sample is VariationalAutoencoder's only
+
 RNG_CASES = [
     pytest.param(cls, name, id=f"{cls.__name__}-{name}")
     for cls in ESTIMATORS
     for name, _ in OPERATIONS
-    if cls is VariationalAutoencoder or not name.startswith("sample")
+    if cls is VariationalAutoencoder or not name.startswith(VARIATIONAL_ONLY)
 ]
 
 

@@ -177,3 +177,16 @@ def test_cuda_tensor_in_cuda_tensor_out_with_dispatch(model_device):
                 rtol=1e-4,
                 atol=1e-5,
             )
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_variational_log_likelihood_tensor_in_tensor_out_with_dispatch(dtype):
+    t = torch.tensor(X, dtype=dtype)
+    reference = make(skae.VariationalAutoencoder).fit(t.numpy())
+    expected = reference.log_likelihood(t.numpy(), n_importance_samples=5, random_state=0)
+    with dispatch():
+        est = make(skae.VariationalAutoencoder).fit(t)
+        out = est.log_likelihood(t, n_importance_samples=5, random_state=0)
+    assert isinstance(out, torch.Tensor)
+    assert out.dtype == dtype and out.device == t.device and not out.requires_grad
+    np.testing.assert_array_equal(out.numpy(), expected)
