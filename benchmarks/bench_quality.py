@@ -272,6 +272,13 @@ def main():
         '--hinton-model deep-denoising, \'{"noise": "gaussian", "noise_level": 0.1}\'',
     )
     p.add_argument(
+        "--hinton-pretrain-epochs",
+        type=int,
+        default=None,
+        help="greedy layer-wise pretraining, this many epochs per layer (and as many end to "
+        "end), then the rest of --hinton-epochs warm-started",
+    )
+    p.add_argument(
         "--hinton-anneal-epochs",
         type=int,
         default=0,
@@ -423,8 +430,22 @@ def main():
             extra = json.loads(args.hinton_params)
             settings.update(extra)
             label += f" with {extra}"
-        est = cls(**settings, random_state=0, device="cpu")
-        t = fit_quiet(est, mnist["X_train"])
+        pretrain = args.hinton_pretrain_epochs
+        if pretrain:
+            # greedy layer-wise pretraining at this many epochs per layer (fit's
+            # max_iter, which then also runs as many end-to-end epochs), then the
+            # rest of the epochs warm-started: the whole run at max_iter per layer
+            # would cost about four times as much
+            settings.update(pretraining="greedy")
+            label += f", greedy pretraining {pretrain} epochs per layer"
+            est = cls(**{**settings, "max_iter": pretrain}, random_state=0, device="cpu")
+            t = fit_quiet(est, mnist["X_train"])
+            if args.hinton_epochs > pretrain:
+                est.set_params(max_iter=args.hinton_epochs - pretrain, warm_start=True)
+                t += fit_quiet(est, mnist["X_train"])
+        else:
+            est = cls(**settings, random_state=0, device="cpu")
+            t = fit_quiet(est, mnist["X_train"])
         err = recon_error(est, mnist["X_valid"])
         annealed = None
         if args.hinton_anneal_epochs:
@@ -453,6 +474,7 @@ def main():
             "published_pca": 13.87,
             "n_train": len(mnist["X_train"]),
             "anneal": annealed,
+            "pretrain_epochs_per_layer": pretrain,
         }
         h = payload["hinton"]
         h["logreg_accuracy"] = codes_accuracy(est, mnist, lr_iter)
