@@ -37,6 +37,22 @@ VARIANCE_MOMENTUM = 0.1
 IMPORTANCE_BLOCK_VALUES = 2**22
 
 
+def positive_count(value, name):
+    """``value`` as an int when it is a positive integer (not a bool); else a
+    ValueError naming ``name``."""
+    if not isinstance(value, Integral) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive integer; got {value!r}.")
+    return int(value)
+
+
+def seeded_generator(random_state, device):
+    """A torch Generator on ``device`` seeded from ``random_state`` (never the
+    global random state)."""
+    generator = torch.Generator(device=device)
+    generator.manual_seed(draw_seed(seed_source(random_state)))
+    return generator
+
+
 class VariationalAutoencoder(BaseAutoencoder):
     """Variational autoencoder with a Gaussian posterior and a N(0, I) prior.
 
@@ -368,17 +384,8 @@ class VariationalAutoencoder(BaseAutoencoder):
         autoencoders", ICLR 2016.
         """
         check_is_fitted(self)
-        if (
-            not isinstance(n_importance_samples, Integral)
-            or isinstance(n_importance_samples, bool)
-            or n_importance_samples < 1
-        ):
-            raise ValueError(
-                f"n_importance_samples must be a positive integer; got {n_importance_samples!r}."
-            )
-        n_draws = int(n_importance_samples)
-        generator = torch.Generator(device=self.device_)
-        generator.manual_seed(draw_seed(seed_source(random_state)))
+        n_draws = positive_count(n_importance_samples, "n_importance_samples")
+        generator = seeded_generator(random_state, self.device_)
 
         def block_log_likelihood(module, x):
             mu, log_var = module.encode_distribution(x)
@@ -429,12 +436,8 @@ class VariationalAutoencoder(BaseAutoencoder):
             Decoder means of the drawn codes, as float64.
         """
         check_is_fitted(self)
-        if not isinstance(n_samples, Integral) or isinstance(n_samples, bool) or n_samples < 1:
-            raise ValueError(f"n_samples must be a positive integer; got {n_samples!r}.")
-        generator = torch.Generator(device=self.device_)
-        generator.manual_seed(draw_seed(seed_source(random_state)))
-        z = torch.randn(
-            (int(n_samples), self._n_features_out), generator=generator, device=self.device_
-        )
+        n_samples = positive_count(n_samples, "n_samples")
+        generator = seeded_generator(random_state, self.device_)
+        z = torch.randn((n_samples, self._n_features_out), generator=generator, device=self.device_)
         with torch.inference_mode(), deterministic_algorithms(self.deterministic, self.device_):
             return self.module_.decode(z).cpu().numpy().astype(np.float64)
