@@ -6,10 +6,11 @@ from ._convolutional import ConvolutionalAutoencoder
 from ._denoising import DenoisingAutoencoder
 from ._outlier import AutoencoderOutlierDetector
 from ._persistence import load, save
+from ._show_versions import show_versions
 from ._sparse import SparseAutoencoder
 from ._variational import VariationalAutoencoder
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = [
     "Autoencoder",
@@ -22,4 +23,5 @@ __all__ = [
     "__version__",
     "load",
     "save",
+    "show_versions",
 ]
