@@ -39,28 +39,12 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from ._autoencoder import Autoencoder
-from ._contractive import ContractiveAutoencoder
-from ._convolutional import ConvolutionalAutoencoder
-from ._denoising import DenoisingAutoencoder
-from ._sparse import SparseAutoencoder
-from ._variational import VariationalAutoencoder
+from ._registry import AUTOENCODERS
 
 if TYPE_CHECKING:
     import onnx
 
 __all__ = ["register_converters", "to_onnx"]
-
-#: The estimators this module exports, each registered with skl2onnx under
-#: its own alias (skl2onnx looks converters up by exact type, not subclass).
-ESTIMATORS = (
-    Autoencoder,
-    DenoisingAutoencoder,
-    VariationalAutoencoder,
-    SparseAutoencoder,
-    ContractiveAutoencoder,
-    ConvolutionalAutoencoder,
-)
 
 #: method -> (module entry point, input name, output name)
 METHODS = {
@@ -86,8 +70,8 @@ class _Entry(nn.Module):
 
 
 def _check_estimator(estimator, method):
-    if not isinstance(estimator, ESTIMATORS):
-        names = ", ".join(cls.__name__ for cls in ESTIMATORS)
+    if not isinstance(estimator, AUTOENCODERS):
+        names = ", ".join(cls.__name__ for cls in AUTOENCODERS)
         raise TypeError(
             f"to_onnx exports skae estimators ({names}); got {type(estimator).__name__}. "
             "For scikit-learn estimators and Pipelines use skl2onnx.to_onnx, after "
@@ -231,6 +215,21 @@ def to_onnx(
         raise TypeError(f"opset must be an int or None; got {opset!r}.")
     _require("to_onnx", "onnx", "onnxscript")
 
+    model = _export(estimator, method, opset)
+    produced = {entry.domain: entry.version for entry in model.opset_import}.get("")
+    if opset is not None and produced != opset:
+        raise ValueError(
+            f"torch's ONNX exporter could not produce opset {opset} for this "
+            f"{type(estimator).__name__} (its version converter stopped at opset "
+            f"{produced}); ask for opset {produced} or later, or opset=None."
+        )
+    _set_metadata(model, {"skae.estimator": type(estimator).__name__, "skae.method": method})
+    return model
+
+
+def _export(estimator, method, opset):
+    """The exporter's model of ``method`` for a CPU float32 copy of the
+    estimator's module, with a dynamic batch dimension."""
     entry_point, input_name, output_name = METHODS[method]
     module = copy.deepcopy(estimator.module_).to(device="cpu", dtype=torch.float32)
     width = estimator.n_features_in_ if method == "transform" else _code_width(estimator)
@@ -247,16 +246,7 @@ def to_onnx(
             opset_version=opset,
             verbose=False,
         )
-    model = program.model_proto
-    produced = {entry.domain: entry.version for entry in model.opset_import}.get("")
-    if opset is not None and produced != opset:
-        raise ValueError(
-            f"torch's ONNX exporter could not produce opset {opset} for this "
-            f"{type(estimator).__name__} (its version converter stopped at opset "
-            f"{produced}); ask for opset {produced} or later, or opset=None."
-        )
-    _set_metadata(model, {"skae.estimator": type(estimator).__name__, "skae.method": method})
-    return model
+    return program.model_proto
 
 
 def _set_metadata(model, props):
@@ -318,7 +308,9 @@ def register_converters() -> None:
     _require("register_converters", "onnx", "skl2onnx")
     from skl2onnx import update_registered_converter
 
-    for cls in ESTIMATORS:
+    # each class under its own alias: skl2onnx looks converters up by exact
+    # type, not subclass
+    for cls in AUTOENCODERS:
         update_registered_converter(
             cls,
             f"Skae{cls.__name__}",
@@ -357,33 +349,62 @@ def _convert(scope, operator, container):
     """skl2onnx converter: the graph of :func:`to_onnx`, its names made
     unique in the pipeline's scope, between float32 casts when the pipeline
     runs in another type."""
-    from onnx import AttributeProto, TensorProto, helper, inliner, numpy_helper
+    from onnx import TensorProto, inliner
 
     estimator = operator.raw_operator
     model = to_onnx(estimator, opset=container.target_opset)
     if model.functions:
         model = inliner.inline_local_functions(model)
-    graph = model.graph
-    opsets = {entry.domain: entry.version for entry in model.opset_import}
     prefix = f"skae_{type(estimator).__name__}"
-
-    source = operator.inputs[0].full_name
-    if operator.inputs[0].type.to_onnx_type().tensor_type.elem_type != TensorProto.FLOAT:
-        cast = scope.get_unique_variable_name(f"{prefix}_float32_input")
-        container.add_node(
-            "Cast", source, cast, to=TensorProto.FLOAT, name=scope.get_unique_operator_name("Cast")
-        )
-        source = cast
+    source = _cast(scope, container, operator.inputs[0], prefix, TensorProto.FLOAT)
     target = operator.outputs[0].full_name
-    cast_back = operator.outputs[0].type.to_onnx_type().tensor_type.elem_type != TensorProto.FLOAT
+    cast_back = _elem_type(operator.outputs[0]) != TensorProto.FLOAT
     result = scope.get_unique_variable_name(f"{prefix}_float32_output") if cast_back else target
-
+    graph = model.graph
     names = {"": "", graph.input[0].name: source, graph.output[0].name: result}
 
     def rename(name):
         if name not in names:
             names[name] = scope.get_unique_variable_name(f"{prefix}_{name}")
         return names[name]
+
+    _add_initializers(container, graph, rename)
+    opsets = {entry.domain: entry.version for entry in model.opset_import}
+    _add_nodes(scope, container, graph, opsets, rename, type(estimator).__name__)
+    if cast_back:
+        container.add_node(
+            "Cast",
+            result,
+            target,
+            to=TensorProto.DOUBLE,
+            name=scope.get_unique_operator_name("Cast"),
+        )
+
+
+def _elem_type(variable):
+    """The ONNX element type of a skl2onnx variable."""
+    return variable.type.to_onnx_type().tensor_type.elem_type
+
+
+def _cast(scope, container, variable, prefix, to):
+    """The name of ``variable`` cast to the type ``to``: its own name when it
+    already has that type, else that of a new Cast node's output."""
+    if _elem_type(variable) == to:
+        return variable.full_name
+    cast = scope.get_unique_variable_name(f"{prefix}_float32_input")
+    container.add_node(
+        "Cast",
+        variable.full_name,
+        cast,
+        to=to,
+        name=scope.get_unique_operator_name("Cast"),
+    )
+    return cast
+
+
+def _add_initializers(container, graph, rename):
+    """Copy the graph's weights into the pipeline's container, renamed."""
+    from onnx import numpy_helper
 
     for tensor in graph.initializer:
         value = numpy_helper.to_array(tensor)
@@ -393,12 +414,20 @@ def _convert(scope, operator, container):
             list(tensor.dims),
             numpy_helper.from_array(value),
         )
+
+
+def _add_nodes(scope, container, graph, opsets, rename, estimator_name):
+    """Copy the graph's nodes into the pipeline's container, renamed; a node
+    with a subgraph (If, Loop) cannot be inlined this way."""
+    from onnx import AttributeProto, helper
+
+    prefix = f"skae_{estimator_name}"
     for node in graph.node:
         attributes = {}
         for attribute in node.attribute:
             if attribute.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS):
                 raise NotImplementedError(
-                    f"{type(estimator).__name__}'s exported graph has a {node.op_type} node "
+                    f"{prefix[len('skae_') :]}'s exported graph has a {node.op_type} node "
                     "with a subgraph, which the skl2onnx converter cannot inline."
                 )
             attributes[attribute.name] = helper.get_attribute_value(attribute)
@@ -410,12 +439,4 @@ def _convert(scope, operator, container):
             op_version=opsets.get(node.domain),
             name=scope.get_unique_operator_name(f"{prefix}_{node.op_type}"),
             **attributes,
-        )
-    if cast_back:
-        container.add_node(
-            "Cast",
-            result,
-            target,
-            to=TensorProto.DOUBLE,
-            name=scope.get_unique_operator_name("Cast"),
         )
