@@ -4,6 +4,7 @@ from ._autoencoder import Autoencoder
 from ._contractive import ContractiveAutoencoder
 from ._convolutional import ConvolutionalAutoencoder
 from ._denoising import DenoisingAutoencoder
+from ._impute import AutoencoderImputer
 from ._outlier import AutoencoderOutlierDetector
 from ._persistence import load, save
 from ._show_versions import show_versions
@@ -14,6 +15,7 @@ __version__ = "0.3.0"
 
 __all__ = [
     "Autoencoder",
+    "AutoencoderImputer",
     "AutoencoderOutlierDetector",
     "ContractiveAutoencoder",
     "ConvolutionalAutoencoder",

@@ -33,7 +33,8 @@ MLP_AUTOENCODERS = (
 def estimator_classes():
     """Every public estimator class skae can save and load, by name: the
     autoencoders and the estimators built on them (the outlier detector, ...)."""
+    from ._impute import AutoencoderImputer
     from ._outlier import AutoencoderOutlierDetector
 
-    classes = (*AUTOENCODERS, AutoencoderOutlierDetector)
+    classes = (*AUTOENCODERS, AutoencoderOutlierDetector, AutoencoderImputer)
     return {cls.__name__: cls for cls in classes}

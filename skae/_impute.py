@@ -1,0 +1,494 @@
+"""Missing values: an imputer in scikit-learn's imputer API whose fills come
+from a mask-aware denoising autoencoder (:class:`AutoencoderImputer`)."""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from numpy.typing import ArrayLike
+from sklearn.impute import MissingIndicator
+from sklearn.utils import Tags
+from sklearn.utils._mask import _get_mask
+from sklearn.utils._missing import is_scalar_nan
+from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
+
+from ._base import BaseAutoencoder
+from ._impute_module import MaskedImputerModule
+from ._validation import FLOAT_DTYPES, Interval, positive_ints
+
+#: The base's parameters that an imputer has no use for.
+_NOT_IMPUTER_PARAMS = {"n_components", "loss"}
+
+#: Rows per block when the column statistics are read from the training rows.
+_STATISTICS_BLOCK = 4096
+
+
+def column_statistics(rows):
+    """``(means, stds, counts)`` of the observed (non-NaN) values of each
+    column of a row source (:mod:`skae._rows`), read block by block and
+    summed in float64; NaN means and stds where a column has no value."""
+    total = square = count = 0.0
+    for start in range(0, len(rows), _STATISTICS_BLOCK):
+        block = rows.take(slice(start, start + _STATISTICS_BLOCK)).double()
+        observed = ~torch.isnan(block)
+        block = torch.where(observed, block, torch.zeros_like(block))
+        total = total + block.sum(0)
+        square = square + block.square().sum(0)
+        count = count + observed.sum(0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = (total / count).cpu().numpy()
+        variances = (square / count).cpu().numpy() - means**2
+    return means, np.sqrt(np.maximum(variances, 0)), count.cpu().numpy()
+
+
+def standardizing_scales(stds):
+    """The per-column scales the layers see the data at: the standard
+    deviations, 1 where a column is constant or empty."""
+    tiny = np.finfo(np.float32).tiny
+    return np.where(np.isfinite(stds) & (stds > np.sqrt(tiny)), stds, 1.0)
+
+
+def fixed_indicator(features, n_features, missing_values):
+    """A fitted :class:`~sklearn.impute.MissingIndicator` over ``features``
+    (the columns that had missing values at fit), rebuilt from that list
+    (for a fitted state read back by pickle or :func:`skae.load`)."""
+    marker = np.nan if is_scalar_nan(missing_values) else missing_values
+    X = np.full((1, n_features), 0.0 if marker != 0 else 1.0)
+    X[0, np.asarray(features, dtype=int)] = marker
+    return MissingIndicator(missing_values=missing_values, error_on_new=False).fit(X)
+
+
+class AutoencoderImputer(BaseAutoencoder):
+    """Imputation of missing values by a mask-aware denoising autoencoder.
+
+    Each row is standardised per column (the observed means and standard
+    deviations of the training rows), its missing entries are set to the
+    column mean, and the network reads that row next to its mask of observed
+    entries and restores the whole row. Training teaches it to restore what
+    it was not shown: every batch hides a random share (``hide_fraction``)
+    of the observed entries, and the loss is the squared error on the hidden
+    entries plus ``observed_weight`` times the error on the entries it saw.
+    Early stopping scores the held-out rows on a fixed pattern of hidden
+    entries and restores the best weights.
+
+    :meth:`transform` returns the observed values exactly as given and fills
+    only the missing ones. A row with every value missing has nothing to
+    restore from: it gets the column means (``statistics_``).
+
+    Parameters
+    ----------
+    missing_values : int or float, default=np.nan
+        The placeholder for missing values; every occurrence is imputed.
+    hidden_layer_sizes : array-like of int, default=(256, 256)
+        Widths of the hidden layers between the input (the row and its mask,
+        ``2 * n_features`` wide) and the restored row.
+    activation : {"relu", "identity", "logistic", "tanh", "leaky_relu", \
+"elu", "gelu", "softplus"}, default="relu"
+        Activation of the hidden layers.
+    hide_fraction : float, default=0.25
+        Share of the observed entries hidden from the network in each batch
+        (and, drawn once, in the rows early stopping holds out), in (0, 1).
+    observed_weight : float, default=0.1
+        Weight of the squared error on the entries the network saw, next to
+        weight 1 on the hidden ones.
+    add_indicator : bool, default=False
+        Stack a :class:`~sklearn.impute.MissingIndicator` (of the features
+        with missing values at fit) to the right of the imputed data.
+    keep_empty_features : bool, default=False
+        Keep the features with no observed value in the training rows,
+        imputed with 0, instead of dropping them, as in
+        :class:`~sklearn.impute.SimpleImputer`.
+    optimizer : {"adam", "adamw", "sgd"}, default="adam"
+        The optimiser.
+    learning_rate : float, default=1e-3
+        Its learning rate.
+    learning_rate_schedule : {"constant", "cosine", "plateau"}, default="constant"
+        How the rate changes over the epochs.
+    weight_decay : float, default=0.0
+        L2 penalty (decoupled for "adamw").
+    batch_size : int or "auto", default="auto"
+        Rows per minibatch; "auto" is ``min(64, n_samples)``.
+    max_iter : int, default=500
+        Most epochs.
+    tol : float, default=1e-4
+        Least improvement of the validation score (minus the mean squared
+        error, in standard deviations, of the held-out hidden entries) that
+        counts, or of the training loss without early stopping.
+    n_iter_no_change : int, default=10
+        Epochs without improvement before training stops.
+    early_stopping : bool, default=True
+        Hold out ``validation_fraction`` of the rows and stop on their score.
+    validation_fraction : float, default=0.1
+        Share of the rows held out by early stopping.
+    shuffle : bool, default=True
+        Shuffle the rows every epoch.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the weights, the batches and the hidden entries.
+    device : str or torch.device, default="auto"
+        Where to train ("auto": CUDA, then MPS, else the CPU).
+    deterministic : bool, default=False
+        Use torch's deterministic algorithms.
+    distributed : bool or "auto", default="auto"
+        Data-parallel training in a ``torch.distributed`` process group.
+    verbose : int, default=0
+        Report progress every epoch when positive.
+    warm_start : bool, default=False
+        Continue from the fitted weights at the next :meth:`fit`.
+
+    Attributes
+    ----------
+    statistics_ : ndarray of shape (n_features_in_,)
+        The means of the observed values of each feature in the rows trained
+        on (the rows early stopping holds out are not), the fill of rows
+        with every value missing; NaN for features with no observed value
+        (dropped), or 0 with ``keep_empty_features=True``.
+    indicator_ : MissingIndicator
+        The indicator of missing values, with ``add_indicator=True``.
+    module_ : torch.nn.Module
+        The trained network (:class:`skae._impute_module.MaskedImputerModule`).
+    n_iter_ : int
+        Epochs run.
+    loss_curve_ : list of float
+        The training loss of each epoch.
+    validation_scores_ : list of float or None
+        The validation score of each epoch, with early stopping.
+    best_validation_score_ : float or None
+        The best of them.
+    best_loss_ : float or None
+        The least training loss, without early stopping.
+    device_ : torch.device
+        Where the module lives.
+    batch_size_ : int
+        The batch size used.
+    n_features_in_ : int
+        Number of features seen during :term:`fit`.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during :term:`fit`, when X has string column
+        names.
+
+    See Also
+    --------
+    sklearn.impute.SimpleImputer : Fills with a per-column statistic.
+    sklearn.impute.KNNImputer : Fills from the nearest rows.
+    sklearn.impute.IterativeImputer : Regresses each feature on the others.
+
+    Notes
+    -----
+    :meth:`partial_fit` trains one epoch on a chunk, as the other skae
+    estimators: the column statistics are learned from the first chunk and
+    kept for the later ones, and there is no early stopping.
+
+    Sparse input is refused (a missing value is not an implicit zero).
+
+    References
+    ----------
+    L. Gondara and K. Wang, "MIDA: Multiple imputation using denoising
+    autoencoders", PAKDD 2018.
+
+    J. Yoon, J. Jordon and M. van der Schaar, "GAIN: Missing data imputation
+    using generative adversarial nets", ICML 2018 (the hint of the mask).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skae import AutoencoderImputer
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(300, 2)) @ rng.normal(size=(2, 8))
+    >>> X_missing = np.where(rng.uniform(size=X.shape) < 0.2, np.nan, X)
+    >>> imputer = AutoencoderImputer(hidden_layer_sizes=(64,), random_state=0,
+    ...                              device="cpu")
+    >>> X_filled = imputer.fit_transform(X_missing)
+    >>> bool(np.isnan(X_filled).any())
+    False
+    >>> observed = ~np.isnan(X_missing)
+    >>> bool(np.array_equal(X_filled[observed], X_missing[observed]))
+    True
+    >>> error = np.sqrt(np.mean((X_filled - X)[~observed] ** 2))
+    >>> mean_error = np.sqrt(np.mean((np.nanmean(X_missing, 0) - X)[~observed] ** 2))
+    >>> bool(error < mean_error / 2)
+    True
+    """
+
+    _parameter_constraints: dict = {
+        **{
+            name: constraint
+            for name, constraint in BaseAutoencoder._parameter_constraints.items()
+            if name not in _NOT_IMPUTER_PARAMS
+        },
+        "missing_values": [Real],
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "hide_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "observed_weight": [Interval(Real, 0, None, closed="left")],
+        "add_indicator": ["boolean"],
+        "keep_empty_features": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        *,
+        missing_values: float = np.nan,
+        hidden_layer_sizes: tuple[int, ...] = (256, 256),
+        activation: str = "relu",
+        hide_fraction: float = 0.25,
+        observed_weight: float = 0.1,
+        add_indicator: bool = False,
+        keep_empty_features: bool = False,
+        optimizer: Literal["adam", "adamw", "sgd"] = "adam",
+        learning_rate: float = 1e-3,
+        learning_rate_schedule: Literal["constant", "cosine", "plateau"] = "constant",
+        weight_decay: float = 0.0,
+        batch_size: int | Literal["auto"] = "auto",
+        max_iter: int = 500,
+        tol: float = 1e-4,
+        n_iter_no_change: int = 10,
+        early_stopping: bool = True,
+        validation_fraction: float = 0.1,
+        shuffle: bool = True,
+        random_state: int | np.random.RandomState | None = None,
+        device: str | torch.device = "auto",
+        deterministic: bool = False,
+        distributed: bool | Literal["auto"] = "auto",
+        verbose: int = 0,
+        warm_start: bool = False,
+    ) -> None:
+        self.missing_values = missing_values
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.hide_fraction = hide_fraction
+        self.observed_weight = observed_weight
+        self.add_indicator = add_indicator
+        self.keep_empty_features = keep_empty_features
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.learning_rate_schedule = learning_rate_schedule
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.device = device
+        self.deterministic = deterministic
+        self.distributed = distributed
+        self.verbose = verbose
+        self.warm_start = warm_start
+
+    # ------------------------------------------------------------ the hooks
+
+    def _build_module(self, n_features):
+        sizes = positive_ints(self.hidden_layer_sizes, "hidden_layer_sizes")
+        return MaskedImputerModule(n_features, sizes, self.activation)
+
+    def _training_loss(self, module, generator):
+        """The mean squared error (in standard deviations) of the entries
+        hidden in the batch, plus ``observed_weight`` times that of the
+        entries left in view."""
+
+        def batch_loss(x):
+            z, observed = module.standardize(x)
+            draw = torch.rand(z.shape, generator=generator, device=z.device)
+            return self._masked_errors(module, z, observed, draw)
+
+        return batch_loss
+
+    def _masked_errors(self, module, z, observed, draw, *, per_row=False):
+        """Hide the observed entries whose ``draw`` falls below
+        ``hide_fraction``, restore the row, and score the squared errors:
+        the training loss, or (``per_row``) each row's sum of errors on the
+        hidden entries over the number expected."""
+        hidden = observed & (draw < self.hide_fraction)
+        seen = observed & ~hidden
+        restored = module.restore(torch.where(seen, z, torch.zeros_like(z)), seen)
+        errors = (restored - z).square()
+        if per_row:
+            expected = self.hide_fraction * z.shape[1]
+            return (errors * hidden).sum(1) / expected
+        hidden_error = (errors * hidden).sum() / hidden.sum().clamp(min=1)
+        seen_error = (errors * seen).sum() / seen.sum().clamp(min=1)
+        return hidden_error + self.observed_weight * seen_error
+
+    def _score_samples_batch(self, module, x):
+        """Minus each held-out row's error on a fixed pattern of hidden
+        entries (the same at every epoch), for early stopping."""
+        z, observed = module.standardize(x)
+        generator = torch.Generator(device=z.device).manual_seed(0)
+        draw = torch.rand(z.shape, generator=generator, device=z.device)
+        return -self._masked_errors(module, z, observed, draw, per_row=True)
+
+    def _train_module(self, module, X, *, optimizer, fresh, incremental, **train_kwargs):
+        """Learn the column statistics of a fresh module from the training
+        rows, then train it."""
+        attributes = {}
+        if fresh:
+            means, stds, _ = column_statistics(X)
+            empty = np.isnan(means)
+            module.set_statistics(
+                torch.as_tensor(np.where(empty, 0.0, means), dtype=torch.float32),
+                torch.as_tensor(standardizing_scales(stds), dtype=torch.float32),
+            )
+            attributes["statistics_"] = np.where(
+                empty, 0.0 if self.keep_empty_features else np.nan, means
+            )
+            attributes["_empty_features_"] = empty
+        history, _ = super()._train_module(
+            module, X, optimizer=optimizer, fresh=fresh, incremental=incremental, **train_kwargs
+        )
+        return history, attributes
+
+    # ----------------------------------------------------------- validation
+
+    def _validated(self, X, *, reset, estimator=None):
+        """X as a float numpy array (NaN allowed when it is the marker),
+        dense: a sparse matrix is refused, as by IterativeImputer."""
+        return validate_data(
+            self if estimator is None else estimator,
+            X,
+            dtype=FLOAT_DTYPES,
+            ensure_all_finite="allow-nan" if is_scalar_nan(self.missing_values) else True,
+            reset=reset,
+        )
+
+    def _with_nan_marker(self, X, mask):
+        """X with NaN at the missing entries (X itself when NaN is the marker)."""
+        if is_scalar_nan(self.missing_values) or not mask.any():
+            return X
+        return np.where(mask, np.nan, X).astype(X.dtype, copy=False)
+
+    def _validated_training_data(self, X, *, reset, early_stopping, device):
+        """The training rows, NaN where missing, and the attributes they
+        define (the feature attributes and the indicator when ``reset``)."""
+        probe = object.__new__(type(self))  # validate_data sets them on its estimator
+        probe.__dict__.update(self.__dict__)
+        X = self._validated(X, reset=reset, estimator=probe)
+        positive_ints(self.hidden_layer_sizes, "hidden_layer_sizes")
+        if early_stopping and X.shape[0] < 2:
+            raise ValueError(
+                f"early_stopping=True needs at least 2 samples to hold out a validation "
+                f"set; got n_samples={X.shape[0]}."
+            )
+        attributes = {}
+        if reset:
+            names = ("n_features_in_", "feature_names_in_")
+            attributes = {name: getattr(probe, name) for name in names if hasattr(probe, name)}
+            if self.add_indicator:
+                attributes["indicator_"] = MissingIndicator(
+                    missing_values=self.missing_values, error_on_new=False
+                ).fit(X)
+        return self._with_nan_marker(X, _get_mask(X, self.missing_values)), attributes
+
+    # ------------------------------------------------------------- transform
+
+    def transform(self, X: ArrayLike) -> np.ndarray:
+        """Impute the missing values of X.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The data, with ``missing_values`` where values are missing.
+
+        Returns
+        -------
+        X_imputed : ndarray of shape (n_samples, n_features_out)
+            X with its missing values filled, its observed values unchanged;
+            the features with no observed value at fit are dropped (unless
+            ``keep_empty_features``), and the indicator is stacked to the
+            right with ``add_indicator``. In X's float dtype.
+        """
+        check_is_fitted(self)
+        X = self._validated(X, reset=False)
+        mask = _get_mask(X, self.missing_values)
+        imputed = self._imputed(X, mask)
+        kept = ~np.isnan(self.statistics_)
+        if not kept.all():
+            imputed = imputed[:, kept]
+        if self.add_indicator:
+            imputed = np.hstack([imputed, self.indicator_.transform(X).astype(imputed.dtype)])
+        return imputed
+
+    def _imputed(self, X, mask):
+        """A copy of X with its missing entries filled: by the network for
+        rows with some value observed, by ``statistics_`` for rows with none
+        and for the features empty at fit."""
+        out = np.array(X, dtype=X.dtype, order="C", copy=True)
+        statistics = np.nan_to_num(self.statistics_).astype(X.dtype)
+        some_missing = mask.any(axis=1)
+        all_missing = mask.all(axis=1)
+        rows = np.flatnonzero(some_missing & ~all_missing)
+        if rows.size:
+            restored = self._apply(
+                lambda module, block: module(block), self._with_nan_marker(X[rows], mask[rows])
+            )
+            empty = self._empty_features_
+            restored[:, empty] = statistics[empty]
+            out[rows] = np.where(mask[rows], restored, X[rows])
+        out[all_missing] = statistics
+        return out
+
+    # ------------------------------------------------------ names and state
+
+    def get_feature_names_out(self, input_features: ArrayLike | None = None) -> np.ndarray:
+        """Names of the output features: the kept input features, then the
+        indicator's (``missingindicator_<name>``) with ``add_indicator``.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Input feature names; by default ``feature_names_in_``, else
+            ``x0, x1, ...``.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+            The output feature names.
+        """
+        check_is_fitted(self)
+        input_features = _check_feature_names_in(self, input_features)
+        names = input_features[~np.isnan(self.statistics_)]
+        if not self.add_indicator:
+            return names
+        return np.concatenate([names, self.indicator_.get_feature_names_out(input_features)])
+
+    def _export_state(self) -> dict[str, Any]:
+        """The base's plain-data state, the indicator as its list of features."""
+        state = super()._export_state()
+        indicator = state["attributes"].pop("indicator_", None)
+        if indicator is not None:
+            state["attributes"]["_indicator_features_"] = indicator.features_
+        return state
+
+    def _import_state(self, state: dict[str, Any]) -> None:
+        attributes = dict(state["attributes"]) if isinstance(state, dict) else {}
+        features = attributes.pop("_indicator_features_", None)
+        super()._import_state({**state, "attributes": attributes} if attributes else state)
+        if features is not None:
+            self.indicator_ = fixed_indicator(
+                features, self.n_features_in_, self._build_params_["missing_values"]
+            )
+
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = is_scalar_nan(self.missing_values)
+        tags.input_tags.sparse = False
+        tags.array_api_support = False
+        return tags
+
+    # An imputer has no inverse and no score: the autoencoders' methods are
+    # not inherited (``hasattr`` says False, as for scikit-learn's imputers).
+
+    @property
+    def inverse_transform(self):
+        raise AttributeError("'AutoencoderImputer' object has no attribute 'inverse_transform'")
+
+    @property
+    def score_samples(self):
+        raise AttributeError("'AutoencoderImputer' object has no attribute 'score_samples'")
+
+    @property
+    def score(self):
+        raise AttributeError("'AutoencoderImputer' object has no attribute 'score'")

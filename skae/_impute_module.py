@@ -1,0 +1,64 @@
+"""The torch module of :class:`skae.AutoencoderImputer`: a mask-aware
+denoising autoencoder. Pure torch, no scikit-learn.
+
+A row goes in with NaN where values are missing. The module standardises it
+per column (the training rows' observed means and standard deviations, held
+as buffers), fills the missing entries with 0 (the mean) and hands the
+network the filled row next to its mask of observed entries, so that a
+missing value and an observed mean are told apart. The network's output is
+mapped back to the data's units.
+"""
+
+import torch
+from torch import nn
+
+from .nn import mlp
+
+
+class MaskedImputerModule(nn.Module):
+    """``2 * n_features -> hidden_layer_sizes -> n_features``: the
+    standardised, mean-filled row and its observed mask in, the whole row
+    (standardised) out.
+
+    Parameters
+    ----------
+    n_features : int
+        Width of the rows.
+    hidden_layer_sizes : tuple of int
+        Widths of the hidden layers.
+    activation : str
+        A name of :data:`skae.nn.ACTIVATIONS`, between the layers.
+    """
+
+    #: the base's input-scale step does not apply: the module holds per-column
+    #: statistics instead (:meth:`set_statistics`)
+    learns_input_scale = False
+
+    def __init__(self, n_features, hidden_layer_sizes, activation):
+        super().__init__()
+        self.register_buffer("center", torch.zeros(n_features))
+        self.register_buffer("scale", torch.ones(n_features))
+        self.net = mlp([2 * n_features, *hidden_layer_sizes, n_features], activation)
+
+    def set_statistics(self, center, scale):
+        """Per-column means and standard deviations (tensors of shape
+        ``(n_features,)``) of the training rows' observed values."""
+        self.center.copy_(center)
+        self.scale.copy_(scale)
+
+    def standardize(self, x):
+        """``(z, observed)``: ``x`` in the layers' units with its missing
+        (NaN) entries at 0, and the boolean mask of its observed entries."""
+        observed = ~torch.isnan(x)
+        z = (x - self.center) / self.scale
+        return torch.where(observed, z, torch.zeros_like(z)), observed
+
+    def restore(self, z, observed):
+        """The network's standardised row from a filled row and its mask."""
+        return self.net(torch.cat([z, observed.to(z.dtype)], dim=1))
+
+    def forward(self, x):
+        """Every entry of ``x`` (NaN where missing) as the network restores
+        it, in the data's units."""
+        z, observed = self.standardize(x)
+        return self.restore(z, observed) * self.scale + self.center

@@ -1,0 +1,264 @@
+"""AutoencoderImputer: scikit-learn's checks, the imputer contract and a case
+with a known answer."""
+
+import os
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.base import clone
+from sklearn.impute import KNNImputer, SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.utils.estimator_checks import (
+    check_param_validation,
+    check_set_output_transform_pandas,
+    check_transformer_get_feature_names_out,
+    check_transformer_get_feature_names_out_pandas,
+    parametrize_with_checks,
+)
+
+import skae
+from skae import AutoencoderImputer
+
+#: small and quick settings for the contract tests
+FAST = dict(hidden_layer_sizes=(16,), max_iter=20, random_state=0, device="cpu")
+
+
+def fast(**params):
+    return AutoencoderImputer(**{**FAST, **params})
+
+
+def quiet_fit_transform(imputer, X):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ConvergenceWarning of the short fits
+        return imputer.fit_transform(X)
+
+
+def low_rank(n_samples=400, n_features=12, rank=3, missing=0.3, seed=0):
+    """(X, X with ``missing`` of its entries NaN) for a rank-``rank`` X."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n_samples, rank)) @ rng.normal(size=(rank, n_features))
+    return X, np.where(rng.uniform(size=X.shape) < missing, np.nan, X)
+
+
+@parametrize_with_checks(
+    [AutoencoderImputer(random_state=0, device="cpu"), fast(add_indicator=True)]
+)
+def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        check_param_validation,
+        check_set_output_transform_pandas,
+        check_transformer_get_feature_names_out,
+        check_transformer_get_feature_names_out_pandas,
+    ],
+)
+def test_checks_not_yielded_for_third_parties(check):
+    check("AutoencoderImputer", fast())
+
+
+def test_observed_values_are_returned_bit_for_bit_and_input_untouched():
+    _, X_missing = low_rank()
+    X_missing[:, 0] *= 1e-7  # values that a float32 round trip would change
+    before = X_missing.copy()
+    X_filled = quiet_fit_transform(fast(), X_missing)
+    observed = ~np.isnan(X_missing)
+    assert_array_equal(X_filled[observed], X_missing[observed])
+    assert not np.isnan(X_filled).any()
+    assert_array_equal(X_missing, before)  # NaN compare equal in assert_array_equal
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dtype_is_kept(dtype):
+    _, X_missing = low_rank()
+    X_filled = quiet_fit_transform(fast(), X_missing.astype(dtype))
+    assert X_filled.dtype == dtype
+
+
+def test_rows_with_every_value_missing_get_the_column_means():
+    _, X_missing = low_rank()
+    imputer = fast(early_stopping=False)
+    quiet_fit_transform(imputer, X_missing)
+    assert_allclose(imputer.statistics_, np.nanmean(X_missing, axis=0), rtol=1e-6, atol=1e-7)
+    X_new = X_missing[:3].copy()
+    X_new[1] = np.nan
+    assert_allclose(imputer.transform(X_new)[1], imputer.statistics_)
+
+
+def test_a_marker_other_than_nan():
+    X, X_missing = low_rank()
+    X_marked = np.nan_to_num(X_missing, nan=-999.0)
+    with_nan = quiet_fit_transform(fast(), X_missing)
+    with_marker = quiet_fit_transform(fast(missing_values=-999.0), X_marked)
+    assert_allclose(with_marker, with_nan, rtol=1e-6, atol=1e-6)
+    with pytest.raises(ValueError, match="NaN"):
+        fast(missing_values=-999.0).fit(X_missing)
+
+
+@pytest.mark.parametrize("keep_empty_features", [False, True])
+@pytest.mark.parametrize("add_indicator", [False, True])
+def test_indicator_and_empty_features_as_simple_imputer(keep_empty_features, add_indicator):
+    _, X_missing = low_rank(n_features=5)
+    X_missing[:, 2] = np.nan
+    X_missing[:50, 4] = np.nan
+    params = dict(add_indicator=add_indicator, keep_empty_features=keep_empty_features)
+    ours = fast(early_stopping=False, **params)
+    X_ours = quiet_fit_transform(ours, X_missing)
+    reference = SimpleImputer(**params)
+    X_reference = reference.fit_transform(X_missing)
+    assert X_ours.shape == X_reference.shape
+    assert_array_equal(ours.get_feature_names_out(), reference.get_feature_names_out())
+    observed = ~np.isnan(X_missing)
+    kept = [0, 1, 2, 3, 4] if keep_empty_features else [0, 1, 3, 4]
+    assert_array_equal(
+        X_ours[:, : len(kept)][observed[:, kept]], X_missing[:, kept][observed[:, kept]]
+    )
+    if keep_empty_features:
+        assert_array_equal(X_ours[:, 2], 0.0)
+    if add_indicator:  # the indicator columns are SimpleImputer's exactly
+        assert_array_equal(X_ours[:, len(kept) :], X_reference[:, len(kept) :])
+
+
+def test_recovers_a_low_rank_matrix_far_better_than_the_mean():
+    # a known answer: a rank-3 matrix with 30 % of its entries hidden is
+    # determined by the rest; the column means miss it by about its scale
+    X, X_missing = low_rank(n_samples=1000, missing=0.3)
+    hidden = np.isnan(X_missing)
+    imputer = AutoencoderImputer(hidden_layer_sizes=(64, 64), random_state=0, device="cpu")
+    X_filled = imputer.fit_transform(X_missing)
+    error = np.sqrt(np.mean((X_filled - X)[hidden] ** 2))
+    mean_error = np.sqrt(np.mean((SimpleImputer().fit_transform(X_missing) - X)[hidden] ** 2))
+    assert error < 0.35 * mean_error, (error, mean_error)
+
+
+def test_pickle_save_load_and_clone(tmp_path):
+    _, X_missing = low_rank()
+    imputer = fast(add_indicator=True)
+    X_filled = quiet_fit_transform(imputer, X_missing)
+    unpickled = pickle.loads(pickle.dumps(imputer))
+    assert_array_equal(unpickled.transform(X_missing), X_filled)
+    path = os.fspath(tmp_path / "imputer.skae")
+    skae.save(imputer, path)
+    assert_array_equal(skae.load(path).transform(X_missing), X_filled)
+    cloned = clone(imputer)
+    params, cloned_params = imputer.get_params(), cloned.get_params()
+    assert np.isnan(params.pop("missing_values")) and np.isnan(cloned_params.pop("missing_values"))
+    assert cloned_params == params
+    assert not hasattr(cloned, "module_")
+
+
+def test_same_seed_same_result():
+    _, X_missing = low_rank()
+    first = quiet_fit_transform(fast(), X_missing)
+    assert_array_equal(quiet_fit_transform(fast(), X_missing), first)
+
+
+def test_partial_fit_trains_one_epoch_per_call():
+    _, X_missing = low_rank()
+    imputer = fast()
+    imputer.partial_fit(X_missing[:200])
+    statistics = imputer.statistics_.copy()
+    imputer.partial_fit(X_missing[200:])
+    assert imputer.n_iter_ == 2
+    assert_array_equal(imputer.statistics_, statistics)  # kept from the first chunk
+    assert not np.isnan(imputer.transform(X_missing)).any()
+
+
+def test_memmap_input(tmp_path):
+    _, X_missing = low_rank()
+    path = tmp_path / "X.npy"
+    np.save(path, X_missing)
+    X_map = np.load(path, mmap_mode="r")
+    assert_array_equal(quiet_fit_transform(fast(), X_map), quiet_fit_transform(fast(), X_missing))
+
+
+def test_pipeline_with_grid_search():
+    rng = np.random.default_rng(0)
+    X, _ = low_rank(n_samples=200, n_features=6)
+    y = (X[:, 0] > 0).astype(int)
+    X_missing = np.where(rng.uniform(size=X.shape) < 0.2, np.nan, X)
+    pipeline = make_pipeline(fast(max_iter=5), LogisticRegression())
+    search = GridSearchCV(pipeline, {"autoencoderimputer__hidden_layer_sizes": [(8,), (16,)]}, cv=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        search.fit(X_missing, y)
+    assert search.best_score_ > 0.7
+
+
+def test_better_than_knn_is_not_promised_but_better_than_the_mean_on_digits():
+    from sklearn.datasets import load_digits
+
+    X = load_digits().data[:600] / 16
+    rng = np.random.default_rng(0)
+    hidden = rng.uniform(size=X.shape) < 0.2
+    X_missing = np.where(hidden, np.nan, X)
+    X_filled = fast(hidden_layer_sizes=(128,), max_iter=60).fit_transform(X_missing)
+    error = np.sqrt(np.mean((X_filled - X)[hidden] ** 2))
+    mean_error = np.sqrt(np.mean((SimpleImputer().fit_transform(X_missing) - X)[hidden] ** 2))
+    knn_error = np.sqrt(np.mean((KNNImputer().fit_transform(X_missing) - X)[hidden] ** 2))
+    assert error < 0.8 * mean_error, (error, mean_error, knn_error)
+
+
+def test_sparse_input_refused():
+    X = sp.random(20, 5, density=0.5, format="csr", random_state=0)
+    with pytest.raises(TypeError, match="Sparse data was passed"):
+        fast().fit(X)
+
+
+def test_infinite_values_refused():
+    _, X_missing = low_rank()
+    X_missing[0, 0] = np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        fast().fit(X_missing)
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        (dict(hide_fraction=1.0), "hide_fraction"),
+        (dict(hide_fraction=0), "hide_fraction"),
+        (dict(observed_weight=-1), "observed_weight"),
+        (dict(missing_values="NA"), "missing_values"),
+        (dict(add_indicator="yes"), "add_indicator"),
+        (dict(hidden_layer_sizes=(0,)), "hidden_layer_sizes"),
+    ],
+)
+def test_bad_parameters_refused(params, message):
+    _, X_missing = low_rank()
+    with pytest.raises(ValueError, match=message):
+        fast(**params).fit(X_missing)
+
+
+def test_new_features_count_refused():
+    _, X_missing = low_rank()
+    imputer = fast()
+    quiet_fit_transform(imputer, X_missing)
+    with pytest.raises(ValueError, match="features"):
+        imputer.transform(X_missing[:, :5])
+
+
+def test_no_inverse_transform_nor_score():
+    assert not hasattr(AutoencoderImputer(), "inverse_transform")
+    assert not hasattr(AutoencoderImputer(), "score")
+
+
+@pytest.mark.parametrize("library", ["pandas", "polars"])
+def test_dataframes_in_and_out(library):
+    frames = pytest.importorskip(library)
+    _, X_missing = low_rank(n_features=4)
+    columns = ["a", "b", "c", "d"]
+    frame = frames.DataFrame({name: X_missing[:, i] for i, name in enumerate(columns)})
+    imputer = fast(add_indicator=True).set_output(transform=library)
+    out = quiet_fit_transform(imputer, frame)
+    assert isinstance(out, frames.DataFrame)
+    assert list(out.columns) == columns + [f"missingindicator_{name}" for name in columns]
+    assert_array_equal(out.to_numpy()[:, :4], quiet_fit_transform(fast(), X_missing))
