@@ -4,43 +4,64 @@ convention: rows the autoencoder reconstructs badly are the outliers."""
 from __future__ import annotations
 
 import sys
-from numbers import Real
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
-from sklearn.base import BaseEstimator, OutlierMixin, _fit_context, clone
+from scipy.special import erf
+from sklearn.base import BaseEstimator, OutlierMixin, clone
+from sklearn.model_selection import KFold
 from sklearn.utils import Tags, get_tags
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._autoencoder import Autoencoder
-from ._base import BaseAutoencoder, Interval
+from ._base import BaseAutoencoder
+from ._random import seed_source
+from ._validation import Interval, _fit_context
 
 if sys.version_info >= (3, 11):
     from typing import Self
 else:  # Python 3.10: typing_extensions, a dependency there
     from typing_extensions import Self
 
-#: The inner estimator's settings when ``estimator=None``, chosen by the
-#: one-class MNIST benchmark (benchmarks/bench_outliers.py). The training
-#: settings are spelled out so that the default detector stays the one that
-#: was measured when the Autoencoder's own defaults change.
+#: The inner estimator's settings when ``estimator=None`` (besides the code
+#: size and batch size of :func:`default_size`), chosen on
+#: benchmarks/bench_outliers.py: early stopping on held-out rows ends every
+#: fit before ``max_iter`` (so without a ConvergenceWarning) and keeps the
+#: best epoch, the PCA start included where the Autoencoder has one.
 DEFAULT_ESTIMATOR_PARAMS: dict[str, Any] = dict(
-    n_components=16,
     hidden_layer_sizes=(256,),
     activation="elu",
-    batch_size=64,
-    max_iter=45,
+    max_iter=500,
     learning_rate=1e-3,
-    early_stopping=False,
+    early_stopping=True,
 )
 
+#: The default code size is a quarter of the features, at most this many.
+MAX_DEFAULT_COMPONENTS = 16
 
-def default_estimator(**params: Any) -> Autoencoder:
+#: Version of the detector's exported fitted state (``skae.save``).
+DETECTOR_STATE_VERSION = 1
+
+
+def default_size(n_samples: int, n_features: int) -> dict[str, int]:
+    """The default inner model's code size and batch size for data of this
+    shape: a code of a quarter of the features (at most 16), and batches of
+    a 32nd of the rows between 16 and 64, so that a small data set still
+    gets enough optimiser steps per epoch for early stopping to end the fit."""
+    return {
+        "n_components": min(MAX_DEFAULT_COMPONENTS, max(1, n_features // 4)),
+        "batch_size": int(np.clip(n_samples // 32, 16, 64)),
+    }
+
+
+def default_estimator(n_samples: int, n_features: int, **params: Any) -> Autoencoder:
     """The autoencoder an :class:`AutoencoderOutlierDetector` with
-    ``estimator=None`` fits, with ``params`` (``random_state``, ``device``,
-    ...) set on top of the default settings."""
-    return Autoencoder(**{**DEFAULT_ESTIMATOR_PARAMS, **params})
+    ``estimator=None`` fits on data of shape ``(n_samples, n_features)``,
+    with ``params`` (``random_state``, ``device``, ...) set on top."""
+    settings = {**DEFAULT_ESTIMATOR_PARAMS, **default_size(n_samples, n_features)}
+    return Autoencoder(**{**settings, **params})
 
 
 class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
@@ -49,10 +70,24 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
     Fits a clone of a skae autoencoder to the training data and scores each
     row with the autoencoder's :meth:`score_samples`: the negative
     reconstruction error (the ELBO for :class:`VariationalAutoencoder`).
-    Rows the autoencoder reconstructs badly score low. The threshold
-    ``offset_`` is the ``contamination`` quantile of the training scores, so
-    that share of the training rows is flagged, as in
-    :class:`~sklearn.ensemble.IsolationForest` with a float ``contamination``.
+    Rows the autoencoder reconstructs badly score low.
+
+    The threshold ``offset_`` is cross-fitted, so that about
+    ``contamination`` of *new* inliers fall below it: the rows are split in
+    ``cv`` folds, a clone is fitted on all folds but one and scores the
+    held-out fold, and ``offset_`` is the ``contamination`` quantile of these
+    out-of-fold scores; the model kept (``estimator_``) is then fitted on
+    all rows. An autoencoder reconstructs its own training rows better than
+    new ones, so the quantile of the training scores (the threshold of
+    :class:`~sklearn.ensemble.IsolationForest` with a float
+    ``contamination``) flags many more new inliers than ``contamination``
+    (20 % to 70 % on small data sets at 0.1); the out-of-fold scores are
+    scores of rows the model did not see, as new rows will be. Cross-fitting
+    rather than one held-out split keeps every row for the threshold (a
+    small data set has few to spare) and every row for the final model; it
+    costs ``cv`` more fits on ``(cv - 1) / cv`` of the rows. The fold models
+    saw fewer rows than the final one, so the threshold errs on the low
+    side: slightly fewer new inliers than ``contamination`` are flagged.
 
     Use it for novelty detection (fit on clean data, flag new rows unlike it)
     or for outlier detection (fit on data with a few outliers; an autoencoder
@@ -65,28 +100,34 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         The autoencoder to fit (any skae estimator: :class:`Autoencoder`,
         :class:`DenoisingAutoencoder`, :class:`VariationalAutoencoder`,
         :class:`ConvolutionalAutoencoder`, ...); it is cloned, never fitted
-        in place. None fits ``Autoencoder(n_components=16,
-        hidden_layer_sizes=(256,), activation="elu", batch_size=64,
-        max_iter=45, learning_rate=1e-3, early_stopping=False)``, chosen on
-        the one-class MNIST benchmark (``benchmarks/bench_outliers.py``:
-        mean AUC 0.975 over the ten digits; ReLU units gave 0.972, 30
-        epochs 0.973, a code of 24 or 32 units less), with
-        ``random_state=None`` as every scikit-learn default: for results that
-        repeat, pass an estimator with an int ``random_state`` (these settings
-        plus ``random_state=0``, say).
+        in place, and keeps its own ``random_state``. None fits an
+        :class:`Autoencoder` with one hidden layer of 256 ELU units, a code
+        of a quarter of the features (at most 16), learning rate 1e-3,
+        batches of a 32nd of the rows (16 to 64) and early stopping on 10 %
+        of the rows held out (best epoch kept, at most 500 epochs), seeded
+        from ``random_state``: settings chosen on
+        ``benchmarks/bench_outliers.py``.
     contamination : float, default=0.1
-        The share of outliers expected in the training data, in (0, 0.5]:
-        ``offset_`` is set so that this share of the training rows falls
-        below it.
+        The share of new inliers to flag, in (0, 0.5]: ``offset_`` is the
+        ``contamination`` quantile of the out-of-fold scores.
+    cv : int, default=3
+        Number of folds of the cross-fitted threshold (at least 2); the fit
+        costs ``cv`` fits on ``(cv - 1) / cv`` of the rows besides the final
+        one on all rows.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the folds and, when ``estimator=None``, the default inner
+        model. Pass an int for results that repeat across calls.
 
     Attributes
     ----------
     estimator_ : skae autoencoder
-        The fitted clone of ``estimator``.
+        The fitted clone of ``estimator``, fitted on all rows.
+    calibration_scores_ : ndarray of shape (n_samples,)
+        The out-of-fold :meth:`score_samples` of the training rows, each from
+        the fold model that did not see the row.
     offset_ : float
-        The ``100 * contamination`` percentile of the training rows'
-        :meth:`score_samples`; ``decision_function = score_samples -
-        offset_``.
+        The ``100 * contamination`` percentile of ``calibration_scores_``;
+        ``decision_function = score_samples - offset_``.
     n_features_in_ : int
         Number of features seen during :term:`fit`.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -110,43 +151,61 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
     L. Ruff et al., "Deep one-class classification", ICML 2018 (the one-class
     MNIST protocol of the benchmark).
 
+    H.-P. Kriegel, P. Kröger, E. Schubert and A. Zimek, "Interpreting and
+    unifying outlier scores", SDM 2011 (``predict_proba(method="unify")``).
+
     Examples
     --------
     >>> import numpy as np
     >>> from sklearn.datasets import load_digits
+    >>> from sklearn.model_selection import train_test_split
     >>> from skae import Autoencoder, AutoencoderOutlierDetector
     >>> X = load_digits().data / 16
+    >>> X_train, X_new = train_test_split(X, test_size=0.5, random_state=0)
     >>> detector = AutoencoderOutlierDetector(
     ...     Autoencoder(n_components=8, hidden_layer_sizes=(32,), max_iter=20,
-    ...                 random_state=0, device="cpu"),
+    ...                 early_stopping=False, random_state=0, device="cpu"),
     ...     contamination=0.05,
-    ... ).fit(X)
-    >>> round(float(np.mean(detector.predict(X) == -1)), 3)
-    0.05
+    ... ).fit(X_train)
+    >>> share = float(np.mean(detector.predict(X_new) == -1))  # new inliers
+    >>> bool(0.02 < share < 0.1)
+    True
     >>> noise = np.random.default_rng(0).uniform(size=(3, 64))
     >>> detector.predict(noise)
     array([-1, -1, -1])
-    >>> bool(np.all(detector.decision_function(noise) < 0))
-    True
+    >>> detector.predict_proba(noise)[:, 0]  # P(outlier), the column of -1
+    array([1., 1., 1.])
     """
 
     _parameter_constraints: dict = {
         "estimator": [BaseAutoencoder, None],
         "contamination": [Interval(Real, 0, 0.5, closed="right")],
+        "cv": [Interval(Integral, 2, None, closed="left")],
+        "random_state": ["random_state"],
     }
 
     def __init__(
-        self, estimator: BaseAutoencoder | None = None, *, contamination: float = 0.1
+        self,
+        estimator: BaseAutoencoder | None = None,
+        *,
+        contamination: float = 0.1,
+        cv: int = 3,
+        random_state: int | np.random.RandomState | None = None,
     ) -> None:
         self.estimator = estimator
         self.contamination = contamination
+        self.cv = cv
+        self.random_state = random_state
 
-    def _inner(self):
-        return default_estimator() if self.estimator is None else self.estimator
+    def _template(self, shape, seed):
+        """The unfitted estimator that every fit of this call clones."""
+        if self.estimator is not None:
+            return self.estimator
+        return default_estimator(*shape, random_state=seed)
 
     def _accepts_sparse(self):
         # as the inner estimator does (a bad ``estimator`` is refused by fit)
-        inner = self._inner()
+        inner = Autoencoder() if self.estimator is None else self.estimator
         return isinstance(inner, BaseAutoencoder) and get_tags(inner).input_tags.sparse
 
     def _validate(self, X, *, reset):
@@ -162,12 +221,12 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
     # come from the user and are validated by its own fit
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X: ArrayLike, y: ArrayLike | None = None) -> Self:
-        """Fit the autoencoder to X and set the threshold ``offset_``.
+        """Fit the autoencoder to X and cross-fit the threshold ``offset_``.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Training data.
+            Training data, at least ``2 * cv`` rows.
         y : None
             Ignored; present for API consistency.
 
@@ -177,11 +236,29 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
             The fitted detector.
         """
         X = self._validate(X, reset=True)
-        estimator = clone(self._inner()).fit(X)
-        scores = estimator.score_samples(X)
-        self.estimator_ = estimator
+        if X.shape[0] < 2 * self.cv:
+            raise ValueError(
+                f"AutoencoderOutlierDetector with cv={self.cv} needs at least "
+                f"{2 * self.cv} samples (2 per fold); got n_samples={X.shape[0]}."
+            )
+        rng = seed_source(self.random_state)
+        split_seed, model_seed = (int(s) for s in rng.integers(2**31, size=2))
+        seed = None if self.random_state is None else model_seed
+        template = self._template(X.shape, seed)
+        scores = self._out_of_fold_scores(X, template, split_seed)
+        self.estimator_ = clone(template).fit(X)
+        self.calibration_scores_ = scores
         self.offset_ = float(np.percentile(scores, 100.0 * self.contamination))
         return self
+
+    def _out_of_fold_scores(self, X, template, seed):
+        """Each row's score by a clone fitted on the other folds."""
+        scores = np.empty(X.shape[0], dtype=np.float64)
+        folds = KFold(n_splits=self.cv, shuffle=True, random_state=seed)
+        for fitted_rows, held_out in folds.split(X):
+            model = clone(template).fit(X[fitted_rows])
+            scores[held_out] = model.score_samples(X[held_out])
+        return scores
 
     def score_samples(self, X: ArrayLike) -> np.ndarray:
         """The inner estimator's score of each row: higher is more normal.
@@ -229,6 +306,103 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
             -1 where :meth:`decision_function` is negative, +1 elsewhere.
         """
         return np.where(self.decision_function(X) < 0, -1, 1)
+
+    def predict_proba(self, X: ArrayLike, method: str = "linear") -> np.ndarray:
+        """Each row's outlier score mapped to [0, 1], as PyOD's ``predict_proba``.
+
+        The mapping is fitted on ``calibration_scores_`` (scores of rows the
+        scoring model did not see). ``"linear"``: 1 at or below the lowest
+        calibration score, 0 at or above the highest, linear in between.
+        ``"unify"`` (Kriegel et al. 2011): ``max(0, erf((m - s) / (sd *
+        sqrt(2))))`` for a score ``s`` and the calibration scores' mean
+        ``m`` and standard deviation ``sd``: 0 for any row scoring at least
+        the average inlier, near 1 several deviations below it. Either is
+        monotone in :meth:`score_samples` (a lower score, a higher outlier
+        probability); neither is a calibrated probability of being an
+        outlier (that would need labelled outliers), and their 0.5 is not
+        ``offset_``: label rows with :meth:`predict`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to score.
+        method : {"linear", "unify"}, default="linear"
+            The mapping from score to [0, 1].
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, 2)
+            Column 0: the outlier probability (label -1); column 1: one minus
+            it (label +1), the columns in the order of the sorted labels as
+            in scikit-learn's classifiers (PyOD's column 1 is the outlier's).
+        """
+        if method not in ("linear", "unify"):
+            raise ValueError(f"method must be 'linear' or 'unify'; got {method!r}.")
+        scores = self.score_samples(X).astype(np.float64)
+        calibration = self.calibration_scores_
+        if method == "linear":
+            low, high = calibration.min(), calibration.max()
+            outlier = (high - scores) / max(high - low, np.finfo(np.float64).tiny)
+        else:
+            spread = max(calibration.std(), np.finfo(np.float64).tiny)
+            outlier = erf((calibration.mean() - scores) / (spread * np.sqrt(2)))
+        outlier = np.clip(outlier, 0.0, 1.0)
+        return np.column_stack([outlier, 1.0 - outlier])
+
+    # ----------------------------------------------------- the fitted state
+
+    def _export_state(self) -> dict[str, Any]:
+        """The fitted state as plain data for ``skae.save``: the detector's
+        own fitted attributes and the inner estimator's class, parameters
+        and exported state."""
+        check_is_fitted(self)
+        inner = self.estimator_
+        attributes = {
+            name: value
+            for name, value in vars(self).items()
+            if name.endswith("_") and not name.startswith("_") and name != "estimator_"
+        }
+        return {
+            "version": DETECTOR_STATE_VERSION,
+            "attributes": attributes,
+            "estimator_": {
+                "class": type(inner).__name__,
+                "params": inner.get_params(deep=False),
+                "state": inner._export_state(),
+            },
+        }
+
+    def _import_state(self, state: dict[str, Any]) -> None:
+        """Become the fitted detector :meth:`_export_state` described; the
+        inner estimator is rebuilt and checked as ``skae.load`` checks a
+        saved autoencoder."""
+        from ._persistence import _check_params, _check_state
+        from ._registry import AUTOENCODERS
+
+        if state.get("version") != DETECTOR_STATE_VERSION:
+            raise ValueError(
+                f"AutoencoderOutlierDetector: the saved fitted state has version "
+                f"{state.get('version')!r}; this skae reads {DETECTOR_STATE_VERSION}."
+            )
+        attributes, inner = dict(state["attributes"]), state["estimator_"]
+        missing = {"offset_", "calibration_scores_", "n_features_in_"} - set(attributes)
+        if missing:
+            raise ValueError(f"The file's detector state lacks {sorted(missing)}.")
+        classes = {cls.__name__: cls for cls in AUTOENCODERS}
+        name = inner["class"]
+        if name not in classes:
+            raise ValueError(f"The file's inner estimator class {name!r} is not an autoencoder.")
+        cls = classes[name]
+        _check_params(inner["params"], cls, name, "The file's inner estimator holds parameters")
+        estimator = cls(**inner["params"])
+        estimator._validate_params()
+        _check_state(inner["state"], cls, name)
+        estimator._import_state(inner["state"])
+        if estimator.n_features_in_ != attributes["n_features_in_"]:
+            raise ValueError("The file's detector and inner estimator disagree on n_features_in_.")
+        calibration = np.asarray(attributes["calibration_scores_"], dtype=np.float64)
+        self.__dict__.update({**attributes, "calibration_scores_": calibration})
+        self.estimator_ = estimator
 
     def __sklearn_tags__(self) -> Tags:
         tags = super().__sklearn_tags__()

@@ -217,7 +217,8 @@ def load(path: str | os.PathLike[str] | BinaryIO) -> BaseAutoencoder:
     _check_params(params, cls, name, "The file holds parameters")
     estimator = cls(**params)
     estimator._validate_params()
-    _check_state(state, cls, name)
+    if issubclass(cls, BaseAutoencoder):  # a detector checks its inner estimator's
+        _check_state(state, cls, name)
     try:
         estimator._import_state(state)
     except (KeyError, TypeError, RuntimeError) as exc:
@@ -277,6 +278,11 @@ def _encode(value, where, arrays=None):
         return [_encode(v, f"{where}/{i}", arrays) for i, v in enumerate(value)]
     if isinstance(value, torch.device):
         return {"__device__": str(value)}
+    if isinstance(value, BaseAutoencoder):  # an unfitted inner estimator (a parameter)
+        if _estimator_classes().get(type(value).__name__) is not type(value):
+            raise TypeError(f"skae.save stores skae's own estimator classes; {where} is not one.")
+        params = value.get_params(deep=False)
+        return {"__estimator__": type(value).__name__, "params": _encode(params, where)}
     if isinstance(value, dict) and all(isinstance(k, str) for k in value):
         return {"__dict__": {k: _encode(v, f"{where}/{k}", arrays) for k, v in value.items()}}
     if isinstance(value, np.ndarray) and arrays is not None and value.dtype.kind in NUMERIC_KINDS:
@@ -310,6 +316,12 @@ def _decode(value, where, arrays):
             return torch.device(value["__device__"])
         except (RuntimeError, TypeError, ValueError) as exc:
             raise ValueError(f"Bad device in {where}: {value['__device__']!r}.") from exc
+    name = value.get("__estimator__") if tag == {"__estimator__", "params"} else None
+    if isinstance(name, str) and name in _estimator_classes():
+        cls = _estimator_classes()[value["__estimator__"]]
+        params = _decode(value["params"], where, arrays)
+        _check_params(params, cls, cls.__name__, f"{where} holds parameters")
+        return cls(**params)
     if tag == {"__dict__"} and isinstance(value["__dict__"], dict):
         return {k: _decode(v, f"{where}/{k}", arrays) for k, v in value["__dict__"].items()}
     if tag == {"__array__"} and value["__array__"] in arrays:
@@ -488,7 +500,9 @@ def _estimator_classes():
     classes = {}
     for name in skae.__all__:
         obj = getattr(skae, name, None)
-        if isinstance(obj, type) and issubclass(obj, BaseAutoencoder):
+        if isinstance(obj, type) and issubclass(
+            obj, (BaseAutoencoder, skae.AutoencoderOutlierDetector)
+        ):
             classes[name] = obj
     return classes
 
