@@ -20,6 +20,7 @@ ARGS = {
     "outliers_digits.py": ["--quick", "--out", "{out}", "--out-abnormal", "abnormal.png"],
     "dask_cluster.py": ["--quick"],
     "text_and_onehot.py": ["--quick"],
+    "impute_digits.py": ["--quick", "--out", "{out}"],
 }
 
 #: Patterns the output must match, per script.
@@ -62,6 +63,10 @@ EXPECTED = {
         r"codes of 450 held-out digits: shape \(450, 8\)",
         r"max \|cluster - local\| on codes: 0\.00e\+00",
         r"held-out score \(cluster\): (-?\d+\.\d{3}), \(local\): \1",
+    ],
+    "impute_digits.py": [
+        r"KNNImputer +RMSE of the filled pixels 0\.\d{3}, accuracy 0\.\d{3}",
+        r"AutoencoderImputer +RMSE of the filled pixels 0\.\d{3}, accuracy 0\.\d{3}",
     ],
     "text_and_onehot.py": [
         r"tf-idf is a csr_matrix \d+ x \d+",
