@@ -1,5 +1,5 @@
 """The plain MLP autoencoder, with tied weights and greedy layer-wise
-pretraining (all from :class:`~skae._base.BaseMLPAutoencoder`)."""
+pretraining (all from :class:`~skae._mlp.BaseMLPAutoencoder`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from typing import Literal
 import numpy as np
 import torch
 
-from ._base import Activation, BaseMLPAutoencoder
+from ._base import Activation
+from ._mlp import BaseMLPAutoencoder
 
 
 class Autoencoder(BaseMLPAutoencoder):

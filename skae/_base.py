@@ -1,4 +1,4 @@
-"""The estimator bases of the skae family.
+"""The estimator base of the skae family.
 
 :class:`BaseAutoencoder` owns what all six estimators share: the shared
 parameters and their constraints, ``fit`` as a sequence of named steps
@@ -9,354 +9,81 @@ and :meth:`~BaseAutoencoder._import_state`) that pickling, ``copy.deepcopy``,
 few hooks: ``_build_module``, ``_training_loss``, ``_score_samples_batch`` and
 ``_check_data``.
 
-:class:`BaseMLPAutoencoder` is the base of the MLP family (plain, denoising,
-sparse, contractive): hidden layers, tied weights, corruption of the input,
-penalties on the code and greedy layer-wise pretraining.
-
-This is the one module that imports scikit-learn's private helpers.
+The MLP family's base, :class:`~skae._mlp.BaseMLPAutoencoder`, is in
+:mod:`skae._mlp`; devices, random generators, rows, validation, optimisers and
+the state's converters each have a module of their own.
 """
 
 from __future__ import annotations
 
 import copy
-import mmap
 import sys
 import warnings
-from collections.abc import Callable
 from numbers import Integral, Real
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 from numpy.typing import ArrayLike
-from sklearn import get_config
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import Tags
-from sklearn.utils._array_api import (
-    _is_numpy_namespace,
-    _is_xp_namespace,
-    get_namespace,
-    get_namespace_and_device,
-    move_to,
-)
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from . import _distributed, _engine
+from ._dask import is_dask_array, score_dask_array
+from ._device import TORCH_DTYPES, as_tensor, available_device, resolve_device
 from ._engine import StopReason
-from ._losses import BATCH_TOTALS, RECONSTRUCTION_LOSSES, UNIT_INTERVAL_LOSSES, squared_error
+from ._losses import BATCH_TOTALS, RECONSTRUCTION_LOSSES, UNIT_INTERVAL_LOSSES
+from ._optim import (
+    copy_optimizer,
+    make_optimizer,
+    min_learning_rate,
+    new_scheduler,
+    optimizer_state,
+    plateau_progress,
+    restored_optimizer,
+)
 from ._progress import epoch_reporter
-from ._rows import ArrayRows, SparseRows, TensorRows, as_rows
-from .nn import ACTIVATIONS, AutoencoderModule
+from ._random import draw_seed, rng_from_state, seed_source
+from ._rows import as_rows, block_rows, input_scale, training_rows
+from ._state import (
+    STATE_VERSION,
+    is_fitted_name,
+    load_module_weights,
+    module_weights,
+    skae_version,
+)
+from ._validation import (
+    Interval,
+    StrOptions,
+    _fit_context,
+    array_namespace,
+    canonical_csr,
+    check_float32_range,
+    check_same_namespace,
+    detached_input,
+    float_dtypes,
+    namespace_mean,
+    namespace_name,
+    to_namespace,
+    to_torch,
+    value_range,
+)
+from .nn import ACTIVATIONS
 
 if sys.version_info >= (3, 11):
     from typing import Self
 else:  # Python 3.10: typing_extensions, a dependency there
     from typing_extensions import Self
 
-if TYPE_CHECKING:
-    _F = TypeVar("_F", bound=Callable[..., Any])
-
-    # scikit-learn ships no type information: declared here so that type
-    # checkers see that the decorated fit methods keep their signatures
-    def _fit_context(*, prefer_skip_nested_validation: bool) -> Callable[[_F], _F]: ...
-
-else:
-    from sklearn.base import _fit_context
-
-__all__ = ["Activation", "BaseAutoencoder", "BaseMLPAutoencoder", "Interval", "StrOptions"]
+__all__ = ["Activation", "BaseAutoencoder"]
 
 #: The ``activation`` options (the keys of :data:`skae.nn.ACTIVATIONS`).
 Activation = Literal[
     "relu", "identity", "logistic", "tanh", "leaky_relu", "elu", "gelu", "softplus"
 ]
-
-FLOAT_DTYPES = (np.float64, np.float32)
-TORCH_DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
-
-#: Rows per block in transform, inverse_transform and score_samples: memory
-#: stays bounded for any number of rows...
-INFERENCE_BLOCK_SIZE = 4096
-#: ... and fewer for wide data (a sparse matrix is densified a block at a
-#: time): at most this many values per block (64 MB in float32).
-INFERENCE_BLOCK_VALUES = 2**24
-
-#: ``learning_rate_schedule="plateau"`` stops once the rate falls below this
-#: fraction of ``learning_rate`` (MLPRegressor's "adaptive" stops at 1e-6).
-MIN_LEARNING_RATE_FRACTION = 1e-6
-
-#: The counters of a ``ReduceLROnPlateau`` that ``partial_fit`` carries from
-#: one call to the next (its settings come from the parameters of each call).
-PLATEAU_PROGRESS = ("best", "num_bad_epochs", "cooldown_counter", "last_epoch")
-
-#: Bumped whenever the exported fitted state changes shape; ``_import_state``
-#: and ``skae.load`` refuse states of other versions with a message.
-STATE_VERSION = 2
-
-
-def resolve_device(device):
-    """Turn the ``device`` parameter into a ``torch.device`` that exists here."""
-    if isinstance(device, str) and device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError, ValueError) as exc:
-        raise ValueError(
-            f"The 'device' parameter must be 'auto', 'cpu', 'cuda', 'cuda:<index>' "
-            f"or a torch.device. Got {device!r} ({exc})."
-        ) from None
-    if resolved.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(
-                f"device={device!r} was requested but CUDA is not available "
-                "(torch.cuda.is_available() is False). Use device='cpu' or 'auto'."
-            )
-        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
-            raise ValueError(
-                f"device={device!r} was requested but only "
-                f"{torch.cuda.device_count()} CUDA device(s) are present."
-            )
-    elif resolved.type != "cpu":
-        raise ValueError(f"device={device!r} is not supported; use 'cpu', 'cuda' or 'auto'.")
-    return resolved
-
-
-def available_device(saved, name):
-    """The device a fitted model was saved on, when it exists here, else the
-    CPU with a warning."""
-    try:
-        return resolve_device(saved)
-    except ValueError as exc:
-        reason = " (CUDA is not available)" if "CUDA is not available" in str(exc) else ""
-        warnings.warn(
-            f"{name} was fitted on {saved!r}, which is not available here{reason}; it will "
-            "run on the CPU.",
-            UserWarning,
-            stacklevel=4,
-        )
-        return torch.device("cpu")
-
-
-def as_tensor(X, device, dtype=torch.float32):
-    """A tensor of ``X`` on ``device``; shares memory with ``X`` only when it can
-    do so without a copy and ``X`` is writeable (it is never written to)."""
-    np_dtype = np.float32 if dtype == torch.float32 else np.float64
-    if not (X.flags.writeable and X.flags.c_contiguous and X.dtype == np_dtype):
-        # numpy's cast and copy is much faster than torch.tensor's on arrays
-        X = np.array(X, dtype=np_dtype, order="C")
-    return torch.from_numpy(X).to(device)
-
-
-def is_memory_mapped(X):
-    """Whether ``X`` is, or is a view of, a memory map (``np.memmap``,
-    ``np.load(..., mmap_mode=...)``)."""
-    while X is not None:
-        if isinstance(X, (np.memmap, mmap.mmap)):
-            return True
-        X = getattr(X, "base", None)
-    return False
-
-
-def available_memory():
-    """Bytes of memory available to new allocations (Linux's MemAvailable),
-    or None where it cannot be read."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
-#: A float32 copy of the training data larger than this share of the
-#: available memory is not made: the engine reads X batch by batch instead.
-MAX_COPY_FRACTION = 0.5
-
-
-def training_rows(X, device):
-    """The engine's row source (:mod:`skae._rows`) for the validated training
-    data ``X``, in float32.
-
-    A CSR matrix stays sparse (three tensors on ``device``), densified one
-    batch at a time; a torch tensor is moved to ``device``. A numpy array is
-    one float32 tensor when that costs no copy (float32, C-contiguous,
-    writeable) or a copy that fits comfortably, and is read batch by batch
-    (:class:`~skae._rows.ArrayRows`) when it is a memory map, which is never
-    copied whole, or when its float32 copy would take more than
-    ``MAX_COPY_FRACTION`` of the available memory. Dense sources give the
-    same batches.
-    """
-    if sp.issparse(X):
-        return SparseRows(
-            torch.from_numpy(X.indptr.astype(np.int64, copy=False)).to(device),
-            torch.from_numpy(X.indices).to(device),  # int32 or int64, as scipy made it
-            torch.from_numpy(X.data.astype(np.float32, copy=False)).to(device),
-            X.shape[1],
-        )
-    if isinstance(X, torch.Tensor):
-        return TensorRows(X.detach().to(device, torch.float32))
-    if is_memory_mapped(X):
-        return ArrayRows(X)
-    shareable = X.flags.writeable and X.flags.c_contiguous and X.dtype == np.float32
-    free = available_memory()
-    if not shareable and free is not None and 4 * X.size > MAX_COPY_FRACTION * free:
-        return ArrayRows(X)
-    return TensorRows(as_tensor(X, device))
-
-
-def block_rows(n_features):
-    """Rows per inference block for rows ``n_features`` wide."""
-    return max(1, min(INFERENCE_BLOCK_SIZE, INFERENCE_BLOCK_VALUES // n_features))
-
-
-#: Values per block of the pass that learns the input scale: small, so that
-#: it adds a few MB at most to a fit over a memory map.
-SCALE_BLOCK_VALUES = 2**18
-
-
-def root_mean_square(rows):
-    """The root mean square of every value of a row source (:mod:`skae._rows`;
-    a sparse one's implicit zeros count), read block by block and summed in
-    float64."""
-    step = max(1, SCALE_BLOCK_VALUES // rows.n_features)
-    total = 0.0
-    for start in range(0, len(rows), step):
-        total += float(rows.take(slice(start, start + step)).double().square().sum())
-    return float(np.sqrt(total / (len(rows) * rows.n_features)))
-
-
-def input_scale(rows):
-    """The scale the layers see the training rows at (``module.input_scale``):
-    their root mean square, or 1 when that is 0 or below float32's smallest
-    normal number."""
-    rms = root_mean_square(rows)
-    return rms if rms >= np.finfo(np.float32).tiny else 1.0
-
-
-def value_range(X):
-    """(smallest, largest) value of a validated X (numpy, scipy.sparse, where
-    the implicit zeros count, or a torch tensor) as Python floats."""
-    return float(X.min()), float(X.max())
-
-
-def check_float32_range(X):
-    """Training runs in float32: refuse finite values it cannot hold rather
-    than turn them into inf."""
-    limit = float(np.finfo(np.float32).max)
-    if X.dtype not in (np.float64, torch.float64):
-        return
-    low, high = value_range(X)
-    if high > limit or low < -limit:
-        largest = max(abs(high), abs(low))
-        raise ValueError(
-            f"Input X contains values too large for float32 (largest magnitude "
-            f"{largest:.3g}; float32 holds up to {limit:.3g}), which skae trains in. "
-            "Scale X, for example with sklearn.preprocessing.StandardScaler."
-        )
-
-
-def canonical_csr(X):
-    """A validated CSR matrix without duplicate entries and with sorted
-    indices: X itself when it is so, else a copy (the caller's is untouched)."""
-    if not X.has_canonical_format:
-        X = X.copy()
-        X.sum_duplicates()
-    return X
-
-
-# ------------------------------------------------------- array namespaces
-
-
-def detached_input(X):
-    """A torch tensor detached from autograd (sharing its memory); without
-    array API dispatch, as numpy of its dtype: an array-like, which
-    ``np.asarray`` could not make of one that requires grad, and which
-    scikit-learn would turn from float32 into float64."""
-    if not isinstance(X, torch.Tensor):
-        return X
-    if get_config()["array_api_dispatch"]:
-        return X.detach()
-    return X.numpy(force=True)
-
-
-def array_namespace(X):
-    """``(xp, device)`` of X when array API dispatch is on and X is an array
-    of another namespace than numpy (a torch tensor, ...), else None."""
-    if sp.issparse(X):
-        return None
-    xp, is_array_api, device = get_namespace_and_device(X)
-    if not is_array_api or _is_numpy_namespace(xp):
-        return None
-    return xp, device
-
-
-def namespace_name(namespace):
-    """Plain data naming ``array_namespace``'s result (None for numpy)."""
-    if namespace is None:
-        return None
-    xp, device = namespace
-    return (xp.__name__.rsplit(".", 1)[-1], str(device))
-
-
-def to_torch(X, namespace, device):
-    """A validated array of another namespace as a torch tensor (itself for
-    a tensor; through DLPack where it can, without a copy)."""
-    if namespace is None or _is_xp_namespace(namespace[0], "torch"):
-        return X
-    xp_torch, _ = get_namespace(torch.empty(0))
-    return move_to(X, xp=xp_torch, device=device)
-
-
-def positive_ints(value, name):
-    """``value`` (an int or a sequence of them) as a list of positive ints."""
-    sizes = [value] if isinstance(value, Integral) else list(value)
-    if not all(isinstance(s, Integral) and not isinstance(s, bool) and s >= 1 for s in sizes):
-        raise ValueError(f"{name} must hold positive integers, got {value!r}.")
-    return [int(s) for s in sizes]
-
-
-#: numpy bit generators a saved random state may name; never looked up by getattr.
-BIT_GENERATORS = {
-    "PCG64": np.random.PCG64,
-    "PCG64DXSM": np.random.PCG64DXSM,
-    "MT19937": np.random.MT19937,
-    "Philox": np.random.Philox,
-    "SFC64": np.random.SFC64,
-}
-
-
-def rng_from_state(state):
-    """A numpy Generator restored from ``bit_generator.state`` data."""
-    try:
-        bit_generator = BIT_GENERATORS[state["bit_generator"]]()
-        bit_generator.state = state
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"The saved random generator state is not usable: {exc}") from exc
-    return np.random.Generator(bit_generator)
-
-
-def seed_source(random_state):
-    """A private numpy Generator from ``random_state``; never the global one."""
-    if random_state is None:
-        return np.random.default_rng()
-    if isinstance(random_state, np.random.RandomState):
-        return np.random.default_rng(random_state.randint(np.iinfo(np.int32).max))
-    return np.random.default_rng(random_state)
-
-
-def draw_seed(rng):
-    return int(rng.integers(2**62))
-
-
-def is_fitted_name(name):
-    """scikit-learn's rule: fitted attributes end in "_" (and are not dunder).
-    skae's private fitted state follows it too (``_rng_``, ``_optimizer_``,
-    ``_build_params_``), so this one rule says what is fitted."""
-    return name.endswith("_") and not name.startswith("__")
 
 
 class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -575,7 +302,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 "batch_size_": batch_size,
                 "_rng_": rng,
                 "_optimizer_": optimizer,
-                "_plateau_progress_": _plateau_progress(scheduler),
+                "_plateau_progress_": plateau_progress(scheduler),
                 "_build_params_": self._build_params() if fresh else self._build_params_,
             },
             replace=fresh,
@@ -596,9 +323,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         probe.__dict__.update(self.__dict__)
         X = detached_input(X)
         namespace = array_namespace(X)
-        X = validate_data(
-            probe, X, dtype=self._float_dtypes(namespace), accept_sparse="csr", reset=reset
-        )
+        X = validate_data(probe, X, dtype=float_dtypes(namespace), accept_sparse="csr", reset=reset)
         X = canonical_csr(X) if sp.issparse(X) else to_torch(X, namespace, device)
         check_float32_range(X)
         self._check_data(X)
@@ -669,7 +394,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         previous = getattr(self, "_optimizer_", None) if reuse else None
         if previous is None:
             return self._new_optimizer(module.parameters(), device)
-        return _engine.copy_optimizer(previous, module.parameters(), device=device)
+        return copy_optimizer(previous, module.parameters(), device=device)
 
     def _starting_scheduler(self, optimizer, *, incremental):
         """The learning-rate scheduler of this call (None for a constant rate).
@@ -695,19 +420,13 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     def _new_scheduler(self, optimizer, max_iter):
         """The ``torch.optim.lr_scheduler`` that ``learning_rate_schedule``
         names, over ``max_iter`` epochs, or None for "constant"."""
-        if self.learning_rate_schedule == "cosine":
-            return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max_iter)
-        if self.learning_rate_schedule == "plateau":
-            return torch.optim.lr_scheduler.ReduceLROnPlateau(
-                optimizer,
-                mode="min",
-                factor=0.1,
-                patience=self.n_iter_no_change,
-                threshold=self.tol,
-                threshold_mode="abs",
-                eps=0.0,  # torch's default 1e-8 would stop dividing small rates
-            )
-        return None
+        return new_scheduler(
+            self.learning_rate_schedule,
+            optimizer,
+            max_iter,
+            patience=self.n_iter_no_change,
+            tol=self.tol,
+        )
 
     def _history_attributes(self, fresh):
         """The history attributes a call continues from."""
@@ -808,11 +527,6 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """Run the engine with this estimator's settings, reporting progress
         as ``verbose`` asks (on rank 0 only, data-parallel); a non-finite loss
         raises here, with what to change."""
-        min_learning_rate = 0.0
-        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            # less a rounding margin: a rate divided by 10 six times is at the
-            # floor, not below it, however its last bits round
-            min_learning_rate = self.learning_rate * MIN_LEARNING_RATE_FRACTION * (1 - 1e-9)
         with epoch_reporter(
             self.verbose if shard is None or shard.rank == 0 else 0,
             desc=desc or type(self).__name__,
@@ -836,7 +550,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 on_epoch=lambda loss, score: report(loss, score, _engine.learning_rate(optimizer)),
                 shard=shard,
                 scheduler=scheduler,
-                min_learning_rate=min_learning_rate,
+                min_learning_rate=min_learning_rate(scheduler, self.learning_rate),
             )
         if history.stop_reason is StopReason.NON_FINITE:
             raise ValueError(
@@ -859,7 +573,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     def _new_optimizer(self, parameters, device):
         """The optimiser named by the ``optimizer`` parameter."""
-        return _engine.make_optimizer(
+        return make_optimizer(
             self.optimizer,
             parameters,
             learning_rate=self.learning_rate,
@@ -960,14 +674,6 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 f"arithmetic. Scale the input the way the training data was scaled{hint}."
             )
 
-    @staticmethod
-    def _float_dtypes(namespace):
-        """The float dtypes validation keeps, in X's array namespace."""
-        if namespace is None:
-            return FLOAT_DTYPES
-        xp = namespace[0]
-        return [xp.float64, xp.float32]
-
     def _inference(self, X, fn, method, *, codes=False, passes=1):
         """``fn(module, block)`` over the rows of ``X`` after validating it:
         numpy out for numpy, scipy.sparse and array-likes; with array API
@@ -978,8 +684,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         check_is_fitted(self)
         X = detached_input(X)
         namespace = array_namespace(X)
-        self._check_same_namespace(namespace, method)
-        dtypes = self._float_dtypes(namespace)
+        check_same_namespace(self, namespace, method)
+        dtypes = float_dtypes(namespace)
         if codes:
             X = check_array(X, dtype=dtypes, accept_sparse="csr", input_name="X")
             if X.shape[1] != self._n_features_out:
@@ -990,28 +696,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         else:
             X = validate_data(self, X, dtype=dtypes, accept_sparse="csr", reset=False)
         out = self._apply(fn, to_torch(X, namespace, self.device_), passes=passes)
-        if namespace is not None and not _is_xp_namespace(namespace[0], "torch"):
-            out = move_to(out, xp=namespace[0], device=namespace[1])
-        return out
-
-    def _check_same_namespace(self, namespace, method):
-        """Under array API dispatch, as scikit-learn's ``check_same_namespace``:
-        inference takes arrays of the namespace and device that fit saw."""
-        if not get_config()["array_api_dispatch"]:
-            return
-        fitted = getattr(self, "_array_namespace_", None)
-        seen = namespace_name(namespace)
-        if seen != (None if fitted is None else tuple(fitted)):
-
-            def describe(name):
-                return "numpy arrays" if name is None else f"{name[0]} arrays on {name[1]}"
-
-            raise ValueError(
-                f"Inputs passed to {type(self).__name__}.{method}() must use the same "
-                f"namespace and the same device as those passed to fit(): fit saw "
-                f"{describe(fitted)}, {method} got {describe(seen)}. Pass X as fit did, "
-                "or fit on X's kind of array."
-            )
+        return to_namespace(out, namespace)
 
     def transform(self, X: ArrayLike) -> np.ndarray:
         """Encode X.
@@ -1084,12 +769,10 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         input on) is scored where its blocks are: the workers compute each
         block's scores and only their mean comes back.
         """
-        if _is_dask_array(X):
+        if is_dask_array(X):
             check_is_fitted(self)
-            return _score_dask_array(self, X)
-        scores = self.score_samples(X)
-        xp, _ = get_namespace(scores)
-        return float(xp.mean(scores))
+            return score_dask_array(self, X)
+        return namespace_mean(self.score_samples(X))
 
     # ----------------------------------------------------- the fitted state
 
@@ -1107,13 +790,13 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         attributes = {}
         for name, value in self._fitted_attributes().items():
             if name == "module_":
-                value = _module_weights(value)
+                value = module_weights(value)
             elif name == "device_":
                 value = str(value)
             elif name == "_rng_":
                 value = value.bit_generator.state
             elif name == "_optimizer_" and value is not None:
-                value = _optimizer_state(value)
+                value = optimizer_state(value)
             attributes[name] = value
         return {"version": STATE_VERSION, "attributes": attributes}
 
@@ -1127,7 +810,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             found = state.get("version") if isinstance(state, dict) else None
             raise ValueError(
                 f"{name}: the saved fitted state has version {found!r}; this skae "
-                f"({_skae_version()}) reads version {STATE_VERSION}."
+                f"({skae_version()}) reads version {STATE_VERSION}."
             )
         attributes = dict(state["attributes"])
         weights = attributes.pop("module_")
@@ -1135,10 +818,10 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         optimizer = attributes.pop("_optimizer_", None)
         rng = attributes.pop("_rng_", None)
         module = self._architecture(attributes["_build_params_"], attributes["n_features_in_"])
-        _load_module_weights(module, weights)
+        load_module_weights(module, weights)
         module.to(device)
         if optimizer is not None:
-            optimizer = _restored_optimizer(optimizer, module, device)
+            optimizer = restored_optimizer(optimizer, module, device)
         self._set_fitted(
             {
                 **attributes,
@@ -1185,7 +868,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         state = {k: v for k, v in super().__getstate__().items() if not is_fitted_name(k)}
         if self.__sklearn_is_fitted__():
             state["_skae_fitted_state"] = self._export_state()
-        state["_skae_version"] = _skae_version()
+        state["_skae_version"] = skae_version()
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -1194,13 +877,13 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         if "_module_weights" in state:
             raise ValueError(
                 f"This {type(self).__name__} was pickled by skae {pickled}, whose pickle "
-                f"layout skae {_skae_version()} does not read. Load it with skae {pickled} "
+                f"layout skae {skae_version()} does not read. Load it with skae {pickled} "
                 "and save it with skae.save (skae.load reads those files), or refit it."
             )
-        if pickled is not None and pickled != _skae_version():
+        if pickled is not None and pickled != skae_version():
             warnings.warn(
                 f"Trying to unpickle {type(self).__name__} from skae {pickled} with skae "
-                f"{_skae_version()}. This might lead to breaking code or invalid results; "
+                f"{skae_version()}. This might lead to breaking code or invalid results; "
                 "use at your own risk, or refit, or use skae.save/skae.load.",
                 UserWarning,
                 stacklevel=2,
@@ -1212,252 +895,3 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             self.__dict__.setdefault(name, value)
         if fitted is not None:
             self._import_state(fitted)
-
-
-class BaseMLPAutoencoder(BaseAutoencoder):
-    """The MLP family: hidden layers mirrored in the decoder, tied weights, a
-    corruption of the training input, a penalty on the code and greedy
-    layer-wise pretraining. Not for direct use.
-
-    A member overrides ``_corrupt``, ``_penalty`` or ``_code_activation``.
-    """
-
-    _parameter_constraints: dict = {
-        **BaseAutoencoder._parameter_constraints,
-        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
-        "tied_weights": ["boolean"],
-        "pretraining": [StrOptions({"greedy"}), None],
-    }
-
-    #: Activation of the code layer; members with a bounded or non-negative
-    #: code override it.
-    _code_activation = "identity"
-
-    def _corrupt(self, x, generator):
-        """The training input made from a clean batch (identity here)."""
-        return x
-
-    def _penalty(self, module, x, code):
-        """A regulariser on the code of a clean batch, added to the mean loss."""
-        return 0.0
-
-    def _check_data(self, X):
-        super()._check_data(X)
-        positive_ints(self.hidden_layer_sizes, "hidden_layer_sizes")
-
-    def _build_module(self, n_features):
-        return AutoencoderModule(
-            n_features,
-            self.n_components,
-            positive_ints(self.hidden_layer_sizes, "hidden_layer_sizes"),
-            self.activation,
-            output_activation=RECONSTRUCTION_LOSSES[self.loss][1],
-            code_activation=self._code_activation,
-            tied_weights=self.tied_weights,
-        )
-
-    def _training_loss(self, module, generator, *, reconstruction=None, penalize=True):
-        """``batch_loss(x) -> 0-d tensor`` for the engine: the reconstruction of
-        the clean batch from its corruption, plus the penalty.
-
-        ``reconstruction`` replaces the loss chosen by ``loss`` (greedy
-        pretraining of inner layers reconstructs hidden activations with squared
-        error); ``penalize=False`` leaves out :meth:`_penalty`.
-        """
-        reconstruction = reconstruction or RECONSTRUCTION_LOSSES[self.loss][0]
-        total = BATCH_TOTALS[reconstruction]
-
-        def batch_loss(x):
-            code = module.encode(self._corrupt(x, generator))
-            loss = total(module.output(code), x) / x.shape[0]
-            return loss + self._penalty(module, x, code) if penalize else loss
-
-        return batch_loss
-
-    def _train_module(self, module, X, *, optimizer, fresh, incremental, **train_kwargs):
-        """Greedy pretraining first when asked (a fit from scratch), then the
-        end-to-end training; the pretraining epochs lead the loss curve."""
-        if not fresh:
-            return super()._train_module(
-                module, X, optimizer=optimizer, fresh=fresh, incremental=incremental, **train_kwargs
-            )
-        curves = []
-        if self.pretraining == "greedy" and not incremental:
-            curves = self._pretrain(module, X, **train_kwargs)
-            train_kwargs["desc"] = f"{type(self).__name__} fine-tuning"
-        train_kwargs["previous_epochs"] += sum(map(len, curves))
-        history, attributes = super()._train_module(
-            module, X, optimizer=optimizer, fresh=fresh, incremental=incremental, **train_kwargs
-        )
-        history.loss_curve[:0] = [loss for curve in curves for loss in curve]
-        return history, {**attributes, "pretraining_loss_curves_": curves}
-
-    def _pretrain(self, module, X, *, loss_generator, validation_score, **train_kwargs):
-        """Train each layer pair of ``module`` as a shallow autoencoder on the
-        codes of the layer below; returns one loss curve per layer."""
-        pairs = module.layer_pairs()
-        curves = []
-        for depth, pair in enumerate(pairs):
-            batch_loss = self._training_loss(
-                pair,
-                loss_generator,
-                reconstruction=None if depth == 0 else squared_error,
-                penalize=depth == len(pairs) - 1,
-            )
-            optimizer = self._new_optimizer(pair.parameters(), train_kwargs["device"])
-            history = self._train(
-                pair,
-                batch_loss,
-                X,
-                **{
-                    **train_kwargs,
-                    "optimizer": optimizer,
-                    "scheduler": self._new_scheduler(optimizer, self.max_iter),
-                    "max_iter": self.max_iter,
-                    "previous_epochs": train_kwargs["previous_epochs"] + sum(map(len, curves)),
-                    "desc": f"{type(self).__name__} pretraining layer {depth + 1}/{len(pairs)}",
-                },
-            )
-            curves.append(history.loss_curve)
-            if history.stop_reason is StopReason.INTERRUPTED:
-                break
-            # the next layer learns to reconstruct this layer's codes
-            X = self._map_rows(pair, lambda m, x: m.encode(x), X).to(train_kwargs["device"])
-        return curves
-
-
-# ------------------------------------------------------------------ dask
-
-
-def _is_dask_array(X):
-    """Whether ``X`` is a 2-d dask array (told without importing dask)."""
-    return hasattr(X, "__dask_graph__") and hasattr(X, "map_blocks") and getattr(X, "ndim", 0) == 2
-
-
-def _score_samples_of_block(block, estimator):
-    return estimator.score_samples(block)
-
-
-def _score_dask_array(estimator, X):
-    """The mean score of a dask array's rows, computed block by block on the
-    cluster; the estimator goes in as an argument, so that dask ships a large
-    one once (see ``__sizeof__``)."""
-    if X.numblocks[1] > 1:
-        X = X.rechunk({1: -1})
-    dtype = X.dtype if X.dtype in FLOAT_DTYPES else np.dtype(np.float64)
-    scores = X.map_blocks(
-        _score_samples_of_block,
-        estimator=estimator,
-        drop_axis=1,
-        dtype=dtype,
-        meta=np.empty((0,), dtype=dtype),
-    )
-    return float(scores.mean().compute())
-
-
-# -------------------------------------------------------- state conversion
-
-
-def _numpy(tensor):
-    return tensor.detach().cpu().numpy()
-
-
-def _module_weights(module):
-    """``{"weights": {name: array}, "aliases": {name: name kept}}``: the state
-    dict with tensors that are the same tensor as an earlier entry (tied
-    weights) kept once."""
-    weights, aliases, seen = {}, {}, {}
-    for key, tensor in module.state_dict().items():
-        identity = (
-            tensor.untyped_storage().data_ptr(),
-            tensor.storage_offset(),
-            tuple(tensor.shape),
-            tuple(tensor.stride()),
-            tensor.dtype,
-        )
-        kept = seen.setdefault(identity, key)
-        if kept != key:
-            aliases[key] = kept
-        else:
-            weights[key] = _numpy(tensor)
-    return {"weights": weights, "aliases": aliases}
-
-
-def _load_module_weights(module, saved):
-    """Copy saved weights into ``module``; a clear ValueError when they do not
-    fit it (other layers, shapes, dtypes or tied weights)."""
-    expected = _module_weights(module)
-    if saved["aliases"] != expected["aliases"]:
-        raise ValueError(
-            f"The saved tied weights {saved['aliases']} do not match the module's "
-            f"{expected['aliases']}."
-        )
-    weights, shapes = saved["weights"], expected["weights"]
-    if "input_scale" in shapes and "input_scale" not in weights:
-        # saved before modules had an input scale: they worked at scale 1
-        weights = {**weights, "input_scale": np.ones((), dtype=shapes["input_scale"].dtype)}
-    missing, unexpected = sorted(set(shapes) - set(weights)), sorted(set(weights) - set(shapes))
-    if missing or unexpected:
-        raise ValueError(
-            f"The saved weights do not fit the module: missing {missing}, unexpected {unexpected}."
-        )
-    for key, array in weights.items():
-        array = np.asarray(array)
-        if array.shape != shapes[key].shape or array.dtype != shapes[key].dtype:
-            raise ValueError(
-                f"Weight {key!r} has shape {array.shape} and dtype {array.dtype} in the saved "
-                f"state; the module expects {shapes[key].shape} and {shapes[key].dtype}."
-            )
-    full = {key: torch.tensor(np.asarray(array)) for key, array in weights.items()}
-    full.update({alias: full[kept] for alias, kept in saved["aliases"].items()})
-    module.load_state_dict(full, strict=True)
-
-
-def _plateau_progress(scheduler):
-    """What :meth:`BaseAutoencoder._starting_scheduler` continues a
-    ``ReduceLROnPlateau`` from (plain data), or None for other schedules."""
-    if not isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-        return None
-    state = scheduler.state_dict()
-    return {key: state[key] for key in PLATEAU_PROGRESS}
-
-
-def _optimizer_state(optimizer):
-    """An optimiser as plain data: its kind, and its state dict with arrays
-    for tensors and str keys."""
-    state = optimizer.state_dict()
-    return {
-        "kind": _engine.OPTIMIZER_NAMES[type(optimizer)],
-        "param_groups": state["param_groups"],
-        "state": {
-            str(index): {key: _numpy(v) if torch.is_tensor(v) else v for key, v in values.items()}
-            for index, values in state["state"].items()
-        },
-    }
-
-
-def _restored_optimizer(saved, module, device):
-    """The optimiser :func:`_optimizer_state` described, over ``module``'s
-    parameters, with its moments."""
-    try:
-        optimizer = _engine.make_optimizer(
-            saved["kind"], module.parameters(), learning_rate=1.0, weight_decay=0.0, device=device
-        )
-        state = {
-            int(index): {
-                key: torch.tensor(np.asarray(v)) if isinstance(v, np.ndarray) else v
-                for key, v in values.items()
-            }
-            for index, values in saved["state"].items()
-        }
-        groups = [dict(group) for group in saved["param_groups"]]
-        optimizer.load_state_dict({"state": state, "param_groups": groups})
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise ValueError(f"The saved optimiser state does not fit the module: {exc}") from exc
-    return optimizer
-
-
-def _skae_version():
-    import skae
-
-    return skae.__version__

@@ -9,7 +9,9 @@ from typing import Literal
 import numpy as np
 import torch
 
-from ._base import Activation, BaseMLPAutoencoder, Interval
+from ._base import Activation
+from ._mlp import BaseMLPAutoencoder
+from ._validation import Interval
 
 
 class ContractiveAutoencoder(BaseMLPAutoencoder):

@@ -11,8 +11,9 @@ from typing import Literal
 import numpy as np
 import torch
 
-from ._base import Activation, BaseAutoencoder, Interval, positive_ints
+from ._base import Activation, BaseAutoencoder
 from ._losses import RECONSTRUCTION_LOSSES
+from ._validation import Interval, positive_ints
 from .nn import ConvolutionalModule
 
 

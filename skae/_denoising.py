@@ -9,8 +9,10 @@ from typing import Literal
 import numpy as np
 import torch
 
-from ._base import Activation, BaseMLPAutoencoder, Interval, StrOptions
+from ._base import Activation
+from ._mlp import BaseMLPAutoencoder
 from ._noise import NOISES
+from ._validation import Interval, StrOptions
 
 
 class DenoisingAutoencoder(BaseMLPAutoencoder):

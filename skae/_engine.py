@@ -16,7 +16,6 @@ its slice of every global batch, and the epoch's loss and validation score are
 the same number on every rank, so every rank takes the same decisions.
 """
 
-import copy
 import enum
 import math
 import os
@@ -66,51 +65,6 @@ class History:
     @property
     def n_iter(self):
         return len(self.loss_curve)
-
-
-def make_optimizer(name, params, *, learning_rate, weight_decay, device):
-    """Adam, AdamW or SGD with Nesterov momentum 0.9 (MLPRegressor's default).
-
-    Fused kernels on CPU and CUDA: one kernel per step instead of one per
-    parameter tensor.
-    """
-    fused = torch.device(device).type in ("cpu", "cuda")
-    if name == "adam":
-        return torch.optim.Adam(params, lr=learning_rate, weight_decay=weight_decay, fused=fused)
-    if name == "adamw":
-        return torch.optim.AdamW(params, lr=learning_rate, weight_decay=weight_decay, fused=fused)
-    if name == "sgd":
-        return torch.optim.SGD(
-            params,
-            lr=learning_rate,
-            momentum=0.9,
-            nesterov=True,
-            weight_decay=weight_decay,
-            fused=fused,
-        )
-    raise ValueError(f"unknown optimizer {name!r}")
-
-
-#: optimiser class -> the name :func:`make_optimizer` builds it from
-OPTIMIZER_NAMES = {torch.optim.Adam: "adam", torch.optim.AdamW: "adamw", torch.optim.SGD: "sgd"}
-
-
-def copy_optimizer(optimizer, params, *, device):
-    """A new optimiser of ``optimizer``'s kind over ``params`` (a copy of the
-    parameters it steps, in the same order), with a deep copy of its state:
-    stepping the copy leaves ``optimizer`` untouched."""
-    group = optimizer.param_groups[0]
-    copied = make_optimizer(
-        OPTIMIZER_NAMES[type(optimizer)],
-        params,
-        learning_rate=group["lr"],
-        weight_decay=group["weight_decay"],
-        device=device,
-    )
-    # load_state_dict keeps the given tensors (moved to the parameters'
-    # device), and the step updates them in place
-    copied.load_state_dict(copy.deepcopy(optimizer.state_dict()))
-    return copied
 
 
 # ------------------------------------------------------- data parallelism

@@ -40,7 +40,8 @@ import sklearn
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import STATE_VERSION, BaseAutoencoder, is_fitted_name
+from ._base import BaseAutoencoder
+from ._state import STATE_VERSION, is_fitted_name
 
 __all__ = ["load", "save"]
 

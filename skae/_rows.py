@@ -10,10 +10,19 @@ batches are made (``device``), the dense rows at some positions as a tensor
 - :class:`SparseRows`: a CSR matrix held as three tensors and densified one
   batch at a time.
 
-Torch and numpy only: the estimators choose the source.
+:func:`training_rows` chooses the source for a fit's validated input;
+:func:`block_rows` sizes the blocks of inference, :func:`input_scale` reads
+the scale the layers see the data at. Torch, numpy and scipy only (no
+scikit-learn).
 """
 
+import mmap
+
+import numpy as np
+import scipy.sparse as sp
 import torch
+
+from ._device import as_tensor
 
 
 class TensorRows:
@@ -164,3 +173,99 @@ class SparseRows:
 def as_rows(X):
     """``X`` as a row source: tensors are wrapped, row sources pass through."""
     return TensorRows(X) if isinstance(X, torch.Tensor) else X
+
+
+#: Rows per block in transform, inverse_transform and score_samples: memory
+#: stays bounded for any number of rows...
+INFERENCE_BLOCK_SIZE = 4096
+#: ... and fewer for wide data (a sparse matrix is densified a block at a
+#: time): at most this many values per block (64 MB in float32).
+INFERENCE_BLOCK_VALUES = 2**24
+
+
+def is_memory_mapped(X):
+    """Whether ``X`` is, or is a view of, a memory map (``np.memmap``,
+    ``np.load(..., mmap_mode=...)``)."""
+    while X is not None:
+        if isinstance(X, (np.memmap, mmap.mmap)):
+            return True
+        X = getattr(X, "base", None)
+    return False
+
+
+def available_memory():
+    """Bytes of memory available to new allocations (Linux's MemAvailable),
+    or None where it cannot be read."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+#: A float32 copy of the training data larger than this share of the
+#: available memory is not made: the engine reads X batch by batch instead.
+MAX_COPY_FRACTION = 0.5
+
+
+def training_rows(X, device):
+    """The engine's row source (:mod:`skae._rows`) for the validated training
+    data ``X``, in float32.
+
+    A CSR matrix stays sparse (three tensors on ``device``), densified one
+    batch at a time; a torch tensor is moved to ``device``. A numpy array is
+    one float32 tensor when that costs no copy (float32, C-contiguous,
+    writeable) or a copy that fits comfortably, and is read batch by batch
+    (:class:`~skae._rows.ArrayRows`) when it is a memory map, which is never
+    copied whole, or when its float32 copy would take more than
+    ``MAX_COPY_FRACTION`` of the available memory. Dense sources give the
+    same batches.
+    """
+    if sp.issparse(X):
+        return SparseRows(
+            torch.from_numpy(X.indptr.astype(np.int64, copy=False)).to(device),
+            torch.from_numpy(X.indices).to(device),  # int32 or int64, as scipy made it
+            torch.from_numpy(X.data.astype(np.float32, copy=False)).to(device),
+            X.shape[1],
+        )
+    if isinstance(X, torch.Tensor):
+        return TensorRows(X.detach().to(device, torch.float32))
+    if is_memory_mapped(X):
+        return ArrayRows(X)
+    shareable = X.flags.writeable and X.flags.c_contiguous and X.dtype == np.float32
+    free = available_memory()
+    if not shareable and free is not None and 4 * X.size > MAX_COPY_FRACTION * free:
+        return ArrayRows(X)
+    return TensorRows(as_tensor(X, device))
+
+
+def block_rows(n_features):
+    """Rows per inference block for rows ``n_features`` wide."""
+    return max(1, min(INFERENCE_BLOCK_SIZE, INFERENCE_BLOCK_VALUES // n_features))
+
+
+#: Values per block of the pass that learns the input scale: small, so that
+#: it adds a few MB at most to a fit over a memory map.
+SCALE_BLOCK_VALUES = 2**18
+
+
+def root_mean_square(rows):
+    """The root mean square of every value of a row source (:mod:`skae._rows`;
+    a sparse one's implicit zeros count), read block by block and summed in
+    float64."""
+    step = max(1, SCALE_BLOCK_VALUES // rows.n_features)
+    total = 0.0
+    for start in range(0, len(rows), step):
+        total += float(rows.take(slice(start, start + step)).double().square().sum())
+    return float(np.sqrt(total / (len(rows) * rows.n_features)))
+
+
+def input_scale(rows):
+    """The scale the layers see the training rows at (``module.input_scale``):
+    their root mean square, or 1 when that is 0 or below float32's smallest
+    normal number."""
+    rms = root_mean_square(rows)
+    return rms if rms >= np.finfo(np.float32).tiny else 1.0

@@ -11,8 +11,10 @@ import numpy as np
 import torch
 from sklearn.exceptions import ConvergenceWarning
 
-from ._base import Activation, BaseMLPAutoencoder, Interval, StrOptions
+from ._base import Activation
 from ._losses import SPARSITY_PENALTIES
+from ._mlp import BaseMLPAutoencoder
+from ._validation import Interval, StrOptions
 
 #: Rows of the training data whose codes the check for an all-zero L1 code reads.
 DEAD_CODE_ROWS = 2048

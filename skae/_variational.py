@@ -13,17 +13,11 @@ import torch
 from numpy.typing import ArrayLike
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import (
-    Activation,
-    BaseAutoencoder,
-    Interval,
-    StrOptions,
-    draw_seed,
-    positive_ints,
-    seed_source,
-)
+from ._base import Activation, BaseAutoencoder
 from ._engine import deterministic_algorithms
 from ._losses import binary_cross_entropy, gaussian_kl, gaussian_nll, squared_error
+from ._random import draw_seed, seed_source
+from ._validation import Interval, StrOptions, positive_ints
 from .nn import VariationalModule
 
 #: Floor of the Gaussian decoder's variance: keeps the likelihood bounded when

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from skae import _engine
+from skae import _engine, _optim
 from skae._engine import StopReason
 
 
@@ -191,17 +191,17 @@ def test_engine_cpu_threads_for_small_steps_restores_setting(flops, expected):
 def test_engine_make_optimizer_names():
     params = [torch.nn.Parameter(torch.zeros(3))]
     assert isinstance(
-        _engine.make_optimizer("adam", params, learning_rate=0.1, weight_decay=0, device="cpu"),
+        _optim.make_optimizer("adam", params, learning_rate=0.1, weight_decay=0, device="cpu"),
         torch.optim.Adam,
     )
     assert isinstance(
-        _engine.make_optimizer("adamw", params, learning_rate=0.1, weight_decay=0, device="cpu"),
+        _optim.make_optimizer("adamw", params, learning_rate=0.1, weight_decay=0, device="cpu"),
         torch.optim.AdamW,
     )
-    sgd = _engine.make_optimizer("sgd", params, learning_rate=0.1, weight_decay=0, device="cpu")
+    sgd = _optim.make_optimizer("sgd", params, learning_rate=0.1, weight_decay=0, device="cpu")
     assert sgd.defaults["momentum"] == 0.9 and sgd.defaults["nesterov"]
     with pytest.raises(ValueError, match="unknown optimizer"):
-        _engine.make_optimizer("rmsprop", params, learning_rate=0.1, weight_decay=0, device="cpu")
+        _optim.make_optimizer("rmsprop", params, learning_rate=0.1, weight_decay=0, device="cpu")
 
 
 def test_shared_setting_applies_once_and_restores_after_the_last_user():

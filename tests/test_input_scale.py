@@ -125,8 +125,7 @@ def test_scale_survives_pickle_save_and_warm_start(tmp_path):
 def test_scale_pass_reads_a_memory_map_in_small_blocks(tmp_path):
     """Learning the scale reads the rows block by block (a few MB each), so
     that a fit over a memory map does not hold a large float64 copy."""
-    from skae._base import SCALE_BLOCK_VALUES, root_mean_square
-    from skae._rows import ArrayRows
+    from skae._rows import SCALE_BLOCK_VALUES, ArrayRows, root_mean_square
 
     path = tmp_path / "rows.npy"
     np.save(path, low_rank(n=3000, n_features=200))

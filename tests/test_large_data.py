@@ -22,7 +22,7 @@ import torch
 from sklearn.datasets import load_digits
 from sklearn.utils.validation import validate_data
 
-from skae import Autoencoder, DenoisingAutoencoder, _base, _rows
+from skae import Autoencoder, DenoisingAutoencoder, _rows, _validation
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -49,9 +49,9 @@ def test_validation_passes_a_memmap_through_and_the_engine_reads_it_in_batches(
     tmp_path, digits, dtype
 ):
     X = memmap_of(digits, tmp_path / "X.npy", dtype)
-    validated = validate_data(Autoencoder(), X, dtype=_base.FLOAT_DTYPES)
+    validated = validate_data(Autoencoder(), X, dtype=_validation.FLOAT_DTYPES)
     assert np.shares_memory(validated, X) and not validated.flags.writeable
-    rows = _base.training_rows(validated, torch.device("cpu"))
+    rows = _rows.training_rows(validated, torch.device("cpu"))
     assert isinstance(rows, _rows.ArrayRows)
     batch = rows.take(torch.tensor([5, 0, 7]))
     assert batch.dtype == torch.float32
@@ -95,13 +95,13 @@ def test_an_array_too_big_to_copy_is_read_in_batches(digits, monkeypatch):
     than MAX_COPY_FRACTION of the available memory, batches are converted one
     by one instead, with the same result."""
     copied = Autoencoder(**SMALL, max_iter=2).fit(digits)
-    monkeypatch.setattr(_base, "available_memory", lambda: 1000)
-    assert isinstance(_base.training_rows(digits, torch.device("cpu")), _rows.ArrayRows)
+    monkeypatch.setattr(_rows, "available_memory", lambda: 1000)
+    assert isinstance(_rows.training_rows(digits, torch.device("cpu")), _rows.ArrayRows)
     in_batches = Autoencoder(**SMALL, max_iter=2).fit(digits)
     for a, b in zip(weights(copied), weights(in_batches), strict=True):
         np.testing.assert_array_equal(a, b)
     # float32, C-contiguous and writeable: shared, never copied, whatever the size
-    shared = _base.training_rows(digits.astype(np.float32), torch.device("cpu"))
+    shared = _rows.training_rows(digits.astype(np.float32), torch.device("cpu"))
     assert isinstance(shared, _rows.TensorRows)
 
 

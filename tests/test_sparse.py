@@ -16,8 +16,13 @@ from _family import ESTIMATORS
 from sklearn.exceptions import ConvergenceWarning
 
 import skae
-from skae._base import INFERENCE_BLOCK_SIZE, INFERENCE_BLOCK_VALUES, block_rows
-from skae._rows import SparseRows, TensorRows
+from skae._rows import (
+    INFERENCE_BLOCK_SIZE,
+    INFERENCE_BLOCK_VALUES,
+    SparseRows,
+    TensorRows,
+    block_rows,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 

@@ -1,0 +1,125 @@
+"""The base of the MLP family (plain, denoising, sparse, contractive):
+hidden layers mirrored in the decoder, tied weights, a corruption of the
+training input, a penalty on the code and greedy layer-wise pretraining."""
+
+from numbers import Integral
+
+from ._base import BaseAutoencoder
+from ._engine import StopReason
+from ._losses import BATCH_TOTALS, RECONSTRUCTION_LOSSES, squared_error
+from ._validation import Interval, StrOptions, positive_ints
+from .nn import AutoencoderModule
+
+__all__ = ["BaseMLPAutoencoder"]
+
+
+class BaseMLPAutoencoder(BaseAutoencoder):
+    """The MLP family: hidden layers mirrored in the decoder, tied weights, a
+    corruption of the training input, a penalty on the code and greedy
+    layer-wise pretraining. Not for direct use.
+
+    A member overrides ``_corrupt``, ``_penalty`` or ``_code_activation``.
+    """
+
+    _parameter_constraints: dict = {
+        **BaseAutoencoder._parameter_constraints,
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "tied_weights": ["boolean"],
+        "pretraining": [StrOptions({"greedy"}), None],
+    }
+
+    #: Activation of the code layer; members with a bounded or non-negative
+    #: code override it.
+    _code_activation = "identity"
+
+    def _corrupt(self, x, generator):
+        """The training input made from a clean batch (identity here)."""
+        return x
+
+    def _penalty(self, module, x, code):
+        """A regulariser on the code of a clean batch, added to the mean loss."""
+        return 0.0
+
+    def _check_data(self, X):
+        super()._check_data(X)
+        positive_ints(self.hidden_layer_sizes, "hidden_layer_sizes")
+
+    def _build_module(self, n_features):
+        return AutoencoderModule(
+            n_features,
+            self.n_components,
+            positive_ints(self.hidden_layer_sizes, "hidden_layer_sizes"),
+            self.activation,
+            output_activation=RECONSTRUCTION_LOSSES[self.loss][1],
+            code_activation=self._code_activation,
+            tied_weights=self.tied_weights,
+        )
+
+    def _training_loss(self, module, generator, *, reconstruction=None, penalize=True):
+        """``batch_loss(x) -> 0-d tensor`` for the engine: the reconstruction of
+        the clean batch from its corruption, plus the penalty.
+
+        ``reconstruction`` replaces the loss chosen by ``loss`` (greedy
+        pretraining of inner layers reconstructs hidden activations with squared
+        error); ``penalize=False`` leaves out :meth:`_penalty`.
+        """
+        reconstruction = reconstruction or RECONSTRUCTION_LOSSES[self.loss][0]
+        total = BATCH_TOTALS[reconstruction]
+
+        def batch_loss(x):
+            code = module.encode(self._corrupt(x, generator))
+            loss = total(module.output(code), x) / x.shape[0]
+            return loss + self._penalty(module, x, code) if penalize else loss
+
+        return batch_loss
+
+    def _train_module(self, module, X, *, optimizer, fresh, incremental, **train_kwargs):
+        """Greedy pretraining first when asked (a fit from scratch), then the
+        end-to-end training; the pretraining epochs lead the loss curve."""
+        if not fresh:
+            return super()._train_module(
+                module, X, optimizer=optimizer, fresh=fresh, incremental=incremental, **train_kwargs
+            )
+        curves = []
+        if self.pretraining == "greedy" and not incremental:
+            curves = self._pretrain(module, X, **train_kwargs)
+            train_kwargs["desc"] = f"{type(self).__name__} fine-tuning"
+        train_kwargs["previous_epochs"] += sum(map(len, curves))
+        history, attributes = super()._train_module(
+            module, X, optimizer=optimizer, fresh=fresh, incremental=incremental, **train_kwargs
+        )
+        history.loss_curve[:0] = [loss for curve in curves for loss in curve]
+        return history, {**attributes, "pretraining_loss_curves_": curves}
+
+    def _pretrain(self, module, X, *, loss_generator, validation_score, **train_kwargs):
+        """Train each layer pair of ``module`` as a shallow autoencoder on the
+        codes of the layer below; returns one loss curve per layer."""
+        pairs = module.layer_pairs()
+        curves = []
+        for depth, pair in enumerate(pairs):
+            batch_loss = self._training_loss(
+                pair,
+                loss_generator,
+                reconstruction=None if depth == 0 else squared_error,
+                penalize=depth == len(pairs) - 1,
+            )
+            optimizer = self._new_optimizer(pair.parameters(), train_kwargs["device"])
+            history = self._train(
+                pair,
+                batch_loss,
+                X,
+                **{
+                    **train_kwargs,
+                    "optimizer": optimizer,
+                    "scheduler": self._new_scheduler(optimizer, self.max_iter),
+                    "max_iter": self.max_iter,
+                    "previous_epochs": train_kwargs["previous_epochs"] + sum(map(len, curves)),
+                    "desc": f"{type(self).__name__} pretraining layer {depth + 1}/{len(pairs)}",
+                },
+            )
+            curves.append(history.loss_curve)
+            if history.stop_reason is StopReason.INTERRUPTED:
+                break
+            # the next layer learns to reconstruct this layer's codes
+            X = self._map_rows(pair, lambda m, x: m.encode(x), X).to(train_kwargs["device"])
+        return curves

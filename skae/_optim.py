@@ -1,0 +1,137 @@
+"""Optimisers and learning-rate schedules: built by name, copied for a call
+that continues from another, and converted to and from plain data for the
+fitted state. Torch and numpy only (no scikit-learn)."""
+
+import copy
+
+import numpy as np
+import torch
+
+from ._device import to_numpy
+
+#: ``learning_rate_schedule="plateau"`` stops once the rate falls below this
+#: fraction of ``learning_rate`` (MLPRegressor's "adaptive" stops at 1e-6).
+MIN_LEARNING_RATE_FRACTION = 1e-6
+
+#: The counters of a ``ReduceLROnPlateau`` that ``partial_fit`` carries from
+#: one call to the next (its settings come from the parameters of each call).
+PLATEAU_PROGRESS = ("best", "num_bad_epochs", "cooldown_counter", "last_epoch")
+
+
+def make_optimizer(name, params, *, learning_rate, weight_decay, device):
+    """Adam, AdamW or SGD with Nesterov momentum 0.9 (MLPRegressor's default).
+
+    Fused kernels on CPU and CUDA: one kernel per step instead of one per
+    parameter tensor.
+    """
+    fused = torch.device(device).type in ("cpu", "cuda")
+    if name == "adam":
+        return torch.optim.Adam(params, lr=learning_rate, weight_decay=weight_decay, fused=fused)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=learning_rate, weight_decay=weight_decay, fused=fused)
+    if name == "sgd":
+        return torch.optim.SGD(
+            params,
+            lr=learning_rate,
+            momentum=0.9,
+            nesterov=True,
+            weight_decay=weight_decay,
+            fused=fused,
+        )
+    raise ValueError(f"unknown optimizer {name!r}")
+
+
+#: optimiser class -> the name :func:`make_optimizer` builds it from
+OPTIMIZER_NAMES = {torch.optim.Adam: "adam", torch.optim.AdamW: "adamw", torch.optim.SGD: "sgd"}
+
+
+def copy_optimizer(optimizer, params, *, device):
+    """A new optimiser of ``optimizer``'s kind over ``params`` (a copy of the
+    parameters it steps, in the same order), with a deep copy of its state:
+    stepping the copy leaves ``optimizer`` untouched."""
+    group = optimizer.param_groups[0]
+    copied = make_optimizer(
+        OPTIMIZER_NAMES[type(optimizer)],
+        params,
+        learning_rate=group["lr"],
+        weight_decay=group["weight_decay"],
+        device=device,
+    )
+    # load_state_dict keeps the given tensors (moved to the parameters'
+    # device), and the step updates them in place
+    copied.load_state_dict(copy.deepcopy(optimizer.state_dict()))
+    return copied
+
+
+def new_scheduler(schedule, optimizer, max_iter, *, patience, tol):
+    """The ``torch.optim.lr_scheduler`` that ``schedule`` (the
+    ``learning_rate_schedule`` parameter) names, over ``max_iter`` epochs, or
+    None for "constant"; "plateau" waits ``patience`` epochs without an
+    improvement by ``tol`` before dividing the rate by 10."""
+    if schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max_iter)
+    if schedule == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer,
+            mode="min",
+            factor=0.1,
+            patience=patience,
+            threshold=tol,
+            threshold_mode="abs",
+            eps=0.0,  # torch's default 1e-8 would stop dividing small rates
+        )
+    return None
+
+
+def min_learning_rate(scheduler, learning_rate):
+    """The rate below which training stops: a fraction of ``learning_rate``
+    under a ``ReduceLROnPlateau``, else 0."""
+    if not isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        return 0.0
+    # less a rounding margin: a rate divided by 10 six times is at the
+    # floor, not below it, however its last bits round
+    return learning_rate * MIN_LEARNING_RATE_FRACTION * (1 - 1e-9)
+
+
+def plateau_progress(scheduler):
+    """What :meth:`BaseAutoencoder._starting_scheduler` continues a
+    ``ReduceLROnPlateau`` from (plain data), or None for other schedules."""
+    if not isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        return None
+    state = scheduler.state_dict()
+    return {key: state[key] for key in PLATEAU_PROGRESS}
+
+
+def optimizer_state(optimizer):
+    """An optimiser as plain data: its kind, and its state dict with arrays
+    for tensors and str keys."""
+    state = optimizer.state_dict()
+    return {
+        "kind": OPTIMIZER_NAMES[type(optimizer)],
+        "param_groups": state["param_groups"],
+        "state": {
+            str(index): {key: to_numpy(v) if torch.is_tensor(v) else v for key, v in values.items()}
+            for index, values in state["state"].items()
+        },
+    }
+
+
+def restored_optimizer(saved, module, device):
+    """The optimiser :func:`optimizer_state` described, over ``module``'s
+    parameters, with its moments."""
+    try:
+        optimizer = make_optimizer(
+            saved["kind"], module.parameters(), learning_rate=1.0, weight_decay=0.0, device=device
+        )
+        state = {
+            int(index): {
+                key: torch.tensor(np.asarray(v)) if isinstance(v, np.ndarray) else v
+                for key, v in values.items()
+            }
+            for index, values in saved["state"].items()
+        }
+        groups = [dict(group) for group in saved["param_groups"]]
+        optimizer.load_state_dict({"state": state, "param_groups": groups})
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ValueError(f"The saved optimiser state does not fit the module: {exc}") from exc
+    return optimizer

@@ -1,0 +1,175 @@
+"""Input validation and array namespaces: the one module of skae that imports
+scikit-learn's private helpers (``_fit_context``, ``sklearn.utils._array_api``,
+``sklearn.utils._param_validation``), so that a change in them is mended here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from numbers import Integral
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from sklearn import get_config
+from sklearn.utils._array_api import (
+    _is_numpy_namespace,
+    _is_xp_namespace,
+    get_namespace,
+    get_namespace_and_device,
+    move_to,
+)
+from sklearn.utils._param_validation import Interval, StrOptions
+
+if TYPE_CHECKING:
+    _F = TypeVar("_F", bound=Callable[..., Any])
+
+    # scikit-learn ships no type information: declared here so that type
+    # checkers see that the decorated fit methods keep their signatures
+    def _fit_context(*, prefer_skip_nested_validation: bool) -> Callable[[_F], _F]: ...
+
+else:
+    from sklearn.base import _fit_context
+
+__all__ = [
+    "FLOAT_DTYPES",
+    "Interval",
+    "StrOptions",
+    "_fit_context",
+    "array_namespace",
+    "canonical_csr",
+    "check_float32_range",
+    "check_same_namespace",
+    "detached_input",
+    "float_dtypes",
+    "namespace_mean",
+    "namespace_name",
+    "positive_ints",
+    "to_namespace",
+    "to_torch",
+    "value_range",
+]
+
+FLOAT_DTYPES = (np.float64, np.float32)
+
+
+def value_range(X):
+    """(smallest, largest) value of a validated X (numpy, scipy.sparse, where
+    the implicit zeros count, or a torch tensor) as Python floats."""
+    return float(X.min()), float(X.max())
+
+
+def check_float32_range(X):
+    """Training runs in float32: refuse finite values it cannot hold rather
+    than turn them into inf."""
+    limit = float(np.finfo(np.float32).max)
+    if X.dtype not in (np.float64, torch.float64):
+        return
+    low, high = value_range(X)
+    if high > limit or low < -limit:
+        largest = max(abs(high), abs(low))
+        raise ValueError(
+            f"Input X contains values too large for float32 (largest magnitude "
+            f"{largest:.3g}; float32 holds up to {limit:.3g}), which skae trains in. "
+            "Scale X, for example with sklearn.preprocessing.StandardScaler."
+        )
+
+
+def canonical_csr(X):
+    """A validated CSR matrix without duplicate entries and with sorted
+    indices: X itself when it is so, else a copy (the caller's is untouched)."""
+    if not X.has_canonical_format:
+        X = X.copy()
+        X.sum_duplicates()
+    return X
+
+
+def detached_input(X):
+    """A torch tensor detached from autograd (sharing its memory); without
+    array API dispatch, as numpy of its dtype: an array-like, which
+    ``np.asarray`` could not make of one that requires grad, and which
+    scikit-learn would turn from float32 into float64."""
+    if not isinstance(X, torch.Tensor):
+        return X
+    if get_config()["array_api_dispatch"]:
+        return X.detach()
+    return X.numpy(force=True)
+
+
+def array_namespace(X):
+    """``(xp, device)`` of X when array API dispatch is on and X is an array
+    of another namespace than numpy (a torch tensor, ...), else None."""
+    if sp.issparse(X):
+        return None
+    xp, is_array_api, device = get_namespace_and_device(X)
+    if not is_array_api or _is_numpy_namespace(xp):
+        return None
+    return xp, device
+
+
+def namespace_name(namespace):
+    """Plain data naming ``array_namespace``'s result (None for numpy)."""
+    if namespace is None:
+        return None
+    xp, device = namespace
+    return (xp.__name__.rsplit(".", 1)[-1], str(device))
+
+
+def to_torch(X, namespace, device):
+    """A validated array of another namespace as a torch tensor (itself for
+    a tensor; through DLPack where it can, without a copy)."""
+    if namespace is None or _is_xp_namespace(namespace[0], "torch"):
+        return X
+    xp_torch, _ = get_namespace(torch.empty(0))
+    return move_to(X, xp=xp_torch, device=device)
+
+
+def positive_ints(value, name):
+    """``value`` (an int or a sequence of them) as a list of positive ints."""
+    sizes = [value] if isinstance(value, Integral) else list(value)
+    if not all(isinstance(s, Integral) and not isinstance(s, bool) and s >= 1 for s in sizes):
+        raise ValueError(f"{name} must hold positive integers, got {value!r}.")
+    return [int(s) for s in sizes]
+
+
+def float_dtypes(namespace):
+    """The float dtypes validation keeps, in X's array namespace."""
+    if namespace is None:
+        return FLOAT_DTYPES
+    xp = namespace[0]
+    return [xp.float64, xp.float32]
+
+
+def to_namespace(out, namespace):
+    """A result computed in torch, moved back to the namespace and device
+    that ``array_namespace`` found X in (itself for numpy and torch)."""
+    if namespace is None or _is_xp_namespace(namespace[0], "torch"):
+        return out
+    return move_to(out, xp=namespace[0], device=namespace[1])
+
+
+def namespace_mean(scores):
+    """The mean of an array of any namespace, as a Python float."""
+    xp, _ = get_namespace(scores)
+    return float(xp.mean(scores))
+
+
+def check_same_namespace(estimator, namespace, method):
+    """Under array API dispatch, as scikit-learn's ``check_same_namespace``:
+    inference takes arrays of the namespace and device that fit saw."""
+    if not get_config()["array_api_dispatch"]:
+        return
+    fitted = getattr(estimator, "_array_namespace_", None)
+    seen = namespace_name(namespace)
+    if seen != (None if fitted is None else tuple(fitted)):
+
+        def describe(name):
+            return "numpy arrays" if name is None else f"{name[0]} arrays on {name[1]}"
+
+        raise ValueError(
+            f"Inputs passed to {type(estimator).__name__}.{method}() must use the same "
+            f"namespace and the same device as those passed to fit(): fit saw "
+            f"{describe(fitted)}, {method} got {describe(seen)}. Pass X as fit did, "
+            "or fit on X's kind of array."
+        )
