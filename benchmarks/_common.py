@@ -20,7 +20,11 @@ import numpy as np
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
-DEFAULT_MNIST = REPO_ROOT.parent / "shared" / "data" / "mnist_trainval.npz"
+#: MNIST's file: $SKAE_MNIST when set (the GPU check sends a copy with the
+#: checkout), else the project's shared data folder.
+DEFAULT_MNIST = Path(
+    os.environ.get("SKAE_MNIST", REPO_ROOT.parent / "shared" / "data" / "mnist_trainval.npz")
+)
 
 if str(REPO_ROOT) not in sys.path:  # run as `python benchmarks/x.py` from a checkout
     sys.path.insert(0, str(REPO_ROOT))

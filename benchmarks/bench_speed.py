@@ -31,6 +31,7 @@ the peak is ``torch.mm``'s on the GPU; results go to ``bench_speed_cuda``.
 """
 
 import argparse
+import importlib.util
 import time
 import warnings
 
@@ -230,9 +231,10 @@ def build_peers(regime, X, hidden, code, batch_size, args):
         peers[f"skae Autoencoder (fit, {args.digits_epochs_per_sample} epochs/call)"] = lambda: (
             SkaeFit(X, hidden, code, batch_size, seed, args.digits_epochs_per_sample, device)
         )
-    peers["skorch NeuralNetRegressor"] = lambda: Skorch(
-        X, hidden, code, batch_size, seed, device=device
-    )
+    if importlib.util.find_spec("skorch") is not None:  # optional: absent on the GPU machine
+        peers["skorch NeuralNetRegressor"] = lambda: Skorch(
+            X, hidden, code, batch_size, seed, device=device
+        )
     if on_cpu:  # numpy only
         peers["sklearn MLPRegressor (ReLU code)"] = lambda: MLP(X, hidden, code, batch_size, seed)
     return peers
@@ -247,6 +249,8 @@ def run_regime(regime, X, hidden, code, batch_size, rounds, warmup, epochs_per_s
         flush=True,
     )
     peers, notes = {}, {}
+    if importlib.util.find_spec("skorch") is None:
+        notes["skorch"] = "skorch is not installed here: no skorch row"
     for name, make in build_peers(regime, X, hidden, code, batch_size, args).items():
         peers[name] = make()
     times = {name: [] for name in peers}
@@ -610,7 +614,10 @@ def report(results, peak, peak_per_size, args, hardware, q):
         hardware,
         folder=args.get("results_dir"),
     )
-    plot(results, d / f"{name}.png")
+    if importlib.util.find_spec("matplotlib") is None:
+        print("matplotlib is not installed here: no plot")
+    else:
+        plot(results, d / f"{name}.png")
 
 
 if __name__ == "__main__":

@@ -12,3 +12,7 @@ done
 # the --seeds path too (means over seeds), on the smallest data set
 echo "+ .venv/bin/python benchmarks/bench_defaults.py --quick --datasets wine --ks 2 --estimators Autoencoder --seeds 0,1 --name bench_defaults_seeds"
 .venv/bin/python benchmarks/bench_defaults.py --quick --datasets wine --ks 2 --estimators Autoencoder --seeds 0,1 --name bench_defaults_seeds
+# the GPU check's steps and argument lists on the CPU with tiny sizes, so that an
+# import or argument error fails here and not on the GPU (benchmarks/gpu_check.sh)
+echo "+ GPU_CHECK_DRY_RUN=1 PYTHON=.venv/bin/python benchmarks/gpu_check.sh"
+GPU_CHECK_DRY_RUN=1 PYTHON=.venv/bin/python benchmarks/gpu_check.sh
