@@ -86,8 +86,9 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
     rather than one held-out split keeps every row for the threshold (a
     small data set has few to spare) and every row for the final model; it
     costs ``cv`` more fits on ``(cv - 1) / cv`` of the rows. The fold models
-    saw fewer rows than the final one, so the threshold errs on the low
-    side: slightly fewer new inliers than ``contamination`` are flagged.
+    saw fewer rows than the final one; where that makes them worse, the
+    threshold errs low (held-out inliers of one-class digits at 0.1: 6.9 %
+    flagged with ``cv=5``, 4.7 % with 3, 20 % from the training scores).
 
     Use it for novelty detection (fit on clean data, flag new rows unlike it)
     or for outlier detection (fit on data with a few outliers; an autoencoder
@@ -110,7 +111,7 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
     contamination : float, default=0.1
         The share of new inliers to flag, in (0, 0.5]: ``offset_`` is the
         ``contamination`` quantile of the out-of-fold scores.
-    cv : int, default=3
+    cv : int, default=5
         Number of folds of the cross-fitted threshold (at least 2); the fit
         costs ``cv`` fits on ``(cv - 1) / cv`` of the rows besides the final
         one on all rows.
@@ -189,7 +190,7 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         estimator: BaseAutoencoder | None = None,
         *,
         contamination: float = 0.1,
-        cv: int = 3,
+        cv: int = 5,
         random_state: int | np.random.RandomState | None = None,
     ) -> None:
         self.estimator = estimator

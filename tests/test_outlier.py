@@ -1,6 +1,9 @@
 """AutoencoderOutlierDetector: the scikit-learn contract and the outlier API."""
 
+import os
 import pickle
+import tempfile
+import warnings
 
 import numpy as np
 import pytest
@@ -28,7 +31,7 @@ from skae import (
     SparseAutoencoder,
     VariationalAutoencoder,
 )
-from skae._outlier import DEFAULT_ESTIMATOR_PARAMS, default_estimator
+from skae._outlier import DEFAULT_ESTIMATOR_PARAMS, default_size
 
 # few epochs on purpose, here and in the checks: the tests need working models,
 # not converged ones
@@ -39,14 +42,17 @@ SMALL = dict(hidden_layer_sizes=(8,), max_iter=20, **SEEDED)
 
 
 def _detectors():
-    # seeded inner estimators: several checks refit and compare the results
+    # seeded detectors: several checks refit and compare the results
     # (fit_predict against fit().predict(), fit twice, arrays against
-    # DataFrames), and the detector's randomness is its inner estimator's.
+    # DataFrames), and the detector's randomness is its folds' and its inner
+    # estimator's.
     # Every check passes and none is marked as an expected failure.
     return [
-        AutoencoderOutlierDetector(default_estimator(**SEEDED)),
-        AutoencoderOutlierDetector(Autoencoder(**SMALL), contamination=0.25),
-        AutoencoderOutlierDetector(VariationalAutoencoder(**SMALL), contamination=0.5),
+        AutoencoderOutlierDetector(random_state=0),
+        AutoencoderOutlierDetector(Autoencoder(**SMALL), contamination=0.25, random_state=0),
+        AutoencoderOutlierDetector(
+            VariationalAutoencoder(**SMALL), contamination=0.5, random_state=0
+        ),
     ]
 
 
@@ -84,7 +90,9 @@ def _small_detector(contamination=0.1, **params):
     estimator = Autoencoder(
         n_components=8, hidden_layer_sizes=(32,), max_iter=15, batch_size=64, **SEEDED
     )
-    return AutoencoderOutlierDetector(estimator.set_params(**params), contamination=contamination)
+    return AutoencoderOutlierDetector(
+        estimator.set_params(**params), contamination=contamination, random_state=0
+    )
 
 
 @pytest.fixture(scope="module")
@@ -104,19 +112,19 @@ def test_outlier_detector_api_semantics(fitted, digits):
         np.testing.assert_array_equal(decision, scores - fitted.offset_)
         # the sign of decision_function is the label: negative means outlier
         np.testing.assert_array_equal(labels == -1, decision < 0)
-    assert fitted.offset_ == pytest.approx(
-        np.percentile(fitted.estimator_.score_samples(X_train), 10)
-    )
+    assert fitted.offset_ == pytest.approx(np.percentile(fitted.calibration_scores_, 10))
+    assert fitted.calibration_scores_.shape == (len(X_train),)
     assert fitted.n_features_in_ == 64
     assert not hasattr(fitted, "feature_names_in_")
 
 
 @pytest.mark.parametrize("contamination", [0.01, 0.1, 0.25, 0.5])
-def test_outlier_detector_flags_the_contamination_share(digits, contamination):
+def test_outlier_detector_offset_is_the_out_of_fold_quantile(digits, contamination):
     X_train = digits[0]
     detector = _small_detector(contamination, max_iter=5).fit(X_train)
-    share = np.mean(detector.predict(X_train) == -1)
-    assert share == pytest.approx(contamination, abs=0.01)
+    share = np.mean(detector.calibration_scores_ < detector.offset_)
+    # a percentile of n scores: within one row of the share
+    assert share == pytest.approx(contamination, abs=1.5 / len(X_train))
 
 
 def test_outlier_detector_fit_predict_equals_fit_then_predict(digits):
@@ -165,11 +173,17 @@ def test_outlier_detector_takes_every_skae_estimator(estimator, digits):
 
 
 def test_outlier_detector_default_estimator(digits):
-    detector = AutoencoderOutlierDetector().fit(digits[0])
+    X_train = digits[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the default fits without a warning
+        detector = AutoencoderOutlierDetector().fit(X_train)
     assert type(detector.estimator_) is Autoencoder
     params = detector.estimator_.get_params()
-    assert {k: params[k] for k in DEFAULT_ESTIMATOR_PARAMS} == DEFAULT_ESTIMATOR_PARAMS
+    expected = {**DEFAULT_ESTIMATOR_PARAMS, **default_size(*X_train.shape)}
+    assert {k: params[k] for k in expected} == expected
+    assert expected["n_components"] == 16 and expected["batch_size"] == 42
     assert params["random_state"] is None
+    assert detector.estimator_.n_iter_ < params["max_iter"]  # early stopping ended it
     assert detector.estimator is None
     assert np.all(detector.predict(digits[2]) == -1)
 
@@ -218,7 +232,10 @@ def test_outlier_detector_in_a_pipeline(digits):
     X = load_digits().data  # raw 0..16 pixels: the scaler maps them to [0, 1]
     pipe = make_pipeline(MinMaxScaler(), _small_detector(max_iter=5))
     labels = pipe.fit(X).predict(X)
-    assert np.mean(labels == -1) == pytest.approx(0.1, abs=0.01)
+    detector = pipe[-1]
+    assert np.mean(detector.calibration_scores_ < detector.offset_) == pytest.approx(0.1, abs=0.01)
+    # training rows were fitted, so fewer of them than new rows fall below
+    assert 0 < np.mean(labels == -1) < 0.1
     np.testing.assert_array_equal(pipe.decision_function(X) < 0, labels == -1)
     assert pipe.score_samples(digits[2] * 16).max() < np.percentile(pipe.score_samples(X), 1)
 
@@ -232,3 +249,154 @@ def test_outlier_detector_feature_names_and_dtype(digits):
     assert detector.score_samples(X).dtype == np.float64
     with pytest.warns(UserWarning, match="X does not have valid feature names"):
         detector.predict(digits[0])
+
+
+# ------------------------------------------------- seeding and calibration
+
+
+def test_outlier_detector_random_state_repeats_the_default(digits):
+    X_train, X_test, _ = digits
+    X = X_train[:400]
+    first = AutoencoderOutlierDetector(random_state=3).fit(X)
+    second = AutoencoderOutlierDetector(random_state=3).fit(X)
+    # same process, same seed: skae promises the same bits
+    np.testing.assert_array_equal(first.calibration_scores_, second.calibration_scores_)
+    np.testing.assert_array_equal(first.score_samples(X_test), second.score_samples(X_test))
+    assert first.offset_ == second.offset_
+    assert first.estimator_.random_state == second.estimator_.random_state is not None
+    other = AutoencoderOutlierDetector(random_state=4).fit(X)
+    assert not np.array_equal(other.score_samples(X_test), first.score_samples(X_test))
+
+
+def test_outlier_detector_explicit_estimator_keeps_its_random_state(digits):
+    X = digits[0][:300]
+    detector = _small_detector(max_iter=3, random_state=7)
+    detector.set_params(random_state=11).fit(X)
+    assert detector.estimator_.random_state == 7
+
+
+def _gaussian_inliers(n_samples, rng):
+    """Rows near a 2-d plane in 10-d: a 2-d Gaussian code, a fixed linear
+    map, and a little isotropic noise."""
+    mixing = np.random.default_rng(0).normal(size=(2, 10))
+    return rng.normal(size=(n_samples, 2)) @ mixing + 0.1 * rng.normal(size=(n_samples, 10))
+
+
+@pytest.mark.parametrize("contamination", [0.05, 0.1, 0.2])
+def test_outlier_detector_flags_about_the_contamination_of_new_inliers(contamination):
+    rng = np.random.default_rng(1)
+    X_train, X_new = _gaussian_inliers(2000, rng), _gaussian_inliers(2000, rng)
+    estimator = Autoencoder(
+        n_components=2, hidden_layer_sizes=(16,), max_iter=30, early_stopping=False, **SEEDED
+    )
+    detector = AutoencoderOutlierDetector(estimator, contamination=contamination, random_state=0)
+    share = np.mean(detector.fit(X_train).predict(X_new) == -1)
+    # the share of 2,000 new rows has a binomial spread of at most 0.009 and the
+    # threshold, a quantile of 2,000 out-of-fold scores, about as much; the fold
+    # models saw 4/5 of the rows, so the share may sit a little off: a band of
+    # -35 % to +25 % of the contamination
+    assert 0.65 * contamination <= share <= 1.25 * contamination
+
+
+def test_outlier_detector_default_calibration_on_new_inliers():
+    rng = np.random.default_rng(2)
+    X_train, X_new = _gaussian_inliers(1000, rng), _gaussian_inliers(2000, rng)
+    detector = AutoencoderOutlierDetector(random_state=0).fit(X_train)
+    share = np.mean(detector.predict(X_new) == -1)
+    # the same band as above, around the default contamination 0.1
+    assert 0.065 <= share <= 0.125
+
+
+# ------------------------------------------------------------ predict_proba
+
+
+@pytest.mark.parametrize("method", ["linear", "unify"])
+def test_outlier_detector_predict_proba(fitted, digits, method):
+    _, X_test, noise = digits
+    X = np.vstack([X_test, noise])
+    proba = fitted.predict_proba(X, method=method)
+    assert proba.shape == (len(X), 2)
+    assert np.all((proba >= 0) & (proba <= 1))
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+    # column 0 is label -1: a lower score never gets a lower outlier probability
+    order = np.argsort(fitted.score_samples(X))
+    assert np.all(np.diff(proba[order, 0]) <= 1e-12)
+    assert np.all(proba[len(X_test) :, 0] == 1.0)  # noise: beyond every calibration score
+    assert np.mean(proba[: len(X_test), 0]) < 0.5
+
+
+def test_outlier_detector_predict_proba_follows_its_documented_formulas(fitted, digits):
+    from scipy.special import erf
+
+    X = np.vstack([digits[1], digits[2]])
+    scores, calibration = fitted.score_samples(X), fitted.calibration_scores_
+    high, low = calibration.max(), calibration.min()
+    linear = np.clip((high - scores) / (high - low), 0, 1)
+    unify = np.clip(erf((calibration.mean() - scores) / (calibration.std() * np.sqrt(2))), 0, 1)
+    # float64 arithmetic in another order: a few ulps apart
+    np.testing.assert_allclose(fitted.predict_proba(X)[:, 0], linear, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(fitted.predict_proba(X, "unify")[:, 0], unify, rtol=0, atol=1e-12)
+    assert np.mean(unify == 0) > 0.3  # the rows scoring above the mean
+
+
+def test_outlier_detector_predict_proba_refuses_a_bad_method(fitted, digits):
+    with pytest.raises(ValueError, match="method must be 'linear' or 'unify'; got 'rank'"):
+        fitted.predict_proba(digits[1], method="rank")
+
+
+# ----------------------------------------------------------------- save/load
+
+
+@pytest.mark.parametrize("estimator", [None, VariationalAutoencoder(**SMALL)], ids=repr)
+def test_outlier_detector_save_and_load(digits, estimator):
+    import skae
+
+    X_train, X_test, _ = digits
+    detector = AutoencoderOutlierDetector(estimator, random_state=0, cv=2).fit(X_train[:300])
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "detector.skae")
+        skae.save(detector, path)
+        restored = skae.load(path)
+    assert type(restored) is AutoencoderOutlierDetector
+    assert restored.get_params(deep=False).keys() == detector.get_params(deep=False).keys()
+    assert repr(restored) == repr(detector)
+    # same process and library versions: the same bits
+    np.testing.assert_array_equal(
+        restored.decision_function(X_test), detector.decision_function(X_test)
+    )
+    np.testing.assert_array_equal(restored.predict_proba(X_test), detector.predict_proba(X_test))
+    np.testing.assert_array_equal(restored.calibration_scores_, detector.calibration_scores_)
+    assert restored.offset_ == detector.offset_
+
+
+def test_outlier_detector_load_refuses_a_state_that_disagrees(fitted):
+    state = fitted._export_state()
+    state["attributes"]["n_features_in_"] = 65
+    with pytest.raises(ValueError, match="disagree on n_features_in_"):
+        clone(fitted)._import_state(state)
+    state = fitted._export_state()
+    state["estimator_"]["class"] = "PCA"
+    with pytest.raises(ValueError, match="'PCA' is not an autoencoder"):
+        clone(fitted)._import_state(state)
+
+
+# ------------------------------------------------------------ bad parameters
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"cv": 1}, r"'cv' parameter .* in the range \[2, inf\)"),
+        ({"cv": 2.5}, r"'cv' parameter .* Got 2\.5 instead"),
+        ({"random_state": "zero"}, r"'random_state' parameter .* Got 'zero' instead"),
+    ],
+)
+def test_outlier_detector_refuses_bad_parameters(digits, params, match):
+    with pytest.raises(InvalidParameterError, match=match):
+        AutoencoderOutlierDetector(**params).fit(digits[0])
+
+
+def test_outlier_detector_refuses_too_few_rows_for_the_folds():
+    X = np.random.default_rng(0).normal(size=(9, 4))
+    with pytest.raises(ValueError, match=r"cv=5 needs at least 10 samples .* n_samples=9"):
+        AutoencoderOutlierDetector(cv=5).fit(X)
