@@ -60,7 +60,15 @@ extensions = [
     "sphinx_gallery.gen_gallery",
 ]
 templates_path = ["_templates"]
-exclude_patterns = ["_build", "_gallery_src", "gallery_header.rst", "benchmarks_tables.rst", "**/*.md5", "**/*.py", "**/*.ipynb"]
+exclude_patterns = [
+    "_build",
+    "_gallery_src",
+    "gallery_header.rst",
+    "benchmarks_tables.rst",
+    "**/*.md5",
+    "**/*.py",
+    "**/*.ipynb",
+]
 html_theme = "pydata_sphinx_theme"
 html_static_path = ["_static"]
 html_title = f"skae {release}"
@@ -134,9 +142,7 @@ def reset_argv(gallery_conf, script_vars):
     """Run each example in its quick mode; files it saves go to a scratch folder."""
     args = _QUICK_ARGS.get(Path(script_vars["src_file"]).name, ["--quick"])
     args = [a.replace("{out}", str(_OUT / "figure.png")) for a in args]
-    return [
-        str(_OUT / a) if i and args[i - 1] in _PATH_OPTIONS else a for i, a in enumerate(args)
-    ]
+    return [str(_OUT / a) if i and args[i - 1] in _PATH_OPTIONS else a for i, a in enumerate(args)]
 
 
 sphinx_gallery_conf = {
