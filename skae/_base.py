@@ -552,6 +552,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 scheduler=scheduler,
                 min_learning_rate=min_learning_rate(scheduler, self.learning_rate),
             )
+            report.finish(history.stop_reason, self.n_iter_no_change)
         if history.stop_reason is StopReason.NON_FINITE:
             raise ValueError(
                 f"{type(self).__name__}: the training loss became non-finite (NaN or inf) "

@@ -12,7 +12,7 @@ import logging
 import sys
 from contextlib import contextmanager, nullcontext
 
-from ._engine import SharedSetting
+from ._engine import SharedSetting, StopReason
 
 logger = logging.getLogger("skae")
 
@@ -52,10 +52,70 @@ def _hide_records(added):
 _visible_records = SharedSetting(_show_records, _hide_records)
 
 
+def stop_message(stop_reason, n_iter_no_change):
+    """Why a fit ended before its last epoch, in words; None when it ran them
+    all. The engine stops once more than ``n_iter_no_change`` epochs in a row
+    brought no improvement, so that is the count said."""
+    if stop_reason is StopReason.CONVERGED:
+        return f"stopped early: no improvement in {n_iter_no_change + 1} epochs"
+    if stop_reason is StopReason.MIN_LEARNING_RATE:
+        return "stopped early: the learning rate fell below its minimum"
+    if stop_reason is StopReason.INTERRUPTED:
+        return "interrupted"
+    if stop_reason in (StopReason.NON_FINITE, StopReason.NON_FINITE_SCORE):
+        return "stopped: the loss became non-finite"
+    return None
+
+
+class _Silent:
+    """The reporter of ``verbose=0``: does nothing."""
+
+    def __call__(self, loss, score, learning_rate=None):
+        pass
+
+    def finish(self, stop_reason, n_iter_no_change):
+        pass
+
+
+class _Reporter:
+    """One bar update (and, at ``verbose >= 2``, one log record) per epoch."""
+
+    def __init__(self, bar, verbose, desc, first_epoch):
+        self.bar, self.verbose, self.desc, self.epoch = bar, verbose, desc, first_epoch
+
+    def __call__(self, loss, score, learning_rate=None):
+        self.epoch += 1
+        postfix = {"loss": f"{loss:.4g}"}
+        if score is not None:
+            # the validation score is a negative loss (higher is better)
+            postfix["val_loss"] = f"{-score:.4g}"
+        self.bar.set_postfix(postfix, refresh=False)
+        self.bar.update(1)
+        if self.verbose >= 2:
+            line = f"{self.desc}: epoch {self.epoch}, loss {loss:.6g}"
+            if score is not None:
+                line += f", validation loss {-score:.6g}"
+            if learning_rate is not None:
+                line += f", learning rate {learning_rate:.6g}"
+            logger.info(line)
+
+    def finish(self, stop_reason, n_iter_no_change):
+        """End a bar stopped before ``total`` at the epochs run, saying why
+        (so that it does not look interrupted at "30 % 60/200")."""
+        message = stop_message(stop_reason, n_iter_no_change)
+        if message is None:
+            return
+        self.bar.total = self.bar.n
+        self.bar.set_description(f"{self.desc} ({message})", refresh=False)
+        self.bar.refresh()
+
+
 @contextmanager
 def epoch_reporter(verbose, *, desc, total, first_epoch=0):
-    """``report(loss, validation_score, learning_rate=None)`` to call once per
-    epoch, with the rate that epoch ran at.
+    """A reporter to call once per epoch, ``report(loss, validation_score,
+    learning_rate=None)`` with the rate that epoch ran at, and once at the
+    end, ``report.finish(stop_reason, n_iter_no_change)`` with the engine's
+    reason to stop.
 
     Parameters
     ----------
@@ -64,38 +124,20 @@ def epoch_reporter(verbose, *, desc, total, first_epoch=0):
     desc : str
         What is being trained, shown left of the bar and in each record.
     total : int
-        Epochs at most (the bar's length; early stopping ends it sooner).
+        Epochs at most (the bar's length; early stopping ends it sooner, and
+        ``finish`` then shortens the bar to the epochs run).
     first_epoch : int
         Epochs completed before this call, so records count on from there.
     """
     if not verbose:
-        yield lambda loss, score, learning_rate=None: None
+        yield _Silent()
         return
     # imported here: tqdm.auto warns at import in a notebook without ipywidgets
     from tqdm.auto import tqdm
 
     with _visible_records() if verbose >= 2 else nullcontext():
         bar = tqdm(total=total, desc=desc, unit="epoch", file=sys.stderr, dynamic_ncols=True)
-        epoch = first_epoch
-
-        def report(loss, score, learning_rate=None):
-            nonlocal epoch
-            epoch += 1
-            postfix = {"loss": f"{loss:.4g}"}
-            if score is not None:
-                # the validation score is a negative loss (higher is better)
-                postfix["val_loss"] = f"{-score:.4g}"
-            bar.set_postfix(postfix, refresh=False)
-            bar.update(1)
-            if verbose >= 2:
-                line = f"{desc}: epoch {epoch}, loss {loss:.6g}"
-                if score is not None:
-                    line += f", validation loss {-score:.6g}"
-                if learning_rate is not None:
-                    line += f", learning rate {learning_rate:.6g}"
-                logger.info(line)
-
         try:
-            yield report
+            yield _Reporter(bar, verbose, desc, first_epoch)
         finally:
             bar.close()

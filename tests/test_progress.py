@@ -212,3 +212,30 @@ def test_importing_skae_does_not_import_tqdm_auto():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
     assert result.stdout.strip() == "False"
+
+
+def test_verbose_1_early_stopped_bar_ends_at_its_last_epoch_with_the_reason(capsys):
+    """A fit that stops early does not leave its bar at "30 % 60/200", which
+    reads as interrupted: the bar ends full at the epochs run, saying why."""
+    rng = np.random.default_rng(0)
+    X_flat = rng.normal(size=(60, 4))
+    est = Autoencoder(**{**TINY, "max_iter": 200}, n_iter_no_change=1, tol=1e6, verbose=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X_flat)
+    err = capsys.readouterr().err
+    assert est.n_iter_ < 200
+    final = [line for line in err.replace("\r", "\n").splitlines() if "|" in line][-1]
+    assert f"{est.n_iter_}/{est.n_iter_}" in final, final
+    assert "/200" not in final
+    assert "stopped early: no improvement in 2 epochs" in final, final
+
+
+def test_stop_message_names_every_early_reason():
+    from skae._engine import StopReason
+    from skae._progress import stop_message
+
+    assert stop_message(StopReason.MAX_ITER, 5) is None
+    assert stop_message(StopReason.CONVERGED, 5) == "stopped early: no improvement in 6 epochs"
+    for reason in set(StopReason) - {StopReason.MAX_ITER, StopReason.CONVERGED}:
+        assert stop_message(reason, 5)
