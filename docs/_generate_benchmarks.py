@@ -231,7 +231,9 @@ def readme_table(files):
         "|" + "|".join("---:" for _ in columns) + "|",
     ]
     lines += ["| " + " | ".join(str(row.get(c, "")) for c in columns) + " |" for row in rows]
-    hardware = data.get("hardware", {})
+    hardware = {**data.get("hardware", {})}
+    if "loadavg_1_5_15" in section:  # a merged file: the section's own run
+        hardware["loadavg_1_5_15"] = section["loadavg_1_5_15"]
     command = section.get("command", hardware.get("command", ""))
     date = section.get("date", hardware.get("date", ""))
     return "\n".join(
