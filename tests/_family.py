@@ -1,19 +1,7 @@
-"""The one list of estimators every test module parametrizes over."""
+"""The estimators every test module parametrizes over: skae's one registry."""
 
-from skae import (
-    Autoencoder,
-    ContractiveAutoencoder,
-    ConvolutionalAutoencoder,
-    DenoisingAutoencoder,
-    SparseAutoencoder,
-    VariationalAutoencoder,
-)
+from skae._registry import AUTOENCODERS, MLP_AUTOENCODERS
 
-ESTIMATORS = [
-    Autoencoder,
-    DenoisingAutoencoder,
-    VariationalAutoencoder,
-    SparseAutoencoder,
-    ContractiveAutoencoder,
-    ConvolutionalAutoencoder,
-]
+ESTIMATORS = list(AUTOENCODERS)
+
+__all__ = ["ESTIMATORS", "MLP_AUTOENCODERS"]

@@ -9,12 +9,10 @@ import pytest
 from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from skae import Autoencoder, DenoisingAutoencoder
+from skae._evaluation import evaluate
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -26,15 +24,12 @@ def digits():
 
 
 def accuracy_and_error(model, digits, scale=1.0):
-    """Held-out accuracy of a logistic regression on the codes, and held-out
-    squared error per image in the units of X / 16."""
+    """skae's evaluation protocol on digits: held-out accuracy of a logistic
+    regression on the codes, and held-out squared error per image in the units
+    of X (times ``scale``)."""
     X_train, X_test, y_train, y_test = digits
-    codes_train = model.fit(X_train * scale).transform(X_train * scale)
-    codes_test = model.transform(X_test * scale)
-    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
-    accuracy = clf.fit(codes_train, y_train).score(codes_test, y_test)
-    reconstruction = model.inverse_transform(codes_test) / scale
-    return accuracy, float(((reconstruction - X_test) ** 2).sum(axis=1).mean())
+    result = evaluate(model, X_train * scale, y_train, X_test * scale, y_test)
+    return result["accuracy"], result["error"]
 
 
 @pytest.mark.parametrize("cls", [Autoencoder, DenoisingAutoencoder])

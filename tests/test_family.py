@@ -9,7 +9,6 @@ import pytest
 import torch
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 
 from skae import (
@@ -20,6 +19,7 @@ from skae import (
     SparseAutoencoder,
     _engine,
 )
+from skae._evaluation import evaluate, reconstruction_error
 from skae._noise import NOISES
 from skae.nn import AutoencoderModule
 
@@ -44,9 +44,9 @@ def hoyer_sparsity(codes):
 
 
 def code_accuracy(est, digits):
+    """skae's evaluation protocol (skae._evaluation) on the fitted ``est``."""
     X_train, X_test, y_train, y_test = digits
-    clf = LogisticRegression(max_iter=2000).fit(est.transform(X_train), y_train)
-    return clf.score(est.transform(X_test), y_test)
+    return evaluate(est, X_train, y_train, X_test, y_test, prefit=True)["accuracy"]
 
 
 OVERCOMPLETE = dict(
@@ -247,8 +247,7 @@ def test_convolutional_beats_pca_on_held_out_digits(digits):
     from sklearn.decomposition import PCA
 
     X_train, X_test, _, _ = digits
-    pca = PCA(n_components=8).fit(X_train)
-    pca_error = ((pca.inverse_transform(pca.transform(X_test)) - X_test) ** 2).sum(1).mean()
+    pca_error = reconstruction_error(PCA(n_components=8).fit(X_train), X_test)
     conv = fit_quietly(
         ConvolutionalAutoencoder(
             n_components=8,
@@ -260,8 +259,7 @@ def test_convolutional_beats_pca_on_held_out_digits(digits):
         ),
         X_train,
     )
-    conv_error = ((conv.inverse_transform(conv.transform(X_test)) - X_test) ** 2).sum(1).mean()
-    assert conv_error < pca_error
+    assert reconstruction_error(conv, X_test) < pca_error
 
 
 @pytest.mark.parametrize(

@@ -18,15 +18,9 @@ from sklearn.utils._param_validation import StrOptions
 import skae
 import skae.plotting
 from skae._base import BaseAutoencoder
+from skae._registry import AUTOENCODERS, estimator_classes
 
-ESTIMATORS = [
-    skae.Autoencoder,
-    skae.ContractiveAutoencoder,
-    skae.ConvolutionalAutoencoder,
-    skae.DenoisingAutoencoder,
-    skae.SparseAutoencoder,
-    skae.VariationalAutoencoder,
-]
+ESTIMATORS = list(AUTOENCODERS)
 DISPLAYS = [getattr(skae.plotting, name) for name in skae.plotting.__all__]
 
 #: The methods every estimator has from BaseAutoencoder; more are found below.
@@ -78,12 +72,8 @@ PUBLIC_CALLABLES = _public_callables()
 def test_the_api_is_all_there():
     """The discovery above finds what the API promises (guards the other tests
     against passing on an empty list)."""
-    assert set(skae.__all__) == {cls.__name__ for cls in ESTIMATORS} | {
-        "AutoencoderOutlierDetector",
-        "__version__",
-        "load",
-        "save",
-    }
+    functions = {"__version__", "load", "save", "show_versions"}
+    assert set(skae.__all__) == set(estimator_classes()) | functions
     for cls in ESTIMATORS:
         assert ESTIMATOR_METHODS <= set(_skae_methods(cls)), cls.__name__
     assert "sample" in _skae_methods(skae.VariationalAutoencoder)
