@@ -247,7 +247,10 @@ def test_distributed_false_trains_each_rank_alone(ranks):
             warnings.simplefilter("ignore")
             alone = Autoencoder(**TINY, max_iter=2).fit(digits(100)[rank * 50 : rank * 50 + 50])
         expected = [p.detach().numpy() for p in alone.module_.state_dict().values()]
-        np.testing.assert_array_equal(flat(result["alone"]), flat(expected))
+        # trained in torchrun's process (one torch thread) and here: the same
+        # float32 steps, whose kernels may sum in another order, so to a few
+        # ulps, as in test_two_ranks_with_batch_b_equal_one_process_with_batch_2b
+        np.testing.assert_allclose(flat(result["alone"]), flat(expected), rtol=1e-5, atol=1e-6)
     assert not np.array_equal(flat(rank0["alone"]), flat(rank1["alone"]))
 
 
