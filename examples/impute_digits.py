@@ -70,6 +70,8 @@ def main(argv=None):
     X_train, X_test, y_train, y_test = train_test_split(
         X / 16.0, y, test_size=0.25, stratify=y, random_state=args.seed
     )
+    if args.quick:  # a smoke test: fewer training digits
+        X_train, y_train = X_train[:600], y_train[:600]
     rng = np.random.default_rng(args.seed)
     mask_train = rng.random(X_train.shape) < args.missing
     mask_test = rng.random(X_test.shape) < args.missing
