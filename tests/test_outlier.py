@@ -46,7 +46,7 @@ def _detectors():
     # (fit_predict against fit().predict(), fit twice, arrays against
     # DataFrames), and the detector's randomness is its folds' and its inner
     # estimator's.
-    # Every check passes and none is marked as an expected failure.
+    # The checks expected to fail are listed with their reasons below.
     return [
         AutoencoderOutlierDetector(random_state=0),
         AutoencoderOutlierDetector(Autoencoder(**SMALL), contamination=0.25, random_state=0),
@@ -56,7 +56,23 @@ def _detectors():
     ]
 
 
-@parametrize_with_checks(_detectors())
+_NEW_INLIERS = (
+    "contamination is the share of new inliers flagged (offset_ is cross-fitted on "
+    "out-of-fold scores), not of the training rows, which the model has fitted"
+)
+_NO_CLASSIFIER_TAGS = (
+    "scikit-learn's sparse check reads classifier_tags.multi_class whenever predict_proba "
+    "exists; an outlier detector has no classifier tags (None)"
+)
+EXPECTED_FAILED_CHECKS = {
+    "check_outliers_train": _NEW_INLIERS,
+    "check_outliers_fit_predict": _NEW_INLIERS,
+    "check_estimator_sparse_array": _NO_CLASSIFIER_TAGS,
+    "check_estimator_sparse_matrix": _NO_CLASSIFIER_TAGS,
+}
+
+
+@parametrize_with_checks(_detectors(), expected_failed_checks=lambda _: EXPECTED_FAILED_CHECKS)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
 
