@@ -33,7 +33,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from . import _distributed, _engine
 from ._dask import is_dask_array, score_dask_array
-from ._device import TORCH_DTYPES, as_tensor, available_device, resolve_device
+from ._device import TORCH_DTYPES, as_tensor, resolve_device
 from ._engine import StopReason
 from ._losses import BATCH_TOTALS, RECONSTRUCTION_LOSSES, UNIT_INTERVAL_LOSSES
 from ._optim import (
@@ -41,19 +41,19 @@ from ._optim import (
     make_optimizer,
     min_learning_rate,
     new_scheduler,
-    optimizer_state,
     plateau_progress,
-    restored_optimizer,
 )
 from ._progress import epoch_reporter
-from ._random import draw_seed, rng_from_state, seed_source
+from ._random import draw_seed, seed_source
 from ._rows import as_rows, block_rows, input_scale, training_rows
 from ._state import (
-    STATE_VERSION,
+    Context,
+    export_state,
+    import_state,
     is_fitted_name,
-    load_module_weights,
-    module_weights,
+    running_versions,
     skae_version,
+    warn_on_version_change,
 )
 from ._validation import (
     Interval,
@@ -496,7 +496,18 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """An untrained module shaped as ``fit`` builds it from ``build_params``
         (not from any parameter set since), to load saved weights into."""
         known = set(self._get_param_names())
-        builder = type(self)(**{k: v for k, v in build_params.items() if k in known})
+        name = type(self).__name__
+        unknown = sorted(set(build_params) - known)
+        if unknown:
+            raise ValueError(
+                f"{name}: the saved build_params hold parameters {unknown} that {name} "
+                "does not have."
+            )
+        builder = type(self)(**build_params)
+        try:
+            builder._validate_params()
+        except ValueError as exc:
+            raise ValueError(f"{name}: the saved build_params are not valid: {exc}") from None
         return builder._seeded_module(n_features, seed=0)
 
     def _seeded_module(self, n_features, seed):
@@ -783,56 +794,21 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
         Pickling, ``copy.deepcopy``, ``skops`` and ``skae.save`` all store
         this and rebuild the estimator with :meth:`_import_state`. What is
-        fitted is every attribute named by :func:`is_fitted_name`; four of
-        them are converted (the module to its weights, the device to its name,
-        the random generator and the optimiser to their states), the others
-        are plain data already.
+        fitted is every attribute named by :func:`~skae._state.is_fitted_name`;
+        those that are not plain data are converted as
+        :data:`skae._state.SCHEMA` says.
         """
-        attributes = {}
-        for name, value in self._fitted_attributes().items():
-            if name == "module_":
-                value = module_weights(value)
-            elif name == "device_":
-                value = str(value)
-            elif name == "_rng_":
-                value = value.bit_generator.state
-            elif name == "_optimizer_" and value is not None:
-                value = optimizer_state(value)
-            attributes[name] = value
-        return {"version": STATE_VERSION, "attributes": attributes}
+        return export_state(self._fitted_attributes())
 
     def _import_state(self, state: dict[str, Any]) -> None:
-        """Become the fitted estimator :meth:`_export_state` described: the
-        module built by this class from the parameters it was fitted with,
-        the weights loaded, the optimiser rebuilt with its moments, on the
-        saved device when it exists here (else the CPU, with a warning)."""
-        name = type(self).__name__
-        if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
-            found = state.get("version") if isinstance(state, dict) else None
-            raise ValueError(
-                f"{name}: the saved fitted state has version {found!r}; this skae "
-                f"({skae_version()}) reads version {STATE_VERSION}."
-            )
-        attributes = dict(state["attributes"])
-        weights = attributes.pop("module_")
-        device = available_device(attributes.pop("device_"), name)
-        optimizer = attributes.pop("_optimizer_", None)
-        rng = attributes.pop("_rng_", None)
-        module = self._architecture(attributes["_build_params_"], attributes["n_features_in_"])
-        load_module_weights(module, weights)
-        module.to(device)
-        if optimizer is not None:
-            optimizer = restored_optimizer(optimizer, module, device)
-        self._set_fitted(
-            {
-                **attributes,
-                "module_": module,
-                "device_": device,
-                "_rng_": None if rng is None else rng_from_state(rng),
-                "_optimizer_": optimizer,
-            },
-            replace=True,
-        )
+        """Become the fitted estimator :meth:`_export_state` described, after
+        the checks of :func:`skae._state.check_state`: the module built by
+        this class from the parameters it was fitted with, the weights loaded
+        (a ValueError when they do not fit that network), the optimiser
+        rebuilt with its moments, on the saved device when it exists here
+        (else the CPU, with a warning)."""
+        context = Context(type(self).__name__, self._architecture)
+        self._set_fitted(import_state(state, context), replace=True)
 
     # ---------------------------------------------------------- plumbing
 
@@ -869,26 +845,22 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         state = {k: v for k, v in super().__getstate__().items() if not is_fitted_name(k)}
         if self.__sklearn_is_fitted__():
             state["_skae_fitted_state"] = self._export_state()
-        state["_skae_version"] = skae_version()
+        state["_skae_versions"] = running_versions()
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         state = dict(state)
-        pickled = state.pop("_skae_version", None)
+        versions = state.pop("_skae_versions", None)
+        pickled = state.pop("_skae_version", None)  # earlier skae: its own version only
         if "_module_weights" in state:
             raise ValueError(
                 f"This {type(self).__name__} was pickled by skae {pickled}, whose pickle "
                 f"layout skae {skae_version()} does not read. Load it with skae {pickled} "
                 "and save it with skae.save (skae.load reads those files), or refit it."
             )
-        if pickled is not None and pickled != skae_version():
-            warnings.warn(
-                f"Trying to unpickle {type(self).__name__} from skae {pickled} with skae "
-                f"{skae_version()}. This might lead to breaking code or invalid results; "
-                "use at your own risk, or refit, or use skae.save/skae.load.",
-                UserWarning,
-                stacklevel=2,
-            )
+        warn_on_version_change(
+            versions or ({} if pickled is None else {"skae": pickled}), type(self).__name__
+        )
         fitted = state.pop("_skae_fitted_state", None)
         super().__setstate__(state)
         for name, value in type(self)().get_params(deep=False).items():

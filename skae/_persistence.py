@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import warnings
 import zipfile
 from numbers import Integral
 from typing import BinaryIO
@@ -36,12 +35,11 @@ from typing import BinaryIO
 import numpy as np
 import safetensors
 import safetensors.numpy
-import sklearn
 import torch
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import BaseAutoencoder
-from ._state import STATE_VERSION, is_fitted_name
+from ._state import STATE_VERSION, check_state, running_versions, warn_on_version_change
 
 __all__ = ["load", "save"]
 
@@ -51,10 +49,6 @@ METADATA = "skae.json"
 ARRAYS = "arrays.safetensors"
 MEMBERS = {METADATA, ARRAYS}
 ENTRIES = {"format", "format_version", "class", "params", "state", "output_config", "versions"}
-
-#: The packages whose versions change results; a file written under other
-#: versions loads with a warning.
-CHECKED_VERSIONS = ("skae", "torch", "scikit-learn")
 
 #: dtype kinds of arrays stored in safetensors (bool, int, uint, float) and
 #: of arrays stored in the JSON document (unicode, and object holding strings).
@@ -211,15 +205,13 @@ def load(path: str | os.PathLike[str] | BinaryIO) -> BaseAutoencoder:
             f"({', '.join(sorted(classes))}); refusing to load it."
         )
     cls = classes[name]
-    _warn_on_version_change(metadata["versions"], name)
+    warn_on_version_change(metadata["versions"], name)
 
     params = _decode(metadata["params"], "params", arrays)
     state = _decode(metadata["state"], "state", arrays)
     _check_params(params, cls, name, "The file holds parameters")
     estimator = cls(**params)
     estimator._validate_params()
-    if issubclass(cls, BaseAutoencoder):  # a detector checks its inner estimator's
-        _check_state(state, cls, name)
     try:
         estimator._import_state(state)
     except (KeyError, TypeError, RuntimeError) as exc:
@@ -242,21 +234,9 @@ def _check_params(params, cls, name, holder):
 
 
 def _check_state(state, cls, name):
-    """What :meth:`_import_state` relies on, checked with clear messages."""
-    attributes = state.get("attributes") if isinstance(state, dict) else None
-    if not isinstance(attributes, dict) or not all(map(is_fitted_name, attributes)):
-        raise ValueError("The file's fitted state must map fitted attribute names to values.")
-    n_features = attributes.get("n_features_in_")
-    if not isinstance(n_features, Integral) or isinstance(n_features, bool) or n_features < 1:
-        raise ValueError(f"The file's n_features_in_ must be a positive int; got {n_features!r}.")
-    build_params = attributes.get("_build_params_")
-    _check_params(build_params, cls, name, "The file's build_params hold parameters")
-    try:
-        cls(**build_params)._validate_params()
-    except ValueError as exc:
-        raise ValueError(f"The file's build_params are not valid: {exc}") from exc
-    if not isinstance(attributes.get("device_"), str):
-        raise ValueError("The file's device_ must be a device name.")
+    """What :meth:`_import_state` relies on (:func:`skae._state.check_state`,
+    which every load path runs), for a caller that checks before building."""
+    check_state(state, name)
 
 
 # ------------------------------------------------------------ plain data
@@ -495,39 +475,18 @@ def _decode_mapping(value, where):
 
 
 def _estimator_classes():
-    """Name -> class of skae's public estimators (those in ``skae.__all__``)."""
-    import skae
+    """Name -> class of the estimators skae saves and loads (the registry's)."""
+    from ._registry import estimator_classes
 
-    classes = {}
-    for name in skae.__all__:
-        obj = getattr(skae, name, None)
-        if isinstance(obj, type) and issubclass(
-            obj, (BaseAutoencoder, skae.AutoencoderOutlierDetector)
-        ):
-            classes[name] = obj
-    return classes
+    return estimator_classes()
 
 
 def _versions():
-    import skae
-
+    """The versions the file records: those whose change is warned about,
+    and others that may explain a difference."""
     return {
-        "skae": skae.__version__,
-        "torch": torch.__version__,
-        "scikit-learn": sklearn.__version__,
+        **running_versions(),
         "numpy": np.__version__,
         "safetensors": safetensors.__version__,
         "python": platform.python_version(),
     }
-
-
-def _warn_on_version_change(saved, name):
-    running = _versions()
-    for package in CHECKED_VERSIONS:
-        if saved.get(package) != running[package]:
-            warnings.warn(
-                f"This {name} was saved with {package} {saved.get(package)} and is loaded "
-                f"with {package} {running[package]}; its results may differ.",
-                UserWarning,
-                stacklevel=3,
-            )

@@ -1,15 +1,37 @@
-"""The fitted state as plain data: which attributes are fitted, the module's
-weights to and from numpy arrays, and the version of the layout. Torch and
-numpy only (no scikit-learn)."""
+"""The fitted state as plain data, and the one way back.
+
+:data:`SCHEMA` says, for each fitted attribute that is not plain data already,
+how it is exported, checked and imported. Pickling, ``copy.deepcopy``,
+``skops``, ``skae.save``/``skae.load`` and the converter of format 1 files all
+go through :func:`export_state` and :func:`import_state`, so every load path
+runs the same checks: among them, that the saved weights fit the network the
+saved build parameters and ``n_features_in_`` describe. :func:`warn_on_version_change`
+is the one policy for states written under other versions. Torch and numpy
+only (no scikit-learn).
+"""
+
+import functools
+import importlib.metadata
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from numbers import Integral
+from typing import Any
 
 import numpy as np
 import torch
 
-from ._device import to_numpy
+from ._device import available_device, to_numpy
+from ._optim import optimizer_state, restored_optimizer
+from ._random import rng_from_state
 
 #: Bumped whenever the exported fitted state changes shape; ``_import_state``
 #: and ``skae.load`` refuse states of other versions with a message.
 STATE_VERSION = 2
+
+#: The packages whose versions change results; a state written under other
+#: versions loads with a warning.
+CHECKED_VERSIONS = ("skae", "torch", "scikit-learn")
 
 
 def is_fitted_name(name):
@@ -68,6 +90,192 @@ def load_module_weights(module, saved):
     full = {key: torch.tensor(np.asarray(array)) for key, array in weights.items()}
     full.update({alias: full[kept] for alias, kept in saved["aliases"].items()})
     module.load_state_dict(full, strict=True)
+
+
+# ------------------------------------------------------------ the schema
+
+
+@dataclass(frozen=True)
+class Field:
+    """How one fitted attribute is exported to plain data, checked, and
+    imported (``restore(saved, restored, context)``, where ``restored`` holds
+    the attributes imported before it, in :data:`SCHEMA` order)."""
+
+    export: Callable[[Any], Any]
+    check: Callable[[Any], str | None]
+    restore: Callable[[Any, dict, "Context"], Any]
+
+
+@dataclass(frozen=True)
+class Context:
+    """What importing needs from the estimator: its class name (for
+    messages) and ``architecture(build_params, n_features)``, an untrained
+    module shaped as ``fit`` builds it."""
+
+    name: str
+    architecture: Callable[[dict, int], torch.nn.Module]
+
+
+def _positive_int(value):
+    if isinstance(value, Integral) and not isinstance(value, bool) and value >= 1:
+        return None
+    return f"must be a positive int; got {value!r}"
+
+
+def _mapping(value):
+    return None if isinstance(value, dict) else f"must be a mapping; got {value!r}"
+
+
+def _optional_mapping(value):
+    return None if value is None else _mapping(value)
+
+
+def _device_name(value):
+    return None if isinstance(value, str) else f"must be a device name; got {value!r}"
+
+
+def _saved_weights(value):
+    if isinstance(value, dict) and set(value) == {"weights", "aliases"}:
+        if all(isinstance(value[key], dict) for key in value):
+            return None
+    return "does not fit a module: it must map 'weights' and 'aliases' to mappings"
+
+
+def _same(value):
+    return value
+
+
+def _restore_module(saved, restored, context):
+    """The module ``architecture`` builds from the saved build parameters
+    and width, with the saved weights, on the restored device."""
+    build_params, n_features = restored["_build_params_"], restored["n_features_in_"]
+    try:
+        module = context.architecture(build_params, n_features)
+    except ValueError as exc:
+        raise ValueError(
+            f"{context.name}: the saved n_features_in_={n_features} and build parameters "
+            f"do not describe a network: {exc}"
+        ) from None
+    try:
+        load_module_weights(module, saved)
+    except ValueError as exc:
+        described = ", ".join(f"{k}={v!r}" for k, v in sorted(build_params.items()))
+        raise ValueError(
+            f"{context.name}: the saved weights do not fit the network that the saved "
+            f"n_features_in_={n_features} and build parameters ({described}) describe: {exc}"
+        ) from None
+    return module.to(restored["device_"])
+
+
+def _restore_optimizer(saved, restored, context):
+    if saved is None:
+        return None
+    return restored_optimizer(saved, restored["module_"], restored["device_"])
+
+
+#: fitted attribute -> how it is exported, checked and imported; imported in
+#: this order (the module needs the build parameters, the width and the
+#: device; the optimiser needs the module). The first four are required.
+SCHEMA = {
+    "n_features_in_": Field(_same, _positive_int, lambda saved, restored, context: saved),
+    "_build_params_": Field(_same, _mapping, lambda saved, restored, context: dict(saved)),
+    "device_": Field(
+        str, _device_name, lambda saved, restored, context: available_device(saved, context.name)
+    ),
+    "module_": Field(module_weights, _saved_weights, _restore_module),
+    "_rng_": Field(
+        lambda rng: rng.bit_generator.state,
+        _optional_mapping,
+        lambda saved, restored, context: None if saved is None else rng_from_state(saved),
+    ),
+    "_optimizer_": Field(
+        lambda optimizer: None if optimizer is None else optimizer_state(optimizer),
+        _optional_mapping,
+        _restore_optimizer,
+    ),
+}
+REQUIRED = ("n_features_in_", "_build_params_", "device_", "module_")
+
+
+def export_state(attributes):
+    """The fitted ``attributes`` as plain data: str-keyed dicts, lists,
+    tuples, numbers, strings, None and numpy arrays (CPU), nothing else."""
+    exported = {
+        name: SCHEMA[name].export(value) if name in SCHEMA else value
+        for name, value in attributes.items()
+    }
+    return {"version": STATE_VERSION, "attributes": exported}
+
+
+def check_state(state, name):
+    """What :func:`import_state` relies on, checked with clear messages
+    (ValueError): the version, fitted attribute names, the required
+    attributes and the form of each one in :data:`SCHEMA`."""
+    if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
+        found = state.get("version") if isinstance(state, dict) else None
+        raise ValueError(
+            f"{name}: the saved fitted state has version {found!r}; this skae "
+            f"({skae_version()}) reads version {STATE_VERSION}."
+        )
+    attributes = state.get("attributes")
+    if not isinstance(attributes, dict) or not all(map(is_fitted_name, attributes)):
+        raise ValueError(
+            f"{name}: the saved fitted state must map fitted attribute names to values."
+        )
+    missing = [key for key in REQUIRED if key not in attributes]
+    if missing:
+        raise ValueError(f"{name}: the saved fitted state lacks {missing}.")
+    for key, field in SCHEMA.items():
+        problem = field.check(attributes[key]) if key in attributes else None
+        if problem:
+            raise ValueError(f"{name}: the saved {key} {problem}.")
+    return attributes
+
+
+def import_state(state, context):
+    """The fitted attributes :func:`export_state` described, checked by
+    :func:`check_state` and converted back (the module built by
+    ``context.architecture`` with the weights loaded, the optimiser rebuilt
+    with its moments, on the saved device when it exists here, else the CPU
+    with a warning)."""
+    restored = dict(check_state(state, context.name))
+    for key, field in SCHEMA.items():
+        if key in restored:
+            restored[key] = field.restore(restored[key], restored, context)
+    return restored
+
+
+# ------------------------------------------------------------ versions
+
+
+@functools.cache
+def _installed(package):
+    return importlib.metadata.version(package)
+
+
+def running_versions():
+    """The versions of :data:`CHECKED_VERSIONS` running here."""
+    return {
+        "skae": skae_version(),
+        "torch": torch.__version__,
+        "scikit-learn": _installed("scikit-learn"),
+    }
+
+
+def warn_on_version_change(saved, name, *, stacklevel=3):
+    """The one version policy, for pickles and files alike: a state written
+    under another version of a package in :data:`CHECKED_VERSIONS` (``saved``
+    maps those it knows to their versions) loads, with one warning per package
+    naming both versions."""
+    running = running_versions()
+    for package in CHECKED_VERSIONS:
+        if package in saved and saved[package] != running[package]:
+            warnings.warn(
+                f"This {name} was saved with {package} {saved[package]} and is loaded "
+                f"with {package} {running[package]}; its results may differ.",
+                UserWarning,
+                stacklevel=stacklevel + 1,
+            )
 
 
 def skae_version():
