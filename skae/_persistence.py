@@ -25,6 +25,7 @@ converted; any other version is refused with a message naming it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -38,6 +39,14 @@ import safetensors.numpy
 import torch
 from sklearn.utils.validation import check_is_fitted
 
+from ._archive import (
+    MAX_METADATA_BYTES,
+    array_budget,
+    check_directory,
+    check_members,
+    read_arrays_capped,
+    read_capped,
+)
 from ._base import BaseAutoencoder
 from ._state import STATE_VERSION, check_state, running_versions, warn_on_version_change
 
@@ -329,30 +338,49 @@ def _decode_array(data, dtype, where):
 
 def _read_archive(path):
     """(metadata in the current format, arrays) from a skae archive."""
-    try:
-        archive = zipfile.ZipFile(path)
-    except zipfile.BadZipFile as exc:
-        raise ValueError(f"{path!r} is not a skae file: it is not a zip archive.") from exc
-    with archive:
-        names = archive.namelist()
-        if METADATA not in names:
-            raise ValueError(
-                f"{path!r} is not a skae file: it holds {sorted(names)}, but a skae file holds "
-                f"{sorted(MEMBERS)}, nothing else."
-            )
-        metadata = _read_metadata(archive.read(METADATA))
-        expected = MEMBERS if metadata["format_version"] == FORMAT_VERSION else FORMAT_1_MEMBERS
-        required = MEMBERS if metadata["format_version"] == FORMAT_VERSION else {METADATA, WEIGHTS}
-        if len(names) != len(set(names)) or not required <= set(names) <= expected:
-            raise ValueError(
-                f"{path!r} is not a skae file: it holds {sorted(names)}, but a skae file of "
-                f"format version {metadata['format_version']} holds {sorted(required)}"
-                f"{f' and optionally {sorted(expected - required)}' if expected - required else ''}"
-                ", nothing else."
-            )
-        members = {
-            name: _read_arrays(archive.read(name), name) for name in names if name != METADATA
-        }
+    with _opened(path) as fileobj:
+        check_directory(fileobj, path)
+        try:
+            archive = zipfile.ZipFile(fileobj)
+        except zipfile.BadZipFile as exc:
+            raise ValueError(f"{path!r} is not a skae file: it is not a zip archive.") from exc
+        with archive:
+            return _read_members(archive, path)
+
+
+def _opened(path):
+    """A binary file object for ``path``, closed afterwards only if opened here."""
+    if hasattr(path, "read"):
+        return contextlib.nullcontext(path)
+    return open(path, "rb")
+
+
+def _read_members(archive, path):
+    """(metadata in the current format, arrays), each member read with a
+    cap: the document's, then the arrays' from what the document describes."""
+    check_members(archive, path)
+    names = archive.namelist()
+    if METADATA not in names:
+        raise ValueError(
+            f"{path!r} is not a skae file: it holds {sorted(names)}, but a skae file holds "
+            f"{sorted(MEMBERS)}, nothing else."
+        )
+    metadata = _read_metadata(read_capped(archive, METADATA, MAX_METADATA_BYTES))
+    expected = MEMBERS if metadata["format_version"] == FORMAT_VERSION else FORMAT_1_MEMBERS
+    required = MEMBERS if metadata["format_version"] == FORMAT_VERSION else {METADATA, WEIGHTS}
+    if len(names) != len(set(names)) or not required <= set(names) <= expected:
+        raise ValueError(
+            f"{path!r} is not a skae file: it holds {sorted(names)}, but a skae file of "
+            f"format version {metadata['format_version']} holds {sorted(required)}"
+            f"{f' and optionally {sorted(expected - required)}' if expected - required else ''}"
+            ", nothing else."
+        )
+    budget = array_budget(metadata, _estimator_classes(), _decode)
+    members = {
+        name: _read_arrays(read_arrays_capped(archive, name, budget), name)
+        for name in names
+        if name != METADATA
+    }
     if metadata["format_version"] == 1:
         return _from_format_1(metadata, members)
     if set(metadata) != ENTRIES:

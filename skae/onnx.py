@@ -83,6 +83,13 @@ def _check_estimator(estimator, method):
             "'transform' exports the encoder, 'inverse_transform' the decoder."
         )
     check_is_fitted(estimator)
+    module = estimator.module_
+    if not all(callable(getattr(module, entry, None)) for entry in ("encode", "decode")):
+        raise TypeError(
+            f"to_onnx exports the network skae built, but {type(estimator).__name__}.module_ "
+            f"is a {type(module).__module__}.{type(module).__qualname__}, which has no "
+            "encode and decode methods. Refit the estimator instead of replacing module_."
+        )
 
 
 def _require(caller_name, *packages):
@@ -120,6 +127,11 @@ def _quiet_exporter():
     logger = logging.getLogger("torch.onnx._internal.exporter._registration")
     notice = _DropNotice()
     logger.addFilter(notice)
+    # the opset conversion's notices and traceback: to_onnx checks the opset
+    # produced and says what to do in its own error
+    converters = [logging.getLogger(name) for name in _CONVERTER_LOGGERS]
+    for converter in converters:
+        converter.addFilter(_drop_all)
     try:
         with warnings.catch_warnings():
             # deprecations inside torch's own export machinery, nothing the
@@ -129,6 +141,16 @@ def _quiet_exporter():
             yield
     finally:
         logger.removeFilter(notice)
+        for converter in converters:
+            converter.removeFilter(_drop_all)
+
+
+#: loggers of torch's and onnxscript's opset conversion
+_CONVERTER_LOGGERS = ("torch.onnx._internal.exporter._compat", "onnxscript.version_converter")
+
+
+def _drop_all(record):
+    return False
 
 
 def to_onnx(
