@@ -43,6 +43,7 @@ from ._optim import (
     new_scheduler,
     plateau_progress,
 )
+from ._pca_start import pca_start
 from ._progress import epoch_reporter
 from ._random import draw_seed, seed_source
 from ._rows import as_rows, block_rows, input_scale, training_rows
@@ -80,6 +81,10 @@ else:  # Python 3.10: typing_extensions, a dependency there
 
 __all__ = ["Activation", "BaseAutoencoder"]
 
+#: Where inference keeps its float64 copy of ``module_`` (with the module it
+#: copies): not a fitted attribute, so neither exported nor pickled.
+_FLOAT64_MODULE = "_float64_module"
+
 #: The ``activation`` options (the keys of :data:`skae.nn.ACTIVATIONS`).
 Activation = Literal[
     "relu", "identity", "logistic", "tanh", "leaky_relu", "elu", "gelu", "softplus"
@@ -91,6 +96,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     _parameter_constraints: dict = {
         "n_components": [Interval(Integral, 1, None, closed="left")],
+        "init": [StrOptions({"pca", "random"})],
         "activation": [StrOptions(set(ACTIVATIONS))],
         "loss": [StrOptions(set(RECONSTRUCTION_LOSSES))],
         "optimizer": [StrOptions({"adam", "adamw", "sgd"})],
@@ -116,6 +122,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self,
         *,
         n_components: int = 2,
+        init: Literal["pca", "random"] = "pca",
         activation: Activation = "relu",
         loss: str = "mse",
         optimizer: Literal["adam", "adamw", "sgd"] = "adam",
@@ -137,6 +144,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         warm_start: bool = False,
     ) -> None:
         self.n_components = n_components
+        self.init = init
         self.activation = activation
         self.loss = loss
         self.optimizer = optimizer
@@ -273,6 +281,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         X_train, X_val = self._split_validation(training_rows(X, device), generator, early_stopping)
         if fresh and module.learns_input_scale:  # the layers work at unit scale
             module.set_input_scale(input_scale(X_train))
+        if fresh and self.init == "pca":  # PCA of every row given, as the PCA it replaces
+            module.start_at_pca(*pca_start(X, self.n_components, draw_seed(rng)))
         batch_size = self._resolve_batch_size(len(X_train))
         optimizer = self._starting_optimizer(module, device, reuse=incremental and not fresh)
         scheduler = self._starting_scheduler(optimizer, incremental=incremental and not fresh)
@@ -291,7 +301,9 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             validation_score=self._validation_score(module, X_val),
             previous_epochs=previous["n_iter_"],
             shard=shard,
+            score_start=early_stopping and (self.init == "pca" or not fresh),
         )
+        self._report_kept_start(history)
         self._set_fitted(
             {
                 **features,
@@ -313,6 +325,16 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 "the optimization hasn't converged yet.",
                 ConvergenceWarning,
                 stacklevel=3,
+            )
+
+    def _report_kept_start(self, history):
+        """At ``verbose >= 1``, say when no epoch beat the starting point."""
+        if self.verbose and history.best_epoch == 0:
+            start = "PCA's" if self.init == "pca" else "the previous fit's"
+            print(
+                f"{type(self).__name__}: no epoch improved on the starting point's "
+                f"({start}) held-out error; the fit keeps it.",
+                file=sys.stderr,
             )
 
     def _validated_training_data(self, X, *, reset, early_stopping, device):
@@ -455,6 +477,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         merged = dict(previous)
         merged["n_iter_"] += history.n_iter
         merged["loss_curve_"] = previous["loss_curve_"] + history.loss_curve
+        merged["best_epoch_"] = history.best_epoch if early_stopping else None
+        merged["init_validation_score_"] = history.start_score
         if early_stopping:
             best = previous["best_validation_score_"]
             merged["validation_scores_"] = (
@@ -472,6 +496,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     def _set_fitted(self, fitted, *, replace):
         """Assign fitted attributes together; ``replace`` first removes every
         fitted attribute there is (a fit from scratch)."""
+        self.__dict__.pop(_FLOAT64_MODULE, None)  # module_ changes
         if replace:
             for name in [name for name in vars(self) if is_fitted_name(name)]:
                 delattr(self, name)
@@ -496,6 +521,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """An untrained module shaped as ``fit`` builds it from ``build_params``
         (not from any parameter set since), to load saved weights into."""
         known = set(self._get_param_names())
+        # fitted before skae 0.3, whose networks had no linear path
+        build_params = {"init": "random", **build_params}
         name = type(self).__name__
         unknown = sorted(set(build_params) - known)
         if unknown:
@@ -534,6 +561,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         desc=None,
         shard=None,
         scheduler=None,
+        score_start=False,
     ):
         """Run the engine with this estimator's settings, reporting progress
         as ``verbose`` asks (on rank 0 only, data-parallel); a non-finite loss
@@ -557,6 +585,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 tol=self.tol,
                 n_iter_no_change=self.n_iter_no_change,
                 validation_score=validation_score,
+                score_start=score_start,
                 stop_early=stop_early,
                 on_epoch=lambda loss, score: report(loss, score, _engine.learning_rate(optimizer)),
                 shard=shard,
@@ -639,9 +668,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """
         is_tensor = isinstance(X, torch.Tensor)
         dtype = X.dtype if is_tensor else TORCH_DTYPES[X.dtype]
-        module = self.module_
-        if dtype != torch.float32:
-            module = copy.deepcopy(module).to(dtype)
+        module = self._module_in(dtype)
         step = block_rows(max(X.shape[1], self.n_features_in_))
         out = None
         flops = passes * _engine.step_flops(module, min(X.shape[0], step), training=False)
@@ -664,6 +691,19 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                     )
                 out[start:stop] = block
         return out
+
+    def _module_in(self, dtype):
+        """``module_`` in ``dtype``: itself for float32; for float64 a copy
+        made once per fitted module and reused by later calls (a new
+        ``module_``, from fit, partial_fit or a loaded state, gets a new copy;
+        never pickled)."""
+        if dtype == torch.float32:
+            return self.module_
+        cached = self.__dict__.get(_FLOAT64_MODULE)
+        if cached is None or cached[0] is not self.module_:
+            cached = (self.module_, copy.deepcopy(self.module_).to(dtype))
+            self.__dict__[_FLOAT64_MODULE] = cached
+        return cached[1]
 
     def _input_block(self, block, dtype):
         """Rows of validated input as a dense tensor on ``device_``."""
@@ -737,7 +777,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
         Returns
         -------
-        X_original : ndarray of shape (n_samples, n_features_in_)
+        X_original : ndarray of shape (n_samples, n_features)
             The reconstructions, in the codes' float dtype; with array API
             dispatch on, an array of X's namespace on X's device.
         """
@@ -842,7 +882,11 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         :meth:`_export_state`: a model fitted on CUDA unpickles on a machine
         without one, and ``skops.io`` can hold it trusting nothing but skae's
         own classes."""
-        state = {k: v for k, v in super().__getstate__().items() if not is_fitted_name(k)}
+        state = {
+            k: v
+            for k, v in super().__getstate__().items()
+            if not is_fitted_name(k) and k != _FLOAT64_MODULE
+        }
         if self.__sklearn_is_fitted__():
             state["_skae_fitted_state"] = self._export_state()
         state["_skae_versions"] = running_versions()

@@ -4,8 +4,12 @@ scikit-learn. The caller hands it a module, a batch loss and the training rows
 :class:`History` and never raises to stop.
 
 Stopping follows scikit-learn's MLPRegressor: with a validation score, stop when
-it has not improved by ``tol`` for more than ``n_iter_no_change`` epochs and
-restore the best weights; without one, do the same on the training loss. A
+it has not improved for more than ``n_iter_no_change`` epochs and restore the
+best weights; without one, do the same on the training loss. Unlike
+MLPRegressor's, ``tol`` is relative: an epoch improves when it beats the best
+so far by ``tol`` times the best's magnitude, whatever the units of the loss.
+With ``score_start`` the starting weights are scored first and count as a
+candidate: if no epoch beats them, they are what the call returns. A
 ``ReduceLROnPlateau`` scheduler replaces that stop with its own reductions of
 the learning rate, and training stops when the rate falls below a floor
 (MLPRegressor's ``learning_rate="adaptive"``).
@@ -61,6 +65,10 @@ class History:
     best_loss: float = math.inf
     best_validation_score: float = -math.inf
     stop_reason: StopReason = StopReason.MAX_ITER
+    #: the validation score of the starting weights (``score_start``), else None
+    start_score: float | None = None
+    #: the epoch whose weights were kept with a validation score (0: the start)
+    best_epoch: int | None = None
 
     @property
     def n_iter(self):
@@ -358,6 +366,24 @@ def train(module, batch_loss, X, *, batch_size, device, shard=None, **kwargs):
         return history
 
 
+def improves(value, best, tol):
+    """Whether ``value`` beats ``best`` (higher is better; -inf for none yet)
+    by ``tol`` times ``best``'s magnitude."""
+    return not math.isfinite(best) or value >= best + tol * abs(best)
+
+
+def _score_start(module, validation_score, history, shard, device):
+    """Score the starting weights into ``history``; their copy, the best state
+    until an epoch beats them (None when the score is not finite)."""
+    module.eval()
+    score = _from_rank_zero(validation_score(), shard, device)
+    if not math.isfinite(score):
+        return None
+    history.start_score = history.best_validation_score = score
+    history.best_epoch = 0
+    return clone_state(module)
+
+
 def train_epochs(
     module,
     batch_loss,
@@ -377,6 +403,7 @@ def train_epochs(
     shard=None,
     scheduler=None,
     min_learning_rate=0.0,
+    score_start=False,
 ):
     """Train ``module`` on the rows of ``X`` for at most ``max_iter`` epochs.
 
@@ -405,6 +432,9 @@ def train_epochs(
         and replaces the no-improvement stop.
     min_learning_rate : float
         With ``stop_early``, stop when the learning rate falls below it.
+    score_start : bool
+        With ``validation_score``, score the starting weights before the first
+        epoch; they are the best so far until an epoch beats them.
     shard : Shard or None
         This rank's part in data-parallel training (``batch_loss`` then runs
         through DistributedDataParallel). The epoch loss is summed over the
@@ -415,8 +445,10 @@ def train_epochs(
     best_state = None
     no_improvement = 0
     plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+    if score_start and validation_score is not None:
+        best_state = _score_start(module, validation_score, history, shard, device)
     try:
-        for _ in range(max_iter):
+        for epoch in range(1, max_iter + 1):
             loss = run_epoch(
                 module,
                 batch_loss,
@@ -441,12 +473,13 @@ def train_epochs(
                     history.stop_reason = StopReason.NON_FINITE_SCORE
                     return history
                 history.validation_scores.append(score)
-                improved = score >= history.best_validation_score + tol
+                improved = improves(score, history.best_validation_score, tol)
                 if score > history.best_validation_score:
                     history.best_validation_score = score
+                    history.best_epoch = epoch
                     best_state = clone_state(module)
             else:
-                improved = loss <= history.best_loss - tol
+                improved = improves(-loss, -history.best_loss, tol)
             history.best_loss = min(history.best_loss, loss)
             if on_epoch is not None:
                 on_epoch(loss, score)

@@ -37,7 +37,8 @@ class BaseMLPAutoencoder(BaseAutoencoder):
         return x
 
     def _penalty(self, module, x, code):
-        """A regulariser on the code of a clean batch, added to the mean loss."""
+        """A regulariser on the code of a clean batch (the non-linear path's,
+        beside a linear path), added to the mean loss."""
         return 0.0
 
     def _check_data(self, X):
@@ -53,6 +54,7 @@ class BaseMLPAutoencoder(BaseAutoencoder):
             output_activation=RECONSTRUCTION_LOSSES[self.loss][1],
             code_activation=self._code_activation,
             tied_weights=self.tied_weights,
+            linear_path=self.init == "pca",
         )
 
     def _training_loss(self, module, generator, *, reconstruction=None, penalize=True):
@@ -67,9 +69,11 @@ class BaseMLPAutoencoder(BaseAutoencoder):
         total = BATCH_TOTALS[reconstruction]
 
         def batch_loss(x):
-            code = module.encode(self._corrupt(x, generator))
+            # the penalty sees the non-linear path's code (the whole code
+            # without a linear path)
+            code, nonlinear_code = module.encode_parts(self._corrupt(x, generator))
             loss = total(module.output(code), x) / x.shape[0]
-            return loss + self._penalty(module, x, code) if penalize else loss
+            return loss + self._penalty(module, x, nonlinear_code) if penalize else loss
 
         return batch_loss
 

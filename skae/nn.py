@@ -11,6 +11,14 @@ entry points, which the estimators and the training losses rely on:
 
 All three work in the data's units; the layers see the data divided by the
 module's ``input_scale`` (see :class:`EncoderDecoder`).
+
+A module built with ``linear_path=True`` adds a linear map beside its
+non-linear encoder and decoder (:meth:`EncoderDecoder.add_linear_path`):
+``code = A u + a * g(u)`` and ``reconstruction = B code + b * h(code)``, where
+``g`` and ``h`` are the non-linear paths and the gates ``a`` and ``b`` start at
+zero. :meth:`EncoderDecoder.start_at_pca` puts PCA's components in ``A`` and
+``B``, so that the untrained module *is* PCA: the same codes and the same
+reconstructions.
 """
 
 import torch
@@ -86,6 +94,62 @@ class EncoderDecoder(nn.Module):
     def __init__(self, input_scale=None):
         super().__init__()
         self.register_buffer("input_scale", torch.ones(()) if input_scale is None else input_scale)
+        # the linear path, when add_linear_path builds one
+        self.linear_encoder = self.linear_decoder = None
+        self.encoder_gate = self.decoder_gate = None
+        self.register_buffer("code_scale", None)
+
+    def add_linear_path(self, n_features, n_components, *, tied=False, code_scale=True):
+        """Add a linear encoder and decoder beside the non-linear paths, and the
+        scalar gates (starting at zero) through which those paths add to it.
+
+        ``tied``: the linear decoder uses the transposed weight of the linear
+        encoder. ``code_scale``: codes are multiplied by the buffer
+        ``code_scale`` on the way out of :meth:`encode` and divided by it on
+        the way into :meth:`output`, so that :meth:`start_at_pca` gives PCA's
+        codes in the data's units (the variational module keeps its codes in
+        the prior's units and passes False).
+        """
+        self.linear_encoder = nn.Linear(n_features, n_components)
+        if tied:
+            self.linear_decoder = TiedLinear(self.linear_encoder)
+        else:
+            self.linear_decoder = nn.Linear(n_components, n_features)
+        self.encoder_gate = nn.Parameter(torch.zeros(()))
+        self.decoder_gate = nn.Parameter(torch.zeros(()))
+        if code_scale:
+            self.code_scale = torch.ones(())
+        return self
+
+    @property
+    def has_linear_path(self):
+        return self.linear_encoder is not None
+
+    def start_at_pca(self, mean, components, residual_variance=None):
+        """Become PCA: the linear path holds ``components`` (``(r, n_features)``,
+        orthonormal rows, ``r <= n_components``; code units beyond ``r`` start
+        at zero) around ``mean``, both in the data's units, and the gates of
+        the non-linear paths are closed (zero). ``residual_variance`` (PCA's
+        mean squared error per value) is for modules with a noise model."""
+        if not self.has_linear_path:
+            raise ValueError("start_at_pca needs a module built with a linear path.")
+        encoder = self.linear_encoder
+        scale = float(self.input_scale)
+        weight = torch.zeros_like(encoder.weight)
+        components = torch.as_tensor(components, dtype=weight.dtype, device=weight.device)
+        weight[: components.shape[0]] = components
+        mean = torch.as_tensor(mean, dtype=weight.dtype, device=weight.device) / scale
+        with torch.no_grad():
+            encoder.weight.copy_(weight)
+            encoder.bias.copy_(-(weight @ mean))
+            if isinstance(self.linear_decoder, nn.Linear):
+                self.linear_decoder.weight.copy_(weight.t())
+            self.linear_decoder.bias.copy_(mean)
+            self.encoder_gate.zero_()
+            self.decoder_gate.zero_()
+            if self.code_scale is not None:
+                self.code_scale.fill_(scale)
+        return self
 
     @property
     def learns_input_scale(self):
@@ -104,17 +168,48 @@ class EncoderDecoder(nn.Module):
         """Rows in the units the layers work in."""
         return x / self.input_scale
 
-    def embed(self, u):
-        """The code of rows already in the layers' units (:meth:`scaled`)."""
+    def nonlinear_embed(self, u):
+        """The non-linear path's code of rows in the layers' units."""
         return self.encoder(u)
 
+    def linear_plus_gated(self, u, code):
+        """``code`` (the non-linear path's) added through the gate to the
+        linear path's code of ``u``; ``code`` itself without a linear path."""
+        if self.linear_encoder is None:
+            return code
+        return self.linear_encoder(u) + self.encoder_gate * code
+
+    def embed(self, u):
+        """The code of rows already in the layers' units (:meth:`scaled`)."""
+        return self.linear_plus_gated(u, self.nonlinear_embed(u))
+
     def encode(self, x):
-        return self.embed(self.scaled(x))
+        return self.unscaled_code(self.embed(self.scaled(x)))
+
+    def encode_parts(self, x):
+        """``(code, nonlinear_code)``: :meth:`encode`'s code and the non-linear
+        path's own code (the same tensor without a linear path), which the
+        penalties of the sparse and contractive models act on."""
+        u = self.scaled(x)
+        nonlinear = self.nonlinear_embed(u)
+        return self.unscaled_code(self.linear_plus_gated(u, nonlinear)), nonlinear
+
+    def unscaled_code(self, code):
+        return code if self.code_scale is None else code * self.code_scale
+
+    def decode_layers(self, v):
+        """The decoder's output in the layers' units from a code in theirs."""
+        out = self.decoder(v)
+        if self.linear_decoder is None:
+            return out
+        return self.linear_decoder(v) + self.decoder_gate * out
 
     def output(self, z):
         """The decoder's pre-activation output (the loss takes logits), in the
         data's units."""
-        return self.decoder(z) * self.input_scale
+        if self.code_scale is not None:
+            z = z / self.code_scale
+        return self.decode_layers(z) * self.input_scale
 
     def decode(self, z):
         return self.output_activation(self.output(z))
@@ -123,7 +218,8 @@ class EncoderDecoder(nn.Module):
         return self.output(self.encode(x))
 
     def encoder_jacobian_norm(self, x, code=None):
-        """Per-sample squared Frobenius norm of :meth:`embed`'s Jacobian at
+        """Per-sample squared Frobenius norm of the Jacobian of the non-linear
+        path (:meth:`nonlinear_embed`; the whole encoder without a linear path) at
         the rows of ``x``, with respect to the layers' input ``x /
         input_scale`` (so that it measures the network itself, whatever the
         units of the data; a penalty on it still weighs against a
@@ -137,9 +233,9 @@ class EncoderDecoder(nn.Module):
             and isinstance(layers[0], nn.Linear)
             and isinstance(layers[1], nn.Sigmoid)
         ):
-            code = self.encode(x) if code is None else code
+            code = self.nonlinear_embed(self.scaled(x)) if code is None else code
             return sigmoid_jacobian_norm(code, layers[0].weight)
-        return jacobian_norm(self.embed, self.scaled(x))
+        return jacobian_norm(self.nonlinear_embed, self.scaled(x))
 
 
 class Shallow(EncoderDecoder):
@@ -162,7 +258,9 @@ class AutoencoderModule(EncoderDecoder):
     (linear by default, as in Hinton & Salakhutdinov 2006); the decoder's output
     goes through ``output_activation`` only in :meth:`decode`. With
     ``tied_weights`` each decoder layer uses the transposed weight of its mirror
-    in the encoder.
+    in the encoder (and the linear path's decoder that of its encoder). With
+    ``linear_path`` the MLPs are the non-linear paths beside a linear one (see
+    the module docstring).
     """
 
     def __init__(
@@ -174,6 +272,7 @@ class AutoencoderModule(EncoderDecoder):
         output_activation="identity",
         code_activation="identity",
         tied_weights=False,
+        linear_path=False,
     ):
         super().__init__()
         hidden = list(hidden_layer_sizes)
@@ -190,6 +289,8 @@ class AutoencoderModule(EncoderDecoder):
         else:
             self.decoder = mlp([n_components, *hidden[::-1], n_features], activation)
         self.output_activation = make_activation(output_activation)
+        if linear_path:
+            self.add_linear_path(n_features, n_components, tied=tied_weights)
 
     def layer_pairs(self):
         """The shallow autoencoders of greedy layer-wise pretraining, from the
@@ -222,6 +323,15 @@ def _steps(sequential):
     return steps
 
 
+#: The posterior log-variance a PCA-started variational module begins with
+#: (a standard deviation of 0.14 in the layers' units: small, so that the
+#: first samples decode close to PCA's reconstruction).
+START_LOG_VARIANCE = -4.0
+#: The smallest decoder noise variance a PCA start sets (PCA can reconstruct
+#: some data exactly; a variance of zero would make its likelihood infinite).
+MIN_NOISE_VARIANCE = 1e-8
+
+
 class VariationalModule(EncoderDecoder):
     """Gaussian encoder q(z|x) = N(mu(x), diag(exp(log_var(x)))) and a decoder.
 
@@ -239,6 +349,7 @@ class VariationalModule(EncoderDecoder):
         hidden_layer_sizes=(),
         activation="relu",
         output_activation="identity",
+        linear_path=False,
     ):
         super().__init__()
         hidden = list(hidden_layer_sizes)
@@ -249,13 +360,32 @@ class VariationalModule(EncoderDecoder):
         self.decoder = mlp([n_components, *hidden[::-1], n_features], activation)
         self.output_activation = make_activation(output_activation)
         self.register_buffer("noise_variance", torch.tensor(float("nan")))
+        if linear_path:  # codes stay in the prior's units
+            self.add_linear_path(n_features, n_components, code_scale=False)
 
     def encode_distribution(self, x):
-        h = self.body(self.scaled(x))
-        return self.mean(h), self.log_var(h)
+        u = self.scaled(x)
+        h = self.body(u)
+        return self.linear_plus_gated(u, self.mean(h)), self.log_var(h)
 
-    def embed(self, u):
+    def nonlinear_embed(self, u):
         return self.mean(self.body(u))
+
+    def start_at_pca(self, mean, components, residual_variance=None):
+        """PCA's posterior mean and decoder (see :meth:`EncoderDecoder.start_at_pca`;
+        the codes are PCA's divided by ``input_scale``), a small constant
+        posterior variance, ``exp(START_LOG_VARIANCE)``, and PCA's
+        ``residual_variance`` as the decoder's noise variance (floored at
+        ``MIN_NOISE_VARIANCE``)."""
+        super().start_at_pca(mean, components)
+        with torch.no_grad():
+            self.log_var.weight.zero_()
+            self.log_var.bias.fill_(START_LOG_VARIANCE)
+            if residual_variance is not None:
+                largest = torch.finfo(self.noise_variance.dtype).max
+                variance = min(max(float(residual_variance), MIN_NOISE_VARIANCE), largest)
+                self.noise_variance.fill_(variance)
+        return self
 
 
 class ConvolutionalModule(EncoderDecoder):
@@ -279,6 +409,7 @@ class ConvolutionalModule(EncoderDecoder):
         hidden_layer_sizes=(),
         activation="relu",
         output_activation="identity",
+        linear_path=False,
     ):
         super().__init__()
         self.image_shape = tuple(int(s) for s in image_shape)
@@ -323,6 +454,9 @@ class ConvolutionalModule(EncoderDecoder):
         decoder.append(nn.Flatten())
         self.decoder = nn.Sequential(*decoder)
         self.output_activation = make_activation(output_activation)
+        if linear_path:  # from the flattened image, beside the convolutions
+            n_features = int(torch.tensor(self.image_shape).prod())
+            self.add_linear_path(n_features, n_components)
 
-    def embed(self, u):
+    def nonlinear_embed(self, u):
         return self.encoder(u.reshape(u.shape[0], *self.image_shape))

@@ -1,0 +1,97 @@
+"""PCA, the starting point of every ``init="pca"`` network.
+
+:func:`pca_start` fits scikit-learn's PCA to the rows an estimator is fitted
+on and returns its mean and components, which
+:meth:`skae.nn.EncoderDecoder.start_at_pca` puts in the module's linear path.
+It is a start, not the answer: on more than ``MAX_PCA_ROWS`` rows it reads a
+random subsample of them (a memory map block by block, with
+``IncrementalPCA``), so that its cost stays a small share of the fit's.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from sklearn.decomposition import PCA, IncrementalPCA
+
+from ._rows import INFERENCE_BLOCK_SIZE, is_memory_mapped
+
+#: At most this many rows go into the PCA start; more are subsampled.
+MAX_PCA_ROWS = 100_000
+#: A memory map with more values than this is read block by block
+#: (``IncrementalPCA``) rather than whole.
+MAX_WHOLE_VALUES = 2**25
+
+
+class PCAStart(NamedTuple):
+    """What :meth:`skae.nn.EncoderDecoder.start_at_pca` takes, in the data's
+    units: ``mean`` (n_features,), orthonormal ``components`` (r, n_features)
+    and ``residual_variance``, the mean squared error per value of PCA's
+    reconstruction of the rows."""
+
+    mean: np.ndarray
+    components: np.ndarray
+    residual_variance: float
+
+
+def pca_start(X, n_components, seed):
+    """The :class:`PCAStart` of PCA on the rows of validated ``X`` (numpy, a
+    memory map, a CSR matrix or a torch tensor), in float64:
+    ``components`` has ``min(n_components, n_samples, n_features)`` rows.
+
+    Dense rows get ``PCA(svd_solver="auto")``, the estimator a user would
+    swap out, so that on small data the start is that PCA exactly. A sparse
+    matrix is centred implicitly (``svd_solver="arpack"``, never densified
+    whole), so that the model's mean and components are those of a PCA and
+    not of an uncentred ``TruncatedSVD``.
+    """
+    rng = np.random.default_rng(seed)
+    n_samples, n_features = X.shape
+    rows = None
+    if n_samples > MAX_PCA_ROWS:
+        rows = np.sort(rng.choice(n_samples, MAX_PCA_ROWS, replace=False))
+    n_rows = n_samples if rows is None else len(rows)
+    rank = min(n_components, n_rows, n_features)
+    if n_rows < 2:  # no direction to find: the mean alone
+        mean = _dense(X if rows is None else X[rows]).mean(axis=0)
+        return PCAStart(mean.astype(np.float64), np.zeros((0, n_features)), 0.0)
+    if is_memory_mapped(X) and n_rows * n_features > MAX_WHOLE_VALUES:
+        return _incremental_pca(X, rows, rank)
+    X = X if rows is None else X[rows]
+    random_state = int(rng.integers(2**31 - 1))
+    if sp.issparse(X):
+        if rank < min(X.shape):
+            pca = PCA(rank, svd_solver="arpack", random_state=random_state).fit(X)
+            return _fitted(pca)
+        X = X.toarray()
+    pca = PCA(rank, random_state=random_state).fit(_dense(X))
+    return _fitted(pca)
+
+
+def _dense(X):
+    """Rows as a numpy array (a torch tensor is copied to the CPU)."""
+    if isinstance(X, torch.Tensor):
+        return X.detach().cpu().numpy()
+    return X.toarray() if sp.issparse(X) else np.asarray(X)
+
+
+def _fitted(pca):
+    n_features = pca.components_.shape[1]
+    # noise_variance_: the mean of the variances PCA leaves out
+    residual = float(pca.noise_variance_) * (n_features - pca.n_components_) / n_features
+    return PCAStart(pca.mean_.astype(np.float64), pca.components_.astype(np.float64), residual)
+
+
+def _incremental_pca(X, rows, rank):
+    """PCA of a memory map's rows (all, or the sorted subsample ``rows``), read
+    one block at a time."""
+    rows = np.arange(X.shape[0]) if rows is None else rows
+    step = max(INFERENCE_BLOCK_SIZE, rank)
+    starts = list(range(0, len(rows), step))
+    if len(starts) > 1 and len(rows) - starts[-1] < rank:
+        starts.pop()  # IncrementalPCA needs rank rows per batch: the last joins
+    pca = IncrementalPCA(rank)
+    for start, stop in zip(starts, [*starts[1:], len(rows)], strict=True):
+        pca.partial_fit(np.asarray(X[rows[start:stop]]))
+    return _fitted(pca)

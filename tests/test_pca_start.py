@@ -1,0 +1,208 @@
+"""init="pca": every network starts at PCA and keeps it unless training
+improves the held-out rows."""
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose
+from sklearn import config_context
+from sklearn.datasets import load_digits
+from sklearn.decomposition import PCA
+
+import skae
+from skae import (
+    Autoencoder,
+    ContractiveAutoencoder,
+    ConvolutionalAutoencoder,
+    DenoisingAutoencoder,
+    SparseAutoencoder,
+    VariationalAutoencoder,
+)
+from skae._registry import AUTOENCODERS
+
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:Stochastic Optimizer:sklearn.exceptions.ConvergenceWarning"
+)
+
+DATA = Path(__file__).parent / "data"
+DIGITS = load_digits().data[:400] / 16
+#: PCA's codes are compared with a float32 network's (weights rounded to
+#: float32, ~6e-8 relative, then evaluated in the input's dtype): 1e-5 on codes
+#: of magnitude ~1-5 leaves a hundredfold margin over that rounding.
+ATOL = 1e-5
+
+
+def frozen(cls, **params):
+    """An estimator whose one epoch cannot move its weights measurably
+    (a step of 1e-30 is below float32's resolution of any weight): what
+    ``fit`` returns is the starting point."""
+    params = {"max_iter": 1, "early_stopping": False, "learning_rate": 1e-30, **params}
+    if cls is ConvolutionalAutoencoder:
+        params.setdefault("image_shape", (8, 8))
+    return cls(random_state=0, **params)
+
+
+def same_up_to_sign(codes, reference, atol=ATOL):
+    signs = np.sign(np.sum(codes * reference, axis=0))
+    signs[signs == 0] = 1
+    assert_allclose(codes * signs, reference, atol=atol)
+
+
+def test_init_parameter_defaults_to_pca_and_is_validated():
+    assert Autoencoder().init == "pca"
+    with pytest.raises(ValueError, match="'init' parameter"):
+        Autoencoder(init="svd").fit(DIGITS)
+
+
+@pytest.mark.parametrize("cls", AUTOENCODERS, ids=lambda c: c.__name__)
+def test_starting_point_is_pca(cls):
+    est = frozen(cls, n_components=5).fit(DIGITS)
+    pca = PCA(5).fit(DIGITS)
+    codes = est.transform(DIGITS)
+    if cls is VariationalAutoencoder:  # codes in the prior's units
+        codes = codes * float(est.module_.input_scale)
+    same_up_to_sign(codes, pca.transform(DIGITS))
+    reconstruction = pca.inverse_transform(pca.transform(DIGITS))
+    assert_allclose(est.inverse_transform(est.transform(DIGITS)), reconstruction, atol=ATOL)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kind", ["dense", "sparse", "memmap", "tensor"])
+def test_starting_point_is_pca_for_every_input_kind(kind, dtype, tmp_path):
+    X = DIGITS.astype(dtype)
+    reference = PCA(6).fit(X.astype(np.float64)).transform(X.astype(np.float64))
+    if kind == "sparse":
+        X = sp.csr_matrix(X)
+    elif kind == "memmap":
+        path = tmp_path / "X.npy"
+        np.save(path, X)
+        X = np.load(path, mmap_mode="r")
+    if kind == "tensor":
+        with config_context(array_api_dispatch=True):
+            t = torch.from_numpy(np.array(X))
+            codes = frozen(Autoencoder, n_components=6).fit(t).transform(t).numpy()
+    else:
+        codes = frozen(Autoencoder, n_components=6).fit(X).transform(X)
+    # float32 input: PCA itself in float32 differs from float64's by ~1e-6
+    same_up_to_sign(np.asarray(codes, dtype=np.float64), reference, atol=1e-4)
+
+
+def test_tied_weights_tie_the_linear_path():
+    est = frozen(Autoencoder, n_components=4, tied_weights=True).fit(DIGITS)
+    module = est.module_
+    assert module.linear_decoder.weight is module.linear_encoder.weight
+    same_up_to_sign(est.transform(DIGITS), PCA(4).fit(DIGITS).transform(DIGITS))
+
+
+def test_over_complete_code_starts_with_pca_then_zeros():
+    est = frozen(SparseAutoencoder, n_components=80).fit(DIGITS)
+    codes = est.transform(DIGITS)
+    same_up_to_sign(codes[:, :64], PCA(64).fit(DIGITS).transform(DIGITS))
+    assert_allclose(codes[:, 64:], 0.0, atol=ATOL)
+
+
+def test_partial_fit_starts_at_the_first_chunk_pca():
+    est = frozen(Autoencoder, n_components=3)
+    est.partial_fit(DIGITS[:200])
+    same_up_to_sign(est.transform(DIGITS), PCA(3).fit(DIGITS[:200]).transform(DIGITS))
+
+
+def test_pretraining_leaves_the_fine_tuning_start_at_pca():
+    """Greedy pretraining trains the non-linear paths, whose gates stay shut:
+    fine-tuning starts from the same PCA model, scored on the same rows."""
+    common = dict(n_components=4, hidden_layer_sizes=(32, 16), max_iter=3, random_state=0)
+    plain = Autoencoder(**common).fit(DIGITS)
+    pretrained = Autoencoder(pretraining="greedy", **common).fit(DIGITS)
+    assert pretrained.init_validation_score_ == plain.init_validation_score_
+    assert len(pretrained.pretraining_loss_curves_) == 3  # 64-32, 32-16, 16-4
+
+
+def test_where_training_cannot_help_the_fit_is_pca():
+    """30 rows of noise: no epoch beats PCA on the held-out rows, so the fit
+    keeps the start, says so, and transforms as PCA does."""
+    X = np.random.default_rng(0).normal(size=(30, 12))
+    est = Autoencoder(n_components=3, random_state=0).fit(X)
+    assert est.best_epoch_ == 0
+    same_up_to_sign(est.transform(X), PCA(3).fit(X).transform(X))
+
+
+def test_verbose_says_when_the_start_was_kept(capsys):
+    X = np.random.default_rng(0).normal(size=(30, 12))
+    Autoencoder(n_components=3, random_state=0, verbose=1).fit(X)
+    assert "no epoch improved on the starting point" in capsys.readouterr().err
+
+
+@settings(max_examples=8, deadline=None)
+@given(seed=st.integers(0, 2**16), n_rows=st.integers(20, 120), n_features=st.integers(3, 12))
+def test_never_worse_than_the_start_on_the_held_out_rows(seed, n_rows, n_features):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n_rows, n_features)) @ rng.normal(size=(n_features, n_features))
+    est = Autoencoder(n_components=2, hidden_layer_sizes=(8,), max_iter=20, random_state=seed)
+    est.fit(X)
+    assert est.best_validation_score_ >= est.init_validation_score_
+    if est.best_epoch_ == 0:
+        assert est.best_validation_score_ == est.init_validation_score_
+
+
+@pytest.mark.parametrize(
+    "cls", [Autoencoder, DenoisingAutoencoder, ContractiveAutoencoder, VariationalAutoencoder]
+)
+def test_training_from_pca_improves_digits(cls):
+    """Where the data allow, the fit moves away from PCA and beats it on the
+    held-out rows it stops on."""
+    est = cls(n_components=4, random_state=0).fit(DIGITS)
+    assert est.best_epoch_ > 0
+    assert est.best_validation_score_ > est.init_validation_score_
+
+
+@pytest.mark.parametrize("cls", AUTOENCODERS, ids=lambda c: c.__name__)
+def test_pca_started_models_pickle_save_and_load(cls, tmp_path):
+    kwargs = {"image_shape": (8, 8)} if cls is ConvolutionalAutoencoder else {}
+    est = cls(n_components=3, max_iter=2, random_state=0, **kwargs).fit(DIGITS)
+    expected = est.transform(DIGITS)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(est)).transform(DIGITS), expected)
+    skae.save(est, tmp_path / "model.skae")
+    np.testing.assert_array_equal(skae.load(tmp_path / "model.skae").transform(DIGITS), expected)
+
+
+@pytest.mark.parametrize("cls", [Autoencoder, VariationalAutoencoder, ConvolutionalAutoencoder])
+def test_pca_started_models_export_to_onnx(cls):
+    pytest.importorskip("onnxruntime")
+    from skae.onnx import to_onnx
+
+    import onnxruntime as ort
+
+    kwargs = {"image_shape": (8, 8)} if cls is ConvolutionalAutoencoder else {}
+    est = cls(n_components=3, max_iter=2, random_state=0, **kwargs).fit(DIGITS)
+    session = ort.InferenceSession(to_onnx(est).SerializeToString())
+    X = DIGITS[:50].astype(np.float32)
+    (codes,) = session.run(None, {session.get_inputs()[0].name: X})
+    assert_allclose(codes, est.transform(X), atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["Autoencoder", "VariationalAutoencoder", "SparseAutoencoder"])
+def test_init_random_keeps_the_networks_of_skae_0_2(name):
+    """A fixed-epoch fit with init="random" reproduces skae 0.2's codes
+    (tests/data/random_init_0_2.npz, written by skae 0.2 on an AMD CPU). Same
+    network, same seeds, same steps; a tolerance because BLAS kernels of
+    another CPU round differently (float32 training over 3 epochs: measured
+    differences are ~1e-7, 1e-5 leaves room)."""
+    expected = np.load(DATA / "random_init_0_2.npz")[name]
+    cls = getattr(skae, name)
+    est = cls(
+        n_components=4,
+        hidden_layer_sizes=(16,),
+        max_iter=3,
+        early_stopping=False,
+        random_state=0,
+        init="random",
+    )
+    with pytest.warns(Warning):  # the max_iter ConvergenceWarning of a 3-epoch fit
+        est.fit(load_digits().data[:300] / 16)
+    assert_allclose(est.transform(load_digits().data[:20] / 16), expected, rtol=1e-5, atol=1e-5)
