@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from sklearn.datasets import load_digits
 
 import skae
@@ -214,3 +215,43 @@ def test_one_version_policy_for_pickles_and_files(models, monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         warn_on_version_change({}, "Autoencoder")  # nothing known: nothing to say
+
+
+def _float64_copy(est):
+    cached = est.__dict__.get("_float64_module")
+    return None if cached is None else cached[1]
+
+
+def test_float64_inference_module_is_cached_and_follows_module(X):
+    """float64 inference reuses one float64 copy of module_ until module_
+    changes (fit, partial_fit, set_params then fit, a loaded state)."""
+    est = Autoencoder(n_components=3, hidden_layer_sizes=(8,), **FAST).fit(X)
+    codes = est.transform(X)
+    first = _float64_copy(est)
+    assert first is not None and next(first.parameters()).dtype == torch.float64
+    np.testing.assert_array_equal(est.transform(X), codes)  # same process, same copy
+    assert _float64_copy(est) is first
+    reference = copy.deepcopy(est.module_).to(torch.float64)
+    with torch.no_grad():
+        expected = reference.encode(torch.from_numpy(X)).numpy()
+    np.testing.assert_array_equal(codes, expected)
+    for change in (
+        lambda: est.fit(X),
+        lambda: est.partial_fit(X),
+        lambda: est.set_params(n_components=2).fit(X),
+    ):
+        change()
+        assert _float64_copy(est) is None
+        est.transform(X)
+        assert _float64_copy(est) is not first
+        first = _float64_copy(est)
+    assert est.transform(X).shape == (len(X), 2)
+
+
+def test_float64_inference_module_is_not_pickled(X):
+    est = Autoencoder(n_components=3, hidden_layer_sizes=(8,), **FAST).fit(X)
+    codes = est.transform(X)
+    assert "_float64_module" not in est.__getstate__()
+    for restored in (pickle.loads(pickle.dumps(est)), copy.deepcopy(est)):
+        assert _float64_copy(restored) is None
+        np.testing.assert_array_equal(restored.transform(X), codes)
