@@ -6,9 +6,11 @@ hostile ``.skae`` files (each refused before it is read, in bounded memory)."""
 import io
 import json
 import logging
+import re
 import stat
 import struct
 import tracemalloc
+import warnings
 import zipfile
 
 import numpy as np
@@ -18,7 +20,7 @@ from numpy.testing import assert_allclose
 from sklearn.exceptions import NotFittedError
 
 import skae
-from skae import Autoencoder
+from skae import Autoencoder, SparseAutoencoder
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -208,3 +210,32 @@ def test_to_onnx_of_a_swapped_module_is_refused_clearly():
     est.module_ = torch.nn.Linear(6, 3)
     with pytest.raises((TypeError, ValueError), match="module_"):
         to_onnx(est)
+
+
+# ------------------------------------------------------- no silent failures
+
+
+def test_sparse_fit_with_most_code_units_dead_warns_naming_the_fixes():
+    """An L1 code that ends with more than half its units zero on every
+    training row warns, saying how many are dead and what to change."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits().data[:300] / 16
+    # the network alone (without the PCA start's linear path beside it)
+    start = {"init": "random"} if "init" in SparseAutoencoder().get_params() else {}
+    est = SparseAutoencoder(
+        n_components=8, sparsity_weight=3.0, max_iter=5, random_state=0, device="cpu", **start
+    )
+    with pytest.warns(Warning) as record:
+        est.fit(digits)
+    messages = [str(w.message) for w in record if "code units" in str(w.message)]
+    assert messages, [str(w.message) for w in record]
+    assert re.search(r"(Every one of the 8|[5-7] of the 8) code units", messages[0])
+    assert "Lower sparsity_weight (now 3.0)" in messages[0]
+
+
+def test_sparse_fit_with_live_units_does_not_warn_about_them():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Warning)
+        warnings.filterwarnings("ignore", "Stochastic Optimizer")
+        SparseAutoencoder(**{**TINY, "sparsity_weight": 0.0}).fit(X)
