@@ -36,6 +36,18 @@ class SparseAutoencoder(BaseMLPAutoencoder):
     ----------
     n_components : int, default=2
         Size of the code. It may exceed ``n_features`` (an over-complete code).
+    init : {"pca", "random"}, default="pca"
+        How the network starts. "pca": a linear path beside the non-linear
+        layers holds the components of a PCA of the rows given to
+        :meth:`fit`, and the non-linear layers join it through gates that
+        start at zero, so that the untrained network *is* that PCA (the same
+        codes and reconstructions). With ``early_stopping`` the start is
+        scored on the held-out rows and kept unless an epoch beats it, so the
+        fit is never worse than PCA there (``best_epoch_`` says which won).
+        "random": the network alone from a random start, as in skae 0.2.
+        The sparsity penalty acts on the non-linear path's code units
+        (L1: their contribution through the gate); the PCA units of the code
+        are not penalised.
     hidden_layer_sizes : array-like of int or int, default=(100,)
         Widths of the encoder's hidden layers; the decoder uses them in reverse.
         ``()`` gives a single layer each way.
@@ -68,10 +80,9 @@ class SparseAutoencoder(BaseMLPAutoencoder):
         Optimiser; "sgd" uses Nesterov momentum 0.9.
     learning_rate : float, default=5e-3
         Step size of the optimiser (the initial one under a schedule). The
-        default was chosen with ``benchmarks/bench_defaults.py``: with early
-        stopping on digits, 1e-3 left fits at ``max_iter`` and 1e-2 gave
-        codes that reconstruct worse than PCA's at 32 components; 5e-3 with
-        minibatches of 64 did neither.
+        default is the rate at which default fits stopped early without
+        reconstructing worse than PCA on the benchmark data; see
+        :ref:`training`.
     learning_rate_schedule : {"constant", "cosine", "plateau"}, default="constant"
         How the step size changes over the epochs of a call. "constant" keeps
         ``learning_rate``. "cosine" anneals it to zero along half a cosine over
@@ -89,9 +100,8 @@ class SparseAutoencoder(BaseMLPAutoencoder):
         L2 penalty (decoupled for "adamw").
     batch_size : int or "auto", default="auto"
         Minibatch size; "auto" is ``min(64, n_samples)`` (not
-        MLPRegressor's 200: on digits, minibatches of 64 gave codes 1 to 4
-        points more accurate before a classifier at 8 components, measured
-        with ``benchmarks/bench_defaults.py``).
+        MLPRegressor's 200: smaller minibatches gave more accurate codes at
+        small ``n_components``; see :ref:`training`).
     max_iter : int, default=200
         Maximum number of epochs per call to :meth:`fit`.
     tol : float, default=1e-4
@@ -103,9 +113,8 @@ class SparseAutoencoder(BaseMLPAutoencoder):
     early_stopping : bool, default=True
         Hold out ``validation_fraction`` of the data, stop on its score
         (negative reconstruction loss) and restore the best epoch's weights.
-        On by default: without it, 58 of 68 default fits measured by
-        ``benchmarks/bench_defaults.py`` ran to ``max_iter`` and warned
-        (``tol`` is absolute, on a loss summed over the features).
+        On by default: without it most default fits ran to ``max_iter``;
+        see :ref:`training`.
     validation_fraction : float, default=0.1
         Fraction of the training data held out when ``early_stopping``.
     shuffle : bool, default=True
@@ -164,6 +173,14 @@ class SparseAutoencoder(BaseMLPAutoencoder):
         Validation score per epoch with ``early_stopping``; None otherwise.
     best_validation_score_ : float or None
         Best validation score with ``early_stopping``; None otherwise.
+    best_epoch_ : int or None
+        With ``early_stopping``, the epoch (of the last call) whose weights
+        were kept: 0 when no epoch beat the starting point (PCA, with
+        ``init="pca"``). None otherwise.
+    init_validation_score_ : float or None
+        With ``early_stopping`` and ``init="pca"`` (or a warm start), the
+        validation score of the starting point, which the kept weights never
+        score below; None otherwise.
     batch_size_ : int
         The minibatch size used.
     n_features_in_ : int
@@ -216,6 +233,7 @@ class SparseAutoencoder(BaseMLPAutoencoder):
         self,
         *,
         n_components: int = 2,
+        init: Literal["pca", "random"] = "pca",
         hidden_layer_sizes: int | Sequence[int] = (100,),
         activation: Activation = "relu",
         loss: Literal["mse", "bce"] = "mse",
@@ -244,6 +262,7 @@ class SparseAutoencoder(BaseMLPAutoencoder):
     ) -> None:
         super().__init__(
             n_components=n_components,
+            init=init,
             activation=activation,
             loss=loss,
             optimizer=optimizer,
@@ -277,6 +296,9 @@ class SparseAutoencoder(BaseMLPAutoencoder):
 
     def _penalty(self, module, x, code):
         penalty = SPARSITY_PENALTIES[self.sparsity]
+        gate = getattr(module, "encoder_gate", None)
+        if gate is not None and self.sparsity == "l1":  # what the units add to the code
+            code = gate * code
         return self.sparsity_weight * penalty(code, self.sparsity_target)
 
     def _train_module(self, module, X, *, incremental, **kwargs):
