@@ -5,6 +5,7 @@ JSON plus a Markdown table.
 Every number a script writes comes from the run that wrote it.
 """
 
+import argparse
 import datetime
 import json
 import os
@@ -264,6 +265,41 @@ def run_worker(script, args, timeout=1800):
     if proc.returncode != 0:
         raise RuntimeError(f"worker {args} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# ------------------------------------------------------------- command line
+
+
+def parse_args(doc, add_arguments=None, *, worker=None, quick_help="small run for CI", argv=None):
+    """The command line every benchmark shares, plus its own arguments.
+
+    ``--quick`` (a small run for CI, results under results/quick/),
+    ``--results-dir`` (write the results there instead), and, for a script
+    that measures in fresh processes, the hidden ``--worker SPEC``: then
+    ``worker(json.loads(SPEC))`` runs and None is returned, so that ``main``
+    returns at once. ``add_arguments(parser)`` adds the script's own.
+    """
+    parser = argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    parser.add_argument("--results-dir", default=None, help="write the results here instead")
+    if worker is not None:
+        parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    if add_arguments is not None:
+        add_arguments(parser)
+    args = parser.parse_args(argv)
+    if worker is not None and args.worker:
+        worker(json.loads(args.worker))
+        return None
+    return args
+
+
+def start():
+    """The hardware and versions of this run, printed; the dict for the results."""
+    hardware = hardware_info()
+    print(hardware, flush=True)
+    return hardware
 
 
 # ------------------------------------------------------------------ results

@@ -26,7 +26,6 @@ DistributedDataParallel on nccl: each rank trains on its own GPU
     .venv/bin/python benchmarks/bench_distributed.py --device cuda --processes 1,2
 """
 
-import argparse
 import json
 import os
 import socket
@@ -143,28 +142,26 @@ def launch(processes, threads, args, out, half_batches=False):
     return json.loads(Path(out).read_text())
 
 
-def main():
-    p = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    p.add_argument("--quick", action="store_true", help="small run for CI (~2 minutes)")
+def add_arguments(p):
+    """This benchmark's own arguments (see _common.parse_args for the rest)."""
     p.add_argument("--mnist", default=str(C.DEFAULT_MNIST), help="path to mnist_trainval.npz")
     p.add_argument("--rows", type=int, default=None, help="MNIST training rows used")
     p.add_argument("--epochs", type=int, default=None, help="timed epochs per launch")
     p.add_argument("--threads-per-process", type=int, default=1)
     p.add_argument("--processes", default="1,2", help="process counts to launch")
     p.add_argument("--device", default="cpu", help="cpu, or cuda: one GPU per rank")
-    p.add_argument("--results-dir", default=None, help="write results here instead")
-    p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
-    args = p.parse_args()
-    if args.worker:
-        worker(json.loads(args.worker))
+
+
+def main():
+    args = C.parse_args(
+        __doc__, add_arguments, worker=worker, quick_help="small run for CI (~2 minutes)"
+    )
+    if args is None:  # a worker process
         return
     q = args.quick
     args.rows = args.rows or (10_000 if q else 50_000)
     args.epochs = args.epochs or (2 if q else 5)
-    hardware = C.hardware_info()
-    print(hardware, flush=True)
+    hardware = C.start()
 
     t, on_cpu = args.threads_per_process, args.device == "cpu"
     counts = [int(n) for n in args.processes.split(",")]

@@ -22,7 +22,6 @@ threads: memory is the point, and one thread is steadiest on a shared machine.
     .venv/bin/python benchmarks/bench_memory.py
 """
 
-import argparse
 import ctypes
 import gc
 import json
@@ -174,26 +173,25 @@ def partial_fit_chunks(spec, X, est):
     }
 
 
-def main():
-    p = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    p.add_argument("--quick", action="store_true", help="small run for CI (~1 minute)")
+def add_arguments(p):
+    """This benchmark's own arguments (see _common.parse_args for the rest)."""
     p.add_argument("--rows", type=int, default=None, help="rows of the 784-wide files")
     p.add_argument("--stream-rows", type=int, default=None, help="rows of the 32-wide file")
     p.add_argument("--chunk-rows", type=int, default=100_000)
     p.add_argument("--threads", type=int, default=1, help="torch threads per process")
     p.add_argument("--tmp", default="/tmp", help="where the data files go (deleted after)")
-    p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
-    args = p.parse_args()
-    if args.worker:
-        worker(json.loads(args.worker))
+
+
+def main():
+    args = C.parse_args(
+        __doc__, add_arguments, worker=worker, quick_help="small run for CI (~1 minute)"
+    )
+    if args is None:  # a worker process
         return
     q = args.quick
     args.rows = args.rows or (50_000 if q else 1_000_000)
     args.stream_rows = args.stream_rows or (1_000_000 if q else 10_000_000)
-    hardware = C.hardware_info()
-    print(hardware, flush=True)
+    hardware = C.start()
 
     folder = Path(tempfile.mkdtemp(prefix="skae_bench_memory_", dir=args.tmp))
     results = []
@@ -283,7 +281,8 @@ def main():
     ]
     for _, body in sections:
         print("\n" + body)
-    C.write_results("bench_memory", q, {"args": vars(args), "results": results}, sections, hardware)
+    payload = {"args": vars(args), "results": results}
+    C.write_results("bench_memory", q, payload, sections, hardware, folder=args.results_dir)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ Also records the export time and how far onnxruntime's codes are from skae's.
     .venv/bin/python benchmarks/bench_onnx.py
 """
 
-import argparse
 import time
 import warnings
 
@@ -87,18 +86,18 @@ def versions():
     }
 
 
-def main():
-    p = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    p.add_argument("--quick", action="store_true", help="small run for CI (~1 minute)")
+def add_arguments(p):
+    """This benchmark's own arguments (see _common.parse_args for the rest)."""
     p.add_argument("--mnist", default=str(C.DEFAULT_MNIST), help="path to mnist_trainval.npz")
     p.add_argument("--rows", type=int, default=None, help="rows to transform (60000 full)")
     p.add_argument("--fit-rows", type=int, default=None)
     p.add_argument("--fit-epochs", type=int, default=None)
     p.add_argument("--repeats", type=int, default=None)
     p.add_argument("--threads", type=int, default=None, help="torch and onnxruntime threads")
-    args = p.parse_args()
+
+
+def main():
+    args = C.parse_args(__doc__, add_arguments, quick_help="small run for CI (~1 minute)")
     q = args.quick
     args.rows = args.rows or (6000 if q else 60000)
     args.fit_rows = args.fit_rows or (2000 if q else 10000)
@@ -231,7 +230,7 @@ def main():
     payload = {"args": vars(args), "n_rows": X.shape[0], "throughput": rows, "models": details}
     for _, body in sections:
         print("\n" + body)
-    C.write_results("bench_onnx", q, payload, sections, hardware)
+    C.write_results("bench_onnx", q, payload, sections, hardware, folder=args.results_dir)
 
 
 def fit_quietly(est, X):

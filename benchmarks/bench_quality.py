@@ -34,7 +34,6 @@ comparisons, each its own section:
     .venv/bin/python benchmarks/bench_quality.py
 """
 
-import argparse
 import json
 import math
 import time
@@ -51,27 +50,26 @@ from sklearn.preprocessing import StandardScaler
 
 from skae import (
     Autoencoder,
-    ContractiveAutoencoder,
     ConvolutionalAutoencoder,
     DenoisingAutoencoder,
     SparseAutoencoder,
     VariationalAutoencoder,
 )
+from skae._evaluation import evaluate, reconstruction_error, score_codes
+from skae._registry import AUTOENCODERS
 
-#: The family, in one place: name -> (class, extra parameters). Add new members here.
-#: A value given as a dict keyed by data set ("digits", "mnist") is chosen per data set;
-#: anything not given here follows the data set's configuration (hidden layers, ...).
-ESTIMATORS = {
-    "Autoencoder": (Autoencoder, {}),
-    "DenoisingAutoencoder": (DenoisingAutoencoder, {"noise": "masking", "noise_level": 0.2}),
-    "VariationalAutoencoder": (VariationalAutoencoder, {}),
-    "SparseAutoencoder": (SparseAutoencoder, {}),
-    "ContractiveAutoencoder": (ContractiveAutoencoder, {}),
-    "ConvolutionalAutoencoder": (
-        ConvolutionalAutoencoder,
-        {"channels": (16, 32), "image_shape": {"digits": (8, 8), "mnist": (28, 28)}},
-    ),
+#: Parameters of some members of the family (skae._registry.AUTOENCODERS) beyond
+#: those of the data set's configuration (hidden layers, ...). A value given as a
+#: dict keyed by data set ("digits", "mnist") is chosen per data set.
+EXTRA_PARAMS = {
+    DenoisingAutoencoder: {"noise": "masking", "noise_level": 0.2},
+    ConvolutionalAutoencoder: {
+        "channels": (16, 32),
+        "image_shape": {"digits": (8, 8), "mnist": (28, 28)},
+    },
 }
+#: The family, name -> (class, extra parameters), in the registry's order.
+ESTIMATORS = {cls.__name__: (cls, EXTRA_PARAMS.get(cls, {})) for cls in AUTOENCODERS}
 N_COMPONENTS = (2, 8, 30)
 #: How the main tables train (skae's defaults when they were measured, spelled
 #: out so that they do not follow later changes of the defaults): Adam 1e-3, and
@@ -88,41 +86,45 @@ def fit_quiet(est, X):
         return time.perf_counter() - t0
 
 
-def recon_error(transformer, X):
-    R = transformer.inverse_transform(transformer.transform(X))
-    return float(np.mean(np.sum((R.astype(np.float64) - X) ** 2, axis=1)))
+def logistic(max_iter):
+    """The classifier on the codes (skae._evaluation's, at ``max_iter``)."""
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter))
 
 
 def logistic_accuracy(Z_train, y_train, Z_valid, y_valid, max_iter=500):
-    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         t0 = time.perf_counter()
-        clf.fit(Z_train, y_train)
-    return float(clf.score(Z_valid, y_valid)), time.perf_counter() - t0
+        acc = score_codes(Z_train, y_train, Z_valid, y_valid, model=logistic(max_iter))
+    return acc, time.perf_counter() - t0
 
 
 def codes_accuracy(est, data, max_iter):
     """Held-out accuracy of LogisticRegression fitted on ``est``'s codes of the
     training rows."""
-    acc, _ = logistic_accuracy(
-        est.transform(data["X_train"]),
-        data["y_train"],
-        est.transform(data["X_valid"]),
-        data["y_valid"],
-        max_iter,
-    )
-    return acc
+    Z_train, Z_valid = est.transform(data["X_train"]), est.transform(data["X_valid"])
+    return logistic_accuracy(Z_train, data["y_train"], Z_valid, data["y_valid"], max_iter)[0]
 
 
-def evaluate(est, data, max_iter_lr):
-    Zt, Zv = est.transform(data["X_train"]), est.transform(data["X_valid"])
-    acc, lr_time = logistic_accuracy(Zt, data["y_train"], Zv, data["y_valid"], max_iter_lr)
+def fit_and_judge(est, data, max_iter_lr):
+    """skae's evaluation protocol (skae._evaluation.evaluate) on the held-out
+    rows, warnings silenced, in this benchmark's keys."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = evaluate(
+            est,
+            data["X_train"],
+            data["y_train"],
+            data["X_valid"],
+            data["y_valid"],
+            model=logistic(max_iter_lr),
+        )
     return {
-        "recon_error": recon_error(est, data["X_valid"]),
-        "train_recon_error": recon_error(est, data["X_train"][:10000]),
-        "logreg_accuracy": acc,
-        "logreg_seconds": lr_time,
+        "fit_seconds": result["fit_seconds"],
+        "recon_error": result["error"],
+        "train_recon_error": reconstruction_error(est, data["X_train"][:10000]),
+        "logreg_accuracy": result["accuracy"],
+        "logreg_seconds": result["score_seconds"],
     }
 
 
@@ -130,14 +132,12 @@ def family_table(dataset, data, cfg, lr_iter):
     rows = []
     for k in N_COMPONENTS:
         pca = PCA(n_components=k, random_state=0)
-        t = fit_quiet(pca, data["X_train"])
         rows.append(
             {
                 "dataset": dataset,
                 "model": "PCA",
                 "n_components": k,
-                "fit_seconds": t,
-                **evaluate(pca, data, lr_iter),
+                **fit_and_judge(pca, data, lr_iter),
             }
         )
         print(f"  {dataset} PCA({k}): {rows[-1]['recon_error']:.3f}", flush=True)
@@ -154,20 +154,20 @@ def family_table(dataset, data, cfg, lr_iter):
                 device="cpu",
                 **{**TRAINING, **params},
             )
-            t = fit_quiet(est, data["X_train"])
+            record = fit_and_judge(est, data, lr_iter)
             rows.append(
                 {
                     "dataset": dataset,
                     "model": name,
                     "n_components": k,
-                    "fit_seconds": t,
+                    "fit_seconds": record.pop("fit_seconds"),
                     "epochs_run": est.n_iter_,
-                    **evaluate(est, data, lr_iter),
+                    **record,
                 }
             )
             print(
                 f"  {dataset} {name}({k}): {rows[-1]['recon_error']:.3f} "
-                f"acc {rows[-1]['logreg_accuracy']:.4f} ({t:.0f}s)",
+                f"acc {rows[-1]['logreg_accuracy']:.4f} ({rows[-1]['fit_seconds']:.0f}s)",
                 flush=True,
             )
     acc, t = logistic_accuracy(
@@ -245,11 +245,8 @@ def pooled_patch_codes(est, X, size, chunk=100):
     return out
 
 
-def main():
-    p = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    p.add_argument("--quick", action="store_true", help="digits + a small MNIST subset, few epochs")
+def add_arguments(p):
+    """This benchmark's own arguments (see _common.parse_args for the rest)."""
     p.add_argument("--mnist", default=str(C.DEFAULT_MNIST), help="path to mnist_trainval.npz")
     p.add_argument("--mnist-rows", type=int, default=None, help="MNIST training rows used")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
@@ -314,7 +311,12 @@ def main():
         default="bench_quality",
         help="results file name (to keep a partial run, e.g. --sections hinton, apart)",
     )
-    args = p.parse_args()
+
+
+def main():
+    args = C.parse_args(
+        __doc__, add_arguments, quick_help="digits + a small MNIST subset, few epochs"
+    )
     q = args.quick
     args.mnist_rows = args.mnist_rows or (3000 if q else 50000)
     args.family_epochs = args.family_epochs or (3 if q else 8)
@@ -327,8 +329,7 @@ def main():
     if args.threads:
         torch.set_num_threads(args.threads)
     sections_wanted = args.sections.split(",")
-    hardware = C.hardware_info()
-    print(hardware, flush=True)
+    hardware = C.start()
     lr_iter = 100 if q else 300
     payload = {
         "args": vars(args),
@@ -347,7 +348,7 @@ def main():
     ]
 
     def save():
-        C.write_results(args.name, q, payload, sections, hardware)
+        C.write_results(args.name, q, payload, sections, hardware, folder=args.results_dir)
 
     # ------------------------------------------------------------ digits
     if "digits" in sections_wanted:
@@ -406,7 +407,7 @@ def main():
     # ----------------------------------------------- (a) Hinton & Salakhutdinov
     if "hinton" in sections_wanted:
         pca30 = PCA(n_components=30, random_state=0).fit(mnist["X_train"])
-        pca_err = recon_error(pca30, mnist["X_valid"])
+        pca_err = reconstruction_error(pca30, mnist["X_valid"])
         settings = {
             "n_components": 30,
             "activation": "relu",
@@ -446,7 +447,7 @@ def main():
         else:
             est = cls(**settings, random_state=0, device="cpu")
             t = fit_quiet(est, mnist["X_train"])
-        err = recon_error(est, mnist["X_valid"])
+        err = reconstruction_error(est, mnist["X_valid"])
         annealed = None
         if args.hinton_anneal_epochs:
             before_anneal = err
@@ -456,7 +457,7 @@ def main():
                 warm_start=True,
             )
             t += fit_quiet(est, mnist["X_train"])
-            err = recon_error(est, mnist["X_valid"])
+            err = reconstruction_error(est, mnist["X_valid"])
             annealed = {
                 "epochs": args.hinton_anneal_epochs,
                 "learning_rate": settings["learning_rate"] / 10,
@@ -468,7 +469,7 @@ def main():
             "epochs": est.n_iter_,
             "loss_curve": est.loss_curve_,
             "recon_error": err,
-            "train_recon_error": recon_error(est, mnist["X_train"][:10000]),
+            "train_recon_error": reconstruction_error(est, mnist["X_train"][:10000]),
             "pca30_recon_error": pca_err,
             "published_deep": 3.00,
             "published_pca": 13.87,

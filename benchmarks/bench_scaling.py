@@ -11,7 +11,6 @@ included) divided by E. A log-log fit of time against size gives the slope:
     .venv/bin/python benchmarks/bench_scaling.py
 """
 
-import argparse
 import json
 import time
 import warnings
@@ -136,20 +135,20 @@ def plot(by_n, by_d, path, fixed_n):
     plt.close(fig)
 
 
-def main():
-    p = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    p.add_argument("--quick", action="store_true", help="small run for CI (~1 minute)")
+def add_arguments(p):
+    """This benchmark's own arguments (see _common.parse_args for the rest)."""
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--n-samples", default=None, help="comma-separated sizes")
     p.add_argument("--n-features", default=None, help="comma-separated sizes")
     p.add_argument("--fixed-n-samples", type=int, default=None)
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads in the workers")
-    p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
-    args = p.parse_args()
-    if args.worker:
-        worker(json.loads(args.worker))
+
+
+def main():
+    args = C.parse_args(
+        __doc__, add_arguments, worker=worker, quick_help="small run for CI (~1 minute)"
+    )
+    if args is None:  # a worker process
         return
     q = args.quick
     args.epochs = args.epochs or 2
@@ -162,8 +161,7 @@ def main():
         for v in (args.n_features or ("16,256,1024" if q else "16,64,256,1024,4096")).split(",")
     ]
     args.fixed_n_samples = args.fixed_n_samples or (10000 if q else 20000)
-    hardware = C.hardware_info()
-    print(hardware, flush=True)
+    hardware = C.start()
 
     common = {"epochs": args.epochs, "threads": args.threads}
     by_n = sweep("n_samples", [{"n_samples": n, "n_features": 64, **common} for n in ns], args)
@@ -239,7 +237,7 @@ def main():
     }
     for _, body in sections:
         print("\n" + body)
-    d = C.write_results("bench_scaling", q, payload, sections, hardware)
+    d = C.write_results("bench_scaling", q, payload, sections, hardware, folder=args.results_dir)
     plot(by_n, by_d, d / "bench_scaling.png", args.fixed_n_samples)
 
 

@@ -24,7 +24,6 @@ over the stored entries). On the wide random matrix and on MNIST.
     .venv/bin/python benchmarks/bench_sparse.py --threads 1
 """
 
-import argparse
 import json
 import time
 import warnings
@@ -221,33 +220,32 @@ def first_layer_steps(X, batch_size, n_steps, seed=0):
 # -------------------------------------------------------------------- main
 
 
-def main():
-    p = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    p.add_argument("--quick", action="store_true", help="smaller matrices, fewer rounds")
+def add_arguments(p):
+    """This benchmark's own arguments (see _common.parse_args for the rest)."""
     p.add_argument("--mnist", default=str(C.DEFAULT_MNIST), help="path to mnist_trainval.npz")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     p.add_argument("--rounds", type=int, default=None, help="epoch-time rounds")
     p.add_argument("--sections", default="memory,epoch,first_layer")
-    p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
-    args = p.parse_args()
-    if args.worker:
-        worker(json.loads(args.worker))
+
+
+def main():
+    args = C.parse_args(
+        __doc__, add_arguments, worker=worker, quick_help="smaller matrices, fewer rounds"
+    )
+    if args is None:  # a worker process
         return
     q = args.quick
     if args.threads:
         torch.set_num_threads(args.threads)
     wanted = args.sections.split(",")
-    hardware = C.hardware_info()
-    print(hardware, flush=True)
+    hardware = C.start()
     shape = dict(n_rows=10_000, n_features=5_000, nnz=200_000) if q else {}
     shape = shape or dict(n_rows=100_000, n_features=50_000, nnz=2_000_000)
     payload = {"args": vars(args), "shape": shape}
     sections = []
 
     def save():
-        C.write_results("bench_sparse", q, payload, sections, hardware)
+        C.write_results("bench_sparse", q, payload, sections, hardware, folder=args.results_dir)
 
     if "memory" in wanted:
         memory = []

@@ -473,11 +473,8 @@ def plot(results, path):
     plt.close(fig)
 
 
-def main():
-    p = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    p.add_argument("--quick", action="store_true", help="small run for CI (~1 minute)")
+def add_arguments(p):
+    """This benchmark's own arguments (see _common.parse_args for the rest)."""
     p.add_argument("--mnist", default=str(C.DEFAULT_MNIST), help="path to mnist_trainval.npz")
     p.add_argument("--mnist-rows", type=int, default=None, help="rows of MNIST train used")
     p.add_argument("--rounds", type=int, default=None, help="timed rounds (MNIST)")
@@ -496,7 +493,6 @@ def main():
     )
     p.add_argument("--regimes", default="mnist,digits")
     p.add_argument("--device", default="cpu", help="cpu, or cuda for the GPU run")
-    p.add_argument("--results-dir", default=None, help="write results here instead")
     p.add_argument(
         "--render",
         default=None,
@@ -504,7 +500,10 @@ def main():
         help="recompute the derived figures, tables and plot from a results JSON's raw "
         "samples (no timing); writes beside it",
     )
-    args = p.parse_args()
+
+
+def main():
+    args = C.parse_args(__doc__, add_arguments, quick_help="small run for CI (~1 minute)")
     q = args.quick
     args.mnist_rows = args.mnist_rows or (5000 if q else 20000)
     args.rounds = args.rounds or (2 if q else 4)
@@ -531,8 +530,7 @@ def main():
             doc["quick"],
         )
         return
-    hardware = C.hardware_info()
-    print(hardware)
+    hardware = C.start()
     sizes = (1024, 2048) if q else (1024, 2048, 3072)
     if torch.device(args.device).type == "cuda":
         sizes = (2048, 4096, 8192)
