@@ -159,3 +159,14 @@ sphinx_gallery_conf = {
     "matplotlib_animations": False,
     "reset_modules": ("matplotlib",),
 }
+
+
+def _skip_metadata_routing(app, what, name, obj, skip, options):
+    """Leave scikit-learn's metadata-routing plumbing (``set_*_request``) out of the pages."""
+    if re.fullmatch(r"set_\w+_request|get_metadata_routing", name):
+        return True
+    return None
+
+
+def setup(app):
+    app.connect("autodoc-skip-member", _skip_metadata_routing)
