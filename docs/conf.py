@@ -80,6 +80,7 @@ html_theme_options = {
 }
 
 autosummary_generate = True
+autodoc_typehints = "none"  # the numpydoc Parameters section gives the types
 autodoc_default_options = {"members": True, "inherited-members": True}
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
