@@ -8,24 +8,21 @@ regression on the codes within about a point of the unpenalised network.
     python benchmarks/bench_penalty_weights.py [--quick]
 """
 
-import argparse
 import json
 import platform
 import time
 import warnings
-from pathlib import Path
 
+import _common as C
 import numpy as np
 import torch
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 import skae
 from skae import ContractiveAutoencoder, SparseAutoencoder
+from skae._evaluation import evaluate
 
 
 def hoyer_sparsity(codes):
@@ -42,33 +39,31 @@ def jacobian_frobenius(est, X):
     return float(module.encoder_jacobian_norm(x).mean().detach())
 
 
-def evaluate(est, X_train, X_test, y_train, y_test):
+def judge(est, X_train, X_test, y_train, y_test):
+    """skae's evaluation protocol (skae._evaluation.evaluate: held-out error and
+    accuracy on the codes), with the codes' sparsity and contraction."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        est.fit(X_train)
-    codes_train, codes_test = est.transform(X_train), est.transform(X_test)
-    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
-    accuracy = clf.fit(codes_train, y_train).score(codes_test, y_test)
-    error = float(((est.inverse_transform(codes_test) - X_test) ** 2).sum(1).mean())
+        result = evaluate(est, X_train, y_train, X_test, y_test)
     return dict(
-        accuracy=round(float(accuracy), 4),
-        error=round(error, 4),
-        hoyer=round(hoyer_sparsity(codes_test), 4),
+        accuracy=round(result["accuracy"], 4),
+        error=round(result["error"], 4),
+        hoyer=round(hoyer_sparsity(est.transform(X_test)), 4),
         jacobian=round(jacobian_frobenius(est, X_test), 4),
     )
 
 
+def add_arguments(p):
+    """This benchmark's own arguments (see _common.parse_args for the rest)."""
+    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--out", default=None)
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
-    args = parser.parse_args(argv)
+    args = C.parse_args(__doc__, add_arguments, argv=argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     max_iter = 20 if args.quick else 60
-    out = Path(args.out or Path(__file__).parent / "results" / ("quick" if args.quick else ""))
-    out.mkdir(parents=True, exist_ok=True)
+    out = C.results_dir(args.quick, args.results_dir)
 
     X, y = load_digits(return_X_y=True)
     X_train, X_test, y_train, y_test = train_test_split(X / 16, y, random_state=0, stratify=y)
@@ -99,7 +94,7 @@ def main(argv=None):
                     estimator="SparseAutoencoder",
                     option=f"sparsity={sparsity}",
                     weight=w,
-                    **evaluate(est, X_train, X_test, y_train, y_test),
+                    **judge(est, X_train, X_test, y_train, y_test),
                 )
             )
             print(rows[-1], flush=True)
@@ -113,7 +108,7 @@ def main(argv=None):
                     estimator="ContractiveAutoencoder",
                     option=f"hidden={hidden}",
                     weight=w,
-                    **evaluate(est, X_train, X_test, y_train, y_test),
+                    **judge(est, X_train, X_test, y_train, y_test),
                 )
             )
             print(rows[-1], flush=True)
