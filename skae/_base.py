@@ -34,7 +34,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from . import _distributed, _engine
 from ._dask import is_dask_array, score_dask_array
 from ._device import TORCH_DTYPES, as_tensor, resolve_device
-from ._engine import StopReason
+from ._engine import StopReason, TrainingSetup
 from ._losses import BATCH_TOTALS, RECONSTRUCTION_LOSSES, UNIT_INTERVAL_LOSSES
 from ._optim import (
     copy_optimizer,
@@ -197,18 +197,19 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 "sklearn.preprocessing.MinMaxScaler) or use a Gaussian loss."
             )
 
-    def _train_module(self, module, X, *, optimizer, fresh, incremental, **train_kwargs):
-        """Train ``module`` end to end on the rows of ``X``; returns the
-        engine's history and the fitted attributes a family member adds
-        (none here). ``fresh`` says ``module`` was just built."""
+    def _train_module(self, module, X, setup, *, optimizer, fresh, incremental):
+        """Train ``module`` end to end on the rows of ``X`` as ``setup`` (a
+        :class:`~skae._engine.TrainingSetup`) says; returns the engine's
+        history and the fitted attributes a family member adds (none here).
+        ``fresh`` says ``module`` was just built."""
         history = self._train(
             module,
-            self._training_loss(module, train_kwargs.pop("loss_generator")),
+            self._training_loss(module, setup.loss_generator),
             X,
+            setup,
             optimizer=optimizer,
             max_iter=1 if incremental else self.max_iter,
             stop_early=not incremental,
-            **train_kwargs,
         )
         return history, {}
 
@@ -272,12 +273,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         device, shard = self._training_device(X.shape)
         rng = self._starting_rng(shard, device, fresh=fresh)
         module = self._starting_module(X.shape[1], rng, device, fresh=fresh)
-        # separate streams: the corruption or sampling a loss draws does not
-        # change which rows go into which batch (and, data-parallel, is drawn
-        # independently on each rank, while the batches are shared)
-        generator = torch.Generator(device=device).manual_seed(draw_seed(rng))
-        loss_seed = draw_seed(rng) + (0 if shard is None else shard.rank)
-        loss_generator = torch.Generator(device=device).manual_seed(loss_seed)
+        generator, loss_generator = self._generators(rng, device, shard)
         X_train, X_val = self._split_validation(training_rows(X, device), generator, early_stopping)
         if fresh and module.learns_input_scale:  # the layers work at unit scale
             module.set_input_scale(input_scale(X_train))
@@ -285,23 +281,20 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             module.start_at_pca(*pca_start(X, self.n_components, draw_seed(rng)))
         batch_size = self._resolve_batch_size(len(X_train))
         optimizer = self._starting_optimizer(module, device, reuse=incremental and not fresh)
-        scheduler = self._starting_scheduler(optimizer, incremental=incremental and not fresh)
         previous = self._history_attributes(fresh)
-        history, family_attributes = self._train_module(
-            module,
-            X_train,
-            optimizer=optimizer,
-            fresh=fresh,
-            incremental=incremental,
-            scheduler=scheduler,
-            batch_size=batch_size,
-            generator=generator,
-            loss_generator=loss_generator,
-            device=device,
+        setup = TrainingSetup(
+            batch_size,
+            generator,
+            loss_generator,
+            device,
             validation_score=self._validation_score(module, X_val),
             previous_epochs=previous["n_iter_"],
             shard=shard,
+            scheduler=self._starting_scheduler(optimizer, incremental=incremental and not fresh),
             score_start=early_stopping and (self.init == "pca" or not fresh),
+        )
+        history, family_attributes = self._train_module(
+            module, X_train, setup, optimizer=optimizer, fresh=fresh, incremental=incremental
         )
         self._report_kept_start(history)
         self._set_fitted(
@@ -314,18 +307,32 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 "batch_size_": batch_size,
                 "_rng_": rng,
                 "_optimizer_": optimizer,
-                "_plateau_progress_": plateau_progress(scheduler),
+                "_plateau_progress_": plateau_progress(setup.scheduler),
                 "_build_params_": self._build_params() if fresh else self._build_params_,
             },
             replace=fresh,
         )
         if not incremental and history.stop_reason is StopReason.MAX_ITER:
-            warnings.warn(
-                f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and "
-                "the optimization hasn't converged yet.",
-                ConvergenceWarning,
-                stacklevel=3,
-            )
+            self._warn_not_converged()
+
+    def _warn_not_converged(self):
+        """scikit-learn's warning when ``fit`` ran all ``max_iter`` epochs."""
+        warnings.warn(
+            f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and "
+            "the optimization hasn't converged yet.",
+            ConvergenceWarning,
+            stacklevel=4,
+        )
+
+    @staticmethod
+    def _generators(rng, device, shard):
+        """``(generator, loss_generator)``: the batch order's and the loss's
+        streams, apart so that the corruption or sampling a loss draws does
+        not change which rows go into which batch (and, data-parallel, is
+        drawn independently on each rank, while the batches are shared)."""
+        generator = torch.Generator(device=device).manual_seed(draw_seed(rng))
+        loss_seed = draw_seed(rng) + (0 if shard is None else shard.rank)
+        return generator, torch.Generator(device=device).manual_seed(loss_seed)
 
     def _report_kept_start(self, history):
         """At ``verbose >= 1``, say when no epoch beat the starting point."""
@@ -544,55 +551,45 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             torch.default_generator.manual_seed(seed)
             return self._build_module(n_features)
 
-    def _train(
-        self,
-        module,
-        batch_loss,
-        X,
-        *,
-        optimizer,
-        max_iter,
-        batch_size,
-        generator,
-        device,
-        validation_score=None,
-        stop_early=True,
-        previous_epochs=0,
-        desc=None,
-        shard=None,
-        scheduler=None,
-        score_start=False,
-    ):
-        """Run the engine with this estimator's settings, reporting progress
-        as ``verbose`` asks (on rank 0 only, data-parallel); a non-finite loss
+    def _train(self, module, batch_loss, X, setup, *, optimizer, max_iter, stop_early=True):
+        """Run the engine with this estimator's settings and ``setup`` (a
+        :class:`~skae._engine.TrainingSetup`), reporting progress as
+        ``verbose`` asks (on rank 0 only, data-parallel); a non-finite loss
         raises here, with what to change."""
+        shard = setup.shard
         with epoch_reporter(
             self.verbose if shard is None or shard.rank == 0 else 0,
-            desc=desc or type(self).__name__,
+            desc=setup.desc or type(self).__name__,
             total=max_iter,
-            first_epoch=previous_epochs,
+            first_epoch=setup.previous_epochs,
         ) as report:
             history = _engine.train(
                 module,
                 batch_loss,
                 X,
                 optimizer=optimizer,
-                batch_size=batch_size,
+                batch_size=setup.batch_size,
                 max_iter=max_iter,
-                generator=generator,
-                device=device,
+                generator=setup.generator,
+                device=setup.device,
                 shuffle=self.shuffle,
                 tol=self.tol,
                 n_iter_no_change=self.n_iter_no_change,
-                validation_score=validation_score,
-                score_start=score_start,
+                validation_score=setup.validation_score,
+                score_start=setup.score_start,
                 stop_early=stop_early,
                 on_epoch=lambda loss, score: report(loss, score, _engine.learning_rate(optimizer)),
                 shard=shard,
-                scheduler=scheduler,
-                min_learning_rate=min_learning_rate(scheduler, self.learning_rate),
+                scheduler=setup.scheduler,
+                min_learning_rate=min_learning_rate(setup.scheduler, self.learning_rate),
             )
             report.finish(history.stop_reason, self.n_iter_no_change)
+        self._raise_on_failed_training(history, setup.previous_epochs)
+        return history
+
+    def _raise_on_failed_training(self, history, previous_epochs):
+        """A ValueError, with what to change, for a non-finite loss or score;
+        a warning for an interrupted run."""
         if history.stop_reason is StopReason.NON_FINITE:
             raise ValueError(
                 f"{type(self).__name__}: the training loss became non-finite (NaN or inf) "
@@ -609,8 +606,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 f"(now {self.learning_rate})."
             )
         if history.stop_reason is StopReason.INTERRUPTED:
-            warnings.warn("Training interrupted by user.", UserWarning, stacklevel=3)
-        return history
+            warnings.warn("Training interrupted by user.", UserWarning, stacklevel=4)
 
     def _new_optimizer(self, parameters, device):
         """The optimiser named by the ``optimizer`` parameter."""

@@ -24,6 +24,7 @@ import enum
 import math
 import os
 import threading
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -97,6 +98,50 @@ class Shard:
         size, extra = divmod(n_rows, self.world_size)
         start = self.rank * size + min(self.rank, extra)
         return start, start + size + (self.rank < extra)
+
+
+@dataclass(frozen=True)
+class TrainingSetup:
+    """What one fit call hands to every training run it makes (the end-to-end
+    training, and each layer of greedy pretraining with
+    :func:`dataclasses.replace` changing what differs).
+
+    Attributes
+    ----------
+    batch_size : int
+        Rows per batch (per rank, data-parallel).
+    generator : torch.Generator
+        Draws the order of the rows in each epoch.
+    loss_generator : torch.Generator
+        Draws what a batch loss draws (corruption, sampling): a stream of its
+        own, so it does not change which rows go into which batch.
+    device : torch.device
+        Where the batches are trained.
+    validation_score : callable or None
+        ``validation_score() -> float`` on held-out rows (higher is better),
+        None without early stopping on held-out rows.
+    previous_epochs : int
+        Epochs run before this run (progress reports count on from there).
+    shard : Shard or None
+        This process's part in data-parallel training.
+    scheduler : torch.optim.lr_scheduler.LRScheduler, ReduceLROnPlateau or None
+        The learning-rate schedule, None for a constant rate.
+    desc : str or None
+        The progress bar's label (the estimator's class name when None).
+    score_start : bool
+        Score the starting weights first and keep them unless an epoch beats them.
+    """
+
+    batch_size: int
+    generator: torch.Generator
+    loss_generator: torch.Generator
+    device: torch.device
+    validation_score: Callable[[], float] | None = None
+    previous_epochs: int = 0
+    shard: Shard | None = None
+    scheduler: object | None = None
+    desc: str | None = None
+    score_start: bool = False
 
 
 class _LossModule(torch.nn.Module):

@@ -339,7 +339,7 @@ class AutoencoderImputer(BaseAutoencoder):
         draw = torch.rand(z.shape, generator=generator, device=z.device)
         return -self._masked_errors(module, z, observed, draw, per_row=True)
 
-    def _train_module(self, module, X, *, optimizer, fresh, incremental, **train_kwargs):
+    def _train_module(self, module, X, setup, *, optimizer, fresh, incremental):
         """Learn the column statistics of a fresh module from the training
         rows, then train it."""
         attributes = {}
@@ -355,7 +355,7 @@ class AutoencoderImputer(BaseAutoencoder):
             )
             attributes["_empty_features_"] = empty
         history, _ = super()._train_module(
-            module, X, optimizer=optimizer, fresh=fresh, incremental=incremental, **train_kwargs
+            module, X, setup, optimizer=optimizer, fresh=fresh, incremental=incremental
         )
         return history, attributes
 

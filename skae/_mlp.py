@@ -2,6 +2,7 @@
 hidden layers mirrored in the decoder, tied weights, a corruption of the
 training input, a penalty on the code and greedy layer-wise pretraining."""
 
+from dataclasses import replace
 from numbers import Integral
 
 from ._base import BaseAutoencoder
@@ -77,53 +78,51 @@ class BaseMLPAutoencoder(BaseAutoencoder):
 
         return batch_loss
 
-    def _train_module(self, module, X, *, optimizer, fresh, incremental, **train_kwargs):
+    def _train_module(self, module, X, setup, *, optimizer, fresh, incremental):
         """Greedy pretraining first when asked (a fit from scratch), then the
         end-to-end training; the pretraining epochs lead the loss curve."""
         if not fresh:
             return super()._train_module(
-                module, X, optimizer=optimizer, fresh=fresh, incremental=incremental, **train_kwargs
+                module, X, setup, optimizer=optimizer, fresh=fresh, incremental=incremental
             )
         curves = []
         if self.pretraining == "greedy" and not incremental:
-            curves = self._pretrain(module, X, **train_kwargs)
-            train_kwargs["desc"] = f"{type(self).__name__} fine-tuning"
-        train_kwargs["previous_epochs"] += sum(map(len, curves))
+            curves = self._pretrain(module, X, setup)
+            setup = replace(setup, desc=f"{type(self).__name__} fine-tuning")
+        setup = replace(setup, previous_epochs=setup.previous_epochs + sum(map(len, curves)))
         history, attributes = super()._train_module(
-            module, X, optimizer=optimizer, fresh=fresh, incremental=incremental, **train_kwargs
+            module, X, setup, optimizer=optimizer, fresh=fresh, incremental=incremental
         )
         history.loss_curve[:0] = [loss for curve in curves for loss in curve]
         return history, {**attributes, "pretraining_loss_curves_": curves}
 
-    def _pretrain(self, module, X, *, loss_generator, validation_score, **train_kwargs):
+    def _pretrain(self, module, X, setup):
         """Train each layer pair of ``module`` as a shallow autoencoder on the
-        codes of the layer below; returns one loss curve per layer."""
+        codes of the layer below (with no held-out score: ``setup``'s is the
+        whole network's); returns one loss curve per layer."""
         pairs = module.layer_pairs()
         curves = []
         for depth, pair in enumerate(pairs):
             batch_loss = self._training_loss(
                 pair,
-                loss_generator,
+                setup.loss_generator,
                 reconstruction=None if depth == 0 else squared_error,
                 penalize=depth == len(pairs) - 1,
             )
-            optimizer = self._new_optimizer(pair.parameters(), train_kwargs["device"])
+            optimizer = self._new_optimizer(pair.parameters(), setup.device)
+            layer_setup = replace(
+                setup,
+                validation_score=None,
+                scheduler=self._new_scheduler(optimizer, self.max_iter),
+                previous_epochs=setup.previous_epochs + sum(map(len, curves)),
+                desc=f"{type(self).__name__} pretraining layer {depth + 1}/{len(pairs)}",
+            )
             history = self._train(
-                pair,
-                batch_loss,
-                X,
-                **{
-                    **train_kwargs,
-                    "optimizer": optimizer,
-                    "scheduler": self._new_scheduler(optimizer, self.max_iter),
-                    "max_iter": self.max_iter,
-                    "previous_epochs": train_kwargs["previous_epochs"] + sum(map(len, curves)),
-                    "desc": f"{type(self).__name__} pretraining layer {depth + 1}/{len(pairs)}",
-                },
+                pair, batch_loss, X, layer_setup, optimizer=optimizer, max_iter=self.max_iter
             )
             curves.append(history.loss_curve)
             if history.stop_reason is StopReason.INTERRUPTED:
                 break
             # the next layer learns to reconstruct this layer's codes
-            X = self._map_rows(pair, lambda m, x: m.encode(x), X).to(train_kwargs["device"])
+            X = self._map_rows(pair, lambda m, x: m.encode(x), X).to(setup.device)
         return curves

@@ -301,13 +301,15 @@ class SparseAutoencoder(BaseMLPAutoencoder):
             code = gate * code
         return self.sparsity_weight * penalty(code, self.sparsity_target)
 
-    def _train_module(self, module, X, *, incremental, **kwargs):
+    def _train_module(self, module, X, setup, *, incremental, **kwargs):
         """Training as every MLP autoencoder trains, then a warning when an L1
         penalty has left more than half of the code units dead (ReLU units at
         zero on every row get no gradient, so they do not come back)."""
-        history, attributes = super()._train_module(module, X, incremental=incremental, **kwargs)
+        history, attributes = super()._train_module(
+            module, X, setup, incremental=incremental, **kwargs
+        )
         if self.sparsity == "l1" and not incremental:
-            rows = X.take(slice(0, min(len(X), DEAD_CODE_ROWS))).to(kwargs["device"])
+            rows = X.take(slice(0, min(len(X), DEAD_CODE_ROWS))).to(setup.device)
             self._warn_on_dead_units(_relu_code(module, rows))
         return history, attributes
 
