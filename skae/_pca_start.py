@@ -73,7 +73,9 @@ def _dense(X):
     """Rows as a numpy array (a torch tensor is copied to the CPU)."""
     if isinstance(X, torch.Tensor):
         return X.detach().cpu().numpy()
-    return X.toarray() if sp.issparse(X) else np.asarray(X)
+    # C order: PCA's SVD of a Fortran-ordered copy of the same values differs in
+    # the last bits, which training then magnifies (odd layouts fit like plain ones)
+    return X.toarray() if sp.issparse(X) else np.ascontiguousarray(X)
 
 
 def _fitted(pca):
