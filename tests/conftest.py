@@ -7,10 +7,23 @@ os.environ.setdefault("SCIPY_ARRAY_API", "1")
 import pytest  # noqa: E402  (after the environment variable, before any SciPy import)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread_per_process():
+    """The tests' networks are tiny: they run fastest on one torch thread, and
+    pytest-xdist's workers (one per core) then do not compete for the cores.
+    The tests about threads set the count they need themselves."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture(scope="module")
 def one_torch_thread():
-    """Tiny networks run fastest on one thread; the previous setting comes back
-    after the module that asks for it."""
+    """One torch thread for the module that asks for it (every test module has
+    it now, see above); the previous setting comes back after the module."""
     import torch
 
     previous = torch.get_num_threads()

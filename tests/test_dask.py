@@ -24,7 +24,12 @@ da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
 wrappers = pytest.importorskip("dask_ml.wrappers")
 
-pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
+    # a cluster of two worker processes, started once for the module's tests
+    pytest.mark.slow,
+    pytest.mark.xdist_group("dask"),
+]
 
 ROWS_PER_BLOCK = 300
 

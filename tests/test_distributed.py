@@ -36,7 +36,12 @@ from sklearn.datasets import load_digits
 
 from skae import Autoencoder, _distributed, _engine
 
-pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
+    # one torchrun launch of two processes, shared by the module's tests
+    pytest.mark.slow,
+    pytest.mark.xdist_group("torchrun"),
+]
 
 TINY = dict(n_components=3, hidden_layer_sizes=(8,), random_state=0, device="cpu")
 

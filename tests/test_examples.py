@@ -109,6 +109,7 @@ def test_every_example_is_known():
     assert set(SCRIPTS) == set(ARGS) == set(EXPECTED)
 
 
+@pytest.mark.slow  # each script in its own Python process
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_example_runs(script, tmp_path):
     if "{out}" in ARGS.get(script, []) or script in FIGURES:

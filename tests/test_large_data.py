@@ -168,6 +168,7 @@ MEMMAP_SCRIPT = """
 ALLOWED = 100 * 2**20
 
 
+@pytest.mark.slow  # writes a 400 MB file and fits on it in another process
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
 def test_fit_transform_and_partial_fit_on_a_400_mb_file_do_not_copy_it(tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
