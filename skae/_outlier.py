@@ -202,7 +202,13 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         """The unfitted estimator that every fit of this call clones."""
         if self.estimator is not None:
             return self.estimator
-        return default_estimator(*shape, random_state=seed)
+        inner = default_estimator(*shape, random_state=seed)
+        # batches no larger than the rows the smallest fold's fit trains on
+        # (less the share early stopping holds out), which the inner model
+        # would clip with a warning about a batch_size the user never set
+        fold_rows = shape[0] - -(-shape[0] // self.cv)
+        held_out = max(1, int(np.ceil(inner.validation_fraction * fold_rows)))
+        return inner.set_params(batch_size=min(inner.batch_size, fold_rows - held_out))
 
     def _accepts_sparse(self):
         # as the inner estimator does (a bad ``estimator`` is refused by fit)

@@ -89,11 +89,15 @@ def detached_input(X):
     """A torch tensor detached from autograd (sharing its memory); without
     array API dispatch, as numpy of its dtype: an array-like, which
     ``np.asarray`` could not make of one that requires grad, and which
-    scikit-learn would turn from float32 into float64."""
+    scikit-learn would turn from float32 into float64. A float dtype numpy
+    lacks (bfloat16, float8) is widened to float64 first, exactly, as
+    scikit-learn widens float16 (and as array API dispatch does)."""
     if not isinstance(X, torch.Tensor):
         return X
     if get_config()["array_api_dispatch"]:
         return X.detach()
+    if X.is_floating_point() and X.dtype not in (torch.float16, torch.float32, torch.float64):
+        X = X.detach().double()
     return X.numpy(force=True)
 
 

@@ -9,18 +9,23 @@ import logging
 import re
 import stat
 import struct
+import threading
 import tracemalloc
 import warnings
 import zipfile
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
+import sklearn
 import torch
 from numpy.testing import assert_allclose
+from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
 import skae
 from skae import Autoencoder, SparseAutoencoder
+from skae._registry import estimator_classes
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -239,3 +244,211 @@ def test_sparse_fit_with_live_units_does_not_warn_about_them():
         warnings.simplefilter("error", Warning)
         warnings.filterwarnings("ignore", "Stochastic Optimizer")
         SparseAutoencoder(**{**TINY, "sparsity_weight": 0.0}).fit(X)
+
+
+# --------------------------------------------------------- odd sparse input
+
+#: transform of a sparse matrix against the dense equivalent: the same model,
+#: the block densified before the same kernels, so float32 ulps at most
+SPARSE_TOLERANCE = dict(rtol=1e-5, atol=1e-6)
+
+
+def odd_csr(form):
+    """A CSR matrix equal to ``DENSE`` with one oddity of its storage."""
+    csr = sp.csr_matrix(DENSE)
+    if form == "unsorted_indices":
+        for row in range(csr.shape[0]):  # reverse each row's entries
+            start, stop = csr.indptr[row], csr.indptr[row + 1]
+            csr.indices[start:stop] = csr.indices[start:stop][::-1].copy()
+            csr.data[start:stop] = csr.data[start:stop][::-1].copy()
+        csr.has_sorted_indices = False
+        assert not csr.has_sorted_indices
+    elif form == "duplicate_entries":  # each value split in two halves
+        cuts = csr.indptr[1:-1]
+        indices = np.concatenate([np.tile(row, 2) for row in np.split(csr.indices, cuts)])
+        data = np.concatenate([np.tile(row / 2, 2) for row in np.split(csr.data, cuts)])
+        indptr = np.concatenate([[0], np.cumsum(2 * np.diff(csr.indptr))])
+        csr = sp.csr_matrix((data, indices, indptr), shape=DENSE.shape)
+    elif form == "explicit_zeros":
+        coo = sp.coo_matrix(np.ones_like(DENSE))
+        coo.data = DENSE[coo.row, coo.col].copy()
+        csr = coo.tocsr()
+        assert csr.nnz == DENSE.size and (csr.data == 0).any()
+    elif form == "int64_indices":
+        csr.indices, csr.indptr = csr.indices.astype(np.int64), csr.indptr.astype(np.int64)
+    elif form == "empty_rows":
+        pass  # DENSE has all-zero rows; here they are stored as empty rows
+    return csr
+
+
+def dense_with_empty_rows():
+    dense = np.where(RNG.uniform(size=(40, 6)) < 0.6, 0.0, X)
+    dense[[0, 7, 39]] = 0.0
+    return dense
+
+
+DENSE = dense_with_empty_rows()
+SPARSE_FORMS = ["unsorted_indices", "duplicate_entries", "explicit_zeros", "int64_indices"]
+
+
+def storage(matrix):
+    return [matrix.data.copy(), matrix.indices.copy(), matrix.indptr.copy(), matrix.format]
+
+
+def assert_same_storage(before, matrix):
+    for saved, now in zip(before, storage(matrix), strict=True):
+        np.testing.assert_array_equal(saved, now)
+
+
+def test_odd_sparse_forms_really_are_odd():
+    duplicates = odd_csr("duplicate_entries")
+    duplicates.sum_duplicates()
+    assert duplicates.nnz < odd_csr("duplicate_entries").nnz
+    assert odd_csr("int64_indices").indices.dtype == np.int64
+    assert (np.diff(odd_csr("empty_rows").indptr) == 0).sum() >= 3
+
+
+@pytest.mark.parametrize("form", [*SPARSE_FORMS, "empty_rows"])
+def test_transform_of_odd_sparse_input_equals_the_dense_one(fitted_on_dense, form):
+    matrix = odd_csr(form)
+    before = storage(matrix)
+    for method in ("transform", "score_samples"):
+        got = getattr(fitted_on_dense, method)(matrix)
+        assert_allclose(got, getattr(fitted_on_dense, method)(DENSE), **SPARSE_TOLERANCE)
+    codes = fitted_on_dense.transform(DENSE)
+    assert_allclose(
+        fitted_on_dense.inverse_transform(sp.csr_matrix(codes)),
+        fitted_on_dense.inverse_transform(codes),
+        **SPARSE_TOLERANCE,
+    )
+    assert_same_storage(before, matrix)
+
+
+@pytest.mark.parametrize("form", [*SPARSE_FORMS, "empty_rows"])
+def test_fit_on_odd_sparse_input_equals_the_fit_on_the_dense_one(fitted_on_dense, form):
+    matrix = odd_csr(form)
+    before = storage(matrix)
+    est = Autoencoder(**TINY).fit(matrix)
+    # the same rows and seed: a sparse batch is densified before the same kernels
+    assert_allclose(est.transform(DENSE), fitted_on_dense.transform(DENSE), **SPARSE_TOLERANCE)
+    assert_allclose(est.loss_curve_, fitted_on_dense.loss_curve_, rtol=1e-5)
+    assert_same_storage(before, matrix)
+
+
+@pytest.fixture(scope="module")
+def fitted_on_dense():
+    return Autoencoder(**TINY).fit(DENSE)
+
+
+# -------------------------------------------------- tensors of another kind
+
+OTHER_DTYPES = [torch.float64, torch.float16, torch.bfloat16, torch.int64]
+
+
+@pytest.mark.parametrize("dtype", OTHER_DTYPES, ids=str)
+def test_tensor_of_another_dtype_than_the_model_without_dispatch(dtype):
+    """A float32 model given a tensor of another dtype: the numpy result of
+    the same values as float64 (the values the tensor holds, exactly)."""
+    est = Autoencoder(**TINY).fit(torch.as_tensor(X, dtype=torch.float32))
+    t = torch.as_tensor(X).to(dtype)
+    held = t.double().numpy()  # the values the tensor holds
+    out = est.transform(t)
+    assert type(out) is np.ndarray
+    expected_dtype = np.float64 if dtype != torch.float32 else np.float32
+    assert out.dtype == expected_dtype
+    assert_allclose(out, est.transform(held), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("dtype", OTHER_DTYPES, ids=str)
+def test_tensor_of_another_dtype_than_the_model_with_dispatch(dtype):
+    """Under array API dispatch the tensor comes back a tensor on its device,
+    float64 for a non-float32 input, equal to the numpy path's result."""
+    t32 = torch.as_tensor(X, dtype=torch.float32)
+    t = torch.as_tensor(X).to(dtype)
+    with sklearn.config_context(array_api_dispatch=True):
+        est = Autoencoder(**TINY).fit(t32)
+        out = est.transform(t)
+        assert isinstance(out, torch.Tensor) and out.device == t.device
+        assert out.dtype == torch.float64
+        assert_allclose(out.numpy(), est.transform(t.double()).numpy(), rtol=1e-6, atol=1e-7)
+    assert t.dtype == dtype  # the caller's tensor is as it was
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16], ids=str)
+def test_tensor_on_another_device_than_the_model(dtype):
+    """A CPU model given a CUDA tensor and a CUDA model given a CPU tensor:
+    numpy out without dispatch, the result of the values on the CPU."""
+    values = torch.as_tensor(X).to(dtype)
+    for model_device, input_device in (("cpu", "cuda"), ("cuda", "cpu")):
+        est = Autoencoder(**{**TINY, "device": model_device}).fit(X.astype(np.float32))
+        out = est.transform(values.to(input_device))
+        assert type(out) is np.ndarray
+        assert_allclose(out, est.transform(values.double().numpy()), rtol=1e-4, atol=1e-5)
+
+
+# ----------------------------------------------------------------- threads
+
+
+def test_transform_in_threads_while_a_clone_trains_in_another():
+    """Threads calling transform on a fitted model while another thread runs
+    partial_fit on its clone get what a single thread gets."""
+    est = Autoencoder(**{**TINY, "max_iter": 5}).fit(X)
+    inputs = {"float64": X, "float32": X.astype(np.float32), "sparse": sp.csr_matrix(DENSE)}
+    expected = {name: est.transform(data) for name, data in inputs.items()}
+    student = clone(est)
+    errors, outputs = [], []
+
+    def train():
+        try:
+            for _ in range(30):
+                student.partial_fit(X)
+        except Exception as exc:  # reported by the main thread
+            errors.append(exc)
+
+    def encode(name):
+        try:
+            outputs.extend((name, est.transform(inputs[name])) for _ in range(30))
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=train)]
+    threads += [threading.Thread(target=encode, args=(name,)) for name in [*inputs, *inputs]]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads)
+    assert errors == []
+    assert len(outputs) == 6 * 30 and student.n_iter_ == 30
+    for name, out in outputs:
+        # the same model and kernels; other threads may change torch's
+        # thread count, hence the reduction order: float32 ulps
+        assert_allclose(out, expected[name], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("n_samples", [10, 23, 41])
+@pytest.mark.parametrize("name", sorted(estimator_classes()))
+def test_a_default_fit_on_few_rows_never_warns_about_batch_size(name, n_samples):
+    """batch_size="auto" (and the detector's inner model, whose batch size
+    the detector sets) is never clipped with a warning: the user set none.
+    10 rows is the detector's least (2 per fold)."""
+    cls = estimator_classes()[name]
+    params = {"random_state": 0}
+    if "device" in cls().get_params():
+        params["device"] = "cpu"
+    if name == "ConvolutionalAutoencoder":
+        params["image_shape"] = (2, 3)
+    data = RNG.uniform(size=(n_samples, 6))
+    if name == "AutoencoderImputer":
+        data[RNG.uniform(size=data.shape) < 0.1] = np.nan
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        cls(**params).fit(data)
+    assert [str(w.message) for w in record if "batch_size" in str(w.message)] == []
+
+
+def test_an_explicit_batch_size_above_the_rows_still_warns_as_scikit_learn_does():
+    with pytest.warns(UserWarning, match="batch_size"):
+        Autoencoder(**{**TINY, "batch_size": 100}).fit(X)
