@@ -12,7 +12,7 @@ from numpy.typing import ArrayLike
 from scipy.special import erf
 from sklearn.base import BaseEstimator, OutlierMixin, clone
 from sklearn.model_selection import KFold
-from sklearn.utils import Tags, get_tags
+from sklearn.utils import ClassifierTags, Tags, get_tags
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._autoencoder import Autoencoder
@@ -135,6 +135,27 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         Names of features seen during :term:`fit`, when X has string column
         names.
 
+    Notes
+    -----
+    ``contamination`` is the share of *new* inliers flagged, not of the
+    training rows: :meth:`predict` on the training rows flags fewer than
+    ``contamination`` of them, since the final model has fitted them and
+    scores them higher than the out-of-fold models did. scikit-learn's
+    checks ``check_outliers_train`` and ``check_outliers_fit_predict``
+    expect ``fit(X).predict(X)`` (and ``fit_predict(X)``, which must equal
+    it) to flag exactly ``contamination`` of the training rows; that holds
+    for :class:`~sklearn.ensemble.IsolationForest`, whose ``offset_`` is the
+    quantile of its own training scores, and cannot hold together with a
+    threshold for new rows (one ``offset_``, and ``decision_function`` a
+    translation of ``score_samples``), so the detector fails these two
+    checks by design. :class:`~sklearn.neighbors.LocalOutlierFactor` with
+    ``novelty=True`` is exempt from them for the same reason.
+
+    ``predict_proba`` is binary (columns for -1 and +1), so the tags carry
+    ``classifier_tags.multi_class=False``, read by scikit-learn's checks of
+    ``predict_proba``'s shape; the estimator type stays
+    ``"outlier_detector"``.
+
     See Also
     --------
     sklearn.ensemble.IsolationForest : Isolation by random trees.
@@ -216,11 +237,13 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         return isinstance(inner, BaseAutoencoder) and get_tags(inner).input_tags.sparse
 
     def _validate(self, X, *, reset):
+        # sparse input becomes CSR, which the folds can index by rows (COO
+        # and DIA cannot) and the inner estimators take as it is
         return validate_data(
             self,
             X,
             dtype=(np.float64, np.float32),
-            accept_sparse=self._accepts_sparse(),
+            accept_sparse="csr" if self._accepts_sparse() else False,
             reset=reset,
         )
 
@@ -414,4 +437,9 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
     def __sklearn_tags__(self) -> Tags:
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = self._accepts_sparse()
+        # predict_proba's two columns are the labels -1 and +1: binary only.
+        # scikit-learn reads classifier_tags.multi_class for the shape of
+        # predict_proba (its sparse-input check); estimator_type stays
+        # "outlier_detector", so no classifier checks or scorers apply.
+        tags.classifier_tags = ClassifierTags(multi_class=False)
         return tags

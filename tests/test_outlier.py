@@ -56,19 +56,19 @@ def _detectors():
     ]
 
 
+# By design (see the class's Notes): scikit-learn expects fit(X).predict(X) and
+# fit_predict(X) to flag exactly `contamination` of the training rows, as
+# IsolationForest's training-score quantile does; offset_ here is the quantile of
+# out-of-fold scores, so that `contamination` of *new* inliers are flagged, and
+# the final model scores its own training rows higher: fewer of them are flagged.
+# One offset_ cannot serve both (decision_function = score_samples - offset_).
 _NEW_INLIERS = (
     "contamination is the share of new inliers flagged (offset_ is cross-fitted on "
     "out-of-fold scores), not of the training rows, which the model has fitted"
 )
-_NO_CLASSIFIER_TAGS = (
-    "scikit-learn's sparse check reads classifier_tags.multi_class whenever predict_proba "
-    "exists; an outlier detector has no classifier tags (None)"
-)
 EXPECTED_FAILED_CHECKS = {
     "check_outliers_train": _NEW_INLIERS,
     "check_outliers_fit_predict": _NEW_INLIERS,
-    "check_estimator_sparse_array": _NO_CLASSIFIER_TAGS,
-    "check_estimator_sparse_matrix": _NO_CLASSIFIER_TAGS,
 }
 
 
@@ -242,6 +242,31 @@ def test_outlier_detector_pickle_and_clone(fitted, digits):
     assert copy.get_params()["estimator__n_components"] == 8
     assert copy.set_params(estimator__n_components=4).estimator.n_components == 4
     assert fitted.estimator.n_components == 8
+
+
+@pytest.mark.parametrize("fmt", ["coo", "csc", "lil", "bsr"])
+def test_outlier_detector_takes_any_sparse_format(digits, fmt):
+    sparse = pytest.importorskip("scipy.sparse")
+    X = digits[0][:200]
+    X_csr = sparse.csr_matrix(X)
+    reference = _small_detector(max_iter=3).fit(X_csr)
+    detector = _small_detector(max_iter=3).fit(X_csr.asformat(fmt))
+    # the same CSR rows after conversion, same process and seed: the same bits
+    np.testing.assert_array_equal(detector.calibration_scores_, reference.calibration_scores_)
+    np.testing.assert_array_equal(
+        detector.predict_proba(X_csr.asformat(fmt)), reference.predict_proba(X_csr)
+    )
+
+
+def test_outlier_detector_tags_describe_a_binary_predict_proba():
+    from sklearn.base import is_classifier, is_outlier_detector
+    from sklearn.utils import get_tags
+
+    tags = get_tags(AutoencoderOutlierDetector())
+    assert tags.classifier_tags.multi_class is False
+    assert tags.estimator_type == "outlier_detector"
+    assert is_outlier_detector(AutoencoderOutlierDetector())
+    assert not is_classifier(AutoencoderOutlierDetector())
 
 
 def test_outlier_detector_in_a_pipeline(digits):
