@@ -52,8 +52,10 @@ from ._state import (
     export_state,
     import_state,
     is_fitted_name,
+    merged_history,
     running_versions,
     skae_version,
+    starting_history,
     warn_on_version_change,
 )
 from ._validation import (
@@ -281,7 +283,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             module.start_at_pca(*pca_start(X, self.n_components, draw_seed(rng)))
         batch_size = self._resolve_batch_size(len(X_train))
         optimizer = self._starting_optimizer(module, device, reuse=incremental and not fresh)
-        previous = self._history_attributes(fresh)
+        previous = starting_history(None if fresh else self)
         setup = TrainingSetup(
             batch_size,
             generator,
@@ -300,7 +302,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self._set_fitted(
             {
                 **features,
-                **self._merged_history(previous, history, early_stopping),
+                **merged_history(previous, history, early_stopping),
                 **family_attributes,
                 "module_": module,
                 "device_": device,
@@ -456,49 +458,6 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             patience=self.n_iter_no_change,
             tol=self.tol,
         )
-
-    def _history_attributes(self, fresh):
-        """The history attributes a call continues from."""
-        if fresh:
-            return {
-                "n_iter_": 0,
-                "loss_curve_": [],
-                "best_loss_": None,
-                "validation_scores_": None,
-                "best_validation_score_": None,
-            }
-        return {
-            name: getattr(self, name)
-            for name in (
-                "n_iter_",
-                "loss_curve_",
-                "best_loss_",
-                "validation_scores_",
-                "best_validation_score_",
-            )
-        }
-
-    @staticmethod
-    def _merged_history(previous, history, early_stopping):
-        """``previous`` history attributes extended by one engine run."""
-        merged = dict(previous)
-        merged["n_iter_"] += history.n_iter
-        merged["loss_curve_"] = previous["loss_curve_"] + history.loss_curve
-        merged["best_epoch_"] = history.best_epoch if early_stopping else None
-        merged["init_validation_score_"] = history.start_score
-        if early_stopping:
-            best = previous["best_validation_score_"]
-            merged["validation_scores_"] = (
-                previous["validation_scores_"] or []
-            ) + history.validation_scores
-            merged["best_validation_score_"] = max(
-                -np.inf if best is None else best, history.best_validation_score
-            )
-            merged["best_loss_"] = None
-        elif history.n_iter:
-            best = previous["best_loss_"]
-            merged["best_loss_"] = min(np.inf if best is None else best, history.best_loss)
-        return merged
 
     def _set_fitted(self, fitted, *, replace):
         """Assign fitted attributes together; ``replace`` first removes every

@@ -389,13 +389,42 @@ def clone_state(module):
 
 
 def train(module, batch_loss, X, *, batch_size, device, shard=None, **kwargs):
-    """Train ``module`` on the rows of ``X`` (a tensor or a row source); see
-    :func:`train_epochs`. Small networks on the CPU run on one thread
+    """Train ``module`` on the rows of ``X`` for at most ``max_iter`` epochs;
+    returns the :class:`History` (the stopping rules are the module's
+    docstring's). Small networks on the CPU run on one thread
     (:func:`cpu_threads_for`).
 
-    With a ``shard``, training is data-parallel in the default process group
-    (:func:`data_parallel`); ``module`` itself is trained and stays a plain
-    module, and every rank ends with the same weights and buffers.
+    Parameters
+    ----------
+    module : torch.nn.Module
+        Trained in place; it stays a plain module, data-parallel too.
+    batch_loss : callable
+        ``batch_loss(xb) -> 0-d tensor``, the mean loss of a batch.
+    X : tensor or row source
+        A tensor, :class:`~skae._rows.TensorRows` on ``device`` or on the
+        CPU, or another source of :mod:`skae._rows` (batches are then copied
+        over one by one).
+    batch_size, device : int, torch.device
+        Rows per batch (per rank), and where batches are trained.
+    shard : Shard or None
+        This rank's part in data-parallel training in the default process
+        group (:func:`data_parallel`): the epoch loss is summed over the
+        ranks and the validation score is rank 0's, so that every rank stops,
+        and restores its best weights, at the same epoch, and every rank ends
+        with the same weights and buffers.
+    **kwargs
+        Passed to :func:`train_epochs`: ``optimizer``, ``max_iter``,
+        ``generator`` (the batch order), ``shuffle``, ``tol``,
+        ``n_iter_no_change``; ``validation_score`` (``() -> float``, higher
+        is better: stopping and the restored weights follow it instead of
+        the training loss); ``stop_early`` (False: exactly ``max_iter``
+        epochs); ``on_epoch`` (``on_epoch(loss, score)`` after each epoch,
+        before the scheduler's step); ``scheduler`` (stepped after each
+        epoch; ``ReduceLROnPlateau`` is given the monitored loss and replaces
+        the no-improvement stop); ``min_learning_rate`` (with
+        ``stop_early``, stop below it); ``score_start`` (with
+        ``validation_score``, the starting weights are the best until an
+        epoch beats them).
     """
     X = as_rows(X)
     with cpu_threads_for(step_flops(module, batch_size), device):
@@ -450,48 +479,11 @@ def train_epochs(
     min_learning_rate=0.0,
     score_start=False,
 ):
-    """Train ``module`` on the rows of ``X`` for at most ``max_iter`` epochs.
-
-    Parameters
-    ----------
-    module : torch.nn.Module
-        Trained in place.
-    batch_loss : callable
-        ``batch_loss(xb) -> 0-d tensor``, the mean loss of a batch.
-    X : row source
-        :class:`~skae._rows.TensorRows` on ``device`` or on the CPU, or another
-        source of :mod:`skae._rows`
-        (batches are then copied over one by one).
-    validation_score : callable or None
-        ``validation_score() -> float``, higher is better. When given, stopping
-        and the restored best weights follow it instead of the training loss.
-    stop_early : bool
-        When False, run exactly ``max_iter`` epochs (``partial_fit``).
-    on_epoch : callable or None
-        ``on_epoch(loss, validation_score)`` after every completed epoch (the
-        score is None without ``validation_score``), before the scheduler's
-        step: the optimiser still holds the rate the epoch ran at.
-    scheduler : torch.optim.lr_scheduler.LRScheduler, ReduceLROnPlateau or None
-        Stepped once after every epoch; ``ReduceLROnPlateau`` is given the
-        monitored loss (the negative validation score, else the training loss)
-        and replaces the no-improvement stop.
-    min_learning_rate : float
-        With ``stop_early``, stop when the learning rate falls below it.
-    score_start : bool
-        With ``validation_score``, score the starting weights before the first
-        epoch; they are the best so far until an epoch beats them.
-    shard : Shard or None
-        This rank's part in data-parallel training (``batch_loss`` then runs
-        through DistributedDataParallel). The epoch loss is summed over the
-        ranks and the validation score is rank 0's, so that every rank stops,
-        and restores its best weights, at the same epoch.
-    """
-    history = History()
-    best_state = None
-    no_improvement = 0
-    plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+    """The loop of :func:`train` (which documents the parameters), on a row
+    source ``X``: epochs until a stop, then the best weights restored."""
+    run = _Run()
     if score_start and validation_score is not None:
-        best_state = _score_start(module, validation_score, history, shard, device)
+        run.best_state = _score_start(module, validation_score, run.history, shard, device)
     try:
         for epoch in range(1, max_iter + 1):
             loss = run_epoch(
@@ -505,43 +497,79 @@ def train_epochs(
                 device=device,
                 shard=shard,
             ).item()
-            if not math.isfinite(loss):
-                history.stop_reason = StopReason.NON_FINITE
-                return history
-            history.loss_curve.append(loss)
-            score = None
-            if validation_score is not None:
-                module.eval()
-                score = _from_rank_zero(validation_score(), shard, device)
-                if not math.isfinite(score):
-                    history.loss_curve.pop()
-                    history.stop_reason = StopReason.NON_FINITE_SCORE
-                    return history
-                history.validation_scores.append(score)
-                improved = improves(score, history.best_validation_score, tol)
-                if score > history.best_validation_score:
-                    history.best_validation_score = score
-                    history.best_epoch = epoch
-                    best_state = clone_state(module)
-            else:
-                improved = improves(-loss, -history.best_loss, tol)
-            history.best_loss = min(history.best_loss, loss)
-            if on_epoch is not None:
-                on_epoch(loss, score)
-            if scheduler is not None:
-                step_scheduler(scheduler, loss if score is None else -score)
-
-            no_improvement = 0 if improved else no_improvement + 1
-            if stop_early and not plateau and no_improvement > n_iter_no_change:
-                history.stop_reason = StopReason.CONVERGED
+            reason = _record_epoch(run, module, epoch, loss, validation_score, tol, shard, device)
+            if reason is not None:  # non-finite: the best weights are not restored
+                run.history.stop_reason = reason
+                return run.history
+            _after_epoch(loss, run.score, on_epoch, scheduler)
+            if stop_early and (reason := _stop(run, optimizer, scheduler, n_iter_no_change)):
+                run.history.stop_reason = reason
                 break
             if stop_early and learning_rate(optimizer) < min_learning_rate:
-                history.stop_reason = StopReason.MIN_LEARNING_RATE
+                run.history.stop_reason = StopReason.MIN_LEARNING_RATE
                 break
     except KeyboardInterrupt:
-        history.stop_reason = StopReason.INTERRUPTED
+        run.history.stop_reason = StopReason.INTERRUPTED
     finally:
         module.eval()
-    if best_state is not None:
-        module.load_state_dict(best_state)
-    return history
+    if run.best_state is not None:
+        module.load_state_dict(run.best_state)
+    return run.history
+
+
+@dataclass
+class _Run:
+    """A training run between epochs: what it did, the best weights so far
+    (None: keep the last), the last epoch's validation score and the epochs
+    since the last improvement."""
+
+    history: History = field(default_factory=History)
+    best_state: dict | None = None
+    score: float | None = None
+    no_improvement: int = 0
+
+
+def _record_epoch(run, module, epoch, loss, validation_score, tol, shard, device):
+    """Record a finished epoch in ``run``: its loss and validation score,
+    whether it improves by ``tol``, a copy of the weights when they are the
+    best so far. Returns None, or the StopReason of a non-finite loss or
+    score (the epoch is then not recorded)."""
+    history = run.history
+    if not math.isfinite(loss):
+        return StopReason.NON_FINITE
+    run.score = None
+    if validation_score is None:
+        improved = improves(-loss, -history.best_loss, tol)
+    else:
+        module.eval()
+        run.score = score = _from_rank_zero(validation_score(), shard, device)
+        if not math.isfinite(score):
+            return StopReason.NON_FINITE_SCORE
+        history.validation_scores.append(score)
+        improved = improves(score, history.best_validation_score, tol)
+        if score > history.best_validation_score:
+            history.best_validation_score, history.best_epoch = score, epoch
+            run.best_state = clone_state(module)
+    history.loss_curve.append(loss)
+    history.best_loss = min(history.best_loss, loss)
+    run.no_improvement = 0 if improved else run.no_improvement + 1
+    return None
+
+
+def _after_epoch(loss, score, on_epoch, scheduler):
+    """Report the epoch, then step the scheduler on the monitored loss (the
+    negative validation score, else the training loss)."""
+    if on_epoch is not None:
+        on_epoch(loss, score)
+    if scheduler is not None:
+        step_scheduler(scheduler, loss if score is None else -score)
+
+
+def _stop(run, optimizer, scheduler, n_iter_no_change):
+    """CONVERGED after more than ``n_iter_no_change`` epochs without
+    improvement, unless a ``ReduceLROnPlateau`` scheduler acts on them;
+    else None."""
+    plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+    if not plateau and run.no_improvement > n_iter_no_change:
+        return StopReason.CONVERGED
+    return None

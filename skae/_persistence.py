@@ -112,50 +112,52 @@ def save(estimator: BaseAutoencoder, path: str | os.PathLike[str] | BinaryIO) ->
     >>> np.array_equal(restored.transform(X), ae.transform(X))
     True
     """
-    name = type(estimator).__name__
+    _check_savable(estimator)
+    arrays = {}
+    document = json.dumps(_document(estimator, arrays), indent=1, sort_keys=True)
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr(METADATA, document.encode("utf-8"), compress_type=zipfile.ZIP_DEFLATED)
+        # raw floats do not compress; storing them keeps save and load fast
+        archive.writestr(ARRAYS, safetensors.numpy.save(arrays))
+
+
+def _check_savable(estimator):
+    """A TypeError unless ``estimator`` is an instance of one of skae's
+    estimator classes (not of a subclass); NotFittedError if not fitted."""
     classes = _estimator_classes()
-    if classes.get(name) is not type(estimator):
+    if classes.get(type(estimator).__name__) is not type(estimator):
         raise TypeError(
             f"skae.save stores instances of skae's estimator classes "
             f"({', '.join(sorted(classes))}); got an instance of "
             f"{type(estimator).__module__}.{type(estimator).__qualname__}."
         )
     check_is_fitted(estimator)
-    arrays = {}
-    metadata = {
+
+
+def _document(estimator, arrays):
+    """The JSON document of ``estimator``, its numeric arrays put in ``arrays``."""
+    params = estimator.get_params(deep=False)
+    return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "class": name,
-        "params": {
-            "__dict__": {
-                key: _encode(value, f"parameter {key!r}")
-                for key, value in estimator.get_params(deep=False).items()
-            }
-        },
+        "class": type(estimator).__name__,
+        "params": {"__dict__": {k: _encode(v, f"parameter {k!r}") for k, v in params.items()}},
         "state": _encode(estimator._export_state(), "state", arrays),
         "output_config": _encode(getattr(estimator, "_sklearn_output_config", None), "output"),
         "versions": _versions(),
     }
-    document = json.dumps(metadata, indent=1, sort_keys=True).encode("utf-8")
-    with zipfile.ZipFile(path, "w") as archive:
-        archive.writestr(METADATA, document, compress_type=zipfile.ZIP_DEFLATED)
-        # raw floats do not compress; storing them keeps save and load fast
-        archive.writestr(ARRAYS, safetensors.numpy.save(arrays))
 
 
 def load(path: str | os.PathLike[str] | BinaryIO) -> BaseAutoencoder:
     """Load an estimator written by :func:`save`, without executing code from the file.
 
-    The estimator is rebuilt as ``Class(**params)`` for a class among skae's
-    public estimators, its parameters are validated, its module is built by
-    the class itself (as ``fit`` builds it) and the stored weights are copied
-    in. The loaded estimator gives bit-identical :meth:`transform`,
-    :meth:`inverse_transform`, :meth:`score_samples` (and, for the variational
-    autoencoder, :meth:`sample` with the same ``random_state``) to the saved
-    one, under the same library versions and device. The optimiser's state and
-    the estimator's random generator are restored too, so :meth:`partial_fit`
-    continues as it would have on the saved estimator. Files of format version 1
-    (skae 0.1.0) load too.
+    The estimator is rebuilt as ``Class(**params)`` for one of skae's public
+    estimator classes, its module built as ``fit`` builds it and the stored
+    weights copied in: it gives bit-identical outputs (``sample`` with the
+    same ``random_state`` too) to the saved one under the same library
+    versions and device, and ``partial_fit`` continues as it would have (the
+    optimiser and random generator are restored). Format 1 files (skae 0.1.0)
+    load too.
 
     Parameters
     ----------
@@ -196,8 +198,7 @@ def load(path: str | os.PathLike[str] | BinaryIO) -> BaseAutoencoder:
     >>> from skae import VariationalAutoencoder, load, save
     >>> X = load_digits().data / 16
     >>> vae = VariationalAutoencoder(n_components=2, hidden_layer_sizes=(16,),
-    ...                              max_iter=3, random_state=0, device="cpu")
-    >>> vae = vae.fit(X)
+    ...                              max_iter=3, random_state=0, device="cpu").fit(X)
     >>> with tempfile.TemporaryDirectory() as folder:
     ...     path = os.path.join(folder, "vae.skae")
     ...     save(vae, path)
@@ -205,7 +206,11 @@ def load(path: str | os.PathLike[str] | BinaryIO) -> BaseAutoencoder:
     >>> np.array_equal(restored.sample(3, random_state=1), vae.sample(3, random_state=1))
     True
     """
-    metadata, arrays = _read_archive(path)
+    return _rebuilt(*_read_archive(path))
+
+
+def _rebuilt(metadata, arrays):
+    """The estimator a checked document and its arrays describe."""
     classes = _estimator_classes()
     name = metadata["class"]
     if not isinstance(name, str) or name not in classes:
@@ -437,7 +442,7 @@ def _from_format_1(metadata, members):
             f"The member {METADATA!r} has entries {sorted(metadata)}; expected "
             f"{sorted(FORMAT_1_ENTRIES)}."
         )
-    weights, moments = members[WEIGHTS], members.get(OPTIMIZER, {})
+    weights = members[WEIGHTS]
     params, attributes, build_params = (
         _decode_mapping(metadata.get(entry, {}), entry)
         for entry in ("params", "attributes", "build_params")
@@ -450,24 +455,7 @@ def _from_format_1(metadata, members):
     kind = attributes.pop("_optimizer_kind", params.get("optimizer"))
     for derived in ("_n_features_out", "image_shape_"):
         attributes.pop(derived, None)
-    optimizer = metadata["optimizer"]
-    if optimizer is not None:
-        if OPTIMIZER not in members:
-            raise ValueError(f"The file describes an optimiser state but has no {OPTIMIZER}.")
-        try:
-            optimizer = {
-                "kind": kind,
-                "param_groups": [_decode(g, "optimizer", {}) for g in optimizer["param_groups"]],
-                "state": {
-                    index: {
-                        **{k: _decode(v, "optimizer", {}) for k, v in entry["values"].items()},
-                        **{key: moments[f"{index}.{key}"] for key in entry["tensors"]},
-                    }
-                    for index, entry in optimizer["state"].items()
-                },
-            }
-        except (KeyError, TypeError, AttributeError) as exc:
-            raise ValueError(f"The file's optimiser state is malformed: {exc!r}") from exc
+    optimizer = _format_1_optimizer(metadata["optimizer"], kind, members)
     state = {
         "version": STATE_VERSION,
         "attributes": {
@@ -490,6 +478,30 @@ def _from_format_1(metadata, members):
         "versions": metadata["versions"],
     }
     return document, arrays
+
+
+def _format_1_optimizer(optimizer, kind, members):
+    """A format 1 optimiser entry (its moments in their own member) as the
+    plain optimiser state of :mod:`skae._optim`; None stays None."""
+    if optimizer is None:
+        return None
+    if OPTIMIZER not in members:
+        raise ValueError(f"The file describes an optimiser state but has no {OPTIMIZER}.")
+    moments = members[OPTIMIZER]
+    try:
+        return {
+            "kind": kind,
+            "param_groups": [_decode(g, "optimizer", {}) for g in optimizer["param_groups"]],
+            "state": {
+                index: {
+                    **{k: _decode(v, "optimizer", {}) for k, v in entry["values"].items()},
+                    **{key: moments[f"{index}.{key}"] for key in entry["tensors"]},
+                }
+                for index, entry in optimizer["state"].items()
+            },
+        }
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ValueError(f"The file's optimiser state is malformed: {exc!r}") from exc
 
 
 def _decode_mapping(value, where):

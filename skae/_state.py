@@ -245,6 +245,50 @@ def import_state(state, context):
     return restored
 
 
+# ------------------------------------------------------------- history
+
+
+#: The history attributes each call continues from (the fresh values).
+HISTORY = {
+    "n_iter_": 0,
+    "loss_curve_": [],
+    "best_loss_": None,
+    "validation_scores_": None,
+    "best_validation_score_": None,
+}
+
+
+def starting_history(estimator):
+    """The history attributes a call continues from: ``estimator``'s, or
+    the fresh ones for None (a fit from scratch)."""
+    if estimator is None:
+        return {**HISTORY, "loss_curve_": []}  # a list of its own
+    return {name: getattr(estimator, name) for name in HISTORY}
+
+
+def merged_history(previous, history, early_stopping):
+    """``previous`` history attributes extended by one engine run (a
+    :class:`skae._engine.History`)."""
+    merged = dict(previous)
+    merged["n_iter_"] += history.n_iter
+    merged["loss_curve_"] = previous["loss_curve_"] + history.loss_curve
+    merged["best_epoch_"] = history.best_epoch if early_stopping else None
+    merged["init_validation_score_"] = history.start_score
+    if early_stopping:
+        best = previous["best_validation_score_"]
+        merged["validation_scores_"] = (
+            previous["validation_scores_"] or []
+        ) + history.validation_scores
+        merged["best_validation_score_"] = max(
+            -np.inf if best is None else best, history.best_validation_score
+        )
+        merged["best_loss_"] = None
+    elif history.n_iter:
+        best = previous["best_loss_"]
+        merged["best_loss_"] = min(np.inf if best is None else best, history.best_loss)
+    return merged
+
+
 # ------------------------------------------------------------ versions
 
 

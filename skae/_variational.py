@@ -401,36 +401,35 @@ class VariationalAutoencoder(BaseAutoencoder):
         n_draws = positive_count(n_importance_samples, "n_importance_samples")
         generator = seeded_generator(random_state, self.device_)
 
-        def block_log_likelihood(module, x):
-            mu, log_var = module.encode_distribution(x)
-            sigma = torch.exp(0.5 * log_var)
-            # draws per pass: about IMPORTANCE_BLOCK_VALUES values in each layer
-            width = max(
-                [x.shape[1]]
-                + [
-                    m.out_features
-                    for m in module.decoder.modules()
-                    if isinstance(m, torch.nn.Linear)
-                ]
-            )
-            per_pass = max(1, min(n_draws, IMPORTANCE_BLOCK_VALUES // (x.shape[0] * width)))
-            total = None
-            for start in range(0, n_draws, per_pass):
-                k = min(per_pass, n_draws - start)
-                eps = torch.randn(
-                    (k, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype
-                )
-                z = mu + sigma * eps
-                output = module.output(z.reshape(-1, z.shape[-1]))
-                nll = self._negative_log_likelihood(module, output, x.repeat(k, 1))
-                # log p(z) - log q(z|x): the 2 pi terms cancel
-                log_ratio = 0.5 * (eps.square() - z.square() + log_var).sum(dim=2)
-                log_weights = log_ratio - nll.reshape(k, -1)
-                chunk = torch.logsumexp(log_weights, dim=0)
-                total = chunk if total is None else torch.logaddexp(total, chunk)
-            return total - math.log(n_draws)
+        return self._inference(
+            X,
+            lambda module, x: self._block_log_likelihood(module, x, n_draws, generator),
+            "log_likelihood",
+            passes=n_draws,
+        )
 
-        return self._inference(X, block_log_likelihood, "log_likelihood", passes=n_draws)
+    def _block_log_likelihood(self, module, x, n_draws, generator):
+        """:meth:`log_likelihood` of a block of rows, ``n_draws`` codes each,
+        drawn in passes of about ``IMPORTANCE_BLOCK_VALUES`` values per layer."""
+        mu, log_var = module.encode_distribution(x)
+        sigma = torch.exp(0.5 * log_var)
+        width = max(
+            [x.shape[1]]
+            + [m.out_features for m in module.decoder.modules() if isinstance(m, torch.nn.Linear)]
+        )
+        per_pass = max(1, min(n_draws, IMPORTANCE_BLOCK_VALUES // (x.shape[0] * width)))
+        total = None
+        for start in range(0, n_draws, per_pass):
+            k = min(per_pass, n_draws - start)
+            eps = torch.randn((k, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype)
+            z = mu + sigma * eps
+            output = module.output(z.reshape(-1, z.shape[-1]))
+            nll = self._negative_log_likelihood(module, output, x.repeat(k, 1))
+            # log p(z) - log q(z|x): the 2 pi terms cancel
+            log_ratio = 0.5 * (eps.square() - z.square() + log_var).sum(dim=2)
+            chunk = torch.logsumexp(log_ratio - nll.reshape(k, -1), dim=0)
+            total = chunk if total is None else torch.logaddexp(total, chunk)
+        return total - math.log(n_draws)
 
     def sample(
         self, n_samples: int = 1, random_state: int | np.random.RandomState | None = None
