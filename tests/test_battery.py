@@ -6,6 +6,7 @@ hostile ``.skae`` files (each refused before it is read, in bounded memory)."""
 import io
 import json
 import logging
+import os
 import re
 import stat
 import struct
@@ -452,3 +453,126 @@ def test_a_default_fit_on_few_rows_never_warns_about_batch_size(name, n_samples)
 def test_an_explicit_batch_size_above_the_rows_still_warns_as_scikit_learn_does():
     with pytest.warns(UserWarning, match="batch_size"):
         Autoencoder(**{**TINY, "batch_size": 100}).fit(X)
+
+
+# ------------------------------------------------ a data-parallel rank dies
+
+DYING_RANK_SCRIPT = """
+    import hashlib, json, os, signal, sys, time
+    import numpy as np
+    from skae import Autoencoder
+
+    out, how, dying = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    rank = int(os.environ["RANK"])
+    X = np.load(os.path.join(out, "X.npy"))
+    copy = X.copy()
+    batches = [0]
+
+    class DiesMidFit(Autoencoder):
+        def _training_loss(self, module, generator, **kwargs):
+            loss = super()._training_loss(module, generator, **kwargs)
+
+            def batch_loss(x):
+                batches[0] += 1
+                if rank == dying and batches[0] == 30:  # in the 3rd epoch
+                    if how == "kill":
+                        os.kill(os.getpid(), signal.SIGKILL)
+                    raise RuntimeError("this rank crashes on purpose")
+                return loss(x)
+
+            return batch_loss
+
+    est = DiesMidFit(n_components=3, hidden_layer_sizes=(8,), max_iter=100, batch_size=8,
+                     random_state=0, device="cpu", distributed=True)
+    start = time.monotonic()
+    try:
+        est.fit(X)
+        record = {"error": None}
+    except RuntimeError as exc:
+        if rank == dying:
+            raise
+        record = {"error": str(exc)}
+    record.update(seconds=time.monotonic() - start, data_unchanged=bool((X == copy).all()),
+                  fitted=hasattr(est, "module_"), batches=batches[0])
+    with open(os.path.join(out, f"rank{rank}.json"), "w") as f:
+        json.dump(record, f)
+    sys.exit(1 if record["error"] else 0)
+"""
+
+#: seconds within which every rank must have exited (a hang fails the test)
+DYING_RANK_TIMEOUT = 240
+
+
+def run_ranks(tmp_path, how, dying, *, torchrun):
+    """Two ranks fitting digits data-parallel, ``dying`` crashing or killed
+    mid-fit; (each rank's exit code or torchrun's, what the survivor wrote)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    from sklearn.datasets import load_digits
+    from test_distributed import free_port
+
+    from skae import _distributed
+
+    script = tmp_path / "rank.py"
+    script.write_text(textwrap.dedent(DYING_RANK_SCRIPT))
+    np.save(tmp_path / "X.npy", load_digits().data[:400] / 16)
+    env = {k: v for k, v in os.environ.items() if k not in _distributed.TORCHRUN_VARIABLES}
+    port = str(free_port())
+    arguments = [str(script), str(tmp_path), how, str(dying)]
+    if torchrun:
+        command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2"]
+        proc = subprocess.run(
+            [*command, "--master-port", port, *arguments],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=DYING_RANK_TIMEOUT,
+        )
+        codes = [proc.returncode]
+    else:  # torchrun's environment without its agent: the survivor alone must notice
+        procs = [
+            subprocess.Popen(
+                [sys.executable, *arguments],
+                env={**env, "RANK": str(r), "LOCAL_RANK": str(r), "WORLD_SIZE": "2"}
+                | {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port},
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for r in range(2)
+        ]
+        try:
+            codes = [p.wait(timeout=DYING_RANK_TIMEOUT) for p in procs]
+        finally:
+            for p in procs:
+                p.kill()
+    survivor = tmp_path / f"rank{1 - dying}.json"
+    return codes, json.loads(survivor.read_text()) if survivor.exists() else None
+
+
+def assert_clear_failure(record):
+    assert record["error"] is not None
+    assert re.search("rank|peer|remote worker", record["error"]), record["error"]
+    assert record["seconds"] < DYING_RANK_TIMEOUT
+    assert record["data_unchanged"] and not record["fitted"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how, dying", [("crash", 1), ("kill", 0), ("kill", 1)])
+def test_survivor_of_a_dead_rank_exits_with_an_error_on_its_own(tmp_path, how, dying):
+    """Rank 0 hosts the group's store: killing it is the harder case."""
+    codes, survivor = run_ranks(tmp_path, how, dying, torchrun=False)
+    assert codes[1 - dying] == 1 and codes[dying] != 0
+    assert_clear_failure(survivor)
+
+
+@pytest.mark.slow
+def test_torchrun_ends_when_a_rank_crashes_mid_fit(tmp_path):
+    """torchrun's agent tears the group down; every process is gone within
+    the timeout and the run fails. The survivor may be stopped by the agent
+    before it writes its record."""
+    codes, survivor = run_ranks(tmp_path, "crash", 1, torchrun=True)
+    assert codes[0] != 0
+    if survivor is not None:
+        assert_clear_failure(survivor)
