@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import sys
 import warnings
+import weakref
 from numbers import Integral, Real
 from typing import Any, Literal
 
@@ -83,9 +84,10 @@ else:  # Python 3.10: typing_extensions, a dependency there
 
 __all__ = ["Activation", "BaseAutoencoder"]
 
-#: Where inference keeps its float64 copy of ``module_`` (with the module it
-#: copies): not a fitted attribute, so neither exported nor pickled.
-_FLOAT64_MODULE = "_float64_module"
+#: float64 copies of fitted modules, for float64 inference: made once per
+#: module (again if its weights change in place), and kept outside the
+#: estimator, so that transform leaves the estimator's ``__dict__`` as it was.
+_FLOAT64_MODULES = weakref.WeakKeyDictionary()
 
 #: The ``activation`` options (the keys of :data:`skae.nn.ACTIVATIONS`).
 Activation = Literal[
@@ -462,7 +464,6 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     def _set_fitted(self, fitted, *, replace):
         """Assign fitted attributes together; ``replace`` first removes every
         fitted attribute there is (a fit from scratch)."""
-        self.__dict__.pop(_FLOAT64_MODULE, None)  # module_ changes
         if replace:
             for name in [name for name in vars(self) if is_fitted_name(name)]:
                 delattr(self, name)
@@ -650,14 +651,16 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     def _module_in(self, dtype):
         """``module_`` in ``dtype``: itself for float32; for float64 a copy
         made once per fitted module and reused by later calls (a new
-        ``module_``, from fit, partial_fit or a loaded state, gets a new copy;
-        never pickled)."""
+        ``module_``, from fit, partial_fit or a loaded state, or weights
+        changed in place get a new copy; never pickled)."""
+        module = self.module_
         if dtype == torch.float32:
-            return self.module_
-        cached = self.__dict__.get(_FLOAT64_MODULE)
-        if cached is None or cached[0] is not self.module_:
-            cached = (self.module_, copy.deepcopy(self.module_).to(dtype))
-            self.__dict__[_FLOAT64_MODULE] = cached
+            return module
+        versions = tuple(t._version for t in (*module.parameters(), *module.buffers()))
+        cached = _FLOAT64_MODULES.get(module)
+        if cached is None or cached[0] != versions:
+            cached = (versions, copy.deepcopy(module).to(dtype))
+            _FLOAT64_MODULES[module] = cached
         return cached[1]
 
     def _input_block(self, block, dtype):
@@ -837,11 +840,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         :meth:`_export_state`: a model fitted on CUDA unpickles on a machine
         without one, and ``skops.io`` can hold it trusting nothing but skae's
         own classes."""
-        state = {
-            k: v
-            for k, v in super().__getstate__().items()
-            if not is_fitted_name(k) and k != _FLOAT64_MODULE
-        }
+        state = {k: v for k, v in super().__getstate__().items() if not is_fitted_name(k)}
         if self.__sklearn_is_fitted__():
             state["_skae_fitted_state"] = self._export_state()
         state["_skae_versions"] = running_versions()

@@ -20,6 +20,7 @@ from sklearn.datasets import load_digits
 
 import skae
 from skae import Autoencoder, ConvolutionalAutoencoder, VariationalAutoencoder
+from skae._base import _FLOAT64_MODULES
 from skae._state import STATE_VERSION, export_state, warn_on_version_change
 
 FAST = dict(max_iter=1, random_state=0, device="cpu", early_stopping=False)
@@ -218,15 +219,18 @@ def test_one_version_policy_for_pickles_and_files(models, monkeypatch):
 
 
 def _float64_copy(est):
-    cached = est.__dict__.get("_float64_module")
+    cached = _FLOAT64_MODULES.get(est.module_)
     return None if cached is None else cached[1]
 
 
 def test_float64_inference_module_is_cached_and_follows_module(X):
     """float64 inference reuses one float64 copy of module_ until module_
-    changes (fit, partial_fit, set_params then fit, a loaded state)."""
+    changes (fit, partial_fit, set_params then fit, weights changed in place),
+    and keeps it outside the estimator (transform leaves __dict__ as it was)."""
     est = Autoencoder(n_components=3, hidden_layer_sizes=(8,), **FAST).fit(X)
+    before = dict(est.__dict__)
     codes = est.transform(X)
+    assert est.__dict__ == before
     first = _float64_copy(est)
     assert first is not None and next(first.parameters()).dtype == torch.float64
     np.testing.assert_array_equal(est.transform(X), codes)  # same process, same copy
@@ -246,12 +250,15 @@ def test_float64_inference_module_is_cached_and_follows_module(X):
         assert _float64_copy(est) is not first
         first = _float64_copy(est)
     assert est.transform(X).shape == (len(X), 2)
+    with torch.no_grad():  # weights changed in place: a new copy
+        next(est.module_.parameters()).add_(1.0)
+    est.transform(X)
+    assert _float64_copy(est) is not first
 
 
 def test_float64_inference_module_is_not_pickled(X):
     est = Autoencoder(n_components=3, hidden_layer_sizes=(8,), **FAST).fit(X)
     codes = est.transform(X)
-    assert "_float64_module" not in est.__getstate__()
     for restored in (pickle.loads(pickle.dumps(est)), copy.deepcopy(est)):
         assert _float64_copy(restored) is None
         np.testing.assert_array_equal(restored.transform(X), codes)
