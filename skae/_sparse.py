@@ -191,10 +191,13 @@ class SparseAutoencoder(BaseMLPAutoencoder):
     Warns
     -----
     ConvergenceWarning
-        When, with ``sparsity="l1"``, :meth:`fit` ends with every code unit at
-        zero on the training rows (the first 2,048): the penalty
-        has switched them all off and :meth:`transform` gives the same code
-        for every row.
+        When, with ``sparsity="l1"``, :meth:`fit` ends with more than half of
+        the ReLU code units at zero on every training row checked (the first
+        2,048): dead units, which get no gradient. Beside ``init="pca"``'s
+        linear path these are the non-linear path's units, and the code is
+        then mostly or only the linear path's: dense, not sparse. Without it,
+        when every unit is dead, :meth:`transform` gives the same code for
+        every row.
 
     See Also
     --------
@@ -310,31 +313,48 @@ class SparseAutoencoder(BaseMLPAutoencoder):
         )
         if self.sparsity == "l1" and not incremental:
             rows = X.take(slice(0, min(len(X), DEAD_CODE_ROWS))).to(setup.device)
-            self._warn_on_dead_units(_relu_code(module, rows))
+            self._warn_on_dead_units(_relu_code(module, rows), module.has_linear_path)
         return history, attributes
 
-    def _warn_on_dead_units(self, code):
+    def _warn_on_dead_units(self, code, beside_linear_path):
         n_units = code.shape[1]
         dead = int((~(code > 0).any(dim=0)).sum())
-        fixes = (
-            f"Lower sparsity_weight (now {self.sparsity_weight}) or learning_rate, "
-            "or use sparsity='kl'."
-        )
-        if dead == n_units:
+        if dead <= n_units / 2:
+            return
+        if beside_linear_path:
+            message = _dead_beside_linear_path(dead, n_units)
+        else:
+            fixes = (
+                f"Lower sparsity_weight (now {self.sparsity_weight}) or learning_rate, "
+                "or use sparsity='kl'."
+            )
             message = (
                 f"Every one of the {n_units} code units is zero on the training rows: the L1 "
                 f"sparsity penalty switched them all off, and transform gives the same code "
                 f"for every row. {fixes}"
+                if dead == n_units
+                else f"{dead} of the {n_units} code units are zero on every training row "
+                "checked (dead: a ReLU unit at zero gets no gradient, so it does not come "
+                f"back); the code uses only {n_units - dead}. {fixes}"
             )
-        elif dead > n_units / 2:
-            message = (
-                f"{dead} of the {n_units} code units are zero on every training row checked "
-                "(dead: a ReLU unit at zero gets no gradient, so it does not come back); the "
-                f"code uses only {n_units - dead}. {fixes}"
-            )
-        else:
-            return
         warnings.warn(message, ConvergenceWarning, stacklevel=6)
+
+
+def _dead_beside_linear_path(dead, n_units):
+    """The dead-unit warning of a model with init="pca"'s linear path."""
+    code = (
+        "the code is the linear path's alone (PCA's start, trained): dense, not sparse"
+        if dead == n_units
+        else f"only {n_units - dead} sparse units add to the linear path's dense code"
+    )
+    return (
+        f"{dead} of the {n_units} ReLU code units of the non-linear path are zero on every "
+        f"training row checked (dead: a ReLU unit at zero gets no gradient, so it does not "
+        f"come back); {code}. With init='pca' the linear path holds PCA's code from the "
+        "start, and units that add little to it die (digits, n_components=8: all 8, at "
+        "sparsity_weight 0.1 and 0.01 alike). For a code of ReLU units only, use "
+        "init='random'; or use sparsity='kl'."
+    )
 
 
 def _relu_code(module, rows):

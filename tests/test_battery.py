@@ -576,3 +576,21 @@ def test_torchrun_ends_when_a_rank_crashes_mid_fit(tmp_path):
     assert codes[0] != 0
     if survivor is not None:
         assert_clear_failure(survivor)
+
+
+def test_dead_units_beside_the_pca_start_are_reported_as_such():
+    """With init="pca" dead non-linear units leave the linear path's code,
+    which still differs from row to row: the warning says so, not that every
+    row gets the same code."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits().data[:600] / 16
+    # the defaults: all 8 die (seeds 0-4 on the README demo's split alike)
+    est = SparseAutoencoder(n_components=8, max_iter=30, random_state=0, device="cpu")
+    with pytest.warns(Warning) as record:
+        codes = est.fit_transform(digits)
+    messages = [str(w.message) for w in record if "code units" in str(w.message)]
+    assert len(messages) == 1, [str(w.message) for w in record]
+    assert re.search(r"[5-8] of the 8 ReLU code units of the non-linear path", messages[0])
+    assert "init='random'" in messages[0] and "same code" not in messages[0]
+    assert len(np.unique(codes.round(6), axis=0)) == len(digits)
