@@ -116,6 +116,7 @@ class SkaePartialFit:
         self.est = Autoencoder(
             n_components=code,
             hidden_layer_sizes=hidden,
+            init="random",  # the peers' network: no linear path (the engine is measured)
             activation="relu",
             loss="mse",
             optimizer="adam",
@@ -140,6 +141,7 @@ class SkaeFit:
         self.est = Autoencoder(
             n_components=code,
             hidden_layer_sizes=hidden,
+            init="random",  # the peers' network: no linear path (the engine is measured)
             learning_rate=1e-3,  # the peers' Adam step
             batch_size=batch_size,
             max_iter=epochs_per_call,
