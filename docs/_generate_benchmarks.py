@@ -148,6 +148,8 @@ def benchmark_section(path, data):
     """The RST of one main result file: each of its tables with its provenance."""
     lines = heading(f"{data.get('benchmark', path.stem)}", "-")
     lines += [f"From ``benchmarks/results/{path.name}``.", ""]
+    if isinstance(data.get("notes"), str) and data["notes"]:
+        lines += [data["notes"], ""]
     found = list(tables(data))
     if not found:
         lines += provenance(data, None)
