@@ -175,6 +175,11 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """The torch module to train, freshly initialised."""
         raise NotImplementedError
 
+    def _start_module(self, module, X_train):
+        """A family member's last start step on a freshly built ``module``,
+        after its input scale and PCA start, on the training rows (the
+        engine's row source, :mod:`skae._rows`); nothing here."""
+
     def _training_loss(self, module, generator):
         """``batch_loss(x) -> 0-d tensor`` for the engine: the mean over the
         batch of the reconstruction loss named by ``loss``."""
@@ -283,6 +288,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             module.set_input_scale(input_scale(X_train))
         if fresh and self.init == "pca":  # PCA of every row given, as the PCA it replaces
             module.start_at_pca(*pca_start(X, self.n_components, draw_seed(rng)))
+        if fresh:
+            self._start_module(module, X_train)
         batch_size = self._resolve_batch_size(len(X_train))
         optimizer = self._starting_optimizer(module, device, reuse=incremental and not fresh)
         previous = starting_history(None if fresh else self)

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from sklearn.exceptions import ConvergenceWarning
 
+from ._activations import LeakyGradientReLU
 from ._base import Activation
 from ._losses import SPARSITY_PENALTIES
 from ._mlp import BaseMLPAutoencoder
@@ -36,16 +37,22 @@ class SparseAutoencoder(BaseMLPAutoencoder):
     ----------
     n_components : int, default=2
         Size of the code. It may exceed ``n_features`` (an over-complete code).
-    init : {"pca", "random"}, default="pca"
-        How the network starts. "pca": a linear path beside the non-linear
+    init : {"pca", "random"}, default="random"
+        How the network starts. Unlike the other autoencoders, this one
+        starts at random by default: beside a PCA path its sparse units die,
+        and the code would be PCA's dense code (see :ref:`pca_start`).
+        "pca": a linear path beside the non-linear
         layers holds the components of a PCA of the rows given to
         :meth:`fit`, and the non-linear layers join it through gates that
         start at zero, so that the untrained network *is* that PCA (the same
         codes and reconstructions). With ``early_stopping`` the start is
         scored on the held-out rows and kept unless an epoch beats it, so the
         fit is never worse than PCA there (``best_epoch_`` says which won).
-        "random": the network alone from a random start, as in skae 0.2.
-        The sparsity penalty acts on the non-linear path's code units
+        "random": the network alone from a random start, as in skae 0.2,
+        except that L1 code units are kept from dying: their biases start
+        centred on the training rows (each unit active on about half of
+        them) and their gradient below zero is 0.01 instead of 0 (the code
+        itself is an exact ReLU). The sparsity penalty acts on the non-linear path's code units
         (L1: their contribution through the gate); the PCA units of the code
         are not penalised.
     hidden_layer_sizes : array-like of int or int, default=(100,)
@@ -236,7 +243,7 @@ class SparseAutoencoder(BaseMLPAutoencoder):
         self,
         *,
         n_components: int = 2,
-        init: Literal["pca", "random"] = "pca",
+        init: Literal["pca", "random"] = "random",
         hidden_layer_sizes: int | Sequence[int] = (100,),
         activation: Activation = "relu",
         loss: Literal["mse", "bce"] = "mse",
@@ -296,6 +303,31 @@ class SparseAutoencoder(BaseMLPAutoencoder):
     @property
     def _code_activation(self):
         return "logistic" if self.sparsity == "kl" else "relu"
+
+    @property
+    def _revives_units(self):
+        """Whether the ReLU code units get the two remedies against dying:
+        a leaky gradient and a bias centred on the training rows at the start
+        (an L1 code from a random start; beside init="pca"'s linear path the
+        units start behind a closed gate)."""
+        return self.sparsity == "l1" and self.init == "random"
+
+    def _build_module(self, n_features):
+        module = super()._build_module(n_features)
+        if self._revives_units:  # exact ReLU forward, gradient 0.01 below zero
+            module.encoder[-1] = LeakyGradientReLU()
+        return module
+
+    def _start_module(self, module, X_train):
+        """Centre the code layer's bias on the training rows (the first 2,048),
+        so that each ReLU code unit starts active on about half of them."""
+        if not self._revives_units:
+            return
+        device = next(module.parameters()).device
+        rows = X_train.take(slice(0, min(len(X_train), DEAD_CODE_ROWS))).to(device)
+        with torch.no_grad():
+            pre_activation = module.encoder[:-1](module.scaled(rows))
+            module.encoder[-2].bias.sub_(pre_activation.mean(dim=0))
 
     def _penalty(self, module, x, code):
         penalty = SPARSITY_PENALTIES[self.sparsity]
