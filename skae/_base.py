@@ -19,7 +19,6 @@ from __future__ import annotations
 import copy
 import sys
 import warnings
-import weakref
 from numbers import Integral, Real
 from typing import Any, Literal
 
@@ -34,7 +33,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from . import _distributed, _engine
 from ._dask import is_dask_array, score_dask_array
-from ._device import TORCH_DTYPES, as_tensor, resolve_device
+from ._device import TORCH_DTYPES, as_tensor, inference_module, resolve_device
 from ._engine import StopReason, TrainingSetup
 from ._losses import BATCH_TOTALS, RECONSTRUCTION_LOSSES, UNIT_INTERVAL_LOSSES
 from ._optim import (
@@ -71,6 +70,7 @@ from ._validation import (
     float_dtypes,
     namespace_mean,
     namespace_name,
+    plain_rows,
     to_namespace,
     to_torch,
     value_range,
@@ -83,11 +83,6 @@ else:  # Python 3.10: typing_extensions, a dependency there
     from typing_extensions import Self
 
 __all__ = ["Activation", "BaseAutoencoder"]
-
-#: float64 copies of fitted modules, for float64 inference: made once per
-#: module (again if its weights change in place), and kept outside the
-#: estimator, so that transform leaves the estimator's ``__dict__`` as it was.
-_FLOAT64_MODULES = weakref.WeakKeyDictionary()
 
 #: The ``activation`` options (the keys of :data:`skae.nn.ACTIVATIONS`).
 Activation = Literal[
@@ -287,7 +282,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         if fresh and module.learns_input_scale:  # the layers work at unit scale
             module.set_input_scale(input_scale(X_train))
         if fresh and self.init == "pca":  # PCA of every row given, as the PCA it replaces
-            module.start_at_pca(*pca_start(X, self.n_components, draw_seed(rng)))
+            start = pca_start(X, self.n_components, draw_seed(rng), float(module.input_scale))
+            module.start_at_pca(*start)
         if fresh:
             self._start_module(module, X_train)
         batch_size = self._resolve_batch_size(len(X_train))
@@ -618,33 +614,36 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     def _apply(self, fn, X, *, passes=1):
         """``fn(module, block)`` over the rows of validated input (numpy, a
-        CSR matrix densified a block at a time, or a torch tensor) into a
-        preallocated output in X's float dtype: numpy, or for a tensor a
-        tensor on X's device. ``passes``: how many forward passes ``fn`` makes
-        over each block (it sizes the CPU threads to the work).
+        CSR matrix densified a block at a time, or a torch tensor) into an
+        output in X's float dtype: numpy, or for a tensor a tensor on X's
+        device. ``passes``: how many forward passes ``fn`` makes over each
+        block (it sizes the CPU threads to the work).
 
         Inference runs in X's precision: a float64 copy of the module for
-        float64 input. float32 matmul kernels may round differently with the
-        block's shape; in float64 that difference stays at rounding level
-        (~1e-16), so each row's output does not depend, to far below
-        scikit-learn's 1e-7 tolerance, on which rows share its block.
+        float64 input (:func:`~skae._device.inference_module`). float32
+        matmul kernels may round differently with the block's shape; in
+        float64 that difference stays at rounding level (~1e-16), so each
+        row's output does not depend, to far below scikit-learn's 1e-7
+        tolerance, on which rows share its block.
         """
         is_tensor = isinstance(X, torch.Tensor)
         dtype = X.dtype if is_tensor else TORCH_DTYPES[X.dtype]
-        module = self._module_in(dtype)
+        module, n_parameters = inference_module(self.module_, dtype)
         step = block_rows(max(X.shape[1], self.n_features_in_))
-        out = None
-        flops = passes * _engine.step_flops(module, min(X.shape[0], step), training=False)
+        # 2 operations per parameter and row in a pass (_engine.step_flops)
+        flops = 2 * passes * min(X.shape[0], step) * n_parameters
         with (
             torch.inference_mode(),
             _engine.cpu_threads_for(flops, self.device_),
             _engine.deterministic_algorithms(self.deterministic, self.device_),
         ):
+            if X.shape[0] <= step:  # one block: its output is the result
+                return self._output_block(fn(module, self._input_block(X, dtype)), X, 0)
+            out = None
             for start in range(0, X.shape[0], step):
                 stop = start + step
                 block = fn(module, self._input_block(X[start:stop], dtype))
-                self._check_finite_output(block, start)
-                block = block.to(X.device) if is_tensor else block.cpu().numpy()
+                block = self._output_block(block, X, start)
                 if out is None:
                     shape = (X.shape[0], *block.shape[1:])
                     out = (
@@ -655,20 +654,17 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 out[start:stop] = block
         return out
 
-    def _module_in(self, dtype):
-        """``module_`` in ``dtype``: itself for float32; for float64 a copy
-        made once per fitted module and reused by later calls (a new
-        ``module_``, from fit, partial_fit or a loaded state, or weights
-        changed in place get a new copy; never pickled)."""
-        module = self.module_
-        if dtype == torch.float32:
-            return module
-        versions = tuple(t._version for t in (*module.parameters(), *module.buffers()))
-        cached = _FLOAT64_MODULES.get(module)
-        if cached is None or cached[0] != versions:
-            cached = (versions, copy.deepcopy(module).to(dtype))
-            _FLOAT64_MODULES[module] = cached
-        return cached[1]
+    def _output_block(self, block, X, start):
+        """A block's output checked finite, in X's kind (numpy, or a tensor on
+        X's device), dtype and memory of its own."""
+        if isinstance(X, torch.Tensor):
+            self._check_finite_output(block, start)
+            block = block.to(X.device, X.dtype)
+            shared = block.untyped_storage().data_ptr() == X.untyped_storage().data_ptr()
+            return block.clone() if shared else block
+        block = block.cpu().numpy().astype(X.dtype, copy=False)
+        self._check_finite_output(block, start)
+        return block.copy() if np.may_share_memory(block, X) else block
 
     def _input_block(self, block, dtype):
         """Rows of validated input as a dense tensor on ``device_``."""
@@ -679,7 +675,12 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         return as_tensor(block, self.device_, dtype)
 
     def _check_finite_output(self, block, start):
-        """Never hand back NaN or inf: huge inputs can overflow the arithmetic."""
+        """Never hand back NaN or inf: huge inputs can overflow the arithmetic.
+        ``block``: a tensor, or a numpy array (checked in numpy, quicker)."""
+        if isinstance(block, np.ndarray):
+            if np.isfinite(block).all():
+                return
+            block = torch.from_numpy(block)
         finite = torch.isfinite(block).reshape(len(block), -1).all(dim=1)
         if not finite.all():
             row = start + int(torch.argmin(finite.to(torch.uint8)))
@@ -698,7 +699,14 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         comes back a tensor, computed without leaving torch). ``codes``: X
         holds codes (``inverse_transform``), ``n_components`` wide;
         ``passes`` as in :meth:`_apply`."""
-        check_is_fitted(self)
+        if not self.__sklearn_is_fitted__():
+            check_is_fitted(self)
+        if not codes and hasattr(self, "feature_names_in_"):
+            rows = None  # a numpy array warns that it has no names
+        else:
+            rows = plain_rows(X, self._n_features_out if codes else self.n_features_in_)
+        if rows is not None:  # what validation would hand back: no need to run it
+            return self._apply(fn, rows, passes=passes)
         X = detached_input(X)
         namespace = array_namespace(X)
         check_same_namespace(self, namespace, method)

@@ -2,7 +2,10 @@
 mapped to one that exists here, and numpy rows as tensors. Torch and numpy
 only (no scikit-learn)."""
 
+import copy
 import warnings
+import weakref
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -66,3 +69,48 @@ def as_tensor(X, device, dtype=torch.float32):
 def to_numpy(tensor):
     """A tensor's values as a numpy array on the CPU."""
     return tensor.detach().cpu().numpy()
+
+
+@dataclass
+class _Converted:
+    """What inference keeps about one module: its tensors, their count of
+    parameters and their dtype, and its copy in another dtype with the
+    tensors' version counters when the copy was made."""
+
+    tensors: list
+    n_parameters: int
+    dtype: torch.dtype
+    versions: tuple | None = None
+    copy: torch.nn.Module | None = None
+    copy_dtype: torch.dtype | None = None
+
+
+#: module -> :class:`_Converted`, weakly keyed: an entry goes with its module,
+#: and nothing of it is pickled or deep-copied with an estimator.
+_CONVERTED = weakref.WeakKeyDictionary()
+
+
+def inference_module(module, dtype):
+    """``(module in dtype, its number of parameters)`` for inference.
+
+    ``module`` itself in its own dtype; in another, a copy converted once and
+    reused while ``module``'s parameters and buffers are unchanged (their
+    version counters say so: changed in place, they get a new copy). A
+    parameter replaced by a new tensor is not seen; build a new module then.
+    """
+    entry = _CONVERTED.get(module)
+    if entry is None:
+        parameters = list(module.parameters())
+        entry = _Converted(
+            tensors=[*parameters, *module.buffers()],
+            n_parameters=sum(p.numel() for p in parameters),
+            dtype=parameters[0].dtype if parameters else torch.float32,
+        )
+        _CONVERTED[module] = entry
+    if dtype == entry.dtype:
+        return module, entry.n_parameters
+    versions = tuple(t._version for t in entry.tensors)
+    if entry.copy is None or entry.versions != versions or entry.copy_dtype != dtype:
+        entry.copy, entry.versions = copy.deepcopy(module).to(dtype), versions
+        entry.copy_dtype = dtype
+    return entry.copy, entry.n_parameters

@@ -25,7 +25,7 @@ import math
 import os
 import threading
 from collections.abc import Callable
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 
 import torch
@@ -276,25 +276,35 @@ def step_flops(module, n_rows, *, training=True):
     return (6 if training else 2) * n_rows * n_params
 
 
-@contextmanager
 def cpu_threads_for(flops, device):
     """Run steps of fewer than ``SMALL_STEP_FLOPS`` on one CPU thread,
-    restoring torch's setting after.
+    restoring torch's setting after (a context manager).
 
     The thread count is partly per thread (OpenMP) and partly process-wide
     (what new threads start with): each caller sets and restores its own
     thread, and overlapping callers all restore the value the first of them
-    found, so that none restores another's temporary 1.
+    found, so that none restores another's temporary 1. (Even a one-row step
+    needs it: MKL threads a 1 x 64 x 256 matmul, and a second thread held by
+    another process made it 10x slower, measured under load.)
     """
-    if torch.device(device).type != "cpu" or flops >= SMALL_STEP_FLOPS:
-        yield
-        return
-    with _thread_count() as previous:
+    if flops >= SMALL_STEP_FLOPS or torch.device(device).type != "cpu":
+        return nullcontext()
+    return _OneThread()
+
+
+class _OneThread:
+    """:func:`cpu_threads_for`'s one thread (a class, not a generator: a
+    one-row ``transform`` spends much of its time entering contexts)."""
+
+    def __enter__(self):
+        self._previous = _thread_count.enter()
         torch.set_num_threads(1)
+
+    def __exit__(self, *exc_info):
         try:
-            yield
+            torch.set_num_threads(self._previous)
         finally:
-            torch.set_num_threads(previous)
+            _thread_count.leave()
 
 
 class SharedSetting:
@@ -322,19 +332,27 @@ class SharedSetting:
     @contextmanager
     def __call__(self):
         """Yields what the first user's ``apply`` returned."""
+        previous = self.enter()
+        try:
+            yield previous
+        finally:
+            self.leave()
+
+    def enter(self):
+        """Become a user; returns what the first user's ``apply`` returned."""
         with self._lock:
             if self._users == 0:
                 self._previous = self._apply()
             self._users += 1
-            previous = self._previous
-        try:
-            yield previous
-        finally:
-            with self._lock:
-                self._users -= 1
-                if self._users == 0:
-                    self._restore(self._previous)
-                    self._previous = None
+            return self._previous
+
+    def leave(self):
+        """Stop being a user (each :meth:`enter` needs one)."""
+        with self._lock:
+            self._users -= 1
+            if self._users == 0:
+                self._restore(self._previous)
+                self._previous = None
 
 
 def _deterministic_on():
@@ -363,20 +381,21 @@ _deterministic = SharedSetting(_deterministic_on, _deterministic_restore)
 _thread_count = SharedSetting(torch.get_num_threads, lambda previous: None)
 
 
-@contextmanager
 def deterministic_algorithms(enabled, device="cpu"):
     """torch's deterministic algorithms and deterministic cuDNN while the block
-    runs, when ``enabled``; the previous settings come back when the last
-    overlapping block ends.
+    runs, when ``enabled`` (a context manager, that does nothing otherwise);
+    the previous settings come back when the last overlapping block ends.
 
     They are process-wide settings, so other threads running torch meanwhile
     get them too. On CUDA, cuBLAS needs ``CUBLAS_WORKSPACE_CONFIG`` for
     deterministic matmuls: it is set to ``:4096:8`` when unset, which works
     only if cuBLAS has not been initialised in this process yet.
     """
-    if not enabled:
-        yield
-        return
+    return _deterministic_algorithms(device) if enabled else nullcontext()
+
+
+@contextmanager
+def _deterministic_algorithms(device):
     if not str(device).startswith("cpu") and torch.cuda.is_available():
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     with _deterministic():

@@ -18,7 +18,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._autoencoder import Autoencoder
 from ._base import BaseAutoencoder
 from ._random import seed_source
-from ._validation import Interval, _fit_context
+from ._validation import Interval, _fit_context, plain_rows
 
 if sys.version_info >= (3, 11):
     from typing import Self
@@ -305,7 +305,13 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
             :class:`VariationalAutoencoder`), in X's float dtype.
         """
         check_is_fitted(self)
-        return self.estimator_.score_samples(self._validate(X, reset=False))
+        # a plain numpy array is what validation would hand on: the inner
+        # estimator's own check suffices (a small call's time is validation)
+        names = hasattr(self, "feature_names_in_")
+        rows = None if names else plain_rows(X, self.n_features_in_)
+        if rows is None:
+            rows = self._validate(X, reset=False)
+        return self.estimator_.score_samples(rows)
 
     def decision_function(self, X: ArrayLike) -> np.ndarray:
         """``score_samples(X) - offset_``: negative for outliers.

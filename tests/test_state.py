@@ -20,7 +20,7 @@ from sklearn.datasets import load_digits
 
 import skae
 from skae import Autoencoder, ConvolutionalAutoencoder, VariationalAutoencoder
-from skae._base import _FLOAT64_MODULES
+from skae._device import _CONVERTED
 from skae._state import STATE_VERSION, export_state, warn_on_version_change
 
 FAST = dict(max_iter=1, random_state=0, device="cpu", early_stopping=False)
@@ -219,8 +219,8 @@ def test_one_version_policy_for_pickles_and_files(models, monkeypatch):
 
 
 def _float64_copy(est):
-    cached = _FLOAT64_MODULES.get(est.module_)
-    return None if cached is None else cached[1]
+    cached = _CONVERTED.get(est.module_)
+    return None if cached is None else cached.copy
 
 
 def test_float64_inference_module_is_cached_and_follows_module(X):
