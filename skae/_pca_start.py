@@ -35,10 +35,14 @@ class PCAStart(NamedTuple):
     residual_variance: float
 
 
-def pca_start(X, n_components, seed):
+def pca_start(X, n_components, seed, scale=1.0):
     """The :class:`PCAStart` of PCA on the rows of validated ``X`` (numpy, a
     memory map, a CSR matrix or a torch tensor), in float64:
     ``components`` has ``min(n_components, n_samples, n_features)`` rows.
+
+    The PCA runs on ``X / scale`` (the module's ``input_scale``: values near
+    1, which float32 arithmetic cannot overflow however large X's) and its
+    mean and variance are given back in X's units.
 
     Dense rows get ``PCA(svd_solver="auto")``, the estimator a user would
     swap out, so that on small data the start is that PCA exactly. A sparse
@@ -54,19 +58,17 @@ def pca_start(X, n_components, seed):
     n_rows = n_samples if rows is None else len(rows)
     rank = min(n_components, n_rows, n_features)
     if n_rows < 2:  # no direction to find: the mean alone
-        mean = _dense(X if rows is None else X[rows]).mean(axis=0)
-        return PCAStart(mean.astype(np.float64), np.zeros((0, n_features)), 0.0)
+        mean = _dense(X if rows is None else X[rows]).mean(axis=0, dtype=np.float64)
+        return PCAStart(mean, np.zeros((0, n_features)), 0.0)
     if is_memory_mapped(X) and n_rows * n_features > MAX_WHOLE_VALUES:
-        return _incremental_pca(X, rows, rank)
+        return _incremental_pca(X, rows, rank, scale)
     X = X if rows is None else X[rows]
     random_state = int(rng.integers(2**31 - 1))
-    if sp.issparse(X):
-        if rank < min(X.shape):
-            pca = PCA(rank, svd_solver="arpack", random_state=random_state).fit(X)
-            return _fitted(pca)
-        X = X.toarray()
-    pca = PCA(rank, random_state=random_state).fit(_dense(X))
-    return _fitted(pca)
+    if sp.issparse(X) and rank < min(X.shape):
+        pca = PCA(rank, svd_solver="arpack", random_state=random_state)
+        return _fitted(pca.fit(X / scale), scale)
+    pca = PCA(rank, random_state=random_state)
+    return _fitted(pca.fit(_dense(X) / scale), scale)
 
 
 def _dense(X):
@@ -78,14 +80,16 @@ def _dense(X):
     return X.toarray() if sp.issparse(X) else np.ascontiguousarray(X)
 
 
-def _fitted(pca):
+def _fitted(pca, scale):
+    """The start of a PCA fitted on rows divided by ``scale``, in X's units."""
     n_features = pca.components_.shape[1]
     # noise_variance_: the mean of the variances PCA leaves out
     residual = float(pca.noise_variance_) * (n_features - pca.n_components_) / n_features
-    return PCAStart(pca.mean_.astype(np.float64), pca.components_.astype(np.float64), residual)
+    mean = pca.mean_.astype(np.float64) * scale
+    return PCAStart(mean, pca.components_.astype(np.float64), residual * scale**2)
 
 
-def _incremental_pca(X, rows, rank):
+def _incremental_pca(X, rows, rank, scale):
     """PCA of a memory map's rows (all, or the sorted subsample ``rows``), read
     one block at a time."""
     rows = np.arange(X.shape[0]) if rows is None else rows
@@ -95,5 +99,5 @@ def _incremental_pca(X, rows, rank):
         starts.pop()  # IncrementalPCA needs rank rows per batch: the last joins
     pca = IncrementalPCA(rank)
     for start, stop in zip(starts, [*starts[1:], len(rows)], strict=True):
-        pca.partial_fit(np.asarray(X[rows[start:stop]]))
-    return _fitted(pca)
+        pca.partial_fit(np.asarray(X[rows[start:stop]]) / scale)
+    return _fitted(pca, scale)

@@ -57,7 +57,7 @@ def _print_section(title, info):
         print(f"{key:>16}: {value}")
 
 
-def show_versions():
+def show_versions() -> None:
     """Print skae, Python, platform, torch and dependency versions.
 
     Paste its output into a bug report. Importing nothing optional: an extra

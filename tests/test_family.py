@@ -138,6 +138,8 @@ def test_sparse_no_dead_code_warning_otherwise(params, digits):
 @pytest.mark.parametrize("hidden", [(), (32,)], ids=["closed_form", "autodiff"])
 def test_contractive_jacobian_smaller_than_unpenalised(hidden, digits):
     X_train, X_test, _, _ = digits
+    # the networks alone (init="random"): from the PCA start, neither model
+    # opens the gate of its non-linear path on these rows, so both are PCA
     params = dict(
         n_components=16,
         hidden_layer_sizes=hidden,
@@ -145,6 +147,7 @@ def test_contractive_jacobian_smaller_than_unpenalised(hidden, digits):
         batch_size=64,
         random_state=0,
         device="cpu",
+        init="random",
     )
     cae = fit_quietly(ContractiveAutoencoder(**params), X_train)
     plain = fit_quietly(ContractiveAutoencoder(contraction_weight=0.0, **params), X_train)
@@ -363,8 +366,15 @@ def test_stacked_denoising_corrupts_every_layer(digits, monkeypatch):
 )
 def test_tied_weights_share_storage(Estimator, digits):
     X_train, _, _, _ = digits
+    # the networks alone: the PCA start's linear path (tied too) is
+    # tests/test_pca_start.py's
     params = dict(
-        n_components=4, hidden_layer_sizes=(16,), max_iter=2, random_state=0, device="cpu"
+        n_components=4,
+        hidden_layer_sizes=(16,),
+        max_iter=2,
+        random_state=0,
+        device="cpu",
+        init="random",
     )
     tied = fit_quietly(Estimator(tied_weights=True, **params), X_train)
     untied = fit_quietly(Estimator(**params), X_train)
