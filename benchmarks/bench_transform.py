@@ -10,6 +10,13 @@ Memory: peak RSS while transforming 1,000,000 x 784 synthetic float32 rows
 mix, reported as MB above the RSS once the input exists, next to the size of
 the output.
 
+Single row: ``transform``, ``score_samples`` and the outlier detector's
+``decision_function`` on one digits row, skae against PCA side by side in
+this process (``PCA.transform``; for the detector, PCA's reconstruction error
+less its threshold, as bench_outliers scores PCA), float64 and float32 input,
+the median of 1,000 calls each, the two interleaved call by call so that both
+see the same load.
+
 ``--device cuda`` times the throughput on the GPU (the input stays a numpy
 array on the host, as a user's does; the plain encoder gets a host tensor
 and returns one, and timers wait for the GPU) and writes
@@ -74,6 +81,59 @@ def transform_fn(case, est, pca):
     return pca.transform
 
 
+def single_row_latency(n_calls=1000, detector_rows=None):
+    """Median seconds of one-row calls, skae beside PCA, per dtype and method."""
+    from sklearn.datasets import load_digits
+    from sklearn.decomposition import PCA
+
+    from skae import Autoencoder, AutoencoderOutlierDetector
+
+    X = load_digits().data / 16
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = Autoencoder(n_components=8, random_state=0, device="cpu").fit(X)
+        detector = AutoencoderOutlierDetector(random_state=0)
+        detector.fit(X[:detector_rows])
+    pca = PCA(n_components=8, random_state=0).fit(X)
+    pca_detector = PCA(n_components=detector.estimator_.n_components, random_state=0).fit(X)
+    offset = detector.offset_
+
+    def pca_decision(row):
+        rebuilt = pca_detector.inverse_transform(pca_detector.transform(row))
+        return -((rebuilt - row) ** 2).sum(axis=1) - offset
+
+    pairs = {
+        "transform": (est.transform, pca.transform, "PCA.transform"),
+        "score_samples": (est.score_samples, pca.transform, "PCA.transform"),
+        "decision_function": (detector.decision_function, pca_decision, "PCA error - offset"),
+    }
+    rows = []
+    for dtype in (np.float64, np.float32):
+        row = X[:1].astype(dtype)
+        for method, (skae_fn, pca_fn, peer) in pairs.items():
+            times = [[], []]
+            for _ in range(50):  # warm-up
+                skae_fn(row), pca_fn(row)
+            for _ in range(n_calls):
+                for fn, record in ((skae_fn, times[0]), (pca_fn, times[1])):
+                    t0 = time.perf_counter()
+                    fn(row)
+                    record.append(time.perf_counter() - t0)
+            skae_ms, pca_ms = (1e3 * float(np.median(t)) for t in times)
+            rows.append(
+                {
+                    "dtype": np.dtype(dtype).name,
+                    "method": method,
+                    "skae_ms": skae_ms,
+                    "peer": peer,
+                    "peer_ms": pca_ms,
+                    "skae_over_peer": skae_ms / pca_ms,
+                }
+            )
+            print(f"  {rows[-1]}", flush=True)
+    return rows
+
+
 def worker(spec):
     """In a fresh process: make the input, transform it once, report peak RSS."""
     with open(spec["models"], "rb") as f:
@@ -134,6 +194,7 @@ def main():
     args.fit_epochs = args.fit_epochs or (1 if q else 3)
     hardware = C.hardware_info()
     print(hardware, flush=True)
+    single_row = single_row_latency(detector_rows=500 if q else None)
 
     from sklearn.decomposition import PCA
 
@@ -220,6 +281,25 @@ def main():
             ),
         ),
     ]
+    sections.append(
+        (
+            "Single row",
+            "\n".join(
+                [
+                    "One digits row (64 features), Autoencoder(n_components=8) and the default "
+                    "AutoencoderOutlierDetector (fitted on "
+                    f"{'500' if q else 'all 1,797'} rows) against PCA in the same process; "
+                    "median ms of 1,000 calls each, interleaved.",
+                    "",
+                    C.markdown_table(
+                        single_row,
+                        ["dtype", "method", "skae_ms", "peer", "peer_ms", "skae_over_peer"],
+                        ["input", "skae method", "skae ms", "PCA peer", "PCA ms", "skae / PCA"],
+                    ),
+                ]
+            ),
+        )
+    )
     if memory:
         sections.append(
             (
@@ -259,6 +339,7 @@ def main():
         "skae_ratio_vs_torch_one_call": skae_t / base,
         "throughput": throughput,
         "memory": memory,
+        "single_row": single_row,
     }
     for _, body in sections:
         print("\n" + body)
