@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sp
+import torch
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
 from sklearn.impute import KNNImputer, SimpleImputer
@@ -24,6 +25,7 @@ from sklearn.utils.estimator_checks import (
 
 import skae
 from skae import AutoencoderImputer
+from skae._impute import column_groups
 
 #: small and quick settings for the contract tests
 FAST = dict(hidden_layer_sizes=(16,), max_iter=20, random_state=0, device="cpu")
@@ -262,3 +264,31 @@ def test_dataframes_in_and_out(library):
     assert isinstance(out, frames.DataFrame)
     assert list(out.columns) == columns + [f"missingindicator_{name}" for name in columns]
     assert_array_equal(out.to_numpy()[:, :4], quiet_fit_transform(fast(), X_missing))
+
+
+@pytest.mark.parametrize(
+    "n_features, hide_fraction, sizes",
+    [
+        (10, 0.25, [3, 3, 2, 2]),
+        (5, 0.5, [3, 2]),
+        (20, 0.01, [3, 3, 3, 3, 2, 2, 2, 2]),
+        (1, 0.25, [1]),
+    ],
+)
+def test_transform_passes_hide_fixed_column_groups(n_features, hide_fraction, sizes):
+    groups = column_groups(n_features, hide_fraction)
+    assert_array_equal(np.bincount(groups), sizes)
+    assert_array_equal(groups, column_groups(n_features, hide_fraction))  # fixed
+
+
+def test_averaged_passes_beat_one_pass_of_the_whole_row():
+    # measured: 0.680 against 0.695 (the mean's error is 1.75)
+    X, X_missing = low_rank(missing=0.3)
+    fitted = fast(hidden_layer_sizes=(64,), max_iter=100)
+    averaged = quiet_fit_transform(fitted, X_missing)
+    missing = np.isnan(X_missing)
+    with torch.no_grad():
+        one_pass = fitted.module_(torch.as_tensor(X_missing, dtype=torch.float32)).numpy()
+    error = np.sqrt(np.mean((averaged - X)[missing] ** 2))
+    one_pass_error = np.sqrt(np.mean((one_pass - X)[missing] ** 2))
+    assert error < one_pass_error
