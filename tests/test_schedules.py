@@ -168,6 +168,7 @@ def plateau_estimator(cls=skae.Autoencoder, **params):
     """With ``tol`` this large no epoch after the first counts as an
     improvement: the rate is cut after every ``n_iter_no_change + 1`` epochs."""
     settings = dict(
+        init="random",  # a first epoch that improves (a PCA start scored first is the best)
         learning_rate=LR,
         learning_rate_schedule="plateau",
         tol=1e6,
