@@ -4,8 +4,9 @@
 on and returns its mean and components, which
 :meth:`skae.nn.EncoderDecoder.start_at_pca` puts in the module's linear path.
 It is a start, not the answer: on more than ``MAX_PCA_ROWS`` rows it reads a
-random subsample of them (a memory map block by block, with
-``IncrementalPCA``), so that its cost stays a small share of the fit's.
+random subsample of them (of a large memory map, about ``MAX_WHOLE_VALUES``
+values, block by block, with ``IncrementalPCA``), so that its cost and memory
+stay a small share of the fit's.
 """
 
 from typing import NamedTuple
@@ -13,15 +14,18 @@ from typing import NamedTuple
 import numpy as np
 import scipy.sparse as sp
 import torch
+from sklearn import config_context
 from sklearn.decomposition import PCA, IncrementalPCA
 
-from ._rows import INFERENCE_BLOCK_SIZE, is_memory_mapped
+from ._rows import is_memory_mapped
 
 #: At most this many rows go into the PCA start; more are subsampled.
 MAX_PCA_ROWS = 100_000
 #: A memory map with more values than this is read block by block
 #: (``IncrementalPCA``) rather than whole.
 MAX_WHOLE_VALUES = 2**25
+#: Values per block read from a memory map (8 MB in float64).
+BLOCK_VALUES = 2**20
 
 
 class PCAStart(NamedTuple):
@@ -36,6 +40,15 @@ class PCAStart(NamedTuple):
 
 
 def pca_start(X, n_components, seed, scale=1.0):
+    """The :class:`PCAStart` of PCA on the rows of validated ``X``; see
+    :func:`_pca_start`. scikit-learn's array API dispatch is switched off
+    for it: the rows are numpy here, and the start must not depend on how
+    the caller's arrays were dispatched."""
+    with config_context(array_api_dispatch=False):
+        return _pca_start(X, n_components, seed, scale)
+
+
+def _pca_start(X, n_components, seed, scale):
     """The :class:`PCAStart` of PCA on the rows of validated ``X`` (numpy, a
     memory map, a CSR matrix or a torch tensor), in float64:
     ``components`` has ``min(n_components, n_samples, n_features)`` rows.
@@ -61,6 +74,9 @@ def pca_start(X, n_components, seed, scale=1.0):
         mean = _dense(X if rows is None else X[rows]).mean(axis=0, dtype=np.float64)
         return PCAStart(mean, np.zeros((0, n_features)), 0.0)
     if is_memory_mapped(X) and n_rows * n_features > MAX_WHOLE_VALUES:
+        # a subsample of about MAX_WHOLE_VALUES values, read block by block
+        kept = min(n_samples, max(2 * rank, MAX_WHOLE_VALUES // n_features))
+        rows = np.sort(rng.choice(n_samples, kept, replace=False))
         return _incremental_pca(X, rows, rank, scale)
     X = X if rows is None else X[rows]
     random_state = int(rng.integers(2**31 - 1))
@@ -93,7 +109,7 @@ def _incremental_pca(X, rows, rank, scale):
     """PCA of a memory map's rows (all, or the sorted subsample ``rows``), read
     one block at a time."""
     rows = np.arange(X.shape[0]) if rows is None else rows
-    step = max(INFERENCE_BLOCK_SIZE, rank)
+    step = max(BLOCK_VALUES // X.shape[1], rank)
     starts = list(range(0, len(rows), step))
     if len(starts) > 1 and len(rows) - starts[-1] < rank:
         starts.pop()  # IncrementalPCA needs rank rows per batch: the last joins

@@ -70,7 +70,8 @@ def test_sparse_overcomplete_code_is_sparser_than_plain(sparsity, digits):
     # that start at zero, Hoyer-sparse by construction (0.64 on these rows)
     plain = fit_quietly(Autoencoder(init="random", **OVERCOMPLETE), X_train)
     sparse = fit_quietly(
-        SparseAutoencoder(sparsity=sparsity, sparsity_weight=0.1, **OVERCOMPLETE), X_train
+        SparseAutoencoder(sparsity=sparsity, sparsity_weight=0.1, init="random", **OVERCOMPLETE),
+        X_train,
     )
     plain_sparsity = hoyer_sparsity(plain.transform(X_test))
     sparse_sparsity = hoyer_sparsity(sparse.transform(X_test))
@@ -82,7 +83,13 @@ def test_sparse_overcomplete_code_is_sparser_than_plain(sparsity, digits):
 def test_sparse_kl_mean_activation_near_target(digits):
     X_train, X_test, _, _ = digits
     sae = fit_quietly(
-        SparseAutoencoder(sparsity="kl", sparsity_target=0.05, sparsity_weight=3.0, **OVERCOMPLETE),
+        SparseAutoencoder(
+            sparsity="kl",
+            sparsity_target=0.05,
+            sparsity_weight=3.0,
+            init="random",
+            **OVERCOMPLETE,
+        ),
         X_train,
     )
     codes = sae.transform(X_test)
@@ -92,7 +99,7 @@ def test_sparse_kl_mean_activation_near_target(digits):
 
 def test_sparse_l1_codes_have_exact_zeros(digits):
     X_train, X_test, _, _ = digits
-    sae = fit_quietly(SparseAutoencoder(sparsity="l1", **OVERCOMPLETE), X_train)
+    sae = fit_quietly(SparseAutoencoder(sparsity="l1", init="random", **OVERCOMPLETE), X_train)
     codes = sae.transform(X_test)
     assert codes.min() >= 0
     assert (codes == 0).mean() > 0.5
@@ -104,13 +111,17 @@ def test_sparse_l1_warns_when_every_code_unit_is_off(digits):
     # accuracy 0.100) switched both ReLU units off; since the default's units
     # start centred with a leaky gradient at sparsity_weight 0.01, it takes
     # a penalty of 1.0 to do so
-    sae = SparseAutoencoder(n_components=2, sparsity_weight=1.0, random_state=0, device="cpu")
+    sae = SparseAutoencoder(
+        n_components=2, sparsity_weight=1.0, init="random", random_state=0, device="cpu"
+    )
     with pytest.warns(ConvergenceWarning, match=r"Every one of the 2 code units is zero") as record:
         sae.fit(X_train)
     assert record[0].filename == __file__  # points at the caller's fit
     assert not sae.transform(X_test).any()  # the warning tells the truth
     # a heavy penalty does it on any data; the fitted model stays usable
-    heavy = SparseAutoencoder(n_components=4, sparsity_weight=100.0, max_iter=5, device="cpu")
+    heavy = SparseAutoencoder(
+        n_components=4, sparsity_weight=100.0, max_iter=5, init="random", device="cpu"
+    )
     with pytest.warns(ConvergenceWarning, match="Lower sparsity_weight"):
         heavy.fit(X_train)
     assert heavy.inverse_transform(heavy.transform(X_test)).shape == X_test.shape

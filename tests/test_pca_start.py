@@ -41,8 +41,7 @@ ATOL = 1e-5
 def frozen(cls, **params):
     """An estimator whose one epoch cannot move its weights measurably
     (a step of 1e-30 is below float32's resolution of any weight): what
-    ``fit`` returns is the starting point (PCA's: init="pca" is named, as
-    SparseAutoencoder's default is "random")."""
+    ``fit`` returns is the starting point (PCA's)."""
     params = {
         "init": "pca",
         "max_iter": 1,
@@ -63,7 +62,7 @@ def same_up_to_sign(codes, reference, atol=ATOL):
 
 def test_init_parameter_defaults_to_pca_and_is_validated():
     assert Autoencoder().init == "pca"
-    assert SparseAutoencoder().init == "random"  # its sparse units die beside PCA's path
+    assert SparseAutoencoder().init == "pca"
     with pytest.raises(ValueError, match="'init' parameter"):
         Autoencoder(init="svd").fit(DIGITS)
 
