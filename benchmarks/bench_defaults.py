@@ -83,6 +83,7 @@ from skae import (
     SparseAutoencoder,
     VariationalAutoencoder,
 )
+from skae._evaluation import reconstruction_error
 
 ESTIMATORS = {
     cls.__name__: cls
@@ -355,12 +356,6 @@ def fit_recorded(est, X):
     }
 
 
-def recon_error(est, X):
-    R = est.inverse_transform(est.transform(X))
-    D = np.asarray(R, dtype=np.float64) - (X.toarray() if hasattr(X, "toarray") else X)
-    return float(np.mean(np.sum(D**2, axis=1)))
-
-
 def classifier(scaled, task="classification"):
     """LogisticRegression on the codes, or Ridge for a regression target."""
     model = Ridge() if task == "regression" else LogisticRegression(max_iter=LR_MAX_ITER)
@@ -390,7 +385,7 @@ def evaluate_holdout(est, data):
         accuracy_std=float(acc.std()),
         accuracy_scaled=float(cv_accuracy(Z, data["y_valid"], scaled=True, task=task).mean()),
         best_epoch=getattr(est, "best_epoch_", None),
-        recon_error=recon_error(est, data["X_valid"]),
+        recon_error=reconstruction_error(est, data["X_valid"]),
     )
     return record
 
@@ -413,7 +408,7 @@ def evaluate_pipeline(est, data):
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 clf = classifier(scaled, task).fit(Z_train, data["y"][train])
             record[key] = clf.score(Z_test, data["y"][test])
-        record["recon_error"] = recon_error(fold_est, X_test)
+        record["recon_error"] = reconstruction_error(fold_est, X_test)
         folds.append(record)
     accs = [f["accuracy"] for f in folds]
     epochs = [f["epochs"] for f in folds]

@@ -170,10 +170,17 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """The torch module to train, freshly initialised."""
         raise NotImplementedError
 
-    def _start_module(self, module, X_train):
-        """A family member's last start step on a freshly built ``module``,
-        after its input scale and PCA start, on the training rows (the
-        engine's row source, :mod:`skae._rows`); nothing here."""
+    def _start_module(self, module, X, X_train, rng):
+        """The start of a freshly built ``module``: its input scale from the
+        training rows (the engine's row source, :mod:`skae._rows`), so that the
+        layers work at unit scale, then with ``init="pca"`` the PCA of every
+        row given (``X``, validated), as the PCA it replaces. A family member
+        adds its own steps after these."""
+        if module.learns_input_scale:
+            module.set_input_scale(input_scale(X_train))
+        if self.init == "pca":
+            start = pca_start(X, self.n_components, draw_seed(rng), float(module.input_scale))
+            module.start_at_pca(*start)
 
     def _training_loss(self, module, generator):
         """``batch_loss(x) -> 0-d tensor`` for the engine: the mean over the
@@ -279,13 +286,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         module = self._starting_module(X.shape[1], rng, device, fresh=fresh)
         generator, loss_generator = self._generators(rng, device, shard)
         X_train, X_val = self._split_validation(training_rows(X, device), generator, early_stopping)
-        if fresh and module.learns_input_scale:  # the layers work at unit scale
-            module.set_input_scale(input_scale(X_train))
-        if fresh and self.init == "pca":  # PCA of every row given, as the PCA it replaces
-            start = pca_start(X, self.n_components, draw_seed(rng), float(module.input_scale))
-            module.start_at_pca(*start)
         if fresh:
-            self._start_module(module, X_train)
+            self._start_module(module, X, X_train, rng)
         batch_size = self._resolve_batch_size(len(X_train))
         optimizer = self._starting_optimizer(module, device, reuse=incremental and not fresh)
         previous = starting_history(None if fresh else self)

@@ -322,9 +322,11 @@ class SparseAutoencoder(BaseMLPAutoencoder):
             module.encoder[-1] = LeakyGradientReLU()
         return module
 
-    def _start_module(self, module, X_train):
-        """Centre the code layer's bias on the training rows (the first 2,048),
-        so that each ReLU code unit starts active on about half of them."""
+    def _start_module(self, module, X, X_train, rng):
+        """The start of every autoencoder, then (an L1 code from a random
+        start) the code layer's bias centred on the training rows (the first
+        2,048), so that each ReLU code unit starts active on about half of them."""
+        super()._start_module(module, X, X_train, rng)
         if not self._revives_units:
             return
         device = next(module.parameters()).device
