@@ -23,9 +23,9 @@ from ._rows import is_memory_mapped
 MAX_PCA_ROWS = 100_000
 #: A memory map with more values than this is read block by block
 #: (``IncrementalPCA``) rather than whole.
-MAX_WHOLE_VALUES = 2**25
-#: Values per block read from a memory map (8 MB in float64).
-BLOCK_VALUES = 2**20
+MAX_WHOLE_VALUES = 2**23
+#: Values per block read from a memory map (2 MB in float64).
+BLOCK_VALUES = 2**18
 
 
 class PCAStart(NamedTuple):

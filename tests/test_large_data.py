@@ -139,7 +139,8 @@ MEMMAP_SCRIPT = """
                            max_iter=1, early_stopping=False, random_state=0, device="cpu")
 
     float(X.sum(dtype=np.float64))  # the file's pages resident: the peak then counts allocations
-    model = est().fit(np.array(X[:4096]))  # one-off allocations (threads, kernels) first
+    model = est().fit(np.array(X[:4096]))  # one-off allocations (threads, kernels) first,
+    est().fit(X[:16384])  # and those of a memory map's (the PCA start's IncrementalPCA)
     model.transform(X[:4096])
     out = {"input": X.nbytes}
     before = reset_peak()
@@ -166,6 +167,13 @@ MEMMAP_SCRIPT = """
 #: What fit, transform and partial_fit may allocate beyond their output:
 #: batches, the module, torch's workspace. A copy of the input would be 400 MB.
 ALLOWED = 100 * 2**20
+#: fit's and partial_fit's allowance adds the PCA start's, bounded whatever
+#: the file's size: PCA of at most 2^23 values (fit reads a subsample of a
+#: memory map in small blocks; the first partial_fit chunk is PCA'd whole,
+#: with its float32 copies and SVD factors). Measured 16-30 MB above
+#: init="random"'s fit at this width, and partial_fit peaks up to 183 MB
+#: (within 2 chunks + ALLOWED + 13 MB); a copy of the file would add 400 MB.
+FIT_ALLOWED = ALLOWED + 64 * 2**20
 
 
 @pytest.mark.slow  # writes a 400 MB file and fits on it in another process
@@ -183,10 +191,10 @@ def test_fit_transform_and_partial_fit_on_a_400_mb_file_do_not_copy_it(tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["input"] == 400_000_000
-    assert out["fit"] < ALLOWED, out
+    assert out["fit"] < FIT_ALLOWED, out
     assert out["transform"] < out["output"] + ALLOWED, out
     peaks = out["partial_fit"]
-    assert len(peaks) == 13 and peaks[-1] < 2 * out["chunk"] + ALLOWED, out
+    assert len(peaks) == 13 and peaks[-1] < 2 * out["chunk"] + FIT_ALLOWED, out
     # flat after the first calls: the heap may settle a chunk or so higher
     # once, where keeping each call's input would add 13 chunks (426 MB)
     assert peaks[-1] - peaks[2] < 2 * out["chunk"], out
