@@ -7,11 +7,15 @@ and, on image data, the ``image_shape`` a user must give a
 ``ConvolutionalAutoencoder``) and every k in {2, 8, 16, 32} (k < n_features), on
 every data set in ``DATASETS``:
 
-- **accuracy**: 5-fold cross-validated ``LogisticRegression`` accuracy on the codes,
-  the classifier exactly as a user puts it after the transformer
-  (``make_pipeline(est, LogisticRegression(max_iter=1000))``, no scaling of the
-  codes); ``acc scaled`` puts a ``StandardScaler`` between the two, which tells a
-  loss due to the codes' scale from a loss of information;
+- **accuracy**: ``LogisticRegression`` on the codes, the classifier exactly as a
+  user puts it after the transformer (``make_pipeline(est,
+  LogisticRegression(max_iter=1000))``, no scaling of the codes), fitted on the
+  training rows' codes and scored on the held-out rows' codes (issue 21's
+  protocol); ``acc scaled`` puts a ``StandardScaler`` between the two, which
+  tells a loss due to the codes' scale from a loss of information; ``acc 5-fold
+  held-out`` is the 5-fold cross-validated accuracy on the held-out rows' codes
+  alone (the protocol of the runs before 2026-12-05's second session, kept for
+  comparison: 360 training rows per fold on digits, so it is noisier);
 - **held-out error**: squared reconstruction error per held-out row summed over the
   features, in the units the estimator is fed (``inverse_transform(transform(X))``;
   the VAE decodes its posterior mean);
@@ -21,8 +25,9 @@ every data set in ``DATASETS``:
 Two protocols (``--protocol``), both honest, the choice printed in the output:
 
 - ``holdout`` (default; affordable): the estimator is fitted once on a training
-  split; the error is measured on the held-out split, whose codes also feed the
-  5-fold cross-validation of the classifier. The estimator never sees a held-out row.
+  split; the error is measured on the held-out split; the classifier is fitted
+  on the training rows' codes and scored on the held-out rows' codes. The
+  estimator never sees a held-out row.
 - ``pipeline``: ``cross_val_score(make_pipeline(est, LogisticRegression()), X, y)``
   over the whole data set (5 stratified folds, the estimator fitted inside each
   fold); the error is the mean over the test folds, fit seconds the median over
@@ -167,11 +172,7 @@ def load_dataset(name, args):
             "task": "regression" if regression else "classification",
             "about": f"load_{name} after StandardScaler (fitted on the training rows, or the "
             "training folds; errors in standardised units)"
-            + (
-                "; the target is regressed: 'accuracy' is the 5-fold R^2 of Ridge"
-                if regression
-                else ""
-            ),
+            + ("; the target is regressed: 'accuracy' is the R^2 of Ridge" if regression else ""),
             "split": "50 % hold-out" if regression else "stratified 50 % hold-out",
         }
     if name == "mnist":
@@ -374,16 +375,26 @@ def cv_accuracy(Z, y, scaled=False, task="classification"):
         return cross_val_score(classifier(scaled, task), Z, y, cv=_folds(task))
 
 
+def holdout_accuracy(Z_train, Z_valid, data, scaled=False):
+    """The classifier fitted on the training rows' codes, scored on the
+    held-out rows' codes (R^2 for a regression target)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = classifier(scaled, data.get("task", "classification"))
+        return float(clf.fit(Z_train, data["y_train"]).score(Z_valid, data["y_valid"]))
+
+
 def evaluate_holdout(est, data):
     """Fit once on the training rows, score on the held-out rows."""
     record = fit_recorded(est, data["X_train"])
-    Z = est.transform(data["X_valid"])
+    Z_train, Z = est.transform(data["X_train"]), est.transform(data["X_valid"])
     task = data.get("task", "classification")
     acc = cv_accuracy(Z, data["y_valid"], task=task)
     record.update(
-        accuracy=float(acc.mean()),
-        accuracy_std=float(acc.std()),
-        accuracy_scaled=float(cv_accuracy(Z, data["y_valid"], scaled=True, task=task).mean()),
+        accuracy=holdout_accuracy(Z_train, Z, data),
+        accuracy_scaled=holdout_accuracy(Z_train, Z, data, scaled=True),
+        accuracy_cv_heldout=float(acc.mean()),
+        accuracy_cv_heldout_std=float(acc.std()),
         best_epoch=getattr(est, "best_epoch_", None),
         recon_error=reconstruction_error(est, data["X_valid"]),
     )
@@ -428,7 +439,7 @@ def evaluate_pipeline(est, data):
 def raw_accuracy(data, protocol):
     """The classifier on the raw features (on held-out rows, or per fold)."""
     if protocol == "holdout":
-        acc = cv_accuracy(data["X_valid"], data["y_valid"], task=data.get("task", "classification"))
+        acc = np.array([holdout_accuracy(data["X_train"], data["X_valid"], data)])
     else:
         task = data.get("task", "classification")
         pipe = (
@@ -580,9 +591,10 @@ def _several_seeds(rows):
 COLUMNS = [
     ("model", "model"),
     ("n_components", "k"),
-    ("accuracy", "accuracy (5-fold)"),
+    ("accuracy", "accuracy"),
     ("accuracy_minus_linear", "acc - linear"),
     ("accuracy_scaled", "acc, scaled codes"),
+    ("accuracy_cv_heldout", "acc 5-fold held-out"),
     ("recon_error", "held-out error"),
     ("error_ratio_to_linear", "error / linear"),
     ("never_worse", "never worse"),
@@ -614,8 +626,9 @@ def dataset_section(name, result):
     several = _several_seeds(result["rows"])
     columns = COLUMNS[:2] + [("random_state", "seed")] + COLUMNS[2:] if several else COLUMNS
     protocol = {
-        "holdout": "estimator fitted once on the training rows; accuracy = 5-fold CV of "
-        "LogisticRegression on the held-out rows' codes; error on the held-out rows",
+        "holdout": "estimator fitted once on the training rows; accuracy = LogisticRegression "
+        "fitted on the training rows' codes, scored on the held-out rows' codes (acc 5-fold "
+        "held-out: 5-fold CV on the held-out rows' codes alone); error on the held-out rows",
         "pipeline": "5-fold CV of make_pipeline(estimator, LogisticRegression) on all rows, the "
         "estimator fitted inside each fold; error = mean over the test folds; fit s = median",
     }[result["protocol"]]

@@ -128,8 +128,12 @@ class VariationalAutoencoder(BaseAutoencoder):
         Stop after more than this many epochs without improvement (with
         early stopping, 10 let some digits fits run to ``max_iter``).
     early_stopping : bool, default=True
-        Hold out ``validation_fraction`` of the data, stop on its ELBO and
-        restore the weights of the best epoch.
+        Hold out ``validation_fraction`` of the data, stop on the error of
+        its reconstruction from the posterior mean and restore the weights of
+        the best epoch (the start included). Training minimises the negative
+        ELBO, whose KL term shrinks the posterior mean; judging epochs by
+        what :meth:`transform` and :meth:`inverse_transform` return keeps the
+        fit never worse than PCA there.
         On by default: without it most default fits ran to ``max_iter``;
         see :ref:`training`.
     validation_fraction : float, default=0.1
@@ -327,6 +331,23 @@ class VariationalAutoencoder(BaseAutoencoder):
             return (nll + self.beta * gaussian_kl(mu, log_var)).mean()
 
         return batch_loss
+
+    def _validation_score(self, module, X_val):
+        """``score() -> float``: the negative reconstruction error of the
+        held-out rows decoded from their posterior mean (not the ELBO)."""
+        if X_val is None:
+            return None
+
+        def score():
+            return self._map_rows(module, self._mean_reconstruction_batch, X_val).mean().item()
+
+        return score
+
+    def _mean_reconstruction_batch(self, module, x):
+        output = module.output(module.encode_distribution(x)[0])
+        if self.loss == "bernoulli":
+            return -binary_cross_entropy(output, x)
+        return -squared_error(output, x)
 
     def _score_samples_batch(self, module, x):
         mu, log_var = module.encode_distribution(x)

@@ -139,6 +139,19 @@ def test_where_training_cannot_help_the_fit_is_pca():
     same_up_to_sign(est.transform(X), PCA(3).fit(X).transform(X))
 
 
+def test_variational_model_keeps_pca_where_training_cannot_help():
+    """The VAE's epochs are judged by the posterior mean's reconstruction, not
+    by the ELBO (which rewards shrinking the codes): on noise it keeps PCA's
+    reconstruction."""
+    X = np.random.default_rng(0).normal(size=(60, 12))
+    est = VariationalAutoencoder(n_components=3, random_state=0).fit(X)
+    pca = PCA(3).fit(X)
+    assert est.best_epoch_ == 0
+    assert_allclose(
+        est.inverse_transform(est.transform(X)), pca.inverse_transform(pca.transform(X)), atol=ATOL
+    )
+
+
 def test_verbose_says_when_the_start_was_kept(capsys):
     X = np.random.default_rng(0).normal(size=(30, 12))
     Autoencoder(n_components=3, random_state=0, verbose=1).fit(X)
