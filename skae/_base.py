@@ -35,7 +35,7 @@ from . import _distributed, _engine
 from ._dask import is_dask_array, score_dask_array
 from ._device import TORCH_DTYPES, as_tensor, inference_module, resolve_device
 from ._engine import StopReason, TrainingSetup
-from ._losses import BATCH_TOTALS, RECONSTRUCTION_LOSSES, UNIT_INTERVAL_LOSSES
+from ._losses import BATCH_TOTALS, RECONSTRUCTION_LOSSES, UNIT_INTERVAL_LOSSES, squared_error
 from ._optim import (
     copy_optimizer,
     make_optimizer,
@@ -182,10 +182,28 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             start = pca_start(X, self.n_components, draw_seed(rng), float(module.input_scale))
             module.start_at_pca(*start)
 
+    #: Whether training computes the reconstruction loss in the layers' units
+    #: (:class:`skae.nn.FoldedLoss`: the same loss, four operations fewer per
+    #: step); False runs the module's data-unit entry points instead.
+    _fold_input_scale = True
+
+    def _folded_loss(self, module, reconstruction):
+        """The :class:`skae.nn.FoldedLoss` of ``reconstruction`` (a per-sample
+        loss of :mod:`skae._losses`) for ``module``, or None to train through
+        the module's own entry points."""
+        if not self._fold_input_scale:
+            return None
+        homogeneous = reconstruction is squared_error
+        return module.folded_loss(BATCH_TOTALS[reconstruction], homogeneous=homogeneous)
+
     def _training_loss(self, module, generator):
         """``batch_loss(x) -> 0-d tensor`` for the engine: the mean over the
         batch of the reconstruction loss named by ``loss``."""
-        total = BATCH_TOTALS[RECONSTRUCTION_LOSSES[self.loss][0]]
+        reconstruction = RECONSTRUCTION_LOSSES[self.loss][0]
+        folded = self._folded_loss(module, reconstruction)
+        if folded is not None:
+            return lambda x: folded(x)[0]
+        total = BATCH_TOTALS[reconstruction]
 
         def batch_loss(x):
             return total(module(x), x) / x.shape[0]

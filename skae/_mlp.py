@@ -68,12 +68,16 @@ class BaseMLPAutoencoder(BaseAutoencoder):
         """
         reconstruction = reconstruction or RECONSTRUCTION_LOSSES[self.loss][0]
         total = BATCH_TOTALS[reconstruction]
+        folded = self._folded_loss(module, reconstruction)
 
         def batch_loss(x):
             # the penalty sees the non-linear path's code (the whole code
             # without a linear path)
-            code, nonlinear_code = module.encode_parts(self._corrupt(x, generator))
-            loss = total(module.output(code), x) / x.shape[0]
+            if folded is not None:
+                loss, nonlinear_code = folded(x, self._corrupt(x, generator))
+            else:
+                code, nonlinear_code = module.encode_parts(self._corrupt(x, generator))
+                loss = total(module.output(code), x) / x.shape[0]
             return loss + self._penalty(module, x, nonlinear_code) if penalize else loss
 
         return batch_loss

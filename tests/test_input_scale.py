@@ -147,3 +147,107 @@ def test_scale_pass_reads_a_memory_map_in_small_blocks(tmp_path):
     rms = root_mean_square(Recording(X))
     assert rms == pytest.approx(np.sqrt(np.mean(np.asarray(X, dtype=np.float64) ** 2)), rel=1e-6)
     assert 0 < Recording.largest <= SCALE_BLOCK_VALUES
+
+
+# ------------------------------------------------- the fold of the scale
+
+
+def unfolded(cls):
+    """``cls`` training through the module's data-unit entry points (the
+    scale divided in and multiplied out at every step), as before the fold."""
+    return type(f"Unfolded{cls.__name__}", (cls,), {"_fold_input_scale": False})
+
+
+FOLD_CASES = {
+    "pca": (Autoencoder, {}),
+    "random": (Autoencoder, {"init": "random"}),
+    "tied": (Autoencoder, {"tied_weights": True}),
+    "greedy": (Autoencoder, {"hidden_layer_sizes": (16,), "pretraining": "greedy"}),
+    "gaussian_noise": (skae.DenoisingAutoencoder, {"noise": "gaussian", "noise_level": 3.0}),
+    "masking_noise": (skae.DenoisingAutoencoder, {"noise": "masking"}),
+    "sparse": (skae.SparseAutoencoder, {}),
+    "contractive": (skae.ContractiveAutoencoder, {}),
+    "convolutional": (ConvolutionalAutoencoder, {"image_shape": (1, 5, 8)}),
+}
+
+
+@pytest.mark.parametrize("case", list(FOLD_CASES))
+def test_folded_training_is_the_unfolded_one_up_to_rounding(case):
+    """Training in the layers' units (the scale folded out of every step,
+    the loss multiplied by its square) gives the losses, codes and
+    reconstructions of training in the data's units, to float32 rounding
+    (rtol 1e-5), while the loss moved by far more than that.
+
+    SGD, not Adam: from the PCA start the linear path sits at PCA's optimum,
+    where its gradient is rounding noise, and Adam divides each gradient by
+    its own magnitude, which turns that noise into full steps; any other
+    kernel (a thread count, a block shape) moves such fits apart by about 1 %
+    after a few epochs as well. From a random start Adam keeps the two
+    together (the next test)."""
+    cls, params = FOLD_CASES[case]
+    X = 5.0 * low_rank(n=200)
+    settings = {"n_components": 3, **FIXED, "optimizer": "sgd", "learning_rate": 1e-4, **params}
+    folded = fit(cls(**settings), X)
+    plain = fit(unfolded(cls)(**settings), X)
+    assert float(folded.module_.input_scale) > 4  # the fold has a scale to fold
+    curve = np.asarray(folded.loss_curve_)
+    assert abs(curve[-1] / curve[0] - 1) > 5e-4  # training moved the loss
+    np.testing.assert_allclose(curve, plain.loss_curve_, rtol=1e-5)
+    codes = folded.transform(X)
+    atol = 1e-5 * np.abs(codes).max()
+    np.testing.assert_allclose(codes, plain.transform(X), rtol=1e-5, atol=atol)
+    rec = folded.inverse_transform(codes)
+    atol = 1e-5 * np.abs(rec).max()
+    np.testing.assert_allclose(rec, plain.inverse_transform(codes), rtol=1e-5, atol=atol)
+
+
+@pytest.mark.parametrize("cls", [Autoencoder, ConvolutionalAutoencoder])
+def test_folded_adam_training_from_a_random_start(cls):
+    """The default optimiser from a random start: the same fit, folded or not
+    (rtol 1e-5 on the losses, 1e-4 of the largest code)."""
+    X = 37.0 * low_rank(n=200)
+    params = {"image_shape": (1, 5, 8)} if cls is ConvolutionalAutoencoder else {}
+    settings = {"n_components": 3, "init": "random", **FIXED, **params}
+    folded = fit(cls(**settings), X)
+    plain = fit(unfolded(cls)(**settings), X)
+    np.testing.assert_allclose(folded.loss_curve_, plain.loss_curve_, rtol=1e-5)
+    codes = folded.transform(X)
+    atol = 1e-4 * np.abs(codes).max()
+    np.testing.assert_allclose(codes, plain.transform(X), rtol=1e-4, atol=atol)
+
+
+def test_folded_loss_is_the_data_unit_loss_and_gradient():
+    """One batch: the folded loss and its gradients equal the loss through
+    the module's own entry points (float64, to 1e-12)."""
+    import torch
+
+    from skae._losses import squared_error_total
+
+    X = 37.0 * low_rank(n=64)
+    model = fit(Autoencoder(n_components=3, hidden_layer_sizes=(8,), **FIXED), X)
+    module = model.module_.double()
+    with torch.no_grad():  # open the gates: every path counts
+        module.encoder_gate.fill_(0.7)
+        module.decoder_gate.fill_(-0.4)
+    x = torch.from_numpy(X.astype(np.float64))
+    folded = module.folded_loss(squared_error_total, homogeneous=True)
+    losses, grads = [], []
+    for loss_of in (lambda: folded(x)[0], lambda: squared_error_total(module(x), x) / len(x)):
+        module.zero_grad()
+        loss = loss_of()
+        loss.backward()
+        losses.append(loss.item())
+        grads.append(torch.cat([p.grad.flatten() for p in module.parameters()]))
+    assert losses[0] == pytest.approx(losses[1], rel=1e-12)
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-10, atol=1e-12 * grads[1].abs().max())
+
+
+def test_no_fold_for_a_loss_that_is_not_homogeneous():
+    """Binary cross-entropy does not scale with its arguments' square: a module
+    with a scale other than 1 trains it through its own entry points."""
+    from skae._losses import binary_cross_entropy_total
+    from skae.nn import AutoencoderModule
+
+    module = AutoencoderModule(4, 2).set_input_scale(3.0)
+    assert module.folded_loss(binary_cross_entropy_total, homogeneous=False) is None
+    assert module.set_input_scale(1.0).folded_loss(binary_cross_entropy_total, homogeneous=False)
