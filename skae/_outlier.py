@@ -1,5 +1,6 @@
 """Outlier detection with an autoencoder, in scikit-learn's outlier-detector
-convention: rows the autoencoder reconstructs badly are the outliers."""
+convention: rows unlikely under the autoencoder's fit (far off its manifold, or
+far out along it) are the outliers."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
+import torch
 from numpy.typing import ArrayLike
 from scipy.special import erf
 from sklearn.base import BaseEstimator, OutlierMixin, clone
+from sklearn.covariance import LedoitWolf
 from sklearn.model_selection import KFold
 from sklearn.utils import ClassifierTags, Tags, get_tags
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -18,7 +21,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._autoencoder import Autoencoder
 from ._base import BaseAutoencoder
 from ._random import seed_source
-from ._validation import Interval, _fit_context, plain_rows
+from ._validation import Interval, StrOptions, _fit_context, plain_rows
 
 if sys.version_info >= (3, 11):
     from typing import Self
@@ -44,6 +47,9 @@ MAX_DEFAULT_COMPONENTS = 16
 #: Version of the detector's exported fitted state (``skae.save``).
 DETECTOR_STATE_VERSION = 1
 
+#: The fitted attributes of ``score_by="density"``: the Gaussian of the scores.
+DENSITY_ATTRIBUTES = ("noise_variance_", "code_location_", "code_precision_")
+
 
 def default_size(n_samples: int, n_features: int) -> dict[str, int]:
     """The default inner model's code size and batch size for data of this
@@ -64,13 +70,66 @@ def default_estimator(n_samples: int, n_features: int, **params: Any) -> Autoenc
     return Autoencoder(**{**settings, **params})
 
 
+def _code_and_residual(module, x):
+    """A block's codes and residuals (reconstruction minus row), side by side."""
+    code = module.encode(x)
+    return torch.cat([code, module.decode(code) - x], dim=1)
+
+
+def fit_density(model, X) -> dict[str, np.ndarray]:
+    """The Gaussian of ``score_by="density"`` for a fitted ``model`` and its
+    training rows ``X``: per feature, the mean squared residual, floored at
+    the mean over the features (``noise_variance_``), and a Ledoit-Wolf
+    shrunk covariance of the codes (``code_location_``, ``code_precision_``)."""
+    both = model._inference(X, _code_and_residual, "transform").astype(np.float64)
+    n_codes = both.shape[1] - X.shape[1]
+    codes, squared = both[:, :n_codes], both[:, n_codes:] ** 2
+    per_feature = squared.mean(axis=0)
+    floor = max(float(per_feature.mean()), np.finfo(np.float64).tiny)
+    shrunk = LedoitWolf().fit(codes)
+    return {
+        "noise_variance_": np.maximum(per_feature, floor),
+        "code_location_": shrunk.location_,
+        "code_precision_": shrunk.precision_,
+    }
+
+
+def density_scores(model, density, X) -> np.ndarray:
+    """``-(sum_j r_j^2 / noise_variance_j + (z - location)' precision (z -
+    location)) / 2`` for each row of ``X``, with ``z`` its code and ``r`` its
+    residual under the fitted ``model``: a Gaussian log-likelihood up to a
+    constant, in X's float dtype. ``density``: :func:`fit_density`'s."""
+    noise, location, precision = (density[name] for name in DENSITY_ATTRIBUTES)
+
+    def score(module, x):
+        def tensor(array):
+            return torch.as_tensor(array, dtype=x.dtype, device=x.device)
+
+        both = _code_and_residual(module, x)
+        code = both[:, : len(location)] - tensor(location)
+        residual = both[:, len(location) :]
+        distance = ((residual * residual) / tensor(noise)).sum(dim=1)
+        return -0.5 * (distance + ((code @ tensor(precision)) * code).sum(dim=1))
+
+    return model._inference(X, score, "score_samples")
+
+
 class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
-    """Outlier detection by the reconstruction of an autoencoder.
+    """Outlier detection by an autoencoder's fit: its residual and its code.
 
     Fits a clone of a skae autoencoder to the training data and scores each
-    row with the autoencoder's :meth:`score_samples`: the negative
-    reconstruction error (the ELBO for :class:`VariationalAutoencoder`).
-    Rows the autoencoder reconstructs badly score low.
+    row by a Gaussian on the autoencoder's fit (``score_by="density"``, the
+    default): ``-(sum_j r_j^2 / noise_variance_[j] + (z - code_location_)'
+    code_precision_ (z - code_location_)) / 2`` for the row's code ``z`` and
+    residual ``r`` (reconstruction minus row), with the mean squared residual
+    of each feature on the training rows (floored at the mean over the
+    features) and a Ledoit-Wolf shrunk covariance of the training codes,
+    which is :meth:`sklearn.decomposition.PCA.score_samples`' form, less a
+    constant, when the autoencoder is PCA; the reconstruction error alone sees
+    only how far a row lies off the code's manifold, not how far out along
+    it. ``score_by="reconstruction"`` scores with the autoencoder's own
+    :meth:`score_samples` (the negative reconstruction error; the ELBO for
+    :class:`VariationalAutoencoder`). Rows scoring low are the outliers.
 
     The threshold ``offset_`` is cross-fitted, so that about
     ``contamination`` of *new* inliers fall below it: the rows are split in
@@ -118,6 +177,11 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
     random_state : int, RandomState instance or None, default=None
         Seeds the folds and, when ``estimator=None``, the default inner
         model. Pass an int for results that repeat across calls.
+    score_by : {"density", "reconstruction"}, default="density"
+        The score of a row: ``"density"``, the Gaussian on the code and the
+        residual above (the fold models and the final model each fit their
+        own on the rows they were fitted to); ``"reconstruction"``, the
+        inner estimator's :meth:`score_samples`.
 
     Attributes
     ----------
@@ -129,6 +193,15 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
     offset_ : float
         The ``100 * contamination`` percentile of ``calibration_scores_``;
         ``decision_function = score_samples - offset_``.
+    noise_variance_ : ndarray of shape (n_features,)
+        ``score_by="density"`` only: each feature's mean squared residual on
+        the training rows, floored at its mean over the features (a feature
+        the code reconstructs better than average is not weighted up).
+    code_location_ : ndarray of shape (n_components,)
+        ``score_by="density"`` only: the mean of the training rows' codes.
+    code_precision_ : ndarray of shape (n_components, n_components)
+        ``score_by="density"`` only: the inverse of the training codes'
+        covariance shrunk by :class:`~sklearn.covariance.LedoitWolf`.
     n_features_in_ : int
         Number of features seen during :term:`fit`.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -204,6 +277,7 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         "contamination": [Interval(Real, 0, 0.5, closed="right")],
         "cv": [Interval(Integral, 2, None, closed="left")],
         "random_state": ["random_state"],
+        "score_by": [StrOptions({"density", "reconstruction"})],
     }
 
     def __init__(
@@ -213,11 +287,13 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         contamination: float = 0.1,
         cv: int = 5,
         random_state: int | np.random.RandomState | None = None,
+        score_by: str = "density",
     ) -> None:
         self.estimator = estimator
         self.contamination = contamination
         self.cv = cv
         self.random_state = random_state
+        self.score_by = score_by
 
     def _template(self, shape, seed):
         """The unfitted estimator that every fit of this call clones."""
@@ -277,6 +353,8 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         template = self._template(X.shape, seed)
         scores = self._out_of_fold_scores(X, template, split_seed)
         self.estimator_ = clone(template).fit(X)
+        if self.score_by == "density":
+            self.__dict__.update(fit_density(self.estimator_, X))
         self.calibration_scores_ = scores
         self.offset_ = float(np.percentile(scores, 100.0 * self.contamination))
         return self
@@ -287,11 +365,15 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         folds = KFold(n_splits=self.cv, shuffle=True, random_state=seed)
         for fitted_rows, held_out in folds.split(X):
             model = clone(template).fit(X[fitted_rows])
-            scores[held_out] = model.score_samples(X[held_out])
+            if self.score_by == "density":
+                density = fit_density(model, X[fitted_rows])
+                scores[held_out] = density_scores(model, density, X[held_out])
+            else:
+                scores[held_out] = model.score_samples(X[held_out])
         return scores
 
     def score_samples(self, X: ArrayLike) -> np.ndarray:
-        """The inner estimator's score of each row: higher is more normal.
+        """The score of each row (see ``score_by``): higher is more normal.
 
         Parameters
         ----------
@@ -301,8 +383,10 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         Returns
         -------
         scores : ndarray of shape (n_samples,)
-            The negative reconstruction error of each row (the ELBO for a
-            :class:`VariationalAutoencoder`), in X's float dtype.
+            In X's float dtype: with ``score_by="density"``, the Gaussian
+            log-likelihood (up to a constant) of the row's code and residual;
+            with ``"reconstruction"``, the negative reconstruction error (the
+            ELBO for a :class:`VariationalAutoencoder`).
         """
         check_is_fitted(self)
         # a plain numpy array is what validation would hand on: the inner
@@ -311,6 +395,8 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         rows = None if names else plain_rows(X, self.n_features_in_)
         if rows is None:
             rows = self._validate(X, reset=False)
+        if self.score_by == "density":
+            return density_scores(self.estimator_, self.__dict__, rows)
         return self.estimator_.score_samples(rows)
 
     def decision_function(self, X: ArrayLike) -> np.ndarray:
@@ -421,7 +507,10 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
                 f"{state.get('version')!r}; this skae reads {DETECTOR_STATE_VERSION}."
             )
         attributes, inner = dict(state["attributes"]), state["estimator_"]
-        missing = {"offset_", "calibration_scores_", "n_features_in_"} - set(attributes)
+        required = {"offset_", "calibration_scores_", "n_features_in_"}
+        if self.score_by == "density":
+            required |= set(DENSITY_ATTRIBUTES)
+        missing = required - set(attributes)
         if missing:
             raise ValueError(f"The file's detector state lacks {sorted(missing)}.")
         classes = {cls.__name__: cls for cls in AUTOENCODERS}
@@ -437,6 +526,8 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         if estimator.n_features_in_ != attributes["n_features_in_"]:
             raise ValueError("The file's detector and inner estimator disagree on n_features_in_.")
         calibration = np.asarray(attributes["calibration_scores_"], dtype=np.float64)
+        if self.score_by == "density":
+            attributes.update(_checked_density(attributes, estimator))
         self.__dict__.update({**attributes, "calibration_scores_": calibration})
         self.estimator_ = estimator
 
@@ -449,3 +540,26 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         # "outlier_detector", so no classifier checks or scorers apply.
         tags.classifier_tags = ClassifierTags(multi_class=False)
         return tags
+
+
+def _checked_density(attributes, estimator):
+    """The saved ``score_by="density"`` attributes as float64 arrays, refused
+    unless their shapes fit the inner estimator's features and code size."""
+    n_features, n_codes = estimator.n_features_in_, estimator._n_features_out
+    shapes = {
+        "noise_variance_": (n_features,),
+        "code_location_": (n_codes,),
+        "code_precision_": (n_codes, n_codes),
+    }
+    arrays = {}
+    for name, shape in shapes.items():
+        array = np.asarray(attributes[name], dtype=np.float64)
+        if array.shape != shape:
+            raise ValueError(
+                f"The file's detector attribute {name} has shape {array.shape}; "
+                f"its inner estimator needs {shape}."
+            )
+        arrays[name] = array
+    if not np.all(arrays["noise_variance_"] > 0):
+        raise ValueError("The file's detector attribute noise_variance_ is not positive.")
+    return arrays

@@ -1,0 +1,153 @@
+"""AutoencoderOutlierDetector's score_by="density": the Gaussian on the code
+and the residual, against the reconstruction error alone."""
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.covariance import LedoitWolf
+from sklearn.utils._param_validation import InvalidParameterError
+
+from skae import Autoencoder, AutoencoderOutlierDetector
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+SEEDED = dict(random_state=0, device="cpu")
+
+
+def _plane(n_samples, rng):
+    """Rows near a 2-d plane in 10-d: a 2-d Gaussian code with standard
+    deviations 3 and 1 along two orthonormal directions, and isotropic noise
+    of standard deviation 0.1 off the plane."""
+    basis = np.linalg.qr(np.random.default_rng(0).normal(size=(10, 2)))[0].T
+    code = rng.normal(size=(n_samples, 2)) * [3.0, 1.0]
+    return code @ basis + 0.1 * rng.normal(size=(n_samples, 10)), basis
+
+
+def _linear_detector(score_by):
+    # no hidden layer: the PCA start is the model, so the plane is its manifold
+    estimator = Autoencoder(n_components=2, hidden_layer_sizes=(), max_iter=5, **SEEDED)
+    return AutoencoderOutlierDetector(estimator, score_by=score_by, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def plane():
+    rng = np.random.default_rng(1)
+    (X_train, basis), (X_new, _) = _plane(1000, rng), _plane(500, rng)
+    # on the plane, 10 standard deviations out along its first direction
+    far_along = 10 * 3.0 * basis[:1]
+    return X_train, X_new, far_along
+
+
+def test_density_flags_a_row_far_along_the_manifold(plane):
+    X_train, X_new, far_along = plane
+    density = _linear_detector("density").fit(X_train)
+    reconstruction = _linear_detector("reconstruction").fit(X_train)
+    # the density sees the row far out along the code: below every new inlier
+    assert density.score_samples(far_along)[0] < density.score_samples(X_new).min()
+    assert density.predict(far_along)[0] == -1
+    # the reconstruction error does not: the row lies on the plane, so it
+    # reconstructs better than the median new inlier and is not flagged
+    inliers = reconstruction.score_samples(X_new)
+    assert reconstruction.score_samples(far_along)[0] > np.median(inliers)
+    assert reconstruction.predict(far_along)[0] == 1
+
+
+def test_density_flags_a_row_off_the_manifold(plane):
+    X_train, X_new, _ = plane
+    detector = _linear_detector("density").fit(X_train)
+    off = np.zeros((1, 10))
+    off[0] = np.linalg.svd(X_train - X_train.mean(axis=0))[2][-1]  # least variance
+    assert detector.score_samples(off)[0] < detector.score_samples(X_new).min()
+
+
+def test_density_follows_its_documented_formula(plane):
+    X_train, X_new, _ = plane
+    detector = _linear_detector("density").fit(X_train)
+    inner = detector.estimator_
+    codes = inner.transform(X_train)
+    squared = (inner.inverse_transform(codes) - X_train) ** 2
+    per_feature = squared.mean(axis=0)
+    np.testing.assert_allclose(
+        detector.noise_variance_, np.maximum(per_feature, per_feature.mean()), rtol=1e-10
+    )
+    assert np.all(detector.noise_variance_ >= per_feature.mean() * (1 - 1e-12))
+    shrunk = LedoitWolf().fit(codes)
+    np.testing.assert_allclose(detector.code_location_, shrunk.location_, rtol=1e-10)
+    np.testing.assert_allclose(detector.code_precision_, shrunk.precision_, rtol=1e-8)
+    new_codes = inner.transform(X_new)
+    residual = inner.inverse_transform(new_codes) - X_new
+    centred = new_codes - detector.code_location_
+    expected = -0.5 * (
+        (residual**2 / detector.noise_variance_).sum(axis=1)
+        + np.einsum("ij,jk,ik->i", centred, detector.code_precision_, centred)
+    )
+    # one network pass against transform then inverse_transform, float64:
+    # the same arithmetic up to rounding
+    np.testing.assert_allclose(detector.score_samples(X_new), expected, rtol=1e-9, atol=1e-9)
+    np.testing.assert_array_equal(
+        detector.decision_function(X_new), detector.score_samples(X_new) - detector.offset_
+    )
+
+
+def test_density_attributes_only_for_the_density_score(plane):
+    X_train = plane[0]
+    density = _linear_detector("density").fit(X_train)
+    assert density.noise_variance_.shape == (10,)
+    assert density.code_location_.shape == (2,)
+    assert density.code_precision_.shape == (2, 2)
+    reconstruction = _linear_detector("reconstruction").fit(X_train)
+    for name in ("noise_variance_", "code_location_", "code_precision_"):
+        assert not hasattr(reconstruction, name)
+    np.testing.assert_array_equal(
+        reconstruction.score_samples(X_train),
+        reconstruction.estimator_.score_samples(X_train),
+    )
+
+
+def test_density_keeps_the_input_dtype(plane):
+    X_train, X_new, _ = plane
+    detector = _linear_detector("density").fit(X_train.astype(np.float32))
+    scores32 = detector.score_samples(X_new.astype(np.float32))
+    assert scores32.dtype == np.float32
+    scores64 = detector.score_samples(X_new)
+    assert scores64.dtype == np.float64
+    # float32 against float64 arithmetic of the same model
+    np.testing.assert_allclose(scores32, scores64, rtol=1e-4, atol=1e-3)
+
+
+def test_density_takes_sparse_input(plane):
+    sparse = pytest.importorskip("scipy.sparse")
+    X_train, X_new, _ = plane
+    dense = _linear_detector("density").fit(X_train)
+    detector = _linear_detector("density").fit(sparse.csr_matrix(X_train))
+    # the same rows densified a block at a time, same process and seed
+    np.testing.assert_allclose(
+        detector.score_samples(sparse.csr_matrix(X_new)), dense.score_samples(X_new), rtol=1e-12
+    )
+
+
+def test_score_by_is_validated(plane):
+    detector = AutoencoderOutlierDetector(score_by="likelihood")
+    with pytest.raises(InvalidParameterError, match=r"'score_by' parameter .* 'density'"):
+        detector.fit(plane[0])
+
+
+@pytest.mark.parametrize(
+    "name, value, match",
+    [
+        ("noise_variance_", np.ones(9), r"noise_variance_ has shape \(9,\); .* needs \(10,\)"),
+        ("code_precision_", np.eye(3), r"code_precision_ has shape \(3, 3\); .* \(2, 2\)"),
+        ("code_location_", np.zeros(1), r"code_location_ has shape \(1,\)"),
+        ("noise_variance_", np.r_[0.0, np.ones(9)], "noise_variance_ is not positive"),
+    ],
+)
+def test_load_refuses_density_attributes_that_disagree(plane, name, value, match):
+    fitted = _linear_detector("density").fit(plane[0])
+    state = fitted._export_state()
+    state["attributes"][name] = value
+    with pytest.raises(ValueError, match=match):
+        clone(fitted)._import_state(state)
+    state = fitted._export_state()
+    del state["attributes"][name]
+    with pytest.raises(ValueError, match=f"lacks \\['{name}'\\]"):
+        clone(fitted)._import_state(state)
