@@ -10,7 +10,10 @@ the mean over the ten digits and the fit seconds per digit.
 
 Every score is oriented "higher is more normal" (scikit-learn's convention:
 ``score_samples``); PyOD's ``decision_function`` (higher is more abnormal) is
-negated. PCA's score is its negative squared reconstruction error.
+negated. PCA's scores: its negative squared reconstruction error, and its
+``score_samples`` (a Gaussian log-likelihood, the code's density included).
+skae's default scores by ``score_by="density"``; ``--detectors reconstruction``
+adds its ``score_by="reconstruction"`` row.
 
 ``--sections sweep`` (MNIST; ``digits-sweep`` on digits) runs the default
 detector with one setting changed at a time (code size, width and depth,
@@ -82,6 +85,13 @@ class PCAReconstruction(TrainingQuantile):
         return -((X_rec - X) ** 2).sum(axis=1)
 
 
+class PCALikelihood(PCAReconstruction):
+    """PCA.score_samples (probabilistic PCA's log-likelihood) as a score."""
+
+    def score_samples(self, X):
+        return self.pca.score_samples(X)
+
+
 class OneClassSVMScore(TrainingQuantile):
     """OneClassSVM's score with the training-quantile threshold (its own
     threshold is nu's, 0.5 here)."""
@@ -137,11 +147,11 @@ def detectors(image_shape, epochs, limits, only=None):
     ocsvm_rows = limits["ocsvm_rows"]
     capped = {} if epochs is None else {"max_iter": epochs}
 
-    def skae_default(seed, shape):
+    def skae_default(seed, shape, score_by="density"):
         if not capped:
-            return AutoencoderOutlierDetector(random_state=seed)
+            return AutoencoderOutlierDetector(random_state=seed, score_by=score_by)
         inner = default_estimator(*shape, random_state=seed, device="cpu", **capped)
-        return AutoencoderOutlierDetector(inner, random_state=seed)
+        return AutoencoderOutlierDetector(inner, random_state=seed, score_by=score_by)
 
     def variant(cls, **extra):
         def factory(seed, shape):
@@ -158,6 +168,11 @@ def detectors(image_shape, epochs, limits, only=None):
         "PCA reconstruction": (
             lambda seed, shape: PCAReconstruction(default_size(*shape)["n_components"]),
             "negative squared reconstruction error; the skae default's code size",
+            None,
+        ),
+        "PCA score_samples": (
+            lambda seed, shape: PCALikelihood(default_size(*shape)["n_components"]),
+            "PCA.score_samples (Gaussian log-likelihood); the skae default's code size",
             None,
         ),
         "IsolationForest": (
@@ -190,6 +205,10 @@ def detectors(image_shape, epochs, limits, only=None):
         ),
     }
     variants = {
+        "skae score_by='reconstruction'": (
+            lambda seed, shape: skae_default(seed, shape, "reconstruction"),
+            "the default detector scoring by the inner model's reconstruction error",
+        ),
         "skae DenoisingAutoencoder": (variant(DenoisingAutoencoder), "the default's settings"),
         "skae VariationalAutoencoder": (variant(VariationalAutoencoder), "score: the ELBO"),
         "skae ConvolutionalAutoencoder": (
@@ -522,7 +541,8 @@ def main():
             "score (higher = more normal) at telling that class from the others, per class "
             f"and the mean, averaged over the seeds {set_seeds} (skae, IsolationForest and PyOD "
             "take the seed; PCA, OneClassSVM and LOF are deterministic); the spread is the "
-            "largest minus the smallest mean AUC over the seeds. Held-out inliers flagged: "
+            "largest minus the smallest mean AUC over the seeds; skae's default score is "
+            "score_by='density'. Held-out inliers flagged: "
             "the share of the held-out rows of the inlier class below each detector's "
             f"threshold for contamination={CONTAMINATION} (skae: the cross-fitted "
             "`offset_`; the others: the training scores' quantile, their own rule). Fit "
