@@ -243,7 +243,8 @@ def readme_table(files):
         [
             f"Held-out digits ({section.get('n_train')} training, {section.get('n_valid')} "
             "held-out rows), every model with its defaults and only `n_components` set: "
-            "accuracy of a logistic regression on the codes / squared error per image"
+            "accuracy of a logistic regression fitted on the training rows' codes, on the "
+            "held-out rows' codes / squared error per image"
             + (f", means over {seeds} seeds" if seeds > 1 else "")
             + ". Every network starts at PCA: where training does not beat it on held-out "
             "rows, the fit is PCA.",
