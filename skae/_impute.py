@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike
 from sklearn.impute import MissingIndicator
-from sklearn.utils import Tags
+from sklearn.utils import Tags, check_random_state
 from sklearn.utils._mask import _get_mask
 from sklearn.utils._missing import is_scalar_nan
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
@@ -117,6 +117,18 @@ class AutoencoderImputer(BaseAutoencoder):
         Keep the features with no observed value in the training rows,
         imputed with 0, instead of dropping them, as in
         :class:`~sklearn.impute.SimpleImputer`.
+    sample_posterior : bool, default=False
+        Return a draw for each missing value instead of the network's mean,
+        for multiple imputation (several imputers with different
+        ``random_state``), as :class:`~sklearn.impute.IterativeImputer`. The
+        draw is Gaussian: the mean fill and a standard deviation that a
+        head on the last hidden layer learns for each entry (the Gaussian
+        likelihood of the errors on the hidden entries, its gradient
+        stopped at that layer, so that the mean fills are trained as
+        without it); it is small where the rest of the row determines the
+        value. An int ``random_state`` gives the same draws at every call
+        of :meth:`transform`. Rows with every value missing keep the column
+        means.
     optimizer : {"adam", "adamw", "sgd"}, default="adamw"
         The optimiser.
     learning_rate : float, default=3e-3
@@ -243,6 +255,7 @@ class AutoencoderImputer(BaseAutoencoder):
         "observed_weight": [Interval(Real, 0, None, closed="left")],
         "add_indicator": ["boolean"],
         "keep_empty_features": ["boolean"],
+        "sample_posterior": ["boolean"],
     }
 
     #: Not a parameter: the module starts from random weights (a PCA start of
@@ -259,6 +272,7 @@ class AutoencoderImputer(BaseAutoencoder):
         observed_weight: float = 0.1,
         add_indicator: bool = False,
         keep_empty_features: bool = False,
+        sample_posterior: bool = False,
         optimizer: Literal["adam", "adamw", "sgd"] = "adamw",
         learning_rate: float = 3e-3,
         learning_rate_schedule: Literal["constant", "cosine", "plateau"] = "constant",
@@ -284,6 +298,7 @@ class AutoencoderImputer(BaseAutoencoder):
         self.observed_weight = observed_weight
         self.add_indicator = add_indicator
         self.keep_empty_features = keep_empty_features
+        self.sample_posterior = sample_posterior
         self.optimizer = optimizer
         self.learning_rate = learning_rate
         self.learning_rate_schedule = learning_rate_schedule
@@ -306,7 +321,9 @@ class AutoencoderImputer(BaseAutoencoder):
 
     def _build_module(self, n_features):
         sizes = positive_ints(self.hidden_layer_sizes, "hidden_layer_sizes")
-        return MaskedImputerModule(n_features, sizes, self.activation)
+        return MaskedImputerModule(
+            n_features, sizes, self.activation, variance=self.sample_posterior
+        )
 
     def _architecture(self, build_params, n_features):
         """An untrained module shaped as ``fit`` built it from ``build_params``
@@ -338,14 +355,23 @@ class AutoencoderImputer(BaseAutoencoder):
         hidden entries over the number expected."""
         hidden = observed & (draw < self.hide_fraction)
         seen = observed & ~hidden
-        restored = module.restore(torch.where(seen, z, torch.zeros_like(z)), seen)
+        filled = torch.where(seen, z, torch.zeros_like(z))
+        if module.log_variance is None or per_row:
+            restored, log_variance = module.restore(filled, seen), None
+        else:
+            restored, log_variance = module.restore_with_variance(filled, seen)
         errors = (restored - z).square()
         if per_row:
             expected = self.hide_fraction * z.shape[1]
             return (errors * hidden).sum(1) / expected
-        hidden_error = (errors * hidden).sum() / hidden.sum().clamp(min=1)
+        n_hidden = hidden.sum().clamp(min=1)
+        hidden_error = (errors * hidden).sum() / n_hidden
         seen_error = (errors * seen).sum() / seen.sum().clamp(min=1)
-        return hidden_error + self.observed_weight * seen_error
+        loss = hidden_error + self.observed_weight * seen_error
+        if log_variance is not None:  # the Gaussian NLL of the hidden errors, stopped
+            nll = log_variance + errors.detach() * torch.exp(-log_variance)
+            loss = loss + 0.5 * (nll * hidden).sum() / n_hidden
+        return loss
 
     def _score_samples_batch(self, module, x):
         """Minus each held-out row's error on a fixed pattern of hidden
@@ -455,17 +481,41 @@ class AutoencoderImputer(BaseAutoencoder):
         all_missing = mask.all(axis=1)
         rows = np.flatnonzero(some_missing & ~all_missing)
         if rows.size:
-            groups = torch.as_tensor(column_groups(X.shape[1], self.hide_fraction))
-            restored = self._apply(
-                lambda module, block: module.averaged(block, groups.to(block.device)),
-                self._with_nan_marker(X[rows], mask[rows]),
-                passes=int(groups.max()) + 1,
-            )
+            restored = self._restored(self._with_nan_marker(X[rows], mask[rows]))
             empty = self._empty_features_
             restored[:, empty] = statistics[empty]
             out[rows] = np.where(mask[rows], restored, X[rows])
         out[all_missing] = statistics
         return out
+
+    def _restored(self, X):
+        """The network's fill of every entry of rows (NaN where missing):
+        the mean of the passes, or with ``sample_posterior`` a draw from
+        the Gaussian of that mean and the variance head's deviation."""
+        groups = torch.as_tensor(column_groups(X.shape[1], self.hide_fraction))
+        passes = int(groups.max()) + 1
+        if not self.sample_posterior:
+            return self._apply(
+                lambda module, block: module.averaged(block, groups.to(block.device)),
+                X,
+                passes=passes,
+            )
+        if getattr(self.module_, "log_variance", None) is None:
+            raise ValueError(
+                "AutoencoderImputer: sample_posterior=True draws from the variance the "
+                "network learns when it is fitted with sample_posterior=True; this "
+                "imputer was fitted with sample_posterior=False. Fit it again."
+            )
+        both = self._apply(
+            lambda module, block: torch.cat(
+                module.averaged_with_std(block, groups.to(block.device)), dim=1
+            ),
+            X,
+            passes=passes,
+        )
+        mean, std = np.split(both, 2, axis=1)
+        noise = check_random_state(self.random_state).standard_normal(mean.shape)
+        return mean + std * noise.astype(mean.dtype)
 
     # ------------------------------------------------------ names and state
 

@@ -28,17 +28,21 @@ class MaskedImputerModule(nn.Module):
         Widths of the hidden layers.
     activation : str
         A name of :data:`skae.nn.ACTIVATIONS`, between the layers.
+    variance : bool, default=False
+        Add a head that reads the last hidden layer and gives the log
+        variance of each restored entry (:meth:`restore_with_variance`).
     """
 
     #: the base's input-scale step does not apply: the module holds per-column
     #: statistics instead (:meth:`set_statistics`)
     learns_input_scale = False
 
-    def __init__(self, n_features, hidden_layer_sizes, activation):
+    def __init__(self, n_features, hidden_layer_sizes, activation, variance=False):
         super().__init__()
         self.register_buffer("center", torch.zeros(n_features))
         self.register_buffer("scale", torch.ones(n_features))
         self.net = mlp([2 * n_features, *hidden_layer_sizes, n_features], activation)
+        self.log_variance = nn.Linear(hidden_layer_sizes[-1], n_features) if variance else None
 
     def set_statistics(self, center, scale):
         """Per-column means and standard deviations (tensors of shape
@@ -57,21 +61,42 @@ class MaskedImputerModule(nn.Module):
         """The network's standardised row from a filled row and its mask."""
         return self.net(torch.cat([z, observed.to(z.dtype)], dim=1))
 
+    def restore_with_variance(self, z, observed):
+        """``(restored, log_variance)``: the standardised row, as
+        :meth:`restore`, and the log variance of each of its entries, read
+        from the last hidden layer with its gradient stopped (the variance
+        head learns beside the network and does not change it)."""
+        hidden = self.net[:-1](torch.cat([z, observed.to(z.dtype)], dim=1))
+        return self.net[-1](hidden), self.log_variance(hidden.detach())
+
     def forward(self, x):
         """Every entry of ``x`` (NaN where missing) as the network restores
         it, in the data's units."""
         z, observed = self.standardize(x)
         return self.restore(z, observed) * self.scale + self.center
 
+    def _passes(self, x, groups):
+        """The inputs of the passes over ``x``: pass ``k`` hides, beside the
+        missing entries, the observed entries of the columns whose
+        ``groups`` is ``k``; yields ``(filled row, its mask)`` pairs."""
+        z, observed = self.standardize(x)
+        for k in range(int(groups.max()) + 1):
+            seen = observed & (groups != k)
+            yield torch.where(seen, z, torch.zeros_like(z)), seen
+
     def averaged(self, x, groups):
         """Every entry of ``x`` restored as the mean of one pass per column
         group: pass ``k`` also hides the observed entries of the columns
         whose ``groups`` (an integer tensor of shape ``(n_features,)``) is
         ``k``, as training hides a share of them. In the data's units."""
-        z, observed = self.standardize(x)
-        n_passes = int(groups.max()) + 1
-        total = torch.zeros_like(z)
-        for k in range(n_passes):
-            seen = observed & (groups != k)
-            total += self.restore(torch.where(seen, z, torch.zeros_like(z)), seen)
-        return total / n_passes * self.scale + self.center
+        restored = [self.restore(z, seen) for z, seen in self._passes(x, groups)]
+        return torch.stack(restored).mean(0) * self.scale + self.center
+
+    def averaged_with_std(self, x, groups):
+        """``(mean, std)`` of every entry of ``x``: the mean as
+        :meth:`averaged`, the standard deviation from the variance head
+        (the mean over the passes of its variance). In the data's units."""
+        passes = [self.restore_with_variance(z, seen) for z, seen in self._passes(x, groups)]
+        mean = torch.stack([restored for restored, _ in passes]).mean(0)
+        variance = torch.stack([log_variance.exp() for _, log_variance in passes]).mean(0)
+        return mean * self.scale + self.center, variance.sqrt() * self.scale
