@@ -212,7 +212,10 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     def _score_samples_batch(self, module, x):
         """Per-sample score of a batch, higher is better."""
-        return -RECONSTRUCTION_LOSSES[self.loss][0](module(x), x)
+        reconstruction = RECONSTRUCTION_LOSSES[self.loss][0]
+        if reconstruction is squared_error and self._fold_input_scale:
+            return module.folded_squared_error(x, -1.0)
+        return -reconstruction(module(x), x)
 
     def _check_data(self, X):
         """Checks that depend on the data and on several parameters at once."""

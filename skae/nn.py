@@ -199,6 +199,16 @@ class EncoderDecoder(nn.Module):
         nonlinear = self.nonlinear_embed(u)
         return self.linear_plus_gated(u, nonlinear), nonlinear
 
+    def folded_squared_error(self, x, weight=1.0):
+        """Per-row squared error of the reconstruction of ``x``, in the data's
+        units, times ``weight``: computed in the layers' units as
+        :class:`FoldedLoss` computes it (``s^2 |u - D(E(u))|^2`` with ``u = x /
+        s``), three operations fewer than through :meth:`forward`."""
+        scale = float(self.input_scale)
+        u = x / scale
+        error = F.mse_loss(self.decode_layers(self.embed(u)), u, reduction="none").sum(dim=1)
+        return error * (weight * scale * scale)
+
     def folded_loss(self, total, *, homogeneous):
         """A batch loss with the scales folded out of the training step (see
         :class:`FoldedLoss`), or None when it would not be the same loss:

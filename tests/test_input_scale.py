@@ -251,3 +251,15 @@ def test_no_fold_for_a_loss_that_is_not_homogeneous():
     module = AutoencoderModule(4, 2).set_input_scale(3.0)
     assert module.folded_loss(binary_cross_entropy_total, homogeneous=False) is None
     assert module.set_input_scale(1.0).folded_loss(binary_cross_entropy_total, homogeneous=False)
+
+
+@pytest.mark.parametrize("init", ["pca", "random"])
+def test_folded_score_is_the_reconstruction_error_in_the_data_units(init):
+    """score_samples computes in the layers' units (the scale folded out):
+    the negative squared error of inverse_transform(transform(X)) in X's units,
+    to float64 rounding (rtol 1e-10)."""
+    X = (37.0 * low_rank(n=100)).astype(np.float64)
+    model = fit(Autoencoder(n_components=3, init=init, **FIXED), X)
+    assert float(model.module_.input_scale) > 30
+    error = ((model.inverse_transform(model.transform(X)) - X) ** 2).sum(axis=1)
+    np.testing.assert_allclose(model.score_samples(X), -error, rtol=1e-10)
