@@ -182,26 +182,15 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             start = pca_start(X, self.n_components, draw_seed(rng), float(module.input_scale))
             module.start_at_pca(*start)
 
-    #: Whether training computes the reconstruction loss in the layers' units
-    #: (:class:`skae.nn.FoldedLoss`: the same loss, four operations fewer per
-    #: step); False runs the module's data-unit entry points instead.
+    #: Train and score in the layers' units (:class:`skae.nn.FoldedLoss`: the
+    #: same losses, fewer operations); False: through the module's entry points.
     _fold_input_scale = True
-
-    def _folded_loss(self, module, reconstruction):
-        """The :class:`skae.nn.FoldedLoss` of ``reconstruction`` (a per-sample
-        loss of :mod:`skae._losses`) for ``module``, or None to train through
-        the module's own entry points."""
-        if not self._fold_input_scale:
-            return None
-        homogeneous = reconstruction is squared_error
-        return module.folded_loss(BATCH_TOTALS[reconstruction], homogeneous=homogeneous)
 
     def _training_loss(self, module, generator):
         """``batch_loss(x) -> 0-d tensor`` for the engine: the mean over the
         batch of the reconstruction loss named by ``loss``."""
         reconstruction = RECONSTRUCTION_LOSSES[self.loss][0]
-        folded = self._folded_loss(module, reconstruction)
-        if folded is not None:
+        if folded := self._fold_input_scale and module.folded_loss(reconstruction):
             return lambda x: folded(x)[0]
         total = BATCH_TOTALS[reconstruction]
 

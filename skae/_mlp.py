@@ -68,12 +68,12 @@ class BaseMLPAutoencoder(BaseAutoencoder):
         """
         reconstruction = reconstruction or RECONSTRUCTION_LOSSES[self.loss][0]
         total = BATCH_TOTALS[reconstruction]
-        folded = self._folded_loss(module, reconstruction)
+        folded = self._fold_input_scale and module.folded_loss(reconstruction)
 
         def batch_loss(x):
             # the penalty sees the non-linear path's code (the whole code
             # without a linear path)
-            if folded is not None:
+            if folded:
                 loss, nonlinear_code = folded(x, self._corrupt(x, generator))
             else:
                 code, nonlinear_code = module.encode_parts(self._corrupt(x, generator))

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._losses import jacobian_norm, sigmoid_jacobian_norm
+from ._losses import BATCH_TOTALS, jacobian_norm, sigmoid_jacobian_norm, squared_error
 
 ACTIVATIONS = {
     "identity": nn.Identity,
@@ -209,16 +209,16 @@ class EncoderDecoder(nn.Module):
         error = F.mse_loss(self.decode_layers(self.embed(u)), u, reduction="none").sum(dim=1)
         return error * (weight * scale * scale)
 
-    def folded_loss(self, total, *, homogeneous):
-        """A batch loss with the scales folded out of the training step (see
-        :class:`FoldedLoss`), or None when it would not be the same loss:
-        ``total`` (a batch total of :mod:`skae._losses`) must be
-        ``homogeneous`` (``total(s a, s b) = s^2 total(a, b)``, as squared
-        error) unless :attr:`input_scale` is 1."""
+    def folded_loss(self, reconstruction):
+        """A batch loss of ``reconstruction`` (a per-sample loss of
+        :mod:`skae._losses`) with the scales folded out of the training step
+        (:class:`FoldedLoss`), or None when it would not be the same loss: the
+        loss must be homogeneous (``loss(s a, s b) = s^2 loss(a, b)``, as
+        squared error is) unless :attr:`input_scale` is 1."""
         scale = float(self.input_scale)
-        if scale != 1.0 and not homogeneous:
+        if scale != 1.0 and reconstruction is not squared_error:
             return None
-        return FoldedLoss(self, total, scale)
+        return FoldedLoss(self, BATCH_TOTALS[reconstruction], scale)
 
     def unscaled_code(self, code):
         return code if self.code_scale is None else code * self.code_scale

@@ -221,7 +221,7 @@ def test_folded_loss_is_the_data_unit_loss_and_gradient():
     the module's own entry points (float64, to 1e-12)."""
     import torch
 
-    from skae._losses import squared_error_total
+    from skae._losses import squared_error, squared_error_total
 
     X = 37.0 * low_rank(n=64)
     model = fit(Autoencoder(n_components=3, hidden_layer_sizes=(8,), **FIXED), X)
@@ -230,7 +230,7 @@ def test_folded_loss_is_the_data_unit_loss_and_gradient():
         module.encoder_gate.fill_(0.7)
         module.decoder_gate.fill_(-0.4)
     x = torch.from_numpy(X.astype(np.float64))
-    folded = module.folded_loss(squared_error_total, homogeneous=True)
+    folded = module.folded_loss(squared_error)
     losses, grads = [], []
     for loss_of in (lambda: folded(x)[0], lambda: squared_error_total(module(x), x) / len(x)):
         module.zero_grad()
@@ -245,12 +245,12 @@ def test_folded_loss_is_the_data_unit_loss_and_gradient():
 def test_no_fold_for_a_loss_that_is_not_homogeneous():
     """Binary cross-entropy does not scale with its arguments' square: a module
     with a scale other than 1 trains it through its own entry points."""
-    from skae._losses import binary_cross_entropy_total
+    from skae._losses import binary_cross_entropy
     from skae.nn import AutoencoderModule
 
     module = AutoencoderModule(4, 2).set_input_scale(3.0)
-    assert module.folded_loss(binary_cross_entropy_total, homogeneous=False) is None
-    assert module.set_input_scale(1.0).folded_loss(binary_cross_entropy_total, homogeneous=False)
+    assert module.folded_loss(binary_cross_entropy) is None
+    assert module.set_input_scale(1.0).folded_loss(binary_cross_entropy) is not None
 
 
 @pytest.mark.parametrize("init", ["pca", "random"])
