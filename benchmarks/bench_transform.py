@@ -12,10 +12,15 @@ the output.
 
 Single row: ``transform``, ``score_samples`` and the outlier detector's
 ``decision_function`` on one digits row, skae against PCA side by side in
-this process (``PCA.transform``; for the detector, PCA's reconstruction error
-less its threshold, as bench_outliers scores PCA), float64 and float32 input,
-the median of 1,000 calls each, the two interleaved call by call so that both
-see the same load.
+this process (``PCA.transform``; for ``score_samples`` also PCA's own
+per-row score, ``PCA.score_samples`` (a Gaussian log-likelihood), and PCA's
+reconstruction error, ``((pca.inverse_transform(pca.transform(x)) - x) **
+2).sum(1)``, the same quantity as skae's score; for the detector, PCA's
+reconstruction error less its threshold, as bench_outliers scores PCA),
+float64 and float32 input, the median of 1,000 calls each, the two
+interleaved call by call so that both see the same load. ``--single-row-only``
+reruns this section alone and writes it into the last full results (with its
+own date, commit and load average).
 
 ``--device cuda`` times the throughput on the GPU (the input stays a numpy
 array on the host, as a user's does; the plain encoder gets a host tensor
@@ -25,6 +30,7 @@ and returns one, and timers wait for the GPU) and writes
     .venv/bin/python benchmarks/bench_transform.py --quick
     .venv/bin/python benchmarks/bench_transform.py
     .venv/bin/python benchmarks/bench_transform.py --device cuda --skip-memory
+    .venv/bin/python benchmarks/bench_transform.py --single-row-only
 """
 
 import argparse
@@ -98,19 +104,24 @@ def single_row_latency(n_calls=1000, detector_rows=None):
     pca_detector = PCA(n_components=detector.estimator_.n_components, random_state=0).fit(X)
     offset = detector.offset_
 
+    def pca_error(row):
+        return ((pca.inverse_transform(pca.transform(row)) - row) ** 2).sum(axis=1)
+
     def pca_decision(row):
         rebuilt = pca_detector.inverse_transform(pca_detector.transform(row))
         return -((rebuilt - row) ** 2).sum(axis=1) - offset
 
-    pairs = {
-        "transform": (est.transform, pca.transform, "PCA.transform"),
-        "score_samples": (est.score_samples, pca.transform, "PCA.transform"),
-        "decision_function": (detector.decision_function, pca_decision, "PCA error - offset"),
-    }
+    pairs = [
+        ("transform", est.transform, pca.transform, "PCA.transform"),
+        ("score_samples", est.score_samples, pca.transform, "PCA.transform"),
+        ("score_samples", est.score_samples, pca.score_samples, "PCA.score_samples"),
+        ("score_samples", est.score_samples, pca_error, "PCA reconstruction error"),
+        ("decision_function", detector.decision_function, pca_decision, "PCA error - offset"),
+    ]
     rows = []
     for dtype in (np.float64, np.float32):
         row = X[:1].astype(dtype)
-        for method, (skae_fn, pca_fn, peer) in pairs.items():
+        for method, skae_fn, pca_fn, peer in pairs:
             times = [[], []]
             for _ in range(50):  # warm-up
                 skae_fn(row), pca_fn(row)
@@ -183,6 +194,11 @@ def main():
     p.add_argument("--device", default="cpu", help="cpu, or cuda for the GPU run")
     p.add_argument("--skip-memory", action="store_true", help="throughput only")
     p.add_argument("--results-dir", default=None, help="write results here instead")
+    p.add_argument(
+        "--single-row-only",
+        action="store_true",
+        help="rerun the single-row section alone, into the last results of this mode",
+    )
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
@@ -195,7 +211,30 @@ def main():
     hardware = C.hardware_info()
     print(hardware, flush=True)
     single_row = single_row_latency(detector_rows=500 if q else None)
+    if args.single_row_only:
+        rerun_single_row(single_row, hardware, args)
+        return
+    payload = measure(args)
+    payload["single_row"] = single_row
+    report(payload, hardware, args)
 
+
+def rerun_single_row(single_row, hardware, args):
+    """Write a new single-row section into the last results of this mode
+    (``--quick`` or not, CPU), keeping the other sections as they were
+    measured; the section names its own run."""
+    path = C.results_dir(args.quick, args.results_dir) / "bench_transform.json"
+    doc = json.loads(path.read_text())
+    payload = {k: v for k, v in doc.items() if k not in ("benchmark", "quick", "hardware")}
+    payload["single_row"] = single_row
+    keys = ("date", "loadavg_1_5_15", "git_commit", "skae_uncommitted_changes", "command")
+    payload["single_row_run"] = {k: hardware.get(k) for k in keys}
+    old_args = argparse.Namespace(**{**payload["args"], "results_dir": args.results_dir})
+    report(payload, doc["hardware"], old_args, plot_memory=False)
+
+
+def measure(args):
+    """The throughput and peak-memory cases: their payload for :func:`report`."""
     from sklearn.decomposition import PCA
 
     from skae import Autoencoder
@@ -262,13 +301,35 @@ def main():
                 f"(output {res['output_mb']:.1f} MB)",
                 flush=True,
             )
+    return {
+        "args": vars(args),
+        "n_rows": X.shape[0],
+        "max_abs_diff_skae_vs_torch": max_abs_diff,
+        "skae_ratio_vs_torch_one_call": skae_t / base,
+        "throughput": throughput,
+        "memory": memory,
+    }
 
+
+def report(payload, hardware, args, plot_memory=True):
+    """Write the results (JSON and markdown) of ``payload``; the plot too
+    when ``plot_memory`` and there are memory cases."""
+    q = args.quick
+    throughput, memory = payload["throughput"], payload["memory"]
+    single_row, max_abs_diff = payload["single_row"], payload["max_abs_diff_skae_vs_torch"]
+    run = payload.get("single_row_run")
+    rerun = (
+        ""
+        if run is None
+        else f" This section was rerun alone on {run['date']} (commit {run['git_commit']}, "
+        f"load average {run['loadavg_1_5_15']}); the others are from the run in the header."
+    )
     sections = [
         (
             "Throughput",
             "\n".join(
                 [
-                    f"{X.shape[0]} x {X.shape[1]} float32 MNIST rows, encoder 784-512-128-32 (fitted "
+                    f"{payload['n_rows']} x 784 float32 MNIST rows, encoder 784-512-128-32 (fitted "
                     f"{args.fit_epochs} epoch(s) on 10k rows), median of {args.repeats} interleaved repeats. "
                     f"skae and the plain encoder agree to max |diff| = {max_abs_diff:.2e}.",
                     "",
@@ -289,7 +350,7 @@ def main():
                     "One digits row (64 features), Autoencoder(n_components=8) and the default "
                     "AutoencoderOutlierDetector (fitted on "
                     f"{'500' if q else 'all 1,797'} rows) against PCA in the same process; "
-                    "median ms of 1,000 calls each, interleaved.",
+                    "median ms of 1,000 calls each, interleaved." + rerun,
                     "",
                     C.markdown_table(
                         single_row,
@@ -332,20 +393,11 @@ def main():
                 ),
             )
         )
-    payload = {
-        "args": vars(args),
-        "n_rows": X.shape[0],
-        "max_abs_diff_skae_vs_torch": max_abs_diff,
-        "skae_ratio_vs_torch_one_call": skae_t / base,
-        "throughput": throughput,
-        "memory": memory,
-        "single_row": single_row,
-    }
     for _, body in sections:
         print("\n" + body)
     name = "bench_transform" if torch.device(args.device).type == "cpu" else "bench_transform_cuda"
     d = C.write_results(name, q, payload, sections, hardware, folder=args.results_dir)
-    if memory:
+    if memory and plot_memory:
         plot(throughput, memory, d / f"{name}.png")
 
 
