@@ -100,16 +100,17 @@ def density_scores(model, density, X) -> np.ndarray:
     residual under the fitted ``model``: a Gaussian log-likelihood up to a
     constant, in X's float dtype. ``density``: :func:`fit_density`'s."""
     noise, location, precision = (density[name] for name in DENSITY_ATTRIBUTES)
+    weights = 1.0 / noise
 
     def score(module, x):
         def tensor(array):
             return torch.as_tensor(array, dtype=x.dtype, device=x.device)
 
-        both = _code_and_residual(module, x)
-        code = both[:, : len(location)] - tensor(location)
-        residual = both[:, len(location) :]
-        distance = ((residual * residual) / tensor(noise)).sum(dim=1)
-        return -0.5 * (distance + ((code @ tensor(precision)) * code).sum(dim=1))
+        code = module.encode(x)
+        residual = module.decode(code) - x
+        centred = code - tensor(location)
+        distance = residual.square() @ tensor(weights)
+        return -0.5 * (distance + ((centred @ tensor(precision)) * centred).sum(dim=1))
 
     return model._inference(X, score, "score_samples")
 

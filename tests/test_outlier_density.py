@@ -128,7 +128,8 @@ def test_density_takes_sparse_input(plane):
 
 def test_score_by_is_validated(plane):
     detector = AutoencoderOutlierDetector(score_by="likelihood")
-    with pytest.raises(InvalidParameterError, match=r"'score_by' parameter .* 'density'"):
+    match = r"'score_by' parameter .*'density'.* Got 'likelihood'"
+    with pytest.raises(InvalidParameterError, match=match):
         detector.fit(plane[0])
 
 
