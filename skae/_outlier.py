@@ -70,47 +70,44 @@ def default_estimator(n_samples: int, n_features: int, **params: Any) -> Autoenc
     return Autoencoder(**{**settings, **params})
 
 
-def _code_and_residual(module, x):
-    """A block's codes and residuals (reconstruction minus row), side by side."""
+def _code_and_error(module, x):
+    """A block's codes and, in the last column, each row's squared
+    reconstruction error (summed over the features)."""
     code = module.encode(x)
-    return torch.cat([code, module.decode(code) - x], dim=1)
+    error = (module.decode(code) - x).square().sum(dim=1, keepdim=True)
+    return torch.cat([code, error], dim=1)
 
 
-def fit_density(model, X) -> dict[str, np.ndarray]:
+def fit_density(model, X) -> dict[str, Any]:
     """The Gaussian of ``score_by="density"`` for a fitted ``model`` and its
-    training rows ``X``: per feature, the mean squared residual, floored at
-    the mean over the features (``noise_variance_``), and a Ledoit-Wolf
-    shrunk covariance of the codes (``code_location_``, ``code_precision_``)."""
-    both = model._inference(X, _code_and_residual, "transform").astype(np.float64)
-    n_codes = both.shape[1] - X.shape[1]
-    codes, squared = both[:, :n_codes], both[:, n_codes:] ** 2
-    per_feature = squared.mean(axis=0)
-    floor = max(float(per_feature.mean()), np.finfo(np.float64).tiny)
-    shrunk = LedoitWolf().fit(codes)
+    training rows ``X``: the mean squared residual per feature
+    (``noise_variance_``) and a Ledoit-Wolf shrunk covariance of the codes
+    (``code_location_``, ``code_precision_``)."""
+    both = model._inference(X, _code_and_error, "transform").astype(np.float64)
+    noise = float(both[:, -1].mean()) / X.shape[1]
+    shrunk = LedoitWolf().fit(both[:, :-1])
     return {
-        "noise_variance_": np.maximum(per_feature, floor),
+        "noise_variance_": max(noise, np.finfo(np.float64).tiny),
         "code_location_": shrunk.location_,
         "code_precision_": shrunk.precision_,
     }
 
 
 def density_scores(model, density, X) -> np.ndarray:
-    """``-(sum_j r_j^2 / noise_variance_j + (z - location)' precision (z -
-    location)) / 2`` for each row of ``X``, with ``z`` its code and ``r`` its
-    residual under the fitted ``model``: a Gaussian log-likelihood up to a
-    constant, in X's float dtype. ``density``: :func:`fit_density`'s."""
+    """``-(|r|^2 / noise_variance + (z - location)' precision (z - location))
+    / 2`` for each row of ``X``, with ``z`` its code and ``r`` its residual
+    under the fitted ``model``: a Gaussian log-likelihood up to a constant,
+    in X's float dtype. ``density``: :func:`fit_density`'s."""
     noise, location, precision = (density[name] for name in DENSITY_ATTRIBUTES)
-    weights = 1.0 / noise
 
     def score(module, x):
         def tensor(array):
             return torch.as_tensor(array, dtype=x.dtype, device=x.device)
 
         code = module.encode(x)
-        residual = module.decode(code) - x
+        error = (module.decode(code) - x).square().sum(dim=1)
         centred = code - tensor(location)
-        distance = residual.square() @ tensor(weights)
-        return -0.5 * (distance + ((centred @ tensor(precision)) * centred).sum(dim=1))
+        return -0.5 * (error / noise + ((centred @ tensor(precision)) * centred).sum(dim=1))
 
     return model._inference(X, score, "score_samples")
 
@@ -120,12 +117,11 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
 
     Fits a clone of a skae autoencoder to the training data and scores each
     row by a Gaussian on the autoencoder's fit (``score_by="density"``, the
-    default): ``-(sum_j r_j^2 / noise_variance_[j] + (z - code_location_)'
+    default): ``-(|r|^2 / noise_variance_ + (z - code_location_)'
     code_precision_ (z - code_location_)) / 2`` for the row's code ``z`` and
     residual ``r`` (reconstruction minus row), with the mean squared residual
-    of each feature on the training rows (floored at the mean over the
-    features) and a Ledoit-Wolf shrunk covariance of the training codes,
-    which is :meth:`sklearn.decomposition.PCA.score_samples`' form, less a
+    per feature of the training rows and a Ledoit-Wolf shrunk covariance of
+    the training codes, which is :meth:`sklearn.decomposition.PCA.score_samples`' form, less a
     constant, when the autoencoder is PCA; the reconstruction error alone sees
     only how far a row lies off the code's manifold, not how far out along
     it. ``score_by="reconstruction"`` scores with the autoencoder's own
@@ -194,10 +190,9 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
     offset_ : float
         The ``100 * contamination`` percentile of ``calibration_scores_``;
         ``decision_function = score_samples - offset_``.
-    noise_variance_ : ndarray of shape (n_features,)
-        ``score_by="density"`` only: each feature's mean squared residual on
-        the training rows, floored at its mean over the features (a feature
-        the code reconstructs better than average is not weighted up).
+    noise_variance_ : float
+        ``score_by="density"`` only: the mean squared residual per feature
+        of the training rows (over the rows and the features).
     code_location_ : ndarray of shape (n_components,)
         ``score_by="density"`` only: the mean of the training rows' codes.
     code_precision_ : ndarray of shape (n_components, n_components)
@@ -544,11 +539,11 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
 
 
 def _checked_density(attributes, estimator):
-    """The saved ``score_by="density"`` attributes as float64 arrays, refused
-    unless their shapes fit the inner estimator's features and code size."""
-    n_features, n_codes = estimator.n_features_in_, estimator._n_features_out
+    """The saved ``score_by="density"`` attributes, refused unless their
+    shapes fit the inner estimator's code size and the noise is positive."""
+    n_codes = estimator._n_features_out
     shapes = {
-        "noise_variance_": (n_features,),
+        "noise_variance_": (),
         "code_location_": (n_codes,),
         "code_precision_": (n_codes, n_codes),
     }
@@ -561,6 +556,7 @@ def _checked_density(attributes, estimator):
                 f"its inner estimator needs {shape}."
             )
         arrays[name] = array
-    if not np.all(arrays["noise_variance_"] > 0):
+    noise = float(arrays["noise_variance_"])
+    if not (np.isfinite(noise) and noise > 0):
         raise ValueError("The file's detector attribute noise_variance_ is not positive.")
-    return arrays
+    return {**arrays, "noise_variance_": noise}
