@@ -32,6 +32,7 @@ from sklearn.utils import Tags
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from . import _distributed, _engine
+from ._copying import copy_module
 from ._dask import is_dask_array, score_dask_array
 from ._device import TORCH_DTYPES, as_tensor, inference_module, resolve_device
 from ._engine import StopReason, TrainingSetup
@@ -409,7 +410,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """A newly built module, or a copy of ``module_`` to continue from."""
         if fresh:
             return self._seeded_module(n_features, draw_seed(rng)).to(device)
-        return copy.deepcopy(self.module_).to(device)
+        return copy_module(self.module_, device)
 
     def _split_validation(self, rows, generator, early_stopping):
         """(training rows, held-out rows or None), as row sources."""

@@ -7,6 +7,7 @@ import copy
 import numpy as np
 import torch
 
+from ._copying import copy_optimizer_state
 from ._device import to_numpy
 
 #: ``learning_rate_schedule="plateau"`` stops once the rate falls below this
@@ -59,7 +60,8 @@ def copy_optimizer(optimizer, params, *, device):
     )
     # load_state_dict keeps the given tensors (moved to the parameters'
     # device), and the step updates them in place
-    copied.load_state_dict(copy.deepcopy(optimizer.state_dict()))
+    if not copy_optimizer_state(optimizer, copied):
+        copied.load_state_dict(copy.deepcopy(optimizer.state_dict()))
     return copied
 
 
