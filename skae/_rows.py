@@ -236,10 +236,16 @@ def training_rows(X, device):
     if is_memory_mapped(X):
         return ArrayRows(X)
     shareable = X.flags.writeable and X.flags.c_contiguous and X.dtype == np.float32
-    free = available_memory()
-    if not shareable and free is not None and 4 * X.size > MAX_COPY_FRACTION * free:
+    if not shareable and _copy_too_large(X):
         return ArrayRows(X)
     return TensorRows(as_tensor(X, device))
+
+
+def _copy_too_large(X):
+    """Whether a float32 copy of X would take more than ``MAX_COPY_FRACTION``
+    of the available memory (read only when a copy is to be made)."""
+    free = available_memory()
+    return free is not None and 4 * X.size > MAX_COPY_FRACTION * free
 
 
 def block_rows(n_features):
