@@ -121,10 +121,11 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
     code_precision_ (z - code_location_)) / 2`` for the row's code ``z`` and
     residual ``r`` (reconstruction minus row), with the mean squared residual
     per feature of the training rows and a Ledoit-Wolf shrunk covariance of
-    the training codes, which is :meth:`sklearn.decomposition.PCA.score_samples`' form, less a
-    constant, when the autoencoder is PCA; the reconstruction error alone sees
-    only how far a row lies off the code's manifold, not how far out along
-    it. ``score_by="reconstruction"`` scores with the autoencoder's own
+    the training codes: the form of
+    :meth:`sklearn.decomposition.PCA.score_samples` (less a constant) when
+    the autoencoder is PCA, since the reconstruction error alone sees how
+    far a row lies off the code's manifold, not how far out along it.
+    ``score_by="reconstruction"`` scores with the autoencoder's own
     :meth:`score_samples` (the negative reconstruction error; the ELBO for
     :class:`VariationalAutoencoder`). Rows scoring low are the outliers.
 
