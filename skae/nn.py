@@ -273,11 +273,12 @@ class FoldedLoss:
     the data's units is ``s D(E(u))``, where the code scale multiplied on the
     way out of the encoder is divided on the way into the decoder, so that
     ``total(s D(E(u)), x) = s^2 total(D(E(u)), u)`` for a homogeneous total.
-    The step then runs neither the code scale's two operations nor the output's
-    product with ``s``, and the mean's division takes the factor ``s^2``: the
-    same loss and gradients, up to rounding, in four operations (and their
-    backward) fewer per step. ``x_in`` (a corruption of ``x``, in the data's
-    units) is divided by ``s`` on its own; with a scale of 1 nothing is divided.
+    The step then runs neither the code scale's two operations (a module with a
+    linear path has one) nor the output's product with ``s``, and the mean's
+    division takes the factor ``s^2``: the same loss and gradients, up to
+    rounding, in up to three operations (and their backward) fewer per step.
+    ``x_in`` (a corruption of ``x``, in the data's units) is divided by ``s``
+    on its own; with a scale of 1 nothing is divided.
     """
 
     def __init__(self, module, total, scale):
