@@ -70,44 +70,48 @@ def default_estimator(n_samples: int, n_features: int, **params: Any) -> Autoenc
     return Autoencoder(**{**settings, **params})
 
 
-def _code_and_error(module, x):
-    """A block's codes and, in the last column, each row's squared
-    reconstruction error (summed over the features)."""
-    code = module.encode(x)
-    error = (module.decode(code) - x).square().sum(dim=1, keepdim=True)
-    return torch.cat([code, error], dim=1)
+def fit_code_density(model, X) -> dict[str, np.ndarray]:
+    """The Gaussian of the codes of a fitted ``model`` on its training rows
+    ``X``, shrunk by Ledoit-Wolf: ``code_location_`` and ``code_precision_``."""
+    shrunk = LedoitWolf().fit(np.asarray(model.transform(X), dtype=np.float64))
+    return {"code_location_": shrunk.location_, "code_precision_": shrunk.precision_}
 
 
-def fit_density(model, X) -> dict[str, Any]:
-    """The Gaussian of ``score_by="density"`` for a fitted ``model`` and its
-    training rows ``X``: the mean squared residual per feature
-    (``noise_variance_``) and a Ledoit-Wolf shrunk covariance of the codes
-    (``code_location_``, ``code_precision_``)."""
-    both = model._inference(X, _code_and_error, "transform").astype(np.float64)
-    noise = float(both[:, -1].mean()) / X.shape[1]
-    shrunk = LedoitWolf().fit(both[:, :-1])
-    return {
-        "noise_variance_": max(noise, np.finfo(np.float64).tiny),
-        "code_location_": shrunk.location_,
-        "code_precision_": shrunk.precision_,
-    }
+def _error_and_distance(location, precision):
+    """``fn(module, x)``: each row's squared reconstruction error (summed over
+    the features) and the squared Mahalanobis distance of its code."""
 
-
-def density_scores(model, density, X) -> np.ndarray:
-    """``-(|r|^2 / noise_variance + (z - location)' precision (z - location))
-    / 2`` for each row of ``X``, with ``z`` its code and ``r`` its residual
-    under the fitted ``model``: a Gaussian log-likelihood up to a constant,
-    in X's float dtype. ``density``: :func:`fit_density`'s."""
-    noise, location, precision = (density[name] for name in DENSITY_ATTRIBUTES)
-
-    def score(module, x):
+    def error_and_distance(module, x):
         def tensor(array):
             return torch.as_tensor(array, dtype=x.dtype, device=x.device)
 
         code = module.encode(x)
         error = (module.decode(code) - x).square().sum(dim=1)
         centred = code - tensor(location)
-        return -0.5 * (error / noise + ((centred @ tensor(precision)) * centred).sum(dim=1))
+        return error, ((centred @ tensor(precision)) * centred).sum(dim=1)
+
+    return error_and_distance
+
+
+def error_and_distance(model, codes, X) -> np.ndarray:
+    """Columns: :func:`_error_and_distance` of each row of ``X`` under the
+    fitted ``model`` and its :func:`fit_code_density` ``codes``, in float64."""
+    fn = _error_and_distance(codes["code_location_"], codes["code_precision_"])
+    both = model._inference(X, lambda module, x: torch.stack(fn(module, x), dim=1), "transform")
+    return np.asarray(both, dtype=np.float64)
+
+
+def density_scores(model, density, X) -> np.ndarray:
+    """``-(|r|^2 / noise_variance_ + (z - location)' precision (z -
+    location)) / 2`` for each row of ``X``, with ``z`` its code and ``r`` its
+    residual under the fitted ``model``: a Gaussian log-likelihood up to a
+    constant, in X's float dtype. ``density``: the detector's attributes."""
+    noise = density["noise_variance_"]
+    fn = _error_and_distance(density["code_location_"], density["code_precision_"])
+
+    def score(module, x):
+        error, distance = fn(module, x)
+        return -0.5 * (error / noise + distance)
 
     return model._inference(X, score, "score_samples")
 
@@ -120,8 +124,9 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
     default): ``-(|r|^2 / noise_variance_ + (z - code_location_)'
     code_precision_ (z - code_location_)) / 2`` for the row's code ``z`` and
     residual ``r`` (reconstruction minus row), with the mean squared residual
-    per feature of the training rows and a Ledoit-Wolf shrunk covariance of
-    the training codes: the form of
+    per feature of rows the scoring model did not see (the out-of-fold
+    reconstructions below) and a Ledoit-Wolf shrunk covariance of the
+    training codes: the form of
     :meth:`sklearn.decomposition.PCA.score_samples` (less a constant) when
     the autoencoder is PCA, since the reconstruction error alone sees how
     far a row lies off the code's manifold, not how far out along it.
@@ -177,9 +182,12 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         model. Pass an int for results that repeat across calls.
     score_by : {"density", "reconstruction"}, default="density"
         The score of a row: ``"density"``, the Gaussian on the code and the
-        residual above (the fold models and the final model each fit their
-        own on the rows they were fitted to); ``"reconstruction"``, the
-        inner estimator's :meth:`score_samples`.
+        residual above (each fold model and the final model with the code
+        Gaussian of the rows it was fitted to, all with the one
+        ``noise_variance_`` of the out-of-fold residuals: the noise of new
+        rows, which an in-sample variance would understate the more, the
+        better a model fits its rows); ``"reconstruction"``, the inner
+        estimator's :meth:`score_samples`.
 
     Attributes
     ----------
@@ -193,7 +201,8 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         ``decision_function = score_samples - offset_``.
     noise_variance_ : float
         ``score_by="density"`` only: the mean squared residual per feature
-        of the training rows (over the rows and the features).
+        of the out-of-fold reconstructions of the training rows (each by
+        the fold model that did not see the row).
     code_location_ : ndarray of shape (n_components,)
         ``score_by="density"`` only: the mean of the training rows' codes.
     code_precision_ : ndarray of shape (n_components, n_components)
@@ -348,26 +357,34 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         split_seed, model_seed = (int(s) for s in rng.integers(2**31, size=2))
         seed = None if self.random_state is None else model_seed
         template = self._template(X.shape, seed)
-        scores = self._out_of_fold_scores(X, template, split_seed)
+        scores, noise = self._out_of_fold_scores(X, template, split_seed)
         self.estimator_ = clone(template).fit(X)
         if self.score_by == "density":
-            self.__dict__.update(fit_density(self.estimator_, X))
+            self.noise_variance_ = noise
+            self.__dict__.update(fit_code_density(self.estimator_, X))
         self.calibration_scores_ = scores
         self.offset_ = float(np.percentile(scores, 100.0 * self.contamination))
         return self
 
     def _out_of_fold_scores(self, X, template, seed):
-        """Each row's score by a clone fitted on the other folds."""
+        """Each row's score by a clone fitted on the other folds and, for
+        ``score_by="density"``, ``noise_variance_``: the mean squared
+        residual per feature of these out-of-fold reconstructions (else
+        None). Each fold model's own codes give its code term."""
         scores = np.empty(X.shape[0], dtype=np.float64)
+        parts = np.empty((X.shape[0], 2), dtype=np.float64)
         folds = KFold(n_splits=self.cv, shuffle=True, random_state=seed)
         for fitted_rows, held_out in folds.split(X):
             model = clone(template).fit(X[fitted_rows])
             if self.score_by == "density":
-                density = fit_density(model, X[fitted_rows])
-                scores[held_out] = density_scores(model, density, X[held_out])
+                codes = fit_code_density(model, X[fitted_rows])
+                parts[held_out] = error_and_distance(model, codes, X[held_out])
             else:
                 scores[held_out] = model.score_samples(X[held_out])
-        return scores
+        if self.score_by != "density":
+            return scores, None
+        noise = max(float(parts[:, 0].mean()) / X.shape[1], np.finfo(np.float64).tiny)
+        return -0.5 * (parts[:, 0] / noise + parts[:, 1]), noise
 
     def score_samples(self, X: ArrayLike) -> np.ndarray:
         """The score of each row (see ``score_by``): higher is more normal.
