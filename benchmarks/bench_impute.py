@@ -30,6 +30,7 @@ import time
 import warnings
 
 import numpy as np
+import torch
 from _common import hardware_info, load_digits_split, load_mnist, markdown_table, write_results
 from sklearn.ensemble import ExtraTreesRegressor
 from sklearn.experimental import enable_iterative_imputer  # noqa: F401
@@ -37,6 +38,7 @@ from sklearn.impute import IterativeImputer, KNNImputer, SimpleImputer
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 from skae import AutoencoderImputer
 
@@ -136,7 +138,7 @@ def score(imputer, data, masks):
     }
 
 
-def run(datasets, patterns, quick, mnist_rows):
+def run(datasets, patterns, quick, mnist_rows, names=None):
     rows = []
     for dataset in datasets:
         X_train, y_train, X_test, y_test, task = load(dataset, mnist_rows)
@@ -147,6 +149,8 @@ def run(datasets, patterns, quick, mnist_rows):
             rng = np.random.default_rng(0)
             masks = (hide(data[0], pattern, rng), hide(data[2], pattern, rng))
             for name, imputer in imputers(dataset, quick).items():
+                if names is not None and name not in names:
+                    continue
                 row = {"dataset": dataset, "pattern": pattern, "imputer": name}
                 row.update(score(imputer, data, masks))
                 print(row, flush=True)
@@ -187,18 +191,28 @@ def main():
     parser.add_argument("--patterns", default=",".join(PATTERNS))
     parser.add_argument("--name", default="bench_impute")
     parser.add_argument("--mnist-rows", default="10000,10000", help="training,held-out")
+    parser.add_argument(
+        "--imputers", default="", help="run only these (comma-separated names); default all"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=None, help="CPU threads of torch and of BLAS/OpenMP"
+    )
     parser.add_argument("--notes", default="", help="a note stored with the results")
     parser.add_argument(
         "--merge", default="", help="JSON files or logs of earlier runs to join (no run)"
     )
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+        threadpool_limits(args.threads)
     if args.merge:
         rows = [row for path in args.merge.split(",") for row in load_rows(path)]
     else:
         datasets = ["digits"] if args.quick else args.datasets.split(",")
         patterns = ["mcar20", "mnar"] if args.quick else args.patterns.split(",")
         mnist_rows = tuple(int(n) for n in args.mnist_rows.split(","))
-        rows = run(datasets, patterns, args.quick, mnist_rows)
+        names = args.imputers.split(",") if args.imputers else None
+        rows = run(datasets, patterns, args.quick, mnist_rows, names)
     table = summary(rows)
     names = ["skae", "mean", "knn", "mice", "missforest"]
     columns = ["dataset", "pattern", *[f"{n}_rmse" for n in names], "skae_vs_best_peer"]
