@@ -168,10 +168,11 @@ def summary(rows):
     table = []
     for key in dict.fromkeys((r["dataset"], r["pattern"]) for r in rows):
         found = {r["imputer"]: r for r in rows if (r["dataset"], r["pattern"]) == key}
-        best_peer = min(v["rmse"] for k, v in found.items() if k != "skae")
+        # the best of the real peers (the mean is the floor, not a peer to beat)
+        peers = [v["rmse"] for k, v in found.items() if k not in ("skae", "mean")]
         line = {"dataset": key[0], "pattern": key[1]}
         line.update({f"{k}_rmse": v["rmse"] for k, v in found.items()})
-        line["skae_vs_best_peer"] = found["skae"]["rmse"] / best_peer
+        line["skae_vs_best_peer"] = found["skae"]["rmse"] / min(peers) if peers else None
         line["skae_downstream"] = found["skae"]["downstream"]
         line["best_peer_downstream"] = max(v["downstream"] for k, v in found.items() if k != "skae")
         line["skae_fit_s"] = found["skae"]["fit_s"]
@@ -241,7 +242,7 @@ def write_csv(path, table, columns):
     for the docs' ``csv-table``."""
     lines = [",".join(columns)]
     for line in table:
-        cells = [line.get(c, "") for c in columns]
+        cells = ["" if line.get(c) is None else line[c] for c in columns]
         lines.append(",".join(f"{c:.3f}" if isinstance(c, float) else str(c) for c in cells))
     path.write_text("\n".join(lines) + "\n")
 
