@@ -277,8 +277,9 @@ class FoldedLoss:
     linear path has one) nor the output's product with ``s``, and the mean's
     division takes the factor ``s^2``: the same loss and gradients, up to
     rounding, in up to three operations (and their backward) fewer per step.
-    ``x_in`` (a corruption of ``x``, in the data's units) is divided by ``s``
-    on its own; with a scale of 1 nothing is divided.
+    With a corruption ``x_in`` of ``x`` (in the data's units) the step runs
+    unfolded, in the data's units: noise far larger than ``s`` (absolute noise
+    on tiny data) would overflow the square in the layers' units.
     """
 
     def __init__(self, module, total, scale):
@@ -288,13 +289,12 @@ class FoldedLoss:
 
     def __call__(self, x, x_in=None):
         module = self.module
-        if self.scale is not None:
-            u = x / self.scale
-            u_in = u if x_in is None or x_in is x else x_in / self.scale
-        else:
-            u = x
-            u_in = x if x_in is None else x_in
-        code, nonlinear = module.embed_parts(u_in)
+        corrupted = x_in is not None and x_in is not x
+        if self.scale is not None and corrupted:
+            code, nonlinear = module.encode_parts(x_in)
+            return self.total(module.output(code), x) / x.shape[0], nonlinear
+        u = x if self.scale is None else x / self.scale
+        code, nonlinear = module.embed_parts(x_in if corrupted else u)
         loss = self.total(module.decode_layers(code), u)
         return loss * (self.factor / x.shape[0]), nonlinear
 

@@ -263,3 +263,19 @@ def test_folded_score_is_the_reconstruction_error_in_the_data_units(init):
     assert float(model.module_.input_scale) > 30
     error = ((model.inverse_transform(model.transform(X)) - X) ** 2).sum(axis=1)
     np.testing.assert_allclose(model.score_samples(X), -error, rtol=1e-10)
+
+
+def test_absolute_noise_on_tiny_data_trains_in_the_data_units():
+    """Gaussian noise of 0.1 on rows of 1.7e-21 is 6e19 times the input scale:
+    squared in the layers' units it would overflow float32, so a corrupted
+    step runs unfolded and the fit stays finite (found by hypothesis)."""
+    X = np.full((2, 1), 1.6940659e-21, dtype=np.float32)
+    for seed in range(3):
+        est = skae.DenoisingAutoencoder(
+            n_components=1,
+            hidden_layer_sizes=(),
+            max_iter=3,
+            early_stopping=False,
+            random_state=seed,
+        ).fit(X)
+        assert np.all(np.isfinite(est.loss_curve_))
