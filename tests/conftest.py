@@ -5,6 +5,14 @@ import os
 os.environ.setdefault("SCIPY_ARRAY_API", "1")
 
 import pytest  # noqa: E402  (after the environment variable, before any SciPy import)
+from hypothesis import settings  # noqa: E402
+
+# The property tests draw the same examples on every run and machine (a suite
+# that passes here passes at a user's); HYPOTHESIS_PROFILE=explore draws new
+# ones, to look for failures.
+settings.register_profile("repeatable", derandomize=True, database=None)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 
 @pytest.fixture(scope="session", autouse=True)
