@@ -383,7 +383,8 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
                 scores[held_out] = model.score_samples(X[held_out])
         if self.score_by != "density":
             return scores, None
-        noise = max(float(parts[:, 0].mean()) / X.shape[1], np.finfo(np.float64).tiny)
+        # floored at float32's tiny: the scores divide by it in X's dtype
+        noise = max(float(parts[:, 0].mean()) / X.shape[1], float(np.finfo(np.float32).tiny))
         return -0.5 * (parts[:, 0] / noise + parts[:, 1]), noise
 
     def score_samples(self, X: ArrayLike) -> np.ndarray:

@@ -122,8 +122,8 @@ class VariationalAutoencoder(BaseAutoencoder):
     max_iter : int, default=200
         Maximum number of epochs per call to :meth:`fit`.
     tol : float, default=1e-4
-        Improvement of the loss (or validation ELBO) below which an epoch
-        counts as no improvement.
+        Improvement of the loss (or of the validation score) below which an
+        epoch counts as no improvement.
     n_iter_no_change : int, default=5
         Stop after more than this many epochs without improvement (with
         early stopping, 10 let some digits fits run to ``max_iter``).
@@ -181,9 +181,11 @@ class VariationalAutoencoder(BaseAutoencoder):
     best_loss_ : float or None
         Lowest training loss reached; None with ``early_stopping``.
     validation_scores_ : list of float or None
-        Validation ELBO per epoch with ``early_stopping``; None otherwise.
+        Validation score per epoch with ``early_stopping``: the negative
+        reconstruction error of the held-out rows from their posterior mean
+        (see ``early_stopping``); None otherwise.
     best_validation_score_ : float or None
-        Best validation ELBO with ``early_stopping``; None otherwise.
+        Best validation score with ``early_stopping``; None otherwise.
     best_epoch_ : int or None
         With ``early_stopping``, the epoch (of the last call) whose weights
         were kept: 0 when no epoch beat the starting point (PCA, with

@@ -207,7 +207,9 @@ class EncoderDecoder(nn.Module):
         scale = float(self.input_scale)
         u = x / scale
         error = F.mse_loss(self.decode_layers(self.embed(u)), u, reduction="none").sum(dim=1)
-        return error * (weight * scale * scale)
+        # two products, not scale**2: the square of a scale above ~1e19
+        # overflows float32 where the error times it twice does not
+        return error * (weight * scale) * scale
 
     def folded_loss(self, reconstruction):
         """A batch loss of ``reconstruction`` (a per-sample loss of
@@ -285,7 +287,6 @@ class FoldedLoss:
     def __init__(self, module, total, scale):
         self.module, self.total = module, total
         self.scale = None if scale == 1.0 else scale
-        self.factor = scale * scale
 
     def __call__(self, x, x_in=None):
         module = self.module
@@ -296,7 +297,11 @@ class FoldedLoss:
         u = x if self.scale is None else x / self.scale
         code, nonlinear = module.embed_parts(x_in if corrupted else u)
         loss = self.total(module.decode_layers(code), u)
-        return loss * (self.factor / x.shape[0]), nonlinear
+        if self.scale is not None:  # s^2 as two products: s * s overflows above ~1e19
+            loss = loss * self.scale * (self.scale / x.shape[0])
+        else:
+            loss = loss / x.shape[0]
+        return loss, nonlinear
 
 
 class Shallow(EncoderDecoder):
