@@ -358,10 +358,16 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         seed = None if self.random_state is None else model_seed
         template = self._template(X.shape, seed)
         scores, noise = self._out_of_fold_scores(X, template, split_seed)
-        self.estimator_ = clone(template).fit(X)
+        estimator = clone(template).fit(X)
+        density = {}
         if self.score_by == "density":
-            self.noise_variance_ = noise
-            self.__dict__.update(fit_code_density(self.estimator_, X))
+            density = {"noise_variance_": noise, **fit_code_density(estimator, X)}
+        # everything computed before anything is set: a failed fit keeps the
+        # last one's model; a refit by reconstruction drops the density
+        for name in DENSITY_ATTRIBUTES:
+            self.__dict__.pop(name, None)
+        self.__dict__.update(density)
+        self.estimator_ = estimator
         self.calibration_scores_ = scores
         self.offset_ = float(np.percentile(scores, 100.0 * self.contamination))
         return self
@@ -410,7 +416,9 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         rows = None if names else plain_rows(X, self.n_features_in_)
         if rows is None:
             rows = self._validate(X, reset=False)
-        if self.score_by == "density":
+        # the score the detector was fitted with (offset_ is in its units),
+        # whatever score_by says since
+        if hasattr(self, "noise_variance_"):
             return density_scores(self.estimator_, self.__dict__, rows)
         return self.estimator_.score_samples(rows)
 

@@ -104,6 +104,22 @@ def test_density_attributes_only_for_the_density_score(plane):
     )
 
 
+def test_scores_follow_the_fit_not_a_later_set_params(plane):
+    """offset_ is in the units of the score the detector was fitted with: a
+    later set_params(score_by=...) changes nothing until the next fit, which
+    then drops the density attributes."""
+    X_train, X_new = plane[0], plane[1]
+    detector = _linear_detector("density").fit(X_train)
+    before = detector.decision_function(X_new)
+    detector.set_params(score_by="reconstruction")
+    np.testing.assert_array_equal(detector.decision_function(X_new), before)
+    detector.fit(X_train)
+    assert not hasattr(detector, "noise_variance_")
+    np.testing.assert_array_equal(
+        detector.score_samples(X_new), detector.estimator_.score_samples(X_new)
+    )
+
+
 def test_density_keeps_the_input_dtype(plane):
     X_train, X_new, _ = plane
     detector = _linear_detector("density").fit(X_train.astype(np.float32))
