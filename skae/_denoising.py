@@ -268,5 +268,7 @@ class DenoisingAutoencoder(BaseMLPAutoencoder):
             )
 
     def _corrupt(self, x, generator):
+        if self.noise_level == 0:  # no corruption: the plain model's step, bit for bit
+            return x
         with torch.no_grad():
             return NOISES[self.noise](x, self.noise_level, generator)
