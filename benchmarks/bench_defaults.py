@@ -88,7 +88,7 @@ from skae import (
     SparseAutoencoder,
     VariationalAutoencoder,
 )
-from skae._evaluation import reconstruction_error
+from skae._evaluation import reconstruction_error, score_codes
 
 ESTIMATORS = {
     cls.__name__: cls
@@ -381,7 +381,7 @@ def holdout_accuracy(Z_train, Z_valid, data, scaled=False):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf = classifier(scaled, data.get("task", "classification"))
-        return float(clf.fit(Z_train, data["y_train"]).score(Z_valid, data["y_valid"]))
+        return score_codes(Z_train, data["y_train"], Z_valid, data["y_valid"], model=clf)
 
 
 def evaluate_holdout(est, data):
