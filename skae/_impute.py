@@ -386,7 +386,10 @@ class AutoencoderImputer(BaseAutoencoder):
         loss = hidden_error + self.observed_weight * seen_error
         if log_variance is not None:  # the Gaussian NLL of the hidden errors, stopped
             nll = log_variance + errors.detach() * torch.exp(-log_variance)
-            loss = loss + 0.5 * (nll * hidden).sum() / n_hidden
+            # where, not a product: 0 * inf (exp of a very negative log-variance
+            # on a seen entry) is NaN, which would reach the head's gradient
+            nll = torch.where(hidden.bool(), nll, torch.zeros_like(nll))
+            loss = loss + 0.5 * nll.sum() / n_hidden
         return loss
 
     def _score_samples_batch(self, module, x):
