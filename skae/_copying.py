@@ -18,9 +18,15 @@ def copy_module(module, device=None):
     deep-copied; then moved to ``device`` unless all of it is there already."""
     new = _copy(module, {})
     tensors = [*new.parameters(), *new.buffers()]
-    if device is not None and any(t.device != torch.device(device) for t in tensors):
+    if device is not None and not all(_is_on(t, torch.device(device)) for t in tensors):
         new.to(device)
     return new
+
+
+def _is_on(tensor, device):
+    """Whether ``tensor`` is on ``device``; "cuda" (no index) means any CUDA
+    device, as torch's current one is (``cuda != cuda:0`` to torch)."""
+    return tensor.device.type == device.type and device.index in (None, tensor.device.index)
 
 
 def _copy(module, memo):

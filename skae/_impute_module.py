@@ -66,8 +66,11 @@ class MaskedImputerModule(nn.Module):
         :meth:`restore`, and the log variance of each of its entries, read
         from the last hidden layer with its gradient stopped (the variance
         head learns beside the network and does not change it)."""
-        hidden = self.net[:-1](torch.cat([z, observed.to(z.dtype)], dim=1))
-        return self.net[-1](hidden), self.log_variance(hidden.detach())
+        *layers, last = self.net  # no new Sequential per training step
+        hidden = torch.cat([z, observed.to(z.dtype)], dim=1)
+        for layer in layers:
+            hidden = layer(hidden)
+        return last(hidden), self.log_variance(hidden.detach())
 
     def forward(self, x):
         """Every entry of ``x`` (NaN where missing) as the network restores
