@@ -203,8 +203,10 @@ class EncoderDecoder(nn.Module):
         """Per-row squared error of the reconstruction of ``x``, in the data's
         units, times ``weight``: computed in the layers' units as
         :class:`FoldedLoss` computes it (``s^2 |u - D(E(u))|^2`` with ``u = x /
-        s``), three operations fewer than through :meth:`forward`."""
-        scale = float(self.input_scale)
+        s``), three operations fewer than through :meth:`forward`. The scale
+        stays a tensor: reading it as a number would wait on the device every
+        block."""
+        scale = self.input_scale
         u = x / scale
         error = F.mse_loss(self.decode_layers(self.embed(u)), u, reduction="none").sum(dim=1)
         # two products, not scale**2: the square of a scale above ~1e19
