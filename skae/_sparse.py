@@ -19,6 +19,10 @@ from ._validation import Interval, StrOptions
 
 #: Rows of the training data whose codes the check for an all-zero L1 code reads.
 DEAD_CODE_ROWS = 2048
+#: sparsity_weight="auto" of an L1 code beside init="pca"'s linear path: its
+#: units add to PCA's code, so each is worth less to the reconstruction than
+#: a unit of a random start's code, and the random start's 0.01 switches them off.
+PCA_START_L1_WEIGHT = 1e-3
 
 
 class SparseAutoencoder(BaseMLPAutoencoder):
@@ -45,18 +49,22 @@ class SparseAutoencoder(BaseMLPAutoencoder):
         codes and reconstructions). With ``early_stopping`` the start is
         scored on the held-out rows and kept unless an epoch beats it, so the
         fit is never worse than PCA there (``best_epoch_`` says which won).
-        "random": the network alone from a random start, as in skae 0.2,
-        except that L1 code units are kept from dying: their biases start
-        centred on the training rows (each unit active on about half of
-        them) and their gradient below zero is 0.01 instead of 0 (the code
-        itself is an exact ReLU). The sparsity penalty acts on the non-linear path's code units
-        (L1: their contribution through the gate); the PCA units of the code
-        are not penalised. Where PCA already explains the data, the sparse
-        units die beside the PCA path (the fit warns) and the code is PCA's,
-        dense: for a sparse code of images use "random"; on wide sparse data
-        such as TF-IDF the random start's ReLU code is degenerate (measured:
-        chance-level accuracy on the benchmarks' text task), and "pca" keeps
-        PCA's code there.
+        "random": the network alone from a random start, as in skae 0.2.
+        With either start, L1 code units are kept from dying: their biases
+        start centred on the training rows (each unit active on about half
+        of them) and their gradient below zero is 0.01 instead of 0 (the
+        code itself is an exact ReLU); beside PCA's code, whose
+        reconstruction gradient is zero at the start, the penalty alone
+        would otherwise switch them all off in the first epoch. The sparsity
+        penalty acts on the non-linear path's code units (L1: their
+        contribution through the gate); the PCA units of the code are not
+        penalised, so with "pca" the code is PCA's dense code plus sparse
+        non-linear corrections. For a code of sparse units only (an
+        over-complete code of images, say) use "random": with
+        ``n_components >= n_features`` PCA reconstructs the rows exactly,
+        no epoch beats it and the fit keeps it. On wide sparse data such as
+        TF-IDF the random start's ReLU code is degenerate and "pca" keeps
+        PCA's code there (see :ref:`pca_start`).
     hidden_layer_sizes : array-like of int or int, default=(100,)
         Widths of the encoder's hidden layers; the decoder uses them in reverse.
         ``()`` gives a single layer each way.
@@ -70,20 +78,15 @@ class SparseAutoencoder(BaseMLPAutoencoder):
     sparsity : {"l1", "kl"}, default="l1"
         The penalty: the L1 norm of ReLU code units, or the KL divergence of
         the mean activation of logistic code units from ``sparsity_target``.
-    sparsity_weight : float, default=0.01
+    sparsity_weight : float or "auto", default="auto"
         Weight of the penalty against the reconstruction loss (a sum over
-        features per sample). The L1 default was measured on digits
-        (``n_components`` 8 and 128, seeds 0-4) and held-out breast cancer
-        data (standardised, 8): at 0.01 no default fit left more than half
-        of its code units dead (digits at 128: 40-43 dead, 62-67 % zeros in
-        the codes, Hoyer sparsity 0.57-0.61, accuracy of a logistic
-        regression on the codes 0.956-0.976; at 8: 0-1 dead), while 0.03
-        left 67 of 128 dead on one seed and 0.1 left 66-90. KL codes are
-        sparsest around 0.01-0.1 (``benchmarks/bench_penalty_weights.py``),
-        and heavier KL weights spread a low activation evenly over all units
-        instead. The penalty is in the units of the reconstruction loss, X's:
-        on data far below unit scale it weighs more. Too heavy an L1 penalty
-        switches most ReLU units of the code off: ``fit`` then warns.
+        features per sample), in the units of that loss, X's: on data far
+        below unit scale it weighs more. "auto" is 0.001 for an L1 code with
+        ``init="pca"`` (its units add to PCA's code, so each is worth less to
+        the reconstruction than a unit of a random start's code, and 0.01
+        switches them off) and 0.01 otherwise; see :ref:`pca_start` for the
+        measurements. Too heavy an L1 penalty switches most ReLU units of
+        the code off: ``fit`` then warns.
     sparsity_target : float, default=0.05
         Target mean activation rho of each code unit, for ``sparsity="kl"``.
     optimizer : {"adam", "adamw", "sgd"}, default="adam"
@@ -204,11 +207,11 @@ class SparseAutoencoder(BaseMLPAutoencoder):
         When, with ``sparsity="l1"``, :meth:`fit` ends with more than half of
         the ReLU code units at zero on every training row checked (the first
         2,048): dead units. Beside ``init="pca"``'s linear path these are
-        the non-linear path's units, which then get no gradient, and the code
-        is mostly or only the linear path's: dense, not sparse. From a random
-        start a small gradient reaches them, which too heavy a penalty
-        outweighs; when every unit is dead, :meth:`transform` gives the same
-        code for every row.
+        the non-linear path's units, and the code is mostly or only the
+        linear path's: dense, not sparse. A small gradient reaches them,
+        which too heavy a penalty outweighs, or the reconstruction does not
+        need them; from a random start with every unit dead,
+        :meth:`transform` gives the same code for every row.
 
     See Also
     --------
@@ -239,7 +242,7 @@ class SparseAutoencoder(BaseMLPAutoencoder):
     _parameter_constraints: dict = {
         **BaseMLPAutoencoder._parameter_constraints,
         "sparsity": [StrOptions(set(SPARSITY_PENALTIES))],
-        "sparsity_weight": [Interval(Real, 0, None, closed="left")],
+        "sparsity_weight": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
         "sparsity_target": [Interval(Real, 0, 1, closed="neither")],
     }
 
@@ -252,7 +255,7 @@ class SparseAutoencoder(BaseMLPAutoencoder):
         activation: Activation = "relu",
         loss: Literal["mse", "bce"] = "mse",
         sparsity: str = "l1",
-        sparsity_weight: float = 0.01,
+        sparsity_weight: float | Literal["auto"] = "auto",
         sparsity_target: float = 0.05,
         optimizer: Literal["adam", "adamw", "sgd"] = "adam",
         learning_rate: float = 5e-3,
@@ -310,11 +313,17 @@ class SparseAutoencoder(BaseMLPAutoencoder):
 
     @property
     def _revives_units(self):
-        """Whether the ReLU code units get the two remedies against dying:
-        a leaky gradient and a bias centred on the training rows at the start
-        (an L1 code from a random start; beside init="pca"'s linear path the
-        units start behind a closed gate)."""
-        return self.sparsity == "l1" and self.init == "random"
+        """Whether the ReLU code units get the two remedies against dying: a
+        leaky gradient and a bias centred on the training rows at the start
+        (an L1 code, from either start)."""
+        return self.sparsity == "l1"
+
+    @property
+    def _sparsity_weight(self):
+        """``sparsity_weight``, with "auto" resolved (see its docstring)."""
+        if self.sparsity_weight != "auto":
+            return self.sparsity_weight
+        return PCA_START_L1_WEIGHT if self.sparsity == "l1" and self.init == "pca" else 0.01
 
     def _build_module(self, n_features):
         module = super()._build_module(n_features)
@@ -323,9 +332,9 @@ class SparseAutoencoder(BaseMLPAutoencoder):
         return module
 
     def _start_module(self, module, X, X_train, rng):
-        """The start of every autoencoder, then (an L1 code from a random
-        start) the code layer's bias centred on the training rows (the first
-        2,048), so that each ReLU code unit starts active on about half of them."""
+        """The start of every autoencoder, then (an L1 code) the code layer's
+        bias centred on the training rows (the first 2,048), so that each ReLU
+        code unit starts active on about half of them."""
         super()._start_module(module, X, X_train, rng)
         if not self._revives_units:
             return
@@ -340,7 +349,7 @@ class SparseAutoencoder(BaseMLPAutoencoder):
         gate = getattr(module, "encoder_gate", None)
         if gate is not None and self.sparsity == "l1":  # what the units add to the code
             code = gate * code
-        return self.sparsity_weight * penalty(code, self.sparsity_target)
+        return self._sparsity_weight * penalty(code, self.sparsity_target)
 
     def _train_module(self, module, X, setup, *, incremental, **kwargs):
         """Training as every MLP autoencoder trains, then a warning when an L1
@@ -360,10 +369,10 @@ class SparseAutoencoder(BaseMLPAutoencoder):
         if dead <= n_units / 2:
             return
         if beside_linear_path:
-            message = _dead_beside_linear_path(dead, n_units)
+            message = _dead_beside_linear_path(dead, n_units, self._sparsity_weight)
         else:
             fixes = (
-                f"Lower sparsity_weight (now {self.sparsity_weight}) or learning_rate, "
+                f"Lower sparsity_weight (now {self._sparsity_weight}) or learning_rate, "
                 "or use sparsity='kl'."
             )
             message = (
@@ -379,7 +388,7 @@ class SparseAutoencoder(BaseMLPAutoencoder):
         warnings.warn(message, ConvergenceWarning, stacklevel=6)
 
 
-def _dead_beside_linear_path(dead, n_units):
+def _dead_beside_linear_path(dead, n_units, weight):
     """The dead-unit warning of a model with init="pca"'s linear path."""
     code = (
         "the code is the linear path's alone (PCA's start, trained): dense, not sparse"
@@ -388,10 +397,9 @@ def _dead_beside_linear_path(dead, n_units):
     )
     return (
         f"{dead} of the {n_units} ReLU code units of the non-linear path are zero on every "
-        f"training row checked (dead: a ReLU unit at zero gets no gradient, so it does not "
-        f"come back); {code}. With init='pca' the linear path holds PCA's code from the "
-        "start, and units that add little to it die (digits, n_components=8: all 8, at "
-        "sparsity_weight 0.1 and 0.01 alike). For a code of ReLU units only, use "
+        f"training row checked (dead: the L1 penalty holds them below zero, or the "
+        f"reconstruction does not need them beside PCA's code); {code}. Lower "
+        f"sparsity_weight (now {weight}); for a code of ReLU units only, use "
         "init='random'; or use sparsity='kl'."
     )
 

@@ -689,8 +689,10 @@ def test_dead_units_beside_the_pca_start_are_reported_as_such():
     from sklearn.datasets import load_digits
 
     digits = load_digits().data[:600] / 16
-    # all 8 die (seeds 0-4 on the README demo's split alike): the fit says so
-    est = SparseAutoencoder(n_components=8, init="pca", max_iter=30, random_state=0, device="cpu")
+    # a heavy penalty kills all 8 (the default's units live): the fit says so
+    est = SparseAutoencoder(
+        n_components=8, sparsity_weight=1.0, init="pca", max_iter=30, random_state=0, device="cpu"
+    )
     with pytest.warns(Warning) as record:
         codes = est.fit_transform(digits)
     messages = [str(w.message) for w in record if "code units" in str(w.message)]
