@@ -26,7 +26,7 @@ from sklearn.utils.estimator_checks import (
 
 import skae
 from skae import AutoencoderImputer
-from skae._impute import column_groups
+from skae._impute_columns import column_groups
 
 #: small and quick settings for the contract tests
 FAST = dict(hidden_layer_sizes=(16,), max_iter=20, random_state=0, device="cpu")
