@@ -9,17 +9,25 @@ from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
-import torch
 from numpy.typing import ArrayLike
 from scipy.special import erf
 from sklearn.base import BaseEstimator, OutlierMixin, clone
-from sklearn.covariance import LedoitWolf
 from sklearn.model_selection import KFold
 from sklearn.utils import ClassifierTags, Tags, get_tags
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._autoencoder import Autoencoder
 from ._base import BaseAutoencoder
+from ._outlier_scores import (
+    DENSITY_ATTRIBUTES,
+    DENSITY_SCORES,
+    checked_density,
+    density_scores,
+    error_and_distance,
+    fit_code_density,
+    residuals,
+    satterthwaite_variance,
+)
 from ._random import seed_source
 from ._validation import Interval, StrOptions, _fit_context, plain_rows
 
@@ -47,9 +55,6 @@ MAX_DEFAULT_COMPONENTS = 16
 #: Version of the detector's exported fitted state (``skae.save``).
 DETECTOR_STATE_VERSION = 1
 
-#: The fitted attributes of ``score_by="density"``: the Gaussian of the scores.
-DENSITY_ATTRIBUTES = ("noise_variance_", "code_location_", "code_precision_")
-
 
 def default_size(n_samples: int, n_features: int) -> dict[str, int]:
     """The default inner model's code size and batch size for data of this
@@ -70,52 +75,6 @@ def default_estimator(n_samples: int, n_features: int, **params: Any) -> Autoenc
     return Autoencoder(**{**settings, **params})
 
 
-def fit_code_density(model, X) -> dict[str, np.ndarray]:
-    """The Gaussian of the codes of a fitted ``model`` on its training rows
-    ``X``, shrunk by Ledoit-Wolf: ``code_location_`` and ``code_precision_``."""
-    shrunk = LedoitWolf().fit(np.asarray(model.transform(X), dtype=np.float64))
-    return {"code_location_": shrunk.location_, "code_precision_": shrunk.precision_}
-
-
-def _error_and_distance(location, precision):
-    """``fn(module, x)``: each row's squared reconstruction error (summed over
-    the features) and the squared Mahalanobis distance of its code."""
-
-    def error_and_distance(module, x):
-        def tensor(array):
-            return torch.as_tensor(array, dtype=x.dtype, device=x.device)
-
-        code = module.encode(x)
-        error = (module.decode(code) - x).square().sum(dim=1)
-        centred = code - tensor(location)
-        return error, ((centred @ tensor(precision)) * centred).sum(dim=1)
-
-    return error_and_distance
-
-
-def error_and_distance(model, codes, X) -> np.ndarray:
-    """Columns: :func:`_error_and_distance` of each row of ``X`` under the
-    fitted ``model`` and its :func:`fit_code_density` ``codes``, in float64."""
-    fn = _error_and_distance(codes["code_location_"], codes["code_precision_"])
-    both = model._inference(X, lambda module, x: torch.stack(fn(module, x), dim=1), "transform")
-    return np.asarray(both, dtype=np.float64)
-
-
-def density_scores(model, density, X) -> np.ndarray:
-    """``-(|r|^2 / noise_variance_ + (z - location)' precision (z -
-    location)) / 2`` for each row of ``X``, with ``z`` its code and ``r`` its
-    residual under the fitted ``model``: a Gaussian log-likelihood up to a
-    constant, in X's float dtype. ``density``: the detector's attributes."""
-    noise = density["noise_variance_"]
-    fn = _error_and_distance(density["code_location_"], density["code_precision_"])
-
-    def score(module, x):
-        error, distance = fn(module, x)
-        return -0.5 * (error / noise + distance)
-
-    return model._inference(X, score, "score_samples")
-
-
 class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
     """Outlier detection by an autoencoder's fit: its residual and its code.
 
@@ -132,7 +91,15 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
     far a row lies off the code's manifold, not how far out along it.
     ``score_by="reconstruction"`` scores with the autoencoder's own
     :meth:`score_samples` (the negative reconstruction error; the ELBO for
-    :class:`VariationalAutoencoder`). Rows scoring low are the outliers.
+    :class:`VariationalAutoencoder`). ``score_by="satterthwaite"`` is the
+    density with ``noise_variance_`` the out-of-fold residuals'
+    ``tr(C^2) / tr(C)`` (``C`` their second-moment matrix) instead of
+    ``tr(C) / p``: correlated residual features then count as the fewer
+    independent ones they amount to, which quiets the residual against the
+    code where the residuals are correlated (on small tabular sets such as
+    breast cancer and wine it scores better, on MNIST's images worse; see
+    ``benchmarks/results/bench_outliers.md``). Rows scoring low are the
+    outliers.
 
     The threshold ``offset_`` is cross-fitted, so that about
     ``contamination`` of *new* inliers fall below it: the rows are split in
@@ -180,14 +147,20 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
     random_state : int, RandomState instance or None, default=None
         Seeds the folds and, when ``estimator=None``, the default inner
         model. Pass an int for results that repeat across calls.
-    score_by : {"density", "reconstruction"}, default="density"
+    score_by : {"density", "satterthwaite", "reconstruction"}, default="density"
         The score of a row: ``"density"``, the Gaussian on the code and the
         residual above (each fold model and the final model with the code
         Gaussian of the rows it was fitted to, all with the one
         ``noise_variance_`` of the out-of-fold residuals: the noise of new
         rows, which an in-sample variance would understate the more, the
-        better a model fits its rows); ``"reconstruction"``, the inner
-        estimator's :meth:`score_samples`.
+        better a model fits its rows); ``"satterthwaite"``, the same
+        Gaussian with the residual's variance scaled for the correlation
+        of its features (Satterthwaite's effective degrees of freedom: the
+        squared norm of correlated residuals varies like that of fewer
+        independent features, so it weighs less against the code); it
+        keeps the out-of-fold residuals (an X-sized float64 array) during
+        the fit; ``"reconstruction"``, the inner estimator's
+        :meth:`score_samples`.
 
     Attributes
     ----------
@@ -200,13 +173,16 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         The ``100 * contamination`` percentile of ``calibration_scores_``;
         ``decision_function = score_samples - offset_``.
     noise_variance_ : float
-        ``score_by="density"`` only: the mean squared residual per feature
-        of the out-of-fold reconstructions of the training rows (each by
-        the fold model that did not see the row).
+        ``score_by="density"`` and ``"satterthwaite"`` only: from the
+        out-of-fold residuals ``R`` (``n`` rows by ``p`` features) of the
+        training rows (each by the fold model that did not see the row),
+        with ``C = R'R / n``: ``tr(C) / p``, the mean squared residual per
+        feature (``"density"``), or ``tr(C^2) / tr(C)``
+        (``"satterthwaite"``).
     code_location_ : ndarray of shape (n_components,)
-        ``score_by="density"`` only: the mean of the training rows' codes.
+        Density scores only: the mean of the training rows' codes.
     code_precision_ : ndarray of shape (n_components, n_components)
-        ``score_by="density"`` only: the inverse of the training codes'
+        Density scores only: the inverse of the training codes'
         covariance shrunk by :class:`~sklearn.covariance.LedoitWolf`.
     n_features_in_ : int
         Number of features seen during :term:`fit`.
@@ -283,7 +259,7 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         "contamination": [Interval(Real, 0, 0.5, closed="right")],
         "cv": [Interval(Integral, 2, None, closed="left")],
         "random_state": ["random_state"],
-        "score_by": [StrOptions({"density", "reconstruction"})],
+        "score_by": [StrOptions({*DENSITY_SCORES, "reconstruction"})],
     }
 
     def __init__(
@@ -360,7 +336,7 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         scores, noise = self._out_of_fold_scores(X, template, split_seed)
         estimator = clone(template).fit(X)
         density = {}
-        if self.score_by == "density":
+        if self.score_by in DENSITY_SCORES:
             density = {"noise_variance_": noise, **fit_code_density(estimator, X)}
         # everything computed before anything is set: a failed fit keeps the
         # last one's model; a refit by reconstruction drops the density
@@ -373,24 +349,33 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         return self
 
     def _out_of_fold_scores(self, X, template, seed):
-        """Each row's score by a clone fitted on the other folds and, for
-        ``score_by="density"``, ``noise_variance_``: the mean squared
-        residual per feature of these out-of-fold reconstructions (else
-        None). Each fold model's own codes give its code term."""
+        """Each row's score by a clone fitted on the other folds and, for the
+        density scores, ``noise_variance_`` from these out-of-fold residuals
+        (:func:`noise_variance`; else None). Each fold model's own codes
+        give its code term."""
+        density = self.score_by in DENSITY_SCORES
         scores = np.empty(X.shape[0], dtype=np.float64)
         parts = np.empty((X.shape[0], 2), dtype=np.float64)
+        # the residuals themselves only where their covariance is needed
+        kept = np.empty(X.shape, dtype=np.float64) if self.score_by == "satterthwaite" else None
         folds = KFold(n_splits=self.cv, shuffle=True, random_state=seed)
         for fitted_rows, held_out in folds.split(X):
             model = clone(template).fit(X[fitted_rows])
-            if self.score_by == "density":
+            if density:
                 codes = fit_code_density(model, X[fitted_rows])
                 parts[held_out] = error_and_distance(model, codes, X[held_out])
             else:
                 scores[held_out] = model.score_samples(X[held_out])
-        if self.score_by != "density":
+            if kept is not None:
+                kept[held_out] = residuals(model, X[held_out])
+        if not density:
             return scores, None
+        if kept is None:  # the mean squared residual per feature
+            noise = float(parts[:, 0].mean()) / X.shape[1]
+        else:
+            noise = satterthwaite_variance(kept)
         # floored at float32's tiny: the scores divide by it in X's dtype
-        noise = max(float(parts[:, 0].mean()) / X.shape[1], float(np.finfo(np.float32).tiny))
+        noise = max(noise, float(np.finfo(np.float32).tiny))
         return -0.5 * (parts[:, 0] / noise + parts[:, 1]), noise
 
     def score_samples(self, X: ArrayLike) -> np.ndarray:
@@ -531,7 +516,7 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
             )
         attributes, inner = dict(state["attributes"]), state["estimator_"]
         required = {"offset_", "calibration_scores_", "n_features_in_"}
-        if self.score_by == "density":
+        if self.score_by in DENSITY_SCORES:
             required |= set(DENSITY_ATTRIBUTES)
         missing = required - set(attributes)
         if missing:
@@ -549,8 +534,8 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         if estimator.n_features_in_ != attributes["n_features_in_"]:
             raise ValueError("The file's detector and inner estimator disagree on n_features_in_.")
         calibration = np.asarray(attributes["calibration_scores_"], dtype=np.float64)
-        if self.score_by == "density":
-            attributes.update(_checked_density(attributes, estimator))
+        if self.score_by in DENSITY_SCORES:
+            attributes.update(checked_density(attributes, estimator))
         self.__dict__.update({**attributes, "calibration_scores_": calibration})
         self.estimator_ = estimator
 
@@ -563,27 +548,3 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         # "outlier_detector", so no classifier checks or scorers apply.
         tags.classifier_tags = ClassifierTags(multi_class=False)
         return tags
-
-
-def _checked_density(attributes, estimator):
-    """The saved ``score_by="density"`` attributes, refused unless their
-    shapes fit the inner estimator's code size and the noise is positive."""
-    n_codes = estimator._n_features_out
-    shapes = {
-        "noise_variance_": (),
-        "code_location_": (n_codes,),
-        "code_precision_": (n_codes, n_codes),
-    }
-    arrays = {}
-    for name, shape in shapes.items():
-        array = np.asarray(attributes[name], dtype=np.float64)
-        if array.shape != shape:
-            raise ValueError(
-                f"The file's detector attribute {name} has shape {array.shape}; "
-                f"its inner estimator needs {shape}."
-            )
-        arrays[name] = array
-    noise = float(arrays["noise_variance_"])
-    if not (np.isfinite(noise) and noise > 0):
-        raise ValueError("The file's detector attribute noise_variance_ is not positive.")
-    return {**arrays, "noise_variance_": noise}

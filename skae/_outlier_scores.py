@@ -1,0 +1,114 @@
+"""The scores of :class:`~skae.AutoencoderOutlierDetector`'s density family
+(``score_by="density"`` and ``"satterthwaite"``): a Gaussian on the code and
+one on the residual, the residual's variance from out-of-fold rows."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.covariance import LedoitWolf
+
+#: The values of ``score_by`` that score by the Gaussian on the code and the
+#: residual; they differ only in how ``noise_variance_`` is estimated.
+DENSITY_SCORES = ("density", "satterthwaite")
+
+#: The fitted attributes of the density scores.
+DENSITY_ATTRIBUTES = ("noise_variance_", "code_location_", "code_precision_")
+
+
+def satterthwaite_variance(residuals: np.ndarray) -> float:
+    """``tr(C^2) / tr(C)`` for ``C = R'R / n``, the second moment of the
+    ``residuals`` ``R`` (rows by features): Satterthwaite's scale, with
+    which ``|r|^2`` has the mean and variance of that scale times a
+    chi-square with ``tr(C)^2 / tr(C^2)`` degrees of freedom (the residual's
+    effective number of independent features). It is at least ``tr(C) / p``
+    (the mean squared residual per feature), equal where ``C`` is a
+    multiple of the identity: correlated residual features count once, not
+    once per feature."""
+    squares = float(np.square(residuals).sum())
+    if squares == 0.0:
+        return 0.0
+    n_rows, n_features = residuals.shape
+    # ||R'R||_F = ||RR'||_F: the Gram of the shorter side
+    gram = residuals.T @ residuals if n_features <= n_rows else residuals @ residuals.T
+    return float(np.square(gram).sum()) / (n_rows * squares)
+
+
+def residuals(model, X) -> np.ndarray:
+    """Each row's residual (reconstruction minus row) under the fitted
+    ``model``, in float64."""
+
+    def residual(module, x):
+        return module.decode(module.encode(x)) - x
+
+    return np.asarray(model._inference(X, residual, "transform"), dtype=np.float64)
+
+
+def fit_code_density(model, X) -> dict[str, np.ndarray]:
+    """The Gaussian of the codes of a fitted ``model`` on its training rows
+    ``X``, shrunk by Ledoit-Wolf: ``code_location_`` and ``code_precision_``."""
+    shrunk = LedoitWolf().fit(np.asarray(model.transform(X), dtype=np.float64))
+    return {"code_location_": shrunk.location_, "code_precision_": shrunk.precision_}
+
+
+def _error_and_distance(location, precision):
+    """``fn(module, x)``: each row's squared reconstruction error (summed over
+    the features) and the squared Mahalanobis distance of its code."""
+
+    def error_and_distance(module, x):
+        def tensor(array):
+            return torch.as_tensor(array, dtype=x.dtype, device=x.device)
+
+        code = module.encode(x)
+        error = (module.decode(code) - x).square().sum(dim=1)
+        centred = code - tensor(location)
+        return error, ((centred @ tensor(precision)) * centred).sum(dim=1)
+
+    return error_and_distance
+
+
+def error_and_distance(model, codes, X) -> np.ndarray:
+    """Columns: :func:`_error_and_distance` of each row of ``X`` under the
+    fitted ``model`` and its :func:`fit_code_density` ``codes``, in float64."""
+    fn = _error_and_distance(codes["code_location_"], codes["code_precision_"])
+    both = model._inference(X, lambda module, x: torch.stack(fn(module, x), dim=1), "transform")
+    return np.asarray(both, dtype=np.float64)
+
+
+def density_scores(model, density, X) -> np.ndarray:
+    """``-(|r|^2 / noise_variance_ + (z - location)' precision (z -
+    location)) / 2`` for each row of ``X``, with ``z`` its code and ``r`` its
+    residual under the fitted ``model``: a Gaussian log-likelihood up to a
+    constant, in X's float dtype. ``density``: the detector's attributes."""
+    noise = density["noise_variance_"]
+    fn = _error_and_distance(density["code_location_"], density["code_precision_"])
+
+    def score(module, x):
+        error, distance = fn(module, x)
+        return -0.5 * (error / noise + distance)
+
+    return model._inference(X, score, "score_samples")
+
+
+def checked_density(attributes, estimator):
+    """The saved ``score_by="density"`` attributes, refused unless their
+    shapes fit the inner estimator's code size and the noise is positive."""
+    n_codes = estimator._n_features_out
+    shapes = {
+        "noise_variance_": (),
+        "code_location_": (n_codes,),
+        "code_precision_": (n_codes, n_codes),
+    }
+    arrays = {}
+    for name, shape in shapes.items():
+        array = np.asarray(attributes[name], dtype=np.float64)
+        if array.shape != shape:
+            raise ValueError(
+                f"The file's detector attribute {name} has shape {array.shape}; "
+                f"its inner estimator needs {shape}."
+            )
+        arrays[name] = array
+    noise = float(arrays["noise_variance_"])
+    if not (np.isfinite(noise) and noise > 0):
+        raise ValueError("The file's detector attribute noise_variance_ is not positive.")
+    return {**arrays, "noise_variance_": noise}
