@@ -1,0 +1,81 @@
+"""The VariationalAutoencoder's linear encoder under init="pca" takes
+shortened optimiser steps (LINEAR_ENCODER_STEP of the others')."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from numpy.testing import assert_allclose
+from sklearn.datasets import load_digits
+
+from skae import VariationalAutoencoder
+from skae._variational import LINEAR_ENCODER_STEP, shortened_steps
+
+pytestmark = pytest.mark.filterwarnings("ignore:Stochastic Optimizer")
+
+
+def one_adam_step(shortened):
+    """Two equal parameters after one Adam step on the same gradient, the
+    second one's step shortened to 0.3 when ``shortened``."""
+    free = torch.nn.Parameter(torch.tensor([1.0, -2.0, 3.0]))
+    slow = torch.nn.Parameter(free.detach().clone())
+    optimizer = torch.optim.Adam([free, slow], lr=0.1)
+    (
+        (free * torch.tensor([1.0, -1.0, 2.0])).sum()
+        + (slow * torch.tensor([1.0, -1.0, 2.0])).sum()
+    ).backward()
+    if shortened:
+        with shortened_steps(optimizer, [slow], 0.3):
+            optimizer.step()
+    else:
+        optimizer.step()
+    return free.detach(), slow.detach(), optimizer
+
+
+def test_shortened_steps_move_the_parameters_by_the_fraction_of_the_step():
+    """Adam's first step is lr times the gradient's sign (up to eps): the
+    shortened parameter moves 0.3 of that, the other the whole of it."""
+    start = torch.tensor([1.0, -2.0, 3.0])
+    free, slow, optimizer = one_adam_step(shortened=True)
+    step = torch.tensor([-0.1, 0.1, -0.1])
+    torch.testing.assert_close(free - start, step, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(slow - start, 0.3 * step, rtol=1e-5, atol=1e-6)
+    # the hooks are gone after the block: the next step is a whole one for both
+    assert not optimizer._optimizer_step_pre_hooks and not optimizer._optimizer_step_post_hooks
+    free, slow, _ = one_adam_step(shortened=False)
+    torch.testing.assert_close(free, slow, rtol=0, atol=0)
+
+
+def test_pca_started_fit_leaves_no_hook_and_pickles_and_continues():
+    """A fit shortens the linear encoder's steps only while it trains: the
+    fitted optimiser keeps no hook, pickles, and partial_fit continues."""
+    X = load_digits().data[:200] / 16
+    est = VariationalAutoencoder(n_components=3, max_iter=3, random_state=0, device="cpu")
+    est.fit(X)
+    assert 0 < LINEAR_ENCODER_STEP < 1
+    optimizer = est._optimizer_
+    assert not optimizer._optimizer_step_pre_hooks and not optimizer._optimizer_step_post_hooks
+    copy = pickle.loads(pickle.dumps(est))
+    assert_allclose(copy.transform(X), est.transform(X), rtol=0, atol=0)
+    copy.partial_fit(X)
+    assert np.isfinite(copy.transform(X)).all()
+
+
+def test_the_linear_encoder_moves_less_than_the_linear_decoder():
+    """One full-batch Adam step from the PCA start: every weight of the
+    linear encoder moves by at most LINEAR_ENCODER_STEP times the rate (Adam's
+    first step is the rate times the gradient's sign), the linear decoder's by
+    up to the whole rate."""
+    X = load_digits().data[:128] / 16
+    params = {"n_components": 4, "batch_size": 128, "shuffle": False, "device": "cpu"}
+    start = VariationalAutoencoder(**params, learning_rate=1e-30, max_iter=1, random_state=0)
+    start.set_params(early_stopping=False).fit(X)
+    moved = VariationalAutoencoder(**params, max_iter=1, early_stopping=False, random_state=0)
+    moved.fit(X)
+    rate = moved.learning_rate
+    linear = moved.module_.linear_encoder.weight - start.module_.linear_encoder.weight
+    decoder = moved.module_.linear_decoder.weight - start.module_.linear_decoder.weight
+    assert linear.abs().max() <= LINEAR_ENCODER_STEP * rate * (1 + 1e-3)
+    assert linear.abs().max() >= 0.5 * LINEAR_ENCODER_STEP * rate
+    assert decoder.abs().max() > 0.9 * rate
