@@ -42,10 +42,10 @@ class AutoencoderImputer(BaseAutoencoder):
 
     :meth:`transform` returns the observed values exactly as given and fills
     only the missing ones, with the mean of several passes of the network
-    (``round(1 / hide_fraction)``, at most 8): the columns are split into
+    (``round(2 / hide_fraction)``, at most 8): the columns are split into
     that many fixed groups, and each pass also hides the observed entries
-    of one group, so that the network sees rows as thin as in training
-    (digits with 20 % missing: held-out RMSE 0.163 against 0.166 with one
+    of one group, so that the network sees rows about as thin as in
+    training (on the benchmark, 8 passes fill digits better than 4 or one
     pass of the whole row). A row with every value missing has nothing to
     restore from: it gets the column means (``statistics_``).
 
@@ -88,23 +88,32 @@ class AutoencoderImputer(BaseAutoencoder):
         The optimiser.
     learning_rate : float, default=3e-3
         Its learning rate.
-    learning_rate_schedule : {"constant", "cosine", "plateau"}, default="constant"
-        How the rate changes over the epochs.
+    learning_rate_schedule : {"constant", "cosine", "plateau"}, default="plateau"
+        How the rate changes over the epochs: "plateau" divides it by 10
+        after ``n_iter_no_change`` epochs without an improvement by ``tol``
+        and stops at a millionth of it (the lowest held-out RMSE on digits
+        and MNIST of the rules tried, for fewer epochs than a longer patience).
     weight_decay : float, default=0.1
         L2 penalty (decoupled for "adamw"). AdamW with 0.1 and a rate of
         3e-3 were chosen on digits with 20 % missing (held-out RMSE 0.166;
         Adam at 1e-3 without decay 0.188, at 3e-3 0.174: the network
         overfits the training rows' holes without it).
     batch_size : int or "auto", default="auto"
-        Rows per minibatch; "auto" is ``min(64, n_samples)``.
+        Rows per minibatch; "auto" is about 20 batches an epoch, at least 64
+        rows and at most 512 (``min(n_samples, max(64, min(512, n_samples
+        // 20)))``): on large sets, fewer and larger steps train faster and
+        the weight decay applies fewer times an epoch.
     max_iter : int, default=500
         Most epochs.
-    tol : float, default=1e-4
+    tol : float, default=1e-3
         Least improvement of the validation score (minus the mean squared
         error, in standard deviations, of the held-out hidden entries) that
-        counts, or of the training loss without early stopping.
-    n_iter_no_change : int, default=10
-        Epochs without improvement before training stops.
+        counts, or of the training loss without early stopping: for the
+        "plateau" schedule in the score's units, for stopping relative to
+        the best score.
+    n_iter_no_change : int, default=5
+        Epochs without improvement before the "plateau" schedule divides
+        the rate, or before training stops under the other schedules.
     early_stopping : bool, default=True
         Hold out ``validation_fraction`` of the rows and stop on their score.
     validation_fraction : float, default=0.1
@@ -230,12 +239,12 @@ class AutoencoderImputer(BaseAutoencoder):
         sample_posterior: bool = False,
         optimizer: Literal["adam", "adamw", "sgd"] = "adamw",
         learning_rate: float = 3e-3,
-        learning_rate_schedule: Literal["constant", "cosine", "plateau"] = "constant",
+        learning_rate_schedule: Literal["constant", "cosine", "plateau"] = "plateau",
         weight_decay: float = 0.1,
         batch_size: int | Literal["auto"] = "auto",
         max_iter: int = 500,
-        tol: float = 1e-4,
-        n_iter_no_change: int = 10,
+        tol: float = 1e-3,
+        n_iter_no_change: int = 5,
         early_stopping: bool = True,
         validation_fraction: float = 0.1,
         shuffle: bool = True,
@@ -279,6 +288,12 @@ class AutoencoderImputer(BaseAutoencoder):
         return MaskedImputerModule(
             n_features, sizes, self.activation, variance=self.sample_posterior
         )
+
+    def _resolve_batch_size(self, n_samples):
+        """ "auto": about 20 batches an epoch, from 64 to 512 rows."""
+        if self.batch_size == "auto":
+            return min(n_samples, max(64, min(512, n_samples // 20)))
+        return super()._resolve_batch_size(n_samples)
 
     def _architecture(self, build_params, n_features):
         """An untrained module shaped as ``fit`` built it from ``build_params``

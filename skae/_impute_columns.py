@@ -21,9 +21,10 @@ _MAX_PASSES = 8
 
 def column_groups(n_features, hide_fraction):
     """The column group of each feature for the passes of ``transform``:
-    ``min(round(1 / hide_fraction), 8)`` groups of about equal size, the
-    columns assigned by a fixed permutation (the same for every row)."""
-    n_passes = min(max(round(1 / hide_fraction), 1), _MAX_PASSES)
+    ``min(round(2 / hide_fraction), 8)`` groups of about equal size (a pass
+    hides about half the share that training hides), the columns assigned
+    by a fixed permutation (the same for every row)."""
+    n_passes = min(max(round(2 / hide_fraction), 1), _MAX_PASSES)
     return np.random.default_rng(0).permutation(n_features) % n_passes
 
 

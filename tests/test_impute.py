@@ -269,8 +269,9 @@ def test_dataframes_in_and_out(library):
 @pytest.mark.parametrize(
     "n_features, hide_fraction, sizes",
     [
-        (10, 0.25, [3, 3, 2, 2]),
-        (5, 0.5, [3, 2]),
+        (10, 0.25, [2, 2, 1, 1, 1, 1, 1, 1]),
+        (10, 0.5, [3, 3, 2, 2]),
+        (5, 0.8, [3, 2]),
         (20, 0.01, [3, 3, 3, 3, 2, 2, 2, 2]),
         (1, 0.25, [1]),
     ],
@@ -297,3 +298,16 @@ def test_averaged_passes_beat_one_pass_of_the_whole_row():
     error = np.sqrt(np.mean((averaged - X)[missing] ** 2))
     one_pass_error = np.sqrt(np.mean((one_pass - X)[missing] ** 2))
     assert error < one_pass_error, (error, one_pass_error)
+
+
+@pytest.mark.parametrize("n_samples, batch_size", [(30, 27), (200, 64), (3000, 135), (20000, 512)])
+def test_auto_batch_size_is_about_twenty_batches_an_epoch(n_samples, batch_size):
+    # early stopping holds out a tenth of the rows: the batches split the rest
+    X = np.random.default_rng(0).normal(size=(n_samples, 3))
+    X[::7, 1] = np.nan
+    imputer = fast(max_iter=1)
+    quiet_fit_transform(imputer, X)
+    assert imputer.batch_size_ == batch_size
+    explicit = fast(max_iter=1, batch_size=32)
+    quiet_fit_transform(explicit, X)
+    assert explicit.batch_size_ == min(32, int(n_samples * 0.9))
