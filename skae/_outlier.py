@@ -394,18 +394,24 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
             with ``"reconstruction"``, the negative reconstruction error (the
             ELBO for a :class:`VariationalAutoencoder`).
         """
-        check_is_fitted(self)
+        if not self.__sklearn_is_fitted__():  # sklearn's check scans every attribute
+            check_is_fitted(self)
         # a plain numpy array is what validation would hand on: the inner
         # estimator's own check suffices (a small call's time is validation)
         names = hasattr(self, "feature_names_in_")
         rows = None if names else plain_rows(X, self.n_features_in_)
-        if rows is None:
+        plain = rows is not None
+        if not plain:
             rows = self._validate(X, reset=False)
         # the score the detector was fitted with (offset_ is in its units),
         # whatever score_by says since
         if hasattr(self, "noise_variance_"):
-            return density_scores(self.estimator_, self.__dict__, rows)
+            return density_scores(self.estimator_, self.__dict__, rows, plain=plain)
         return self.estimator_.score_samples(rows)
+
+    def __sklearn_is_fitted__(self) -> bool:
+        # offset_ is set last by fit (and by a load, with the rest)
+        return "offset_" in self.__dict__
 
     def decision_function(self, X: ArrayLike) -> np.ndarray:
         """``score_samples(X) - offset_``: negative for outliers.

@@ -75,11 +75,13 @@ def error_and_distance(model, codes, X) -> np.ndarray:
     return np.asarray(both, dtype=np.float64)
 
 
-def density_scores(model, density, X) -> np.ndarray:
+def density_scores(model, density, X, *, plain=False) -> np.ndarray:
     """``-(|r|^2 / noise_variance_ + (z - location)' precision (z -
     location)) / 2`` for each row of ``X``, with ``z`` its code and ``r`` its
     residual under the fitted ``model``: a Gaussian log-likelihood up to a
-    constant, in X's float dtype. ``density``: the detector's attributes."""
+    constant, in X's float dtype. ``density``: the detector's attributes.
+    ``plain``: X passed :func:`~skae._validation.plain_rows` for the model's
+    features (a small call skips the model's own check of it)."""
     noise = density["noise_variance_"]
     fn = _error_and_distance(density["code_location_"], density["code_precision_"])
 
@@ -87,6 +89,8 @@ def density_scores(model, density, X) -> np.ndarray:
         error, distance = fn(module, x)
         return -0.5 * (error / noise + distance)
 
+    if plain:  # checked by plain_rows already: straight to the network
+        return model._apply(score, X)
     return model._inference(X, score, "score_samples")
 
 
