@@ -1,0 +1,63 @@
+"""AutoencoderOutlierDetector's scoring calls: the short path of a plain numpy
+array against validated input, and the fitted check."""
+
+import numpy as np
+import pytest
+from sklearn.exceptions import NotFittedError
+
+from skae import Autoencoder, AutoencoderOutlierDetector
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+@pytest.fixture(scope="module", params=["density", "satterthwaite", "reconstruction"])
+def fitted(request):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 6)) @ rng.normal(size=(6, 6))
+    estimator = Autoencoder(
+        n_components=2, hidden_layer_sizes=(8,), max_iter=5, random_state=0, device="cpu"
+    )
+    detector = AutoencoderOutlierDetector(estimator, score_by=request.param, random_state=0)
+    return detector.fit(X), X
+
+
+@pytest.mark.parametrize("method", ["score_samples", "decision_function", "predict"])
+def test_unfitted_detector_refuses_to_score(method):
+    detector = AutoencoderOutlierDetector()
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        getattr(detector, method)(np.zeros((2, 3)))
+
+
+def test_failed_first_fit_leaves_the_detector_unfitted():
+    detector = AutoencoderOutlierDetector(cv=5)
+    with pytest.raises(ValueError, match="needs at least 10 samples"):
+        detector.fit(np.zeros((4, 3)))
+    with pytest.raises(NotFittedError):
+        detector.score_samples(np.zeros((2, 3)))
+
+
+def test_plain_rows_score_as_validated_input(fitted):
+    detector, X = fitted
+    plain = detector.score_samples(X[:20])
+    # a list and a Fortran-ordered array go through validation: same rows,
+    # same float64 arithmetic on blocks of the same shape
+    np.testing.assert_array_equal(detector.score_samples(X[:20].tolist()), plain)
+    np.testing.assert_array_equal(detector.score_samples(np.asfortranarray(X[:20])), plain)
+
+
+def test_one_row_scores_as_in_a_block(fitted):
+    detector, X = fitted
+    block = detector.score_samples(X[:20])
+    rows = np.concatenate([detector.score_samples(X[i : i + 1]) for i in range(20)])
+    # float64 inference: a row's score does not depend on its block beyond rounding
+    np.testing.assert_allclose(rows, block, rtol=1e-12, atol=1e-12)
+
+
+def test_plain_rows_with_bad_values_are_refused(fitted):
+    detector, X = fitted
+    bad = X[:3].copy()
+    bad[1, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        detector.score_samples(bad)
+    with pytest.raises(ValueError, match="6 features"):
+        detector.score_samples(X[:3, :5])
