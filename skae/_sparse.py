@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from sklearn.exceptions import ConvergenceWarning
 
-from ._activations import LeakyGradientReLU
+from ._activations import NEGATIVE_GRADIENT_SLOPE, LeakyGradientReLU
 from ._base import Activation
 from ._losses import SPARSITY_PENALTIES
 from ._mlp import BaseMLPAutoencoder
@@ -19,10 +19,10 @@ from ._validation import Interval, StrOptions
 
 #: Rows of the training data whose codes the check for an all-zero L1 code reads.
 DEAD_CODE_ROWS = 2048
-#: sparsity_weight="auto" of an L1 code beside init="pca"'s linear path: its
-#: units add to PCA's code, so each is worth less to the reconstruction than
-#: a unit of a random start's code, and the random start's 0.01 switches them off.
-PCA_START_L1_WEIGHT = 1e-3
+#: The gradient below zero of the L1 code units beside init="pca"'s linear
+#: path: the reconstruction's pull on a unit there is weak (it adds little to
+#: PCA's code), and at the random start's 0.01 units still died on some seeds.
+PCA_START_GRADIENT_SLOPE = 0.1
 
 
 class SparseAutoencoder(BaseMLPAutoencoder):
@@ -42,29 +42,23 @@ class SparseAutoencoder(BaseMLPAutoencoder):
     n_components : int, default=2
         Size of the code. It may exceed ``n_features`` (an over-complete code).
     init : {"pca", "random"}, default="pca"
-        How the network starts (see :ref:`pca_start`). "pca": a linear path beside the non-linear
-        layers holds the components of a PCA of the rows given to
-        :meth:`fit`, and the non-linear layers join it through gates that
-        start at zero, so that the untrained network *is* that PCA (the same
-        codes and reconstructions). With ``early_stopping`` the start is
-        scored on the held-out rows and kept unless an epoch beats it, so the
-        fit is never worse than PCA there (``best_epoch_`` says which won).
-        "random": the network alone from a random start, as in skae 0.2.
-        With either start, L1 code units are kept from dying: their biases
-        start centred on the training rows (each unit active on about half
-        of them) and their gradient below zero is 0.01 instead of 0 (the
-        code itself is an exact ReLU); beside PCA's code, whose
-        reconstruction gradient is zero at the start, the penalty alone
-        would otherwise switch them all off in the first epoch. The sparsity
-        penalty acts on the non-linear path's code units (L1: their
-        contribution through the gate); the PCA units of the code are not
-        penalised, so with "pca" the code is PCA's dense code plus sparse
-        non-linear corrections. For a code of sparse units only (an
-        over-complete code of images, say) use "random": with
-        ``n_components >= n_features`` PCA reconstructs the rows exactly,
-        no epoch beats it and the fit keeps it. On wide sparse data such as
-        TF-IDF the random start's ReLU code is degenerate and "pca" keeps
-        PCA's code there (see :ref:`pca_start`).
+        How the network starts (see :ref:`pca_start`). "pca": a linear path
+        beside the non-linear layers holds the components of a PCA of the
+        rows given to :meth:`fit`, and the non-linear layers join it through
+        gates that start at zero, so that the untrained network *is* that PCA
+        (the same codes and reconstructions). With ``early_stopping`` the
+        start is scored on the held-out rows and kept unless an epoch beats
+        it, so the fit is never worse than PCA there (``best_epoch_`` says
+        which won). "random": the network alone from a random start, as in
+        skae 0.2. The penalty acts on the non-linear path's units (L1: their
+        contribution through the gate), so with "pca" the code is PCA's
+        dense code plus sparse non-linear corrections; for a code of sparse
+        units only use "random" (with ``n_components >= n_features`` PCA
+        reconstructs the rows exactly and the fit keeps it). L1 code units
+        are kept from dying on either start: their biases start centred on
+        the training rows and their gradient below zero is 0.01 ("random")
+        or 0.1 ("pca") instead of 0, while the code itself is an exact ReLU
+        (see :ref:`sparse_pca_start` for why and what it gives).
     hidden_layer_sizes : array-like of int or int, default=(100,)
         Widths of the encoder's hidden layers; the decoder uses them in reverse.
         ``()`` gives a single layer each way.
@@ -78,15 +72,12 @@ class SparseAutoencoder(BaseMLPAutoencoder):
     sparsity : {"l1", "kl"}, default="l1"
         The penalty: the L1 norm of ReLU code units, or the KL divergence of
         the mean activation of logistic code units from ``sparsity_target``.
-    sparsity_weight : float or "auto", default="auto"
+    sparsity_weight : float, default=0.01
         Weight of the penalty against the reconstruction loss (a sum over
         features per sample), in the units of that loss, X's: on data far
-        below unit scale it weighs more. "auto" is 0.001 for an L1 code with
-        ``init="pca"`` (its units add to PCA's code, so each is worth less to
-        the reconstruction than a unit of a random start's code, and 0.01
-        switches them off) and 0.01 otherwise; see :ref:`pca_start` for the
-        measurements. Too heavy an L1 penalty switches most ReLU units of
-        the code off: ``fit`` then warns.
+        below unit scale it weighs more (measurements in
+        :ref:`sparse_pca_start`). Too heavy an L1 penalty switches most ReLU
+        units of the code off: ``fit`` then warns.
     sparsity_target : float, default=0.05
         Target mean activation rho of each code unit, for ``sparsity="kl"``.
     optimizer : {"adam", "adamw", "sgd"}, default="adam"
@@ -242,7 +233,7 @@ class SparseAutoencoder(BaseMLPAutoencoder):
     _parameter_constraints: dict = {
         **BaseMLPAutoencoder._parameter_constraints,
         "sparsity": [StrOptions(set(SPARSITY_PENALTIES))],
-        "sparsity_weight": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
+        "sparsity_weight": [Interval(Real, 0, None, closed="left")],
         "sparsity_target": [Interval(Real, 0, 1, closed="neither")],
     }
 
@@ -255,7 +246,7 @@ class SparseAutoencoder(BaseMLPAutoencoder):
         activation: Activation = "relu",
         loss: Literal["mse", "bce"] = "mse",
         sparsity: str = "l1",
-        sparsity_weight: float | Literal["auto"] = "auto",
+        sparsity_weight: float = 0.01,
         sparsity_target: float = 0.05,
         optimizer: Literal["adam", "adamw", "sgd"] = "adam",
         learning_rate: float = 5e-3,
@@ -318,17 +309,11 @@ class SparseAutoencoder(BaseMLPAutoencoder):
         (an L1 code, from either start)."""
         return self.sparsity == "l1"
 
-    @property
-    def _sparsity_weight(self):
-        """``sparsity_weight``, with "auto" resolved (see its docstring)."""
-        if self.sparsity_weight != "auto":
-            return self.sparsity_weight
-        return PCA_START_L1_WEIGHT if self.sparsity == "l1" and self.init == "pca" else 0.01
-
     def _build_module(self, n_features):
         module = super()._build_module(n_features)
-        if self._revives_units:  # exact ReLU forward, gradient 0.01 below zero
-            module.encoder[-1] = LeakyGradientReLU()
+        if self._revives_units:  # exact ReLU forward, a small gradient below zero
+            slope = PCA_START_GRADIENT_SLOPE if self.init == "pca" else NEGATIVE_GRADIENT_SLOPE
+            module.encoder[-1] = LeakyGradientReLU(slope)
         return module
 
     def _start_module(self, module, X, X_train, rng):
@@ -349,7 +334,7 @@ class SparseAutoencoder(BaseMLPAutoencoder):
         gate = getattr(module, "encoder_gate", None)
         if gate is not None and self.sparsity == "l1":  # what the units add to the code
             code = gate * code
-        return self._sparsity_weight * penalty(code, self.sparsity_target)
+        return self.sparsity_weight * penalty(code, self.sparsity_target)
 
     def _train_module(self, module, X, setup, *, incremental, **kwargs):
         """Training as every MLP autoencoder trains, then a warning when an L1
@@ -369,10 +354,10 @@ class SparseAutoencoder(BaseMLPAutoencoder):
         if dead <= n_units / 2:
             return
         if beside_linear_path:
-            message = _dead_beside_linear_path(dead, n_units, self._sparsity_weight)
+            message = _dead_beside_linear_path(dead, n_units, self.sparsity_weight)
         else:
             fixes = (
-                f"Lower sparsity_weight (now {self._sparsity_weight}) or learning_rate, "
+                f"Lower sparsity_weight (now {self.sparsity_weight}) or learning_rate, "
                 "or use sparsity='kl'."
             )
             message = (

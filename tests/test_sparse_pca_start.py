@@ -9,7 +9,8 @@ import torch
 from sklearn.datasets import load_digits
 
 from skae import SparseAutoencoder
-from skae._sparse import PCA_START_L1_WEIGHT
+from skae._activations import NEGATIVE_GRADIENT_SLOPE, LeakyGradientReLU
+from skae._sparse import PCA_START_GRADIENT_SLOPE
 
 
 def nonlinear_code(est, X):
@@ -26,7 +27,7 @@ def test_default_sparse_fit_keeps_live_sparse_units_and_beats_its_pca_start(seed
     quarter of them dead), sparse (zeros in the code) and open (the gate
     through which they join PCA's code is away from zero), and the kept
     weights score no worse than the start on the validation rows. Before the
-    L1 code beside the PCA start got the leaky gradient and its own weight,
+    L1 code beside the PCA start got the centred bias and the leaky gradient,
     all 8 died in the first epoch on every seed."""
     X = load_digits().data[:600] / 16
     est = SparseAutoencoder(n_components=8, random_state=seed, device="cpu")
@@ -42,16 +43,15 @@ def test_default_sparse_fit_keeps_live_sparse_units_and_beats_its_pca_start(seed
     assert est.best_validation_score_ > est.init_validation_score_
 
 
-def test_sparsity_weight_auto_resolves_by_start_and_penalty():
-    """ "auto" is PCA_START_L1_WEIGHT for an L1 code beside the PCA start and
-    0.01 otherwise; the parameter itself stays "auto" after a fit."""
-    X = load_digits().data[:100] / 16
-    cases = [({}, PCA_START_L1_WEIGHT), ({"init": "random"}, 0.01), ({"sparsity": "kl"}, 0.01)]
-    for params, weight in cases:
-        est = SparseAutoencoder(n_components=2, max_iter=1, device="cpu", **params)
-        assert est._sparsity_weight == weight
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            est.fit(X)
-        assert est.get_params()["sparsity_weight"] == "auto"
-    assert SparseAutoencoder(sparsity_weight=0.5)._sparsity_weight == 0.5
+def test_the_code_units_beside_the_pca_start_leak_more_gradient():
+    """Beside PCA's code the ReLU units pass 0.1 below zero (the reconstruction
+    pulls weakly on units that add little to PCA's code), from a random start
+    0.01; both are exact ReLUs forward."""
+    slopes = {}
+    for init in ("pca", "random"):
+        module = SparseAutoencoder(n_components=3, init=init)._build_module(64)
+        relu = module.encoder[-1]
+        assert isinstance(relu, LeakyGradientReLU)
+        slopes[init] = relu.negative_slope
+    assert slopes == {"pca": PCA_START_GRADIENT_SLOPE, "random": NEGATIVE_GRADIENT_SLOPE}
+    assert slopes["pca"] > slopes["random"]
