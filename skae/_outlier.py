@@ -96,10 +96,10 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
     ``tr(C^2) / tr(C)`` (``C`` their second-moment matrix) instead of
     ``tr(C) / p``: correlated residual features then count as the fewer
     independent ones they amount to, which quiets the residual against the
-    code where the residuals are correlated (on small tabular sets such as
-    breast cancer and wine it scores better, on MNIST's images worse; see
-    ``benchmarks/results/bench_outliers.md``). Rows scoring low are the
-    outliers.
+    code where the residuals are correlated (ROC AUC on
+    ``benchmarks/bench_outliers.py``: better on breast cancer and wine,
+    equal on digits, worse on iris and MNIST, whose reconstruction error
+    carries the signal). Rows scoring low are the outliers.
 
     The threshold ``offset_`` is cross-fitted, so that about
     ``contamination`` of *new* inliers fall below it: the rows are split in
