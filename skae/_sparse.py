@@ -222,7 +222,7 @@ class SparseAutoencoder(BaseMLPAutoencoder):
     >>> from skae import SparseAutoencoder
     >>> X = load_digits().data / 16
     >>> sae = SparseAutoencoder(n_components=128, sparsity="kl", sparsity_target=0.05,
-    ...                         max_iter=20, random_state=0, device="cpu")
+    ...                         init="random", max_iter=20, random_state=0, device="cpu")
     >>> codes = sae.fit_transform(X)
     >>> codes.shape
     (1797, 128)
