@@ -344,9 +344,11 @@ def warm_up():
 
 def fit_recorded(est, X):
     """Fit ``est``; wall and CPU seconds, epochs and the ConvergenceWarnings
-    its fit raised. The CPU seconds (all of the process's threads) are what
-    other jobs on the machine do not inflate: a fit on one thread takes about
-    that long on an idle machine."""
+    its fit raised. The CPU seconds are the host's, summed over the process's
+    threads (the header gives their number; on a GPU they miss the device's
+    work): other jobs on the machine inflate them far less than the wall
+    seconds, and a CPU fit on one thread takes about that long on an idle
+    machine."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         start, cpu_start = time.perf_counter(), time.process_time()
@@ -598,6 +600,7 @@ def _mean_of(group, key):
 
 
 def _max_of(group, key):
+    """The largest ``key`` over the rows that have it, or None."""
     values = [r[key] for r in group if r.get(key) is not None]
     return float(max(values)) if values else None
 

@@ -34,8 +34,9 @@ class SparseAutoencoder(BaseMLPAutoencoder):
     (Ng's sparse autoencoder notes). With ``sparsity="l1"`` the code units are
     ReLU (so they can be exactly zero) and the penalty is ``sparsity_weight``
     times the mean L1 norm of the code. Over-complete codes
-    (``n_components > n_features``) are where sparsity matters most: without
-    it an over-complete autoencoder can learn a dense, near-identity code.
+    (``n_components > n_features``, with ``init="random"``) are where sparsity
+    matters most: without it an over-complete autoencoder can learn a dense,
+    near-identity code.
 
     Parameters
     ----------
@@ -338,8 +339,9 @@ class SparseAutoencoder(BaseMLPAutoencoder):
 
     def _train_module(self, module, X, setup, *, incremental, **kwargs):
         """Training as every MLP autoencoder trains, then a warning when an L1
-        penalty has left more than half of the code units dead (ReLU units at
-        zero on every row get no gradient, so they do not come back)."""
+        penalty has left more than half of the code units dead (held below
+        zero by the penalty against their leaky gradient, or not needed
+        beside PCA's code)."""
         history, attributes = super()._train_module(
             module, X, setup, incremental=incremental, **kwargs
         )

@@ -47,18 +47,20 @@ def positive_count(value, name):
 @contextmanager
 def shortened_steps(optimizer, parameters, fraction):
     """Within the block, each step of ``optimizer`` moves ``parameters`` by
-    ``fraction`` of the step it computes for them (for Adam, the same as a
-    learning rate ``fraction`` times the others', moments untouched)."""
+    ``fraction`` of the step it computes for them: for adam, adamw and sgd
+    (with or without momentum and weight decay) the same as a learning rate
+    ``fraction`` times the others', their moments untouched. The hooks copy
+    the parameters into buffers allocated once, and are removed on leaving."""
     parameters = list(parameters)
-    before = []
+    with torch.no_grad():
+        before = [p.detach().clone() for p in parameters]
 
     def remember(*_):
-        before[:] = [p.detach().clone() for p in parameters]
+        torch._foreach_copy_(before, [p.detach() for p in parameters])
 
     def shorten(*_):
-        with torch.no_grad():
-            for p, old in zip(parameters, before, strict=True):
-                p.copy_(old.lerp(p, fraction))
+        with torch.no_grad():  # p <- before + fraction * (p - before)
+            torch._foreach_lerp_(parameters, before, 1.0 - fraction)
 
     handles = [optimizer.register_step_pre_hook(remember)]
     handles.append(optimizer.register_step_post_hook(shorten))
@@ -107,13 +109,13 @@ class VariationalAutoencoder(BaseAutoencoder):
         codes and reconstructions). With ``early_stopping`` the start is
         scored on the held-out rows and kept unless an epoch beats it, so the
         fit is never worse than PCA there (``best_epoch_`` says which won).
-        "random": the network alone from a random start, as in skae 0.2.
         The codes start as PCA's divided by ``module_.input_scale`` (the
-        latent space keeps the prior's units) and the posterior variance
-        starts small and constant. The linear encoder takes 0.3 of each
-        optimiser step (for Adam, 0.3 times the learning rate), so that the
-        KL term and the sampling noise do not drag PCA's code off faster
-        than the non-linear paths learn to use it.
+        latent space keeps the prior's units), the posterior variance starts
+        small and constant, and the linear encoder takes 0.3 of each
+        optimiser step (the same as 0.3 times the learning rate for adam,
+        adamw and sgd), so that the KL term and the sampling noise do not
+        drag PCA's code off faster than the non-linear paths learn to use
+        it. "random": the network alone from a random start, as in skae 0.2.
     hidden_layer_sizes : array-like of int or int, default=(100,)
         Widths of the encoder's hidden layers; the decoder uses them in reverse.
         ``()`` gives linear maps to the posterior's parameters and back.
