@@ -9,9 +9,8 @@ and :meth:`~BaseAutoencoder._import_state`) that pickling, ``copy.deepcopy``,
 few hooks: ``_build_module``, ``_training_loss``, ``_score_samples_batch`` and
 ``_check_data``.
 
-The MLP family's base, :class:`~skae._mlp.BaseMLPAutoencoder`, is in
-:mod:`skae._mlp`; devices, random generators, rows, validation, optimisers and
-the state's converters each have a module of their own.
+The MLP family's base is in :mod:`skae._mlp`; devices, random generators,
+rows, validation, optimisers and the state's converters have modules of their own.
 """
 
 from __future__ import annotations
@@ -38,11 +37,13 @@ from ._device import TORCH_DTYPES, as_tensor, inference_module, resolve_device
 from ._engine import StopReason, TrainingSetup
 from ._losses import BATCH_TOTALS, RECONSTRUCTION_LOSSES, UNIT_INTERVAL_LOSSES, squared_error
 from ._optim import (
+    LINEAR_PATH_STEP,
     copy_optimizer,
     make_optimizer,
     min_learning_rate,
     new_scheduler,
     plateau_progress,
+    shortened_steps,
 )
 from ._pca_start import pca_start
 from ._progress import epoch_reporter
@@ -529,16 +530,19 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     def _train(self, module, batch_loss, X, setup, *, optimizer, max_iter, stop_early=True):
         """Run the engine with this estimator's settings and ``setup`` (a
-        :class:`~skae._engine.TrainingSetup`), reporting progress as
-        ``verbose`` asks (on rank 0 only, data-parallel); a non-finite loss
-        raises here, with what to change."""
-        shard = setup.shard
-        with epoch_reporter(
-            self.verbose if shard is None or shard.rank == 0 else 0,
-            desc=setup.desc or type(self).__name__,
-            total=max_iter,
-            first_epoch=setup.previous_epochs,
-        ) as report:
+        :class:`~skae._engine.TrainingSetup`), progress as ``verbose`` asks (on
+        rank 0 only), the linear path (init="pca") at ``LINEAR_PATH_STEP`` of
+        each step; a non-finite loss raises here, with what to change."""
+        shard, slow = setup.shard, getattr(module, "linear_path_parameters", list)()
+        with (
+            shortened_steps(optimizer, slow, LINEAR_PATH_STEP),
+            epoch_reporter(
+                self.verbose if shard is None or shard.rank == 0 else 0,
+                desc=setup.desc or type(self).__name__,
+                total=max_iter,
+                first_epoch=setup.previous_epochs,
+            ) as report,
+        ):
             history = _engine.train(
                 module,
                 batch_loss,

@@ -3,6 +3,7 @@ that continues from another, and converted to and from plain data for the
 fitted state. Torch and numpy only (no scikit-learn)."""
 
 import copy
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -17,6 +18,43 @@ MIN_LEARNING_RATE_FRACTION = 1e-6
 #: The counters of a ``ReduceLROnPlateau`` that ``partial_fit`` carries from
 #: one call to the next (its settings come from the parameters of each call).
 PLATEAU_PROGRESS = ("best", "num_bad_epochs", "cooldown_counter", "last_epoch")
+
+
+#: The fraction of each optimiser step that init="pca"'s linear path takes
+#: (:func:`shortened_steps`): at PCA's solution the reconstruction's gradient
+#: on it is noise, which Adam scales up to whole steps, and at the full rate
+#: it drifted off PCA before the non-linear paths had learned anything.
+LINEAR_PATH_STEP = 0.3
+
+
+@contextmanager
+def shortened_steps(optimizer, parameters, fraction):
+    """Within the block, each step of ``optimizer`` moves ``parameters`` by
+    ``fraction`` of the step it computes for them: for adam, adamw and sgd
+    (with or without momentum and weight decay) the same as a learning rate
+    ``fraction`` times the others', their moments untouched. The hooks copy
+    the parameters into buffers allocated once, and are removed on leaving."""
+    parameters = list(parameters)
+    if not parameters:
+        yield
+        return
+    with torch.no_grad():
+        before = [p.detach().clone() for p in parameters]
+
+    def remember(*_):
+        torch._foreach_copy_(before, [p.detach() for p in parameters])
+
+    def shorten(*_):
+        with torch.no_grad():  # p <- before + fraction * (p - before)
+            torch._foreach_lerp_(parameters, before, 1.0 - fraction)
+
+    handles = [optimizer.register_step_pre_hook(remember)]
+    handles.append(optimizer.register_step_post_hook(shorten))
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 def make_optimizer(name, params, *, learning_rate, weight_decay, device):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from contextlib import contextmanager, nullcontext
 from numbers import Integral, Real
 from typing import Literal
 
@@ -26,10 +25,6 @@ from .nn import VariationalModule
 MIN_VARIANCE = 1e-8
 #: Weight of the newest batch in the running estimate of that variance.
 VARIANCE_MOMENTUM = 0.1
-#: The fraction of each optimiser step that init="pca"'s linear encoder takes
-#: (its step size is this times the others'): the noisy ELBO gradient moved
-#: PCA's code at the full rate and cost its codes accuracy.
-LINEAR_ENCODER_STEP = 0.3
 #: Values per layer of a pass of :meth:`VariationalAutoencoder.log_likelihood`
 #: (a block of rows, times the draws decoded at once, times the widest decoder
 #: layer or the features): 4M, 16 MB per array in float32.
@@ -42,33 +37,6 @@ def positive_count(value, name):
     if not isinstance(value, Integral) or isinstance(value, bool) or value < 1:
         raise ValueError(f"{name} must be a positive integer; got {value!r}.")
     return int(value)
-
-
-@contextmanager
-def shortened_steps(optimizer, parameters, fraction):
-    """Within the block, each step of ``optimizer`` moves ``parameters`` by
-    ``fraction`` of the step it computes for them: for adam, adamw and sgd
-    (with or without momentum and weight decay) the same as a learning rate
-    ``fraction`` times the others', their moments untouched. The hooks copy
-    the parameters into buffers allocated once, and are removed on leaving."""
-    parameters = list(parameters)
-    with torch.no_grad():
-        before = [p.detach().clone() for p in parameters]
-
-    def remember(*_):
-        torch._foreach_copy_(before, [p.detach() for p in parameters])
-
-    def shorten(*_):
-        with torch.no_grad():  # p <- before + fraction * (p - before)
-            torch._foreach_lerp_(parameters, before, 1.0 - fraction)
-
-    handles = [optimizer.register_step_pre_hook(remember)]
-    handles.append(optimizer.register_step_post_hook(shorten))
-    try:
-        yield
-    finally:
-        for handle in handles:
-            handle.remove()
 
 
 def seeded_generator(random_state, device):
@@ -340,22 +308,6 @@ class VariationalAutoencoder(BaseAutoencoder):
             output_activation="identity" if self.loss == "gaussian" else "logistic",
             linear_path=self.init == "pca",
         )
-
-    def _train_module(self, module, X, setup, *, optimizer, fresh, incremental):
-        """Training as every autoencoder trains, with init="pca"'s linear
-        encoder at ``LINEAR_ENCODER_STEP`` of the step size: PCA's code, the
-        best linear one, moves only as far as the reconstruction asks and the
-        KL term and the sampling noise do not drag it off."""
-        linear = module.linear_encoder
-        slower = (
-            nullcontext()
-            if linear is None
-            else shortened_steps(optimizer, linear.parameters(), LINEAR_ENCODER_STEP)
-        )
-        with slower:
-            return super()._train_module(
-                module, X, setup, optimizer=optimizer, fresh=fresh, incremental=incremental
-            )
 
     def _negative_log_likelihood(self, module, output, x):
         if self.loss == "bernoulli":

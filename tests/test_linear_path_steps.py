@@ -1,5 +1,6 @@
-"""The VariationalAutoencoder's linear encoder under init="pca" takes
-shortened optimiser steps (LINEAR_ENCODER_STEP of the others')."""
+"""init="pca"'s linear path takes shortened optimiser steps (LINEAR_PATH_STEP
+of the others'): encoder and decoder in the plain family, the encoder alone in
+the VariationalAutoencoder."""
 
 import pickle
 
@@ -8,8 +9,8 @@ import torch
 from numpy.testing import assert_allclose
 from sklearn.datasets import load_digits
 
-from skae import VariationalAutoencoder
-from skae._variational import LINEAR_ENCODER_STEP, shortened_steps
+from skae import Autoencoder, DenoisingAutoencoder, VariationalAutoencoder
+from skae._optim import LINEAR_PATH_STEP, shortened_steps
 
 pytestmark = pytest.mark.filterwarnings("ignore:Stochastic Optimizer")
 
@@ -69,18 +70,18 @@ def test_pca_started_fit_leaves_no_hook_and_pickles_and_continues():
     copy = pickle.loads(pickle.dumps(est))
     assert_allclose(copy.transform(X), est.transform(X), rtol=0, atol=0)
     # partial_fit shortens the steps too: one full-batch pass is one step, and
-    # no linear-encoder weight moves by more than LINEAR_ENCODER_STEP x the rate
+    # no linear-encoder weight moves by more than LINEAR_PATH_STEP x the rate
     # (Adam's step is at most about the rate per weight)
     copy.set_params(batch_size=len(X))
     before = copy.module_.linear_encoder.weight.detach().clone()
     copy.partial_fit(X)
     moved = (copy.module_.linear_encoder.weight - before).abs().max().item()
-    assert 0 < moved <= LINEAR_ENCODER_STEP * copy.learning_rate * 1.01
+    assert 0 < moved <= LINEAR_PATH_STEP * copy.learning_rate * 1.01
 
 
 def test_the_linear_encoder_moves_less_than_the_linear_decoder():
     """One full-batch Adam step from the PCA start: every weight of the
-    linear encoder moves by at most LINEAR_ENCODER_STEP times the rate (Adam's
+    linear encoder moves by at most LINEAR_PATH_STEP times the rate (Adam's
     first step is the rate times the gradient's sign), the linear decoder's by
     up to the whole rate."""
     X = load_digits().data[:128] / 16
@@ -92,6 +93,44 @@ def test_the_linear_encoder_moves_less_than_the_linear_decoder():
     rate = moved.learning_rate
     linear = moved.module_.linear_encoder.weight - start.module_.linear_encoder.weight
     decoder = moved.module_.linear_decoder.weight - start.module_.linear_decoder.weight
-    assert linear.abs().max() <= LINEAR_ENCODER_STEP * rate * (1 + 1e-3)
-    assert linear.abs().max() >= 0.5 * LINEAR_ENCODER_STEP * rate
+    assert linear.abs().max() <= LINEAR_PATH_STEP * rate * (1 + 1e-3)
+    assert linear.abs().max() >= 0.5 * LINEAR_PATH_STEP * rate
     assert decoder.abs().max() > 0.9 * rate
+
+
+def one_full_batch_step(cls, **params):
+    """The module of ``cls`` at its PCA start and after one full-batch step."""
+    X = load_digits().data[:128] / 16
+    params = {"n_components": 4, "batch_size": 128, "shuffle": False, "device": "cpu", **params}
+    params.update(max_iter=1, early_stopping=False, random_state=0)
+    start = cls(**params, learning_rate=1e-30).fit(X).module_
+    return start, cls(**params).fit(X).module_
+
+
+@pytest.mark.parametrize("cls", [Autoencoder, DenoisingAutoencoder])
+def test_the_linear_path_moves_less_than_the_non_linear_layers(cls):
+    """Adam's first step is the rate times the gradient's sign: the linear
+    encoder's and decoder's weights move by at most LINEAR_PATH_STEP of it,
+    the gates of the non-linear paths (closed at the start, so the layers
+    behind them get no gradient yet) by the whole of it."""
+    start, moved = one_full_batch_step(cls)
+    rate = cls().learning_rate
+    for name in ("linear_encoder", "linear_decoder"):
+        change = (getattr(moved, name).weight - getattr(start, name).weight).abs().max()
+        assert 0.5 * LINEAR_PATH_STEP * rate <= change <= LINEAR_PATH_STEP * rate * (1 + 1e-3)
+    gate = (moved.decoder_gate - start.decoder_gate).abs().max()
+    assert gate > 0.9 * rate
+
+
+def test_tied_linear_path_is_shortened_once():
+    """With tied weights the decoder shares the encoder's weight: it is
+    listed once, so its step is LINEAR_PATH_STEP of a step, not its square."""
+    start, moved = one_full_batch_step(Autoencoder, tied_weights=True)
+    assert len(moved.linear_path_parameters()) == 3  # the shared weight and two biases
+    change = (moved.linear_encoder.weight - start.linear_encoder.weight).abs().max()
+    assert 0.5 * LINEAR_PATH_STEP * Autoencoder().learning_rate <= change
+
+
+def test_random_start_has_no_linear_path_to_slow():
+    start, moved = one_full_batch_step(Autoencoder, init="random")
+    assert moved.linear_path_parameters() == []
