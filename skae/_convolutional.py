@@ -40,7 +40,10 @@ class ConvolutionalAutoencoder(BaseAutoencoder):
         codes and reconstructions). With ``early_stopping`` the start is
         scored on the held-out rows and kept unless an epoch beats it, so the
         fit is never worse than PCA there (``best_epoch_`` says which won).
-        "random": the network alone from a random start, as in skae 0.2.
+        The linear path takes 0.3 of each optimiser step, so that noise does
+        not move it off PCA before the non-linear layers learn (see
+        :ref:`pca_start`). "random": the network alone from a random start,
+        as in skae 0.2.
         The linear path maps the flattened image to the code beside the
         convolutions.
     image_shape : tuple of int or None, default=None

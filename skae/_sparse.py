@@ -50,8 +50,9 @@ class SparseAutoencoder(BaseMLPAutoencoder):
         (the same codes and reconstructions). With ``early_stopping`` the
         start is scored on the held-out rows and kept unless an epoch beats
         it, so the fit is never worse than PCA there (``best_epoch_`` says
-        which won). "random": the network alone from a random start, as in
-        skae 0.2. The penalty acts on the non-linear path's units (L1: their
+        which won); the linear path takes 0.3 of each optimiser step.
+        "random": the network alone from a random start, as in skae 0.2.
+        The penalty acts on the non-linear path's units (L1: their
         contribution through the gate), so with "pca" the code is PCA's
         dense code plus sparse non-linear corrections; for a code of sparse
         units only use "random" (with ``n_components >= n_features`` PCA
