@@ -137,6 +137,8 @@ def provenance(data, context):
         lines.append(f"| Machine: {machine(hardware)}")
     if date:
         lines.append(f"| Date: {date}")
+    if hardware.get("git_commit"):
+        lines.append(f"| Commit: {hardware['git_commit'][:7]}")
     return lines + [""] if lines else []
 
 
