@@ -186,12 +186,14 @@ def test_folded_training_is_the_unfolded_one_up_to_rounding(case):
     together (the next test)."""
     cls, params = FOLD_CASES[case]
     X = 5.0 * low_rank(n=200)
-    settings = {"n_components": 3, **FIXED, "optimizer": "sgd", "learning_rate": 1e-4, **params}
+    settings = {"n_components": 3, **FIXED, "optimizer": "sgd", "learning_rate": 3e-4, **params}
     folded = fit(cls(**settings), X)
     plain = fit(unfolded(cls)(**settings), X)
     assert float(folded.module_.input_scale) > 4  # the fold has a scale to fold
     curve = np.asarray(folded.loss_curve_)
-    assert abs(curve[-1] / curve[0] - 1) > 5e-4  # training moved the loss
+    # training moved the loss by far more than the comparison's rtol (from the
+    # PCA start about 7e-4 in these epochs: the linear path takes shortened steps)
+    assert abs(curve[-1] / curve[0] - 1) > 2e-4
     np.testing.assert_allclose(curve, plain.loss_curve_, rtol=1e-5)
     codes = folded.transform(X)
     atol = 1e-5 * np.abs(codes).max()
