@@ -38,11 +38,11 @@ def shortened_steps(optimizer, parameters, fraction):
     if not parameters:
         yield
         return
-    with torch.no_grad():
-        before = [p.detach().clone() for p in parameters]
+    current = [p.detach() for p in parameters]  # views: they follow every step
+    before = [p.clone() for p in current]
 
     def remember(*_):
-        torch._foreach_copy_(before, [p.detach() for p in parameters])
+        torch._foreach_copy_(before, current)
 
     def shorten(*_):
         with torch.no_grad():  # p <- before + fraction * (p - before)
