@@ -267,7 +267,7 @@ class ContractiveAutoencoder(BaseMLPAutoencoder):
 
     def _penalty(self, module, x, code):
         if self.contraction_weight == 0:
-            return 0.0
+            return None
         norm = module.encoder_jacobian_norm(x, code).mean()
         gate = getattr(module, "encoder_gate", None)
         if gate is not None:  # the Jacobian of what the non-linear path adds to the code

@@ -249,11 +249,12 @@ def run_epoch(
         order = order.to(X.device)
     world_size = 1 if shard is None else shard.world_size
     global_batch = batch_size * world_size
-    # one preallocated tensor for the batch losses: a small tensor kept per
-    # step would pin fragments of the freed batch memory in the heap
-    losses = torch.empty(-(-n_samples // global_batch), device=device)
-    sizes = []
-    for step, start in enumerate(range(0, n_samples, global_batch)):
+    # the losses times their rows summed in place in one preallocated tensor:
+    # a small tensor kept per step would pin fragments of the freed batch
+    # memory in the heap, and a sum in place is one cheap operation a step
+    total = torch.zeros((), device=device)
+    move = X.device != torch.device(device)
+    for start in range(0, n_samples, global_batch):
         rows = min(global_batch, n_samples - start)
         lo, hi = (0, rows) if shard is None else shard.bounds(rows)
         weight = world_size * (hi - lo) / rows
@@ -261,12 +262,11 @@ def run_epoch(
             lo, hi, weight = 0, 1, 0.0
         index = slice(start + lo, start + hi)
         xb = X.take(index if order is None else order[index])
-        if xb.device != device:
+        if move:
             xb = xb.to(device, non_blocking=True)
-        losses[step] = train_step(batch_loss, xb, optimizer, weight)
-        sizes.append(len(xb) if weight else 0)
-    sizes = torch.tensor(sizes, dtype=torch.float32, device=device)
-    return _sum_over_ranks(losses @ sizes, shard) / n_samples
+        loss = train_step(batch_loss, xb, optimizer, weight)
+        total.add_(loss, alpha=hi - lo if weight else 0)
+    return _sum_over_ranks(total, shard) / n_samples
 
 
 def step_flops(module, n_rows, *, training=True):

@@ -39,8 +39,9 @@ class BaseMLPAutoencoder(BaseAutoencoder):
 
     def _penalty(self, module, x, code):
         """A regulariser on the code of a clean batch (the non-linear path's,
-        beside a linear path), added to the mean loss."""
-        return 0.0
+        beside a linear path), added to the mean loss; None for none (not 0:
+        adding it would cost an operation in every step and its backward)."""
+        return None
 
     def _check_data(self, X):
         super()._check_data(X)
@@ -78,7 +79,8 @@ class BaseMLPAutoencoder(BaseAutoencoder):
             else:
                 code, nonlinear_code = module.encode_parts(self._corrupt(x, generator))
                 loss = total(module.output(code), x) / x.shape[0]
-            return loss + self._penalty(module, x, nonlinear_code) if penalize else loss
+            penalty = self._penalty(module, x, nonlinear_code) if penalize else None
+            return loss if penalty is None else loss + penalty
 
         return batch_loss
 

@@ -307,11 +307,12 @@ class FoldedLoss:
         u = x if self.scale is None else x / self.scale
         code, nonlinear = module.embed_parts(x_in if corrupted else u)
         loss = self.total(module.decode_layers(code), u)
-        if self.scale is not None:  # s^2 as two products: s * s overflows above ~1e19
-            loss = loss * self.scale * (self.scale / x.shape[0])
-        else:
-            loss = loss / x.shape[0]
-        return loss, nonlinear
+        if self.scale is None:
+            return loss / x.shape[0], nonlinear
+        factor = self.scale * (self.scale / x.shape[0])  # a Python float: a double
+        if factor < 1e30:  # one product; a float32 factor overflows above ~3e38
+            return loss * factor, nonlinear
+        return loss * self.scale * (self.scale / x.shape[0]), nonlinear
 
 
 class Shallow(EncoderDecoder):
