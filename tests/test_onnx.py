@@ -164,6 +164,7 @@ def test_opset_the_exporter_cannot_reach_raises(digits):
         to_onnx(est, opset=13)
 
 
+@pytest.mark.slow  # a fresh Python process, importing torch and skae
 def test_import_skae_does_not_import_onnx():
     code = (
         "import sys, skae\n"

@@ -158,6 +158,7 @@ def test_concurrent_verbose_2_fits_log_every_epoch_once(unconfigured_logging, ca
     assert unconfigured_logging.handlers == []
 
 
+@pytest.mark.slow  # a fresh Python process, importing torch and skae
 def test_verbose_2_without_logging_configured_shows_records_on_stderr():
     """A plain script that configured no logging still sees the records."""
     code = (
@@ -204,6 +205,7 @@ def test_failed_fit_closes_the_bar_and_restores_the_logger(unconfigured_logging,
     assert logger.level == level
 
 
+@pytest.mark.slow  # a fresh Python process, importing torch and skae
 def test_importing_skae_does_not_import_tqdm_auto():
     """tqdm.auto warns at import in a notebook without ipywidgets: skae loads
     it only when a fit asks for a bar. (torch itself imports plain tqdm.)"""

@@ -86,6 +86,7 @@ FIT_SCRIPT = """
 """
 
 
+@pytest.mark.slow  # two fresh Python processes, each importing torch and skae
 def test_fit_with_int_random_state_is_bit_identical_across_processes():
     # two processes with different hash seeds, run side by side
     processes = [run_python(FIT_SCRIPT, env={"PYTHONHASHSEED": str(seed)}) for seed in (1, 2)]
@@ -223,6 +224,7 @@ CUDA_SCRIPT = """
 """
 
 
+@pytest.mark.slow  # a fresh Python process (torch's CUDA state untouched)
 def test_import_and_construction_do_not_initialise_cuda():
     out = output_of(run_python(CUDA_SCRIPT))
     # the autoencoders and the imputer, which is built on their base
@@ -285,6 +287,7 @@ MEMORY_SCRIPT = """
 MEMORY_BOUND = 100 * 2**20
 
 
+@pytest.mark.slow  # fresh Python processes on 200,000 x 64 arrays (50 MB each)
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
 def test_inference_memory_is_bounded():
     # the blocks are the base's (every estimator shares them); the VAE scores

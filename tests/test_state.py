@@ -45,6 +45,7 @@ def models(X):
     }
 
 
+@pytest.mark.slow  # a fresh Python process, importing torch
 def test_torch_only_modules_import_no_scikit_learn():
     """Imported without the package's __init__ (which imports the estimators),
     the torch-only layer leaves scikit-learn out of sys.modules."""

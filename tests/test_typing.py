@@ -221,6 +221,7 @@ def test_py_typed_marker_is_package_data():
     assert "py.typed" in package_data.get("skae", [])
 
 
+@pytest.mark.slow  # a fresh Python process, importing torch and skae
 def test_plotting_hints_resolve_without_importing_matplotlib():
     """matplotlib is optional and imported only to draw: the plotting module's
     hints resolve at run time without it."""
