@@ -38,10 +38,20 @@ def plane():
     return X_train, X_new, far_along
 
 
-def test_density_flags_a_row_far_along_the_manifold(plane):
-    X_train, X_new, far_along = plane
-    density = _linear_detector("density").fit(X_train)
-    reconstruction = _linear_detector("reconstruction").fit(X_train)
+# Fitted once for the module and never changed by a test (a test that refits
+# or sets parameters fits its own).
+@pytest.fixture(scope="module")
+def density(plane):
+    return _linear_detector("density").fit(plane[0])
+
+
+@pytest.fixture(scope="module")
+def reconstruction(plane):
+    return _linear_detector("reconstruction").fit(plane[0])
+
+
+def test_density_flags_a_row_far_along_the_manifold(plane, density, reconstruction):
+    _, X_new, far_along = plane
     # the density sees the row far out along the code: below every new inlier
     assert density.score_samples(far_along)[0] < density.score_samples(X_new).min()
     assert density.predict(far_along)[0] == -1
@@ -52,17 +62,17 @@ def test_density_flags_a_row_far_along_the_manifold(plane):
     assert reconstruction.predict(far_along)[0] == 1
 
 
-def test_density_flags_a_row_off_the_manifold(plane):
+def test_density_flags_a_row_off_the_manifold(plane, density):
     X_train, X_new, _ = plane
-    detector = _linear_detector("density").fit(X_train)
+    detector = density
     off = np.zeros((1, 10))
     off[0] = np.linalg.svd(X_train - X_train.mean(axis=0))[2][-1]  # least variance
     assert detector.score_samples(off)[0] < detector.score_samples(X_new).min()
 
 
-def test_density_follows_its_documented_formula(plane):
+def test_density_follows_its_documented_formula(plane, density):
     X_train, X_new, _ = plane
-    detector = _linear_detector("density").fit(X_train)
+    detector = density
     inner = detector.estimator_
     codes = inner.transform(X_train)
     in_sample = ((inner.inverse_transform(codes) - X_train) ** 2).mean()
@@ -89,13 +99,11 @@ def test_density_follows_its_documented_formula(plane):
     )
 
 
-def test_density_attributes_only_for_the_density_score(plane):
+def test_density_attributes_only_for_the_density_score(plane, density, reconstruction):
     X_train = plane[0]
-    density = _linear_detector("density").fit(X_train)
     assert isinstance(density.noise_variance_, float) and density.noise_variance_ > 0
     assert density.code_location_.shape == (2,)
     assert density.code_precision_.shape == (2, 2)
-    reconstruction = _linear_detector("reconstruction").fit(X_train)
     for name in ("noise_variance_", "code_location_", "code_precision_"):
         assert not hasattr(reconstruction, name)
     np.testing.assert_array_equal(
@@ -131,10 +139,10 @@ def test_density_keeps_the_input_dtype(plane):
     np.testing.assert_allclose(scores32, scores64, rtol=1e-4, atol=1e-3)
 
 
-def test_density_takes_sparse_input(plane):
+def test_density_takes_sparse_input(plane, density):
     sparse = pytest.importorskip("scipy.sparse")
     X_train, X_new, _ = plane
-    dense = _linear_detector("density").fit(X_train)
+    dense = density
     detector = _linear_detector("density").fit(sparse.csr_matrix(X_train))
     # the same rows densified a block at a time, same process and seed
     np.testing.assert_allclose(
@@ -159,8 +167,8 @@ def test_score_by_is_validated(plane):
         ("noise_variance_", float("nan"), "noise_variance_ is not positive"),
     ],
 )
-def test_load_refuses_density_attributes_that_disagree(plane, name, value, match):
-    fitted = _linear_detector("density").fit(plane[0])
+def test_load_refuses_density_attributes_that_disagree(density, name, value, match):
+    fitted = density
     state = fitted._export_state()
     state["attributes"][name] = value
     with pytest.raises(ValueError, match=match):
