@@ -67,6 +67,8 @@ def assert_close_to_scale(actual, expected, rtol=RTOL_SCALE):
 def test_to_onnx_matches_skae(cls, method, digits):
     X, _ = digits
     est = fit_quietly(small(cls), X)
+    # the default start: the export carries the PCA start's linear path too
+    assert est.init == "pca"
     before_training = est.module_.training
     data = X if method == "transform" else est.transform(X)
     before = getattr(est, method)(data)

@@ -191,19 +191,9 @@ def test_pca_started_models_pickle_save_and_load(cls, tmp_path):
     np.testing.assert_array_equal(skae.load(tmp_path / "model.skae").transform(DIGITS), expected)
 
 
-@pytest.mark.parametrize("cls", [Autoencoder, VariationalAutoencoder, ConvolutionalAutoencoder])
-def test_pca_started_models_export_to_onnx(cls):
-    pytest.importorskip("onnxruntime")
-    import onnxruntime as ort
-
-    from skae.onnx import to_onnx
-
-    kwargs = {"image_shape": (8, 8)} if cls is ConvolutionalAutoencoder else {}
-    est = cls(n_components=3, max_iter=2, random_state=0, **kwargs).fit(DIGITS)
-    session = ort.InferenceSession(to_onnx(est).SerializeToString())
-    X = DIGITS[:50].astype(np.float32)
-    (codes,) = session.run(None, {session.get_inputs()[0].name: X})
-    assert_allclose(codes, est.transform(X), atol=1e-5)
+# The PCA-started models' ONNX export (the linear path beside the network) is
+# tests/test_onnx.py's test_to_onnx_matches_skae: its models start from PCA, the
+# default, for every estimator and both methods.
 
 
 class SparseAutoencoder02(SparseAutoencoder):
