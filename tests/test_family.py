@@ -63,14 +63,26 @@ OVERCOMPLETE = dict(
 )
 
 
+#: half the epochs suffice for the comparison with the plain network: at 20
+#: (seeds 0-2) the sparse codes are 0.19-0.65 more Hoyer-sparse (at 40:
+#: 0.20-0.62) and classify at 0.93-0.97
+SPARSE_VS_PLAIN = {**OVERCOMPLETE, "max_iter": 20}
+
+
+@pytest.fixture(scope="module")
+def plain_overcomplete(digits):
+    """The plain network alone, fitted once (no test changes it): init="pca"'s
+    over-complete code has 64 units that start at zero, Hoyer-sparse by
+    construction (0.64 on these rows)."""
+    return fit_quietly(Autoencoder(init="random", **SPARSE_VS_PLAIN), digits[0])
+
+
 @pytest.mark.parametrize("sparsity", ["kl", "l1"])
-def test_sparse_overcomplete_code_is_sparser_than_plain(sparsity, digits):
+def test_sparse_overcomplete_code_is_sparser_than_plain(sparsity, digits, plain_overcomplete):
     X_train, X_test, _, _ = digits
-    # the plain network alone: init="pca"'s over-complete code has 64 units
-    # that start at zero, Hoyer-sparse by construction (0.64 on these rows)
-    plain = fit_quietly(Autoencoder(init="random", **OVERCOMPLETE), X_train)
+    plain = plain_overcomplete
     sparse = fit_quietly(
-        SparseAutoencoder(sparsity=sparsity, sparsity_weight=0.1, init="random", **OVERCOMPLETE),
+        SparseAutoencoder(sparsity=sparsity, sparsity_weight=0.1, init="random", **SPARSE_VS_PLAIN),
         X_train,
     )
     plain_sparsity = hoyer_sparsity(plain.transform(X_test))
@@ -151,10 +163,12 @@ def test_contractive_jacobian_smaller_than_unpenalised(hidden, digits):
     X_train, X_test, _, _ = digits
     # the networks alone (init="random"): from the PCA start, neither model
     # opens the gate of its non-linear path on these rows, so both are PCA
+    # 30 epochs (seeds 0-2): Jacobian norm 0.16-0.31 of the plain model's,
+    # accuracy within 0.02 of it (at 60: 0.10-0.25, within 0.011)
     params = dict(
         n_components=16,
         hidden_layer_sizes=hidden,
-        max_iter=60,
+        max_iter=30,
         batch_size=64,
         random_state=0,
         device="cpu",
@@ -270,7 +284,8 @@ def test_convolutional_beats_pca_on_held_out_digits(digits):
         ConvolutionalAutoencoder(
             n_components=8,
             image_shape=(8, 8),
-            max_iter=60,
+            # 30 epochs: 0.60-0.62 of PCA's error, seeds 0-2 (60: 0.57-0.61)
+            max_iter=30,
             batch_size=64,
             random_state=0,
             device="cpu",
