@@ -100,7 +100,7 @@ def test_estimator_in_pipeline_grid_search_parallel(Estimator, digits):
         Estimator(
             hidden_layer_sizes=(32,),
             batch_size=32,
-            max_iter=30,
+            max_iter=10,
             learning_rate=3e-3,
             random_state=0,
             device="cpu",
@@ -113,9 +113,10 @@ def test_estimator_in_pipeline_grid_search_parallel(Estimator, digits):
         search.fit(X[:400], y[:400])
     scores = search.cv_results_["mean_test_score"]
     assert np.all(np.isfinite(scores))
-    # ten classes: chance is 0.1; tiny networks (30 epochs on 200 rows a fold):
-    # the weakest, ContractiveAutoencoder, reaches 0.415
-    assert search.best_score_ > 0.3
+    # ten classes: chance is 0.1; tiny networks from the PCA start (10 epochs
+    # on 200 rows a fold) reach 0.867-0.885 at 8 components (0.867-0.885 at
+    # 15 and 30 epochs too)
+    assert search.best_score_ > 0.7
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
