@@ -235,3 +235,40 @@ def test_shared_setting_survives_an_apply_that_raises():
     with setting() as previous:
         assert previous == "before"
     assert restored == ["before"]
+
+
+@pytest.mark.parametrize(
+    ("scores", "best_epoch", "n_iter"),
+    [
+        # the first epochs fall below the start, keep improving, and beat it
+        ([10, 5, 6, 7, 8, 11, 12, 12, 12, 12, 12, 12], 6, 9),
+        # no epoch beats the start: the start is kept once training stalls
+        ([10, 5, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6], 0, 5),
+    ],
+)
+def test_the_start_counts_for_the_best_weights_not_for_the_patience(scores, best_epoch, n_iter):
+    """Epochs are counted against the best trained epoch, so a run from a
+    good start (PCA's) is not stopped while training still improves; the
+    weights restored are the best of the start and every epoch."""
+    module, X = make_problem()
+    calls, snapshots = iter(scores), []
+
+    def validation_score():
+        snapshots.append({k: v.clone() for k, v in module.state_dict().items()})
+        return float(next(calls))
+
+    history = run(
+        module,
+        mse_loss(module),
+        X,
+        max_iter=len(scores) - 1,
+        n_iter_no_change=2,
+        tol=1e-3,
+        validation_score=validation_score,
+        score_start=True,
+    )
+    assert history.stop_reason is StopReason.CONVERGED
+    assert (history.best_epoch, history.n_iter) == (best_epoch, n_iter)
+    assert history.best_validation_score == max(scores[: n_iter + 1])
+    for name, value in module.state_dict().items():
+        torch.testing.assert_close(value, snapshots[best_epoch][name], rtol=0, atol=0)
