@@ -78,7 +78,9 @@ def test_estimator_score_is_mean_of_score_samples(Estimator, digits):
     X, _ = digits
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        est = Estimator(**{**TINY, "max_iter": 30}).fit(X)
+        # 10 epochs from the PCA start: noise scores -12.6 to -13.7 against
+        # the digits' -2.4 to -2.9 (VAE: -101 against 5.2), seed 0; so at 30
+        est = Estimator(**{**TINY, "max_iter": 10}).fit(X)
     scores = est.score_samples(X)
     assert scores.shape == (X.shape[0],)
     assert est.score(X) == pytest.approx(scores.mean())
