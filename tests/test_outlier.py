@@ -74,8 +74,15 @@ EXPECTED_FAILED_CHECKS = {
 }
 
 
-@parametrize_with_checks(_detectors(), expected_failed_checks=lambda _: EXPECTED_FAILED_CHECKS)
+@parametrize_with_checks(_detectors())
 def test_sklearn_compatible_estimator(estimator, check):
+    reason = EXPECTED_FAILED_CHECKS.get(check.func.__name__)
+    if reason is not None:
+        # skipped, not run as an expected failure: a non-strict xfail passes
+        # whatever the check does, so running it (about 40 % of this test's
+        # time) asserted nothing. skae's own claim about new inliers is
+        # test_outlier_detector_flags_about_the_contamination_of_new_inliers.
+        pytest.skip(reason)
     check(estimator)
 
 
