@@ -390,8 +390,10 @@ def test_variational_codes_carry_information(loss, digits):
     X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
+        # 20 epochs: accuracy 0.90-0.91 with all 8 dimensions active, seeds
+        # 0-2, both losses (at 60: 0.90-0.93)
         vae = VariationalAutoencoder(
-            n_components=8, loss=loss, max_iter=60, random_state=0, device="cpu"
+            n_components=8, loss=loss, max_iter=20, random_state=0, device="cpu"
         ).fit(X_train)
     clf = LogisticRegression(max_iter=1000).fit(vae.transform(X_train), y_train)
     assert clf.score(vae.transform(X_test), y_test) > 0.8

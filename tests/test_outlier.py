@@ -308,7 +308,7 @@ def test_outlier_detector_feature_names_and_dtype(digits):
 
 def test_outlier_detector_random_state_repeats_the_default(digits):
     X_train, X_test, _ = digits
-    X = X_train[:400]
+    X = X_train[:200]
     first = AutoencoderOutlierDetector(cv=2, random_state=3).fit(X)
     second = AutoencoderOutlierDetector(cv=2, random_state=3).fit(X)
     # same process, same seed: skae promises the same bits
