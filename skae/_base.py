@@ -30,7 +30,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import Tags
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from . import _distributed, _engine
+from . import _distributed, _engine, _settings
 from ._copying import copy_module
 from ._dask import is_dask_array, score_dask_array
 from ._device import TORCH_DTYPES, as_tensor, inference_module, resolve_device
@@ -255,7 +255,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self : object
             The fitted estimator.
         """
-        with _engine.deterministic_algorithms(self.deterministic, self.device):
+        with _settings.deterministic_algorithms(self.deterministic, self.device):
             self._fit(X, incremental=False)
         return self
 
@@ -280,7 +280,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self : object
             The fitted estimator.
         """
-        with _engine.deterministic_algorithms(self.deterministic, self.device):
+        with _settings.deterministic_algorithms(self.deterministic, self.device):
             self._fit(X, incremental=True)
         return self
 
@@ -647,12 +647,12 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         dtype = X.dtype if is_tensor else TORCH_DTYPES[X.dtype]
         module, n_parameters = inference_module(self.module_, dtype)
         step = block_rows(max(X.shape[1], self.n_features_in_))
-        # 2 operations per parameter and row in a pass (_engine.step_flops)
+        # 2 operations per parameter and row in a pass (_settings.step_flops)
         flops = 2 * passes * min(X.shape[0], step) * n_parameters
         with (
             torch.inference_mode(),
-            _engine.cpu_threads_for(flops, self.device_),
-            _engine.deterministic_algorithms(self.deterministic, self.device_),
+            _settings.cpu_threads_for(flops, self.device_),
+            _settings.deterministic_algorithms(self.deterministic, self.device_),
         ):
             if X.shape[0] <= step:  # one block: its output is the result
                 return self._output_block(fn(module, self._input_block(X, dtype)), X, 0)

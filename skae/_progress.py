@@ -12,7 +12,8 @@ import logging
 import sys
 from contextlib import contextmanager, nullcontext
 
-from ._engine import SharedSetting, StopReason
+from ._engine import StopReason
+from ._settings import SharedSetting
 
 logger = logging.getLogger("skae")
 

@@ -14,9 +14,9 @@ from numpy.typing import ArrayLike
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import Activation, BaseAutoencoder
-from ._engine import deterministic_algorithms
 from ._losses import binary_cross_entropy, gaussian_kl, gaussian_nll, squared_error
 from ._random import draw_seed, seed_source
+from ._settings import deterministic_algorithms
 from ._validation import Interval, StrOptions, positive_ints
 from .nn import VariationalModule
 

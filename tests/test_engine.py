@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from skae import _engine, _optim
+from skae import _engine, _optim, _settings
 from skae._engine import StopReason
 
 
@@ -179,7 +179,7 @@ def test_engine_cpu_threads_for_small_steps_restores_setting(flops, expected):
     # not 1, whatever torch's default here: going to one thread and back shows
     torch.set_num_threads(3)
     try:
-        with _engine.cpu_threads_for(flops, "cpu"):
+        with _settings.cpu_threads_for(flops, "cpu"):
             inside = torch.get_num_threads()
         after = torch.get_num_threads()
     finally:
@@ -206,7 +206,7 @@ def test_engine_make_optimizer_names():
 
 def test_shared_setting_applies_once_and_restores_after_the_last_user():
     log = []
-    setting = _engine.SharedSetting(lambda: log.append("apply") or "before", log.append)
+    setting = _settings.SharedSetting(lambda: log.append("apply") or "before", log.append)
     with setting() as first:
         with setting() as second:
             assert first == second == "before"
@@ -227,7 +227,7 @@ def test_shared_setting_survives_an_apply_that_raises():
         return value
 
     restored = []
-    setting = _engine.SharedSetting(apply, restored.append)
+    setting = _settings.SharedSetting(apply, restored.append)
     with pytest.raises(RuntimeError, match="cannot apply"):
         with setting():
             pass

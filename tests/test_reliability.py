@@ -468,7 +468,7 @@ def _most_training_threads(pipe, X, y):
 
 
 def _training_step_flops(pipe, X, y):
-    from skae._engine import step_flops
+    from skae._settings import step_flops
 
     return step_flops(pipe[0].module_, pipe[0].batch_size_)
 
@@ -480,7 +480,7 @@ def test_parallel_workers_do_not_oversubscribe_threads(digits):
     count instead of running a small step on one thread.)"""
     from sklearn.model_selection import cross_validate
 
-    from skae._engine import SMALL_STEP_FLOPS
+    from skae._settings import SMALL_STEP_FLOPS
 
     X, y = digits
     est = ThreadRecordingAutoencoder(

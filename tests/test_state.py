@@ -55,7 +55,7 @@ import importlib, sys, types
 package = types.ModuleType("skae")
 package.__path__ = [{str(package)!r}]
 sys.modules["skae"] = package
-for name in ("_device", "_random", "_rows", "_optim", "_state", "_engine"):
+for name in ("_device", "_random", "_rows", "_optim", "_state", "_settings", "_engine"):
     importlib.import_module("skae." + name)
 print(sorted(m for m in sys.modules if m == "sklearn" or m.startswith("sklearn.")))
 """
