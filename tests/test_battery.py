@@ -5,7 +5,6 @@ hostile ``.skae`` files (each refused before it is read, in bounded memory)."""
 
 import io
 import json
-import logging
 import os
 import pickle
 import re
@@ -189,17 +188,6 @@ def test_a_real_file_still_loads_from_a_path_and_a_buffer(fitted, tmp_path):
 
 
 # ----------------------------------------------------------------- ONNX
-
-
-def test_to_onnx_bad_opset_shows_skae_message_only(fitted, caplog):
-    pytest.importorskip("onnxscript")
-    from skae.onnx import to_onnx
-
-    caplog.set_level(logging.WARNING)  # what would reach stderr unconfigured
-    with pytest.raises(ValueError, match="could not produce opset 13"):
-        to_onnx(fitted, opset=13)
-    noisy = [r for r in caplog.records if r.name.startswith(("torch.onnx", "onnxscript"))]
-    assert [r.getMessage() for r in noisy] == []
 
 
 def test_to_onnx_of_an_unfitted_model_is_refused():

@@ -612,6 +612,7 @@ CHECKSUM_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # a fresh Python process, importing torch and skae
 def test_pickle_joblib_and_skae_files_load_identically_in_a_fresh_process(fitted, data, tmp_path):
     X, X_new = data
     X_all = np.vstack([X, X_new]).astype(np.float32)
