@@ -190,7 +190,7 @@ def test_estimator_warm_start_continues_training(Estimator, digits):
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
 def test_estimator_refit_without_warm_start_starts_afresh(Estimator, digits):
-    X, _ = digits
+    X = digits[0][:400]  # behaviour, not quality: a few batches are enough
     est = Estimator(**TINY).fit(X)
     first = est.transform(X)
     est.fit(X)
