@@ -31,7 +31,7 @@ def _estimators():
     # failure. (loss="bce"/"bernoulli" need X in [0, 1], which the checks'
     # data is not, and image_shape fixes the width, which the checks vary.)
     seeded = dict(device="cpu", random_state=0)
-    short = dict(max_iter=20, **seeded)  # the variants: fewer epochs keep the suite fast
+    short = dict(max_iter=10, **seeded)  # the variants: fewer epochs keep the suite fast
     deep = dict(hidden_layer_sizes=(8, 4), **short)
     return [Estimator(**seeded) for Estimator in ESTIMATORS] + [
         Autoencoder(tied_weights=True, **short),
