@@ -25,11 +25,15 @@ class ContractiveAutoencoder(BaseMLPAutoencoder):
 
     Cost: with a single logistic layer (``hidden_layer_sizes=()``) the penalty
     has a closed form, ``sum_j (h_j (1 - h_j))^2 ||W_j||^2``, about as cheap as
-    the forward pass. With hidden layers it is computed exactly with
-    ``torch.func``: one vector-Jacobian product per code unit
-    (``min(n_components, n_features)`` products, forward mode when the code is
-    wider), so a training step costs roughly ``n_components`` times a plain
-    one and holds a ``batch_size x n_components x n_features`` Jacobian.
+    the forward pass. With one hidden layer (the default) it has one too: the
+    Jacobian ``diag(c) W2 diag(s) W1`` (``s``, ``c`` the activations'
+    derivatives) is normed through the Gram matrix ``W1 W1^T``, about
+    ``batch_size x n_components x hidden^2`` operations a step. With more
+    hidden layers it is computed exactly with ``torch.func``: one
+    vector-Jacobian product per code unit (``min(n_components, n_features)``
+    products, forward mode when the code is wider), so a training step costs
+    roughly ``n_components`` times a plain one and holds a ``batch_size x
+    n_components x n_features`` Jacobian.
 
     Parameters
     ----------

@@ -92,6 +92,39 @@ def sigmoid_jacobian_norm(code, weight):
     return (code * (1 - code)).square() @ weight.square().sum(dim=1)
 
 
+def one_hidden_layer_jacobian_norm(x, first, activation, second, code_activation):
+    """Per-sample squared Frobenius norm of the Jacobian of
+    ``code_activation(second(activation(first(x))))`` in closed form, for
+    elementwise activations (``None`` for the identity) and linear layers
+    ``first`` (weight ``W1``) and ``second`` (``W2``).
+
+    The Jacobian at a row is ``diag(c) W2 diag(s) W1``, with ``s`` and ``c`` the
+    activations' derivatives there, so its squared norm is ``sum_i c_i^2
+    (W2_i * s)^T W1 W1^T (W2_i * s)``: one Gram matrix of ``W1`` a batch and a
+    product of the size of the hidden layer per code unit, instead of one
+    backward pass through the network per code unit (:func:`jacobian_norm`,
+    whose value and gradients it equals up to rounding). Differentiable with
+    respect to the layers' parameters."""
+    pre = first(x)
+    hidden, s = _with_derivative(activation, pre)
+    _, c = _with_derivative(code_activation, second(hidden))
+    w1 = first.weight
+    v = s.unsqueeze(1) * second.weight.unsqueeze(0)  # rows x code units x hidden units
+    if w1.shape[0] <= w1.shape[1]:  # hidden narrower than the input: through the Gram
+        per_unit = ((v @ (w1 @ w1.T)) * v).sum(dim=2)
+    else:
+        per_unit = (v @ w1).square().sum(dim=2)
+    return (c.square() * per_unit).sum(dim=1)
+
+
+def _with_derivative(activation, pre):
+    """``(activation(pre), its elementwise derivative at pre)`` by one
+    forward-mode product, differentiable; ``None`` is the identity."""
+    if activation is None:
+        return pre, torch.ones_like(pre)
+    return torch.func.jvp(activation, (pre,), (torch.ones_like(pre),))
+
+
 def jacobian_norm(encode, x):
     """Per-sample squared Frobenius norm of the Jacobian of ``encode`` at each
     row of ``x``, exact, batched with ``torch.func``: reverse mode (one

@@ -25,7 +25,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._losses import BATCH_TOTALS, jacobian_norm, sigmoid_jacobian_norm, squared_error
+from ._losses import (
+    BATCH_TOTALS,
+    jacobian_norm,
+    one_hidden_layer_jacobian_norm,
+    sigmoid_jacobian_norm,
+    squared_error,
+)
 
 ACTIVATIONS = {
     "identity": nn.Identity,
@@ -273,7 +279,27 @@ class EncoderDecoder(nn.Module):
         ):
             code = self.nonlinear_embed(self.scaled(x)) if code is None else code
             return sigmoid_jacobian_norm(code, layers[0].weight)
+        if (one_hidden := _one_hidden_layer(layers)) is not None:
+            return one_hidden_layer_jacobian_norm(self.scaled(x), *one_hidden)
         return jacobian_norm(self.nonlinear_embed, self.scaled(x))
+
+
+#: the activations whose derivative :func:`_one_hidden_layer` may take elementwise
+_ELEMENTWISE = tuple(ACTIVATIONS.values())
+
+
+def _one_hidden_layer(layers):
+    """``(first, activation, second, code_activation)`` when ``layers`` are
+    linear, elementwise activation (or none), linear, elementwise activation
+    (or none): the encoders whose Jacobian norm has a closed form; else None."""
+    parts, rest = [], list(layers)
+    for _ in range(2):
+        if not rest or type(rest[0]) is not nn.Linear:
+            return None
+        linear = rest.pop(0)
+        activation = rest.pop(0) if rest and type(rest[0]) in _ELEMENTWISE else None
+        parts += [linear, activation]
+    return None if rest else tuple(parts)
 
 
 class FoldedLoss:

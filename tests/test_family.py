@@ -158,7 +158,7 @@ def test_sparse_no_dead_code_warning_otherwise(params, digits):
         SparseAutoencoder(n_components=4, sparsity_weight=100.0, device="cpu").partial_fit(X_train)
 
 
-@pytest.mark.parametrize("hidden", [(), (32,)], ids=["closed_form", "autodiff"])
+@pytest.mark.parametrize("hidden", [(), (32,)], ids=["one_layer", "one_hidden_layer"])
 def test_contractive_jacobian_smaller_than_unpenalised(hidden, digits):
     X_train, X_test, _, _ = digits
     # the networks alone (init="random"): from the PCA start, neither model
@@ -197,12 +197,13 @@ def test_contractive_closed_form_matches_autodiff():
     torch.testing.assert_close(closed, exact, rtol=1e-5, atol=1e-7)
 
 
-def test_contractive_penalty_trains_deep_encoder_parameters(digits):
-    # the autodiff penalty must reach the hidden layer's weights
+@pytest.mark.parametrize("hidden", [(8,), (8, 4)], ids=["closed_form", "autodiff"])
+def test_contractive_penalty_trains_deep_encoder_parameters(hidden, digits):
+    # the penalty, in closed form or by autodiff, must reach the first layer's weights
     X_train, _, _, _ = digits
     cae = ContractiveAutoencoder(
         n_components=4,
-        hidden_layer_sizes=(8,),
+        hidden_layer_sizes=hidden,
         contraction_weight=1.0,
         device="cpu",
         random_state=0,
