@@ -11,6 +11,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from ._activations import with_derivative
+
 
 def squared_error(output, target):
     """Per-sample squared error summed over features."""
@@ -106,8 +108,8 @@ def one_hidden_layer_jacobian_norm(x, first, activation, second, code_activation
     whose value and gradients it equals up to rounding). Differentiable with
     respect to the layers' parameters."""
     pre = first(x)
-    hidden, s = _with_derivative(activation, pre)
-    _, c = _with_derivative(code_activation, second(hidden))
+    hidden, s = with_derivative(activation, pre)
+    _, c = with_derivative(code_activation, second(hidden))
     w1 = first.weight
     v = s.unsqueeze(1) * second.weight.unsqueeze(0)  # rows x code units x hidden units
     if w1.shape[0] <= w1.shape[1]:  # hidden narrower than the input: through the Gram
@@ -115,14 +117,6 @@ def one_hidden_layer_jacobian_norm(x, first, activation, second, code_activation
     else:
         per_unit = (v @ w1).square().sum(dim=2)
     return (c.square() * per_unit).sum(dim=1)
-
-
-def _with_derivative(activation, pre):
-    """``(activation(pre), its elementwise derivative at pre)`` by one
-    forward-mode product, differentiable; ``None`` is the identity."""
-    if activation is None:
-        return pre, torch.ones_like(pre)
-    return torch.func.jvp(activation, (pre,), (torch.ones_like(pre),))
 
 
 def jacobian_norm(encode, x):

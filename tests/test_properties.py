@@ -36,6 +36,7 @@ from skae import (
     SparseAutoencoder,
     VariationalAutoencoder,
 )
+from skae._activations import with_derivative
 from skae._losses import (
     SPARSITY_PENALTIES,
     binary_cross_entropy,
@@ -944,6 +945,32 @@ def test_sigmoid_jacobian_norm_equals_exact_jacobian_norm(x, n_components, seed)
 
 #: relu and leaky_relu are not differentiable at 0, which random inputs do not hit
 JACOBIAN_ACTIVATIONS = sorted(ACTIVATIONS)
+
+
+@pytest.mark.parametrize("name", JACOBIAN_ACTIVATIONS)
+@settings(max_examples=20, deadline=None)
+@given(x=batches())
+def test_activation_derivative_is_autograds(name, x):
+    """skae's written-out derivative of each activation is the one autograd
+    takes (at 0 too, where relu, leaky_relu and elu have kinks), and its own
+    derivative is autograd's second derivative away from the kinks."""
+    x = torch.cat([x.flatten(), torch.zeros(1, dtype=x.dtype)]).requires_grad_()
+    activation = make_activation(name)
+    out, derivative = with_derivative(activation, x)
+    torch.testing.assert_close(out, activation(x), rtol=0, atol=0)
+    (first,) = torch.autograd.grad(activation(x).sum(), x, create_graph=True)
+    torch.testing.assert_close(derivative, first, rtol=1e-12, atol=1e-15)
+
+    def second(d):  # zero where d is piecewise constant (relu, leaky_relu)
+        if not d.requires_grad:
+            return torch.zeros_like(x)
+        (grad,) = torch.autograd.grad(d.sum(), x, retain_graph=True, allow_unused=True)
+        return torch.zeros_like(x) if grad is None else grad
+
+    smooth = x != 0
+    torch.testing.assert_close(
+        second(derivative)[smooth], second(first)[smooth], rtol=1e-10, atol=1e-14
+    )
 
 
 @settings(max_examples=40, deadline=None)
