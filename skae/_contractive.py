@@ -28,7 +28,8 @@ class ContractiveAutoencoder(BaseMLPAutoencoder):
     the forward pass. With one hidden layer (the default) it has one too: the
     Jacobian ``diag(c) W2 diag(s) W1`` (``s``, ``c`` the activations'
     derivatives) is normed through the Gram matrix ``W1 W1^T``, about
-    ``batch_size x n_components x hidden^2`` operations a step. With more
+    ``batch_size x n_components x hidden x min(hidden, n_features)``
+    operations a step. With more
     hidden layers it is computed exactly with ``torch.func``: one
     vector-Jacobian product per code unit (``min(n_components, n_features)``
     products, forward mode when the code is wider), so a training step costs
@@ -55,7 +56,8 @@ class ContractiveAutoencoder(BaseMLPAutoencoder):
         its contribution through the gate).
     hidden_layer_sizes : array-like of int or int, default=(100,)
         Widths of the encoder's hidden layers; the decoder uses them in reverse.
-        ``()`` gives one logistic layer (the closed-form penalty).
+        ``()`` gives one logistic layer; with zero or one hidden layer the
+        penalty has a closed form, with more it is computed by autodiff.
     activation : {"relu", "identity", "logistic", "tanh", "leaky_relu", "elu", \
 "gelu", "softplus"}, default="relu"
         Activation of the hidden layers. The code layer is logistic.

@@ -269,8 +269,9 @@ class EncoderDecoder(nn.Module):
         units of the data; a penalty on it still weighs against a
         reconstruction loss in X's units): the closed form of Rifai et al.
         (2011) for a single logistic layer (from ``code``, when given, the
-        codes of ``x``), exact autodiff otherwise. Differentiable with respect
-        to the parameters."""
+        codes of ``x``), :func:`~skae._losses.one_hidden_layer_jacobian_norm`
+        for linear, activation, linear, activation, exact autodiff otherwise.
+        Differentiable with respect to the parameters."""
         layers = list(self.encoder)
         if (
             len(layers) == 2
