@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._activations import has_written_derivative
 from ._losses import (
     BATCH_TOTALS,
     jacobian_norm,
@@ -285,10 +286,6 @@ class EncoderDecoder(nn.Module):
         return jacobian_norm(self.nonlinear_embed, self.scaled(x))
 
 
-#: the activations whose derivative :func:`_one_hidden_layer` may take elementwise
-_ELEMENTWISE = tuple(ACTIVATIONS.values())
-
-
 def _one_hidden_layer(layers):
     """``(first, activation, second, code_activation)`` when ``layers`` are
     linear, elementwise activation (or none), linear, elementwise activation
@@ -298,7 +295,7 @@ def _one_hidden_layer(layers):
         if not rest or type(rest[0]) is not nn.Linear:
             return None
         linear = rest.pop(0)
-        activation = rest.pop(0) if rest and type(rest[0]) in _ELEMENTWISE else None
+        activation = rest.pop(0) if rest and has_written_derivative(rest[0]) else None
         parts += [linear, activation]
     return None if rest else tuple(parts)
 
