@@ -38,6 +38,7 @@ from ._engine import StopReason, TrainingSetup
 from ._losses import BATCH_TOTALS, RECONSTRUCTION_LOSSES, UNIT_INTERVAL_LOSSES, squared_error
 from ._optim import (
     LINEAR_PATH_STEP,
+    MIN_LEARNING_RATE_FRACTION,
     copy_optimizer,
     make_optimizer,
     min_learning_rate,
@@ -94,6 +95,9 @@ Activation = Literal[
 
 class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Shared machinery of the skae estimators. Not for direct use."""
+
+    #: ``learning_rate_schedule="plateau"`` stops below this share of the rate.
+    _min_learning_rate_fraction = MIN_LEARNING_RATE_FRACTION
 
     _parameter_constraints: dict = {
         "n_components": [Interval(Integral, 1, None, closed="left")],
@@ -173,11 +177,9 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         raise NotImplementedError
 
     def _start_module(self, module, X, X_train, rng):
-        """The start of a freshly built ``module``: its input scale from the
-        training rows (the engine's row source, :mod:`skae._rows`), so that the
-        layers work at unit scale, then with ``init="pca"`` the PCA of every
-        row given (``X``, validated), as the PCA it replaces. A family member
-        adds its own steps after these."""
+        """Start a fresh ``module``: its input scale from the training rows (so
+        that the layers work at unit scale), then with ``init="pca"`` the PCA
+        of every row given (``X``); a family member adds its steps after these."""
         if module.learns_input_scale:
             module.set_input_scale(input_scale(X_train))
         if self.init == "pca":
@@ -221,10 +223,9 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             )
 
     def _train_module(self, module, X, setup, *, optimizer, fresh, incremental):
-        """Train ``module`` end to end on the rows of ``X`` as ``setup`` (a
-        :class:`~skae._engine.TrainingSetup`) says; returns the engine's
-        history and the fitted attributes a family member adds (none here).
-        ``fresh`` says ``module`` was just built."""
+        """Train ``module`` (``fresh``: just built) on the rows of ``X`` as
+        ``setup`` says; the engine's history and the fitted attributes a
+        family member adds (none here)."""
         history = self._train(
             module,
             self._training_loss(module, setup.loss_generator),
@@ -447,14 +448,10 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         return copy_optimizer(previous, module.parameters(), device=device)
 
     def _starting_scheduler(self, optimizer, *, incremental):
-        """The learning-rate scheduler of this call (None for a constant rate).
-
-        Every :meth:`fit` starts its schedule afresh at ``learning_rate``.
-        :meth:`partial_fit` (``incremental``) runs its one epoch at
-        ``learning_rate`` under "constant" and "cosine" (a cosine over one
-        epoch), and continues "plateau" from the counters and the rate (kept by
-        the optimiser) of the previous call.
-        """
+        """The learning-rate scheduler of this call (None for a constant rate):
+        every :meth:`fit` starts afresh at ``learning_rate``; :meth:`partial_fit`
+        (``incremental``) runs its epoch at ``learning_rate`` under "constant"
+        and "cosine", and continues "plateau" from the previous call's state."""
         progress = getattr(self, "_plateau_progress_", None) if incremental else None
         if self.learning_rate_schedule != "plateau" or progress is None:
             # a reused optimiser holds the rate where the last schedule left it
@@ -470,12 +467,9 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     def _new_scheduler(self, optimizer, max_iter):
         """The ``torch.optim.lr_scheduler`` that ``learning_rate_schedule``
         names, over ``max_iter`` epochs, or None for "constant"."""
+        schedule = self.learning_rate_schedule
         return new_scheduler(
-            self.learning_rate_schedule,
-            optimizer,
-            max_iter,
-            patience=self.n_iter_no_change,
-            tol=self.tol,
+            schedule, optimizer, max_iter, patience=self.n_iter_no_change, tol=self.tol
         )
 
     def _set_fitted(self, fitted, *, replace):
@@ -561,7 +555,9 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 on_epoch=lambda loss, score: report(loss, score, _engine.learning_rate(optimizer)),
                 shard=shard,
                 scheduler=setup.scheduler,
-                min_learning_rate=min_learning_rate(setup.scheduler, self.learning_rate),
+                min_learning_rate=min_learning_rate(
+                    setup.scheduler, self.learning_rate, self._min_learning_rate_fraction
+                ),
             )
             report.finish(history.stop_reason, self.n_iter_no_change)
         self._raise_on_failed_training(history, setup.previous_epochs)

@@ -123,14 +123,14 @@ def new_scheduler(schedule, optimizer, max_iter, *, patience, tol):
     return None
 
 
-def min_learning_rate(scheduler, learning_rate):
-    """The rate below which training stops: a fraction of ``learning_rate``
+def min_learning_rate(scheduler, learning_rate, fraction=MIN_LEARNING_RATE_FRACTION):
+    """The rate below which training stops: ``fraction`` of ``learning_rate``
     under a ``ReduceLROnPlateau``, else 0."""
     if not isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
         return 0.0
     # less a rounding margin: a rate divided by 10 six times is at the
     # floor, not below it, however its last bits round
-    return learning_rate * MIN_LEARNING_RATE_FRACTION * (1 - 1e-9)
+    return learning_rate * fraction * (1 - 1e-9)
 
 
 def plateau_progress(scheduler):

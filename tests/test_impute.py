@@ -232,6 +232,7 @@ def test_infinite_values_refused():
         (dict(missing_values="NA"), "missing_values"),
         (dict(add_indicator="yes"), "add_indicator"),
         (dict(hidden_layer_sizes=(0,)), "hidden_layer_sizes"),
+        (dict(hidden_layer_sizes="wide"), "hidden_layer_sizes"),
     ],
 )
 def test_bad_parameters_refused(params, message):
@@ -311,3 +312,21 @@ def test_auto_batch_size_is_about_twenty_batches_an_epoch(n_samples, batch_size)
     explicit = fast(max_iter=1, batch_size=32)
     quiet_fit_transform(explicit, X)
     assert explicit.batch_size_ == min(32, int(n_samples * 0.9))
+
+
+@pytest.mark.parametrize("n_features, width", [(5, 256), (300, 300), (784, 512)])
+def test_auto_hidden_layers_are_as_wide_as_the_input_within_256_to_512(n_features, width, tmp_path):
+    X = np.random.default_rng(0).uniform(size=(40, n_features))
+    X[::3, 0] = np.nan
+    imputer = AutoencoderImputer(max_iter=1, random_state=0, device="cpu")
+    quiet_fit_transform(imputer, X)
+    assert imputer.hidden_layer_sizes == "auto"  # stored unchanged
+    linear = [m for m in imputer.module_.net if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linear] == [
+        (2 * n_features, width),
+        (width, width),
+        (width, n_features),
+    ]
+    path = os.fspath(tmp_path / "imputer.skae")
+    skae.save(imputer, path)  # "auto" is rebuilt at the saved width
+    assert_array_equal(skae.load(path).transform(X), imputer.transform(X))

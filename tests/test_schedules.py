@@ -194,6 +194,22 @@ def test_plateau_divides_by_ten_and_stops_below_1e_6_of_the_rate(cls, early_stop
     assert est._optimizer_.param_groups[0]["lr"] == pytest.approx(LR * 1e-7)
 
 
+def test_the_imputers_plateau_stops_below_1e_3_of_the_rate():
+    # the imputer's floor is a thousandth of the rate, not the autoencoders'
+    # millionth: four groups of epochs (rates LR to LR / 1000), then the stop
+    X_missing = X.copy()
+    X_missing[::4, 0] = np.nan
+    imputer = skae.AutoencoderImputer(
+        hidden_layer_sizes=(6,), learning_rate=LR, tol=1e6, n_iter_no_change=2,
+        max_iter=100, random_state=0, device="cpu",
+    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)  # a stop, not max_iter
+        imputer.fit(X_missing)
+    assert imputer.n_iter_ == 1 + 4 * 3
+    assert imputer._optimizer_.param_groups[0]["lr"] == pytest.approx(LR * 1e-4)
+
+
 def test_plateau_outlasts_the_no_improvement_stop_of_a_constant_rate():
     constant = fit_quietly(plateau_estimator(learning_rate_schedule="constant", verbose=0))
     plateau = fit_quietly(plateau_estimator(verbose=0))
