@@ -312,7 +312,9 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             validation_score=self._validation_score(module, X_val),
             previous_epochs=previous["n_iter_"],
             shard=shard,
-            scheduler=self._starting_scheduler(optimizer, incremental=incremental and not fresh),
+            scheduler=self._starting_scheduler(
+                optimizer, module, incremental=incremental and not fresh
+            ),
             score_start=early_stopping and (self.init == "pca" or not fresh),
         )
         history, family_attributes = self._train_module(
@@ -444,10 +446,14 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         (its moments carry over, also through pickling and skae.save)."""
         previous = getattr(self, "_optimizer_", None) if reuse else None
         if previous is None:
-            return self._new_optimizer(module.parameters(), device)
+            return self._new_optimizer(module, device)
         return copy_optimizer(previous, module.parameters(), device=device)
 
-    def _starting_scheduler(self, optimizer, *, incremental):
+    def _learning_rate(self, module):
+        """The rate to train ``module`` at (the imputer's "auto" reads its width)."""
+        return self.learning_rate
+
+    def _starting_scheduler(self, optimizer, module, *, incremental):
         """The learning-rate scheduler of this call (None for a constant rate):
         every :meth:`fit` starts afresh at ``learning_rate``; :meth:`partial_fit`
         (``incremental``) runs its epoch at ``learning_rate`` under "constant"
@@ -456,7 +462,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         if self.learning_rate_schedule != "plateau" or progress is None:
             # a reused optimiser holds the rate where the last schedule left it
             for group in optimizer.param_groups:
-                group["lr"] = self.learning_rate
+                group["lr"] = self._learning_rate(module)
         if incremental and self.learning_rate_schedule != "plateau":
             return None
         scheduler = self._new_scheduler(optimizer, self.max_iter)
@@ -465,11 +471,10 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         return scheduler
 
     def _new_scheduler(self, optimizer, max_iter):
-        """The ``torch.optim.lr_scheduler`` that ``learning_rate_schedule``
-        names, over ``max_iter`` epochs, or None for "constant"."""
-        schedule = self.learning_rate_schedule
+        """The scheduler ``learning_rate_schedule`` names (None: "constant")."""
+        patience, tol = self.n_iter_no_change, self.tol
         return new_scheduler(
-            schedule, optimizer, max_iter, patience=self.n_iter_no_change, tol=self.tol
+            self.learning_rate_schedule, optimizer, max_iter, patience=patience, tol=tol
         )
 
     def _set_fitted(self, fitted, *, replace):
@@ -485,8 +490,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     def _build_params(self):
         """What the module is built from, whatever ``set_params`` changes
-        later (a deep copy; ``random_state`` plays no part in its shape, the
-        seed is drawn separately)."""
+        later (a deep copy; ``random_state`` plays no part in its shape)."""
         params = self.get_params(deep=False)
         return copy.deepcopy({k: v for k, v in params.items() if k != "random_state"})
 
@@ -556,7 +560,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 shard=shard,
                 scheduler=setup.scheduler,
                 min_learning_rate=min_learning_rate(
-                    setup.scheduler, self.learning_rate, self._min_learning_rate_fraction
+                    setup.scheduler, self._learning_rate(module), self._min_learning_rate_fraction
                 ),
             )
             report.finish(history.stop_reason, self.n_iter_no_change)
@@ -584,12 +588,12 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         if history.stop_reason is StopReason.INTERRUPTED:
             warnings.warn("Training interrupted by user.", UserWarning, stacklevel=4)
 
-    def _new_optimizer(self, parameters, device):
-        """The optimiser named by the ``optimizer`` parameter."""
+    def _new_optimizer(self, module, device):
+        """The optimiser named by the ``optimizer`` parameter, for ``module``."""
         return make_optimizer(
             self.optimizer,
-            parameters,
-            learning_rate=self.learning_rate,
+            module.parameters(),
+            learning_rate=self._learning_rate(module),
             weight_decay=self.weight_decay,
             device=device,
         )

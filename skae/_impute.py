@@ -20,6 +20,10 @@ from ._impute_columns import column_groups, column_statistics, fixed_indicator, 
 from ._impute_module import MaskedImputerModule
 from ._validation import FLOAT_DTYPES, Interval, StrOptions, positive_ints
 
+#: ``learning_rate="auto"``: this rate for hidden layers up to this width,
+#: scaled down in proportion to a wider widest layer.
+AUTO_LEARNING_RATE, AUTO_RATE_WIDTH = 3e-3, 256
+
 #: The base's parameters that an imputer has no use for.
 _NOT_IMPUTER_PARAMS = {"n_components", "loss", "init"}
 
@@ -90,8 +94,11 @@ class AutoencoderImputer(BaseAutoencoder):
         means.
     optimizer : {"adam", "adamw", "sgd"}, default="adamw"
         The optimiser.
-    learning_rate : float, default=3e-3
-        Its learning rate.
+    learning_rate : float or "auto", default="auto"
+        Its learning rate. "auto": 3e-3 for hidden layers up to 256 units
+        wide, ``3e-3 * 256 / width`` for a wider widest layer (1.5e-3 for the
+        automatic 512 units of a wide input): the same rate moves a wider
+        layer's output further at each step.
     learning_rate_schedule : {"constant", "cosine", "plateau"}, default="plateau"
         How the rate changes over the epochs: "plateau" divides it by 10
         after ``n_iter_no_change`` epochs without an improvement by ``tol``
@@ -100,9 +107,8 @@ class AutoencoderImputer(BaseAutoencoder):
         the epochs at lower rates changed the RMSE by less than 1e-4).
     weight_decay : float, default=0.1
         L2 penalty (decoupled for "adamw"). AdamW with 0.1 and a rate of
-        3e-3 were chosen on digits with 20 % missing (held-out RMSE 0.166;
-        Adam at 1e-3 without decay 0.188, at 3e-3 0.174: the network
-        overfits the training rows' holes without it).
+        3e-3 were chosen on digits with 20 % missing: without the decay the
+        network overfits the training rows' holes (see :ref:`imputation`).
     batch_size : int or "auto", default="auto"
         Rows per minibatch; "auto" is about 20 batches an epoch, at least 64
         rows and at most 512 (``min(n_samples, max(64, min(512, n_samples
@@ -229,6 +235,7 @@ class AutoencoderImputer(BaseAutoencoder):
         "add_indicator": ["boolean"],
         "keep_empty_features": ["boolean"],
         "sample_posterior": ["boolean"],
+        "learning_rate": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither")],
     }
 
     #: Not a parameter: the module starts from random weights (a PCA start of
@@ -251,7 +258,7 @@ class AutoencoderImputer(BaseAutoencoder):
         keep_empty_features: bool = False,
         sample_posterior: bool = False,
         optimizer: Literal["adam", "adamw", "sgd"] = "adamw",
-        learning_rate: float = 3e-3,
+        learning_rate: float | Literal["auto"] = "auto",
         learning_rate_schedule: Literal["constant", "cosine", "plateau"] = "plateau",
         weight_decay: float = 0.1,
         batch_size: int | Literal["auto"] = "auto",
@@ -308,6 +315,13 @@ class AutoencoderImputer(BaseAutoencoder):
             width = min(512, max(256, n_features))
             return (width, width)
         return positive_ints(self.hidden_layer_sizes, "hidden_layer_sizes")
+
+    def _learning_rate(self, module):
+        """``learning_rate``, "auto" resolved from the widest hidden layer."""
+        if not isinstance(self.learning_rate, str):
+            return self.learning_rate
+        width = max(layer.out_features for layer in module.hidden_layers())
+        return AUTO_LEARNING_RATE * AUTO_RATE_WIDTH / max(AUTO_RATE_WIDTH, width)
 
     def _resolve_batch_size(self, n_samples):
         """ "auto": about 20 batches an epoch, from 64 to 512 rows."""

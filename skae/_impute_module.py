@@ -44,6 +44,10 @@ class MaskedImputerModule(nn.Module):
         self.net = mlp([2 * n_features, *hidden_layer_sizes, n_features], activation)
         self.log_variance = nn.Linear(hidden_layer_sizes[-1], n_features) if variance else None
 
+    def hidden_layers(self):
+        """The linear layers before the output layer (what "auto" rates read)."""
+        return [layer for layer in self.net if isinstance(layer, nn.Linear)][:-1]
+
     def set_statistics(self, center, scale):
         """Per-column means and standard deviations (tensors of shape
         ``(n_features,)``) of the training rows' observed values."""

@@ -233,6 +233,8 @@ def test_infinite_values_refused():
         (dict(add_indicator="yes"), "add_indicator"),
         (dict(hidden_layer_sizes=(0,)), "hidden_layer_sizes"),
         (dict(hidden_layer_sizes="wide"), "hidden_layer_sizes"),
+        (dict(learning_rate="fast"), "learning_rate"),
+        (dict(learning_rate=0.0), "learning_rate"),
     ],
 )
 def test_bad_parameters_refused(params, message):
@@ -314,13 +316,19 @@ def test_auto_batch_size_is_about_twenty_batches_an_epoch(n_samples, batch_size)
     assert explicit.batch_size_ == min(32, int(n_samples * 0.9))
 
 
-@pytest.mark.parametrize("n_features, width", [(5, 256), (300, 300), (784, 512)])
-def test_auto_hidden_layers_are_as_wide_as_the_input_within_256_to_512(n_features, width, tmp_path):
+@pytest.mark.parametrize(
+    "n_features, width, rate", [(5, 256, 3e-3), (300, 300, 2.56e-3), (784, 512, 1.5e-3)]
+)
+def test_auto_hidden_layers_are_as_wide_as_the_input_within_256_to_512(
+    n_features, width, rate, tmp_path
+):
     X = np.random.default_rng(0).uniform(size=(40, n_features))
     X[::3, 0] = np.nan
     imputer = AutoencoderImputer(max_iter=1, random_state=0, device="cpu")
     quiet_fit_transform(imputer, X)
-    assert imputer.hidden_layer_sizes == "auto"  # stored unchanged
+    assert imputer.hidden_layer_sizes == imputer.learning_rate == "auto"  # stored unchanged
+    # "auto" rate: 3e-3 up to 256 units, in proportion to 256 / width above
+    assert imputer._optimizer_.param_groups[0]["lr"] == pytest.approx(rate, rel=1e-12)
     linear = [m for m in imputer.module_.net if isinstance(m, torch.nn.Linear)]
     assert [(m.in_features, m.out_features) for m in linear] == [
         (2 * n_features, width),
