@@ -178,7 +178,9 @@ def summary(rows):
         line.update({f"{k}_rmse": v["rmse"] for k, v in found.items()})
         line["skae_vs_best_peer"] = found["skae"]["rmse"] / min(peers) if peers else None
         line["skae_downstream"] = found["skae"]["downstream"]
-        line["best_peer_downstream"] = max(v["downstream"] for k, v in found.items() if k != "skae")
+        line["best_peer_downstream"] = max(
+            (v["downstream"] for k, v in found.items() if k != "skae"), default=None
+        )
         line["skae_fit_s"] = found["skae"]["fit_s"]
         table.append(line)
     return table
