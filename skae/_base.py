@@ -564,10 +564,10 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 ),
             )
             report.finish(history.stop_reason, self.n_iter_no_change)
-        self._raise_on_failed_training(history, setup.previous_epochs)
+        self._raise_on_failed_training(history, setup.previous_epochs, module)
         return history
 
-    def _raise_on_failed_training(self, history, previous_epochs):
+    def _raise_on_failed_training(self, history, previous_epochs, module):
         """A ValueError, with what to change, for a non-finite loss or score;
         a warning for an interrupted run."""
         if history.stop_reason is StopReason.NON_FINITE:
@@ -575,7 +575,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 f"{type(self).__name__}: the training loss became non-finite (NaN or inf) "
                 f"in epoch {previous_epochs + history.n_iter + 1}. Scale the data (for "
                 "example with sklearn.preprocessing.StandardScaler) or lower learning_rate "
-                f"(now {self.learning_rate})."
+                f"(now {self._learning_rate(module):g})."
             )
         if history.stop_reason is StopReason.NON_FINITE_SCORE:
             raise ValueError(
@@ -583,7 +583,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 f"holds out) became non-finite (NaN or inf) in epoch "
                 f"{previous_epochs + history.n_iter + 1}. Scale the data (for example "
                 "with sklearn.preprocessing.StandardScaler) or lower learning_rate "
-                f"(now {self.learning_rate})."
+                f"(now {self._learning_rate(module):g})."
             )
         if history.stop_reason is StopReason.INTERRUPTED:
             warnings.warn("Training interrupted by user.", UserWarning, stacklevel=4)

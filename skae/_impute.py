@@ -102,9 +102,9 @@ class AutoencoderImputer(BaseAutoencoder):
     learning_rate_schedule : {"constant", "cosine", "plateau"}, default="plateau"
         How the rate changes over the epochs: "plateau" divides it by 10
         after ``n_iter_no_change`` epochs without an improvement by ``tol``
-        and stops at a thousandth of it (the lowest held-out RMSE on digits
-        and MNIST of the rules tried, for fewer epochs than a longer patience;
-        the epochs at lower rates changed the RMSE by less than 1e-4).
+        and stops once it is below a thousandth of it (the lowest held-out
+        RMSE on digits and MNIST of the rules tried, for fewer epochs than a
+        longer patience; lower rates no longer changed the fills).
     weight_decay : float, default=0.1
         L2 penalty (decoupled for "adamw"). AdamW with 0.1 and a rate of
         3e-3 were chosen on digits with 20 % missing: without the decay the
@@ -242,8 +242,9 @@ class AutoencoderImputer(BaseAutoencoder):
     #: the autoencoders does not apply to rows with holes).
     init = "random"
 
-    #: "plateau" stops at a thousandth of the rate, not the autoencoders'
-    #: millionth: on MNIST the last 20 epochs of 95 moved the RMSE by < 1e-4.
+    #: "plateau" stops once below a thousandth of the rate, not the
+    #: autoencoders' millionth: the epochs at lower rates left the fills as
+    #: they were (see the imputation user guide).
     _min_learning_rate_fraction = 1e-3
 
     def __init__(
@@ -320,7 +321,8 @@ class AutoencoderImputer(BaseAutoencoder):
         """``learning_rate``, "auto" resolved from the widest hidden layer."""
         if not isinstance(self.learning_rate, str):
             return self.learning_rate
-        width = max(layer.out_features for layer in module.hidden_layers())
+        layers = module.hidden_layers()  # none: hidden_layer_sizes=()
+        width = max((layer.out_features for layer in layers), default=AUTO_RATE_WIDTH)
         return AUTO_LEARNING_RATE * AUTO_RATE_WIDTH / max(AUTO_RATE_WIDTH, width)
 
     def _resolve_batch_size(self, n_samples):

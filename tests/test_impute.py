@@ -338,3 +338,26 @@ def test_auto_hidden_layers_are_as_wide_as_the_input_within_256_to_512(
     path = os.fspath(tmp_path / "imputer.skae")
     skae.save(imputer, path)  # "auto" is rebuilt at the saved width
     assert_array_equal(skae.load(path).transform(X), imputer.transform(X))
+
+
+@pytest.mark.parametrize(
+    "sizes, rate", [((100, 600, 50), 3e-3 * 256 / 600), ((1024,), 3e-3 / 4), ((), 3e-3)]
+)
+def test_auto_rate_reads_the_widest_of_explicit_hidden_layers(sizes, rate):
+    X = np.random.default_rng(0).uniform(size=(40, 6))
+    X[::3, 0] = np.nan
+    imputer = AutoencoderImputer(hidden_layer_sizes=sizes, max_iter=1, random_state=0, device="cpu")
+    quiet_fit_transform(imputer, X)
+    assert imputer._optimizer_.param_groups[0]["lr"] == pytest.approx(rate, rel=1e-12)
+
+
+def test_a_failed_fit_names_the_rate_that_auto_resolved_to():
+    from skae._engine import History, StopReason
+
+    X = np.random.default_rng(0).uniform(size=(40, 6))
+    X[::3, 0] = np.nan
+    imputer = AutoencoderImputer(hidden_layer_sizes=(512,), max_iter=1, random_state=0)
+    quiet_fit_transform(imputer.set_params(device="cpu"), X)
+    failed = History(loss_curve=[float("nan")], stop_reason=StopReason.NON_FINITE)
+    with pytest.raises(ValueError, match=r"lower learning_rate \(now 0\.0015\)"):
+        imputer._raise_on_failed_training(failed, 0, imputer.module_)

@@ -21,6 +21,9 @@ from skae._base import BaseAutoencoder
 from skae._registry import AUTOENCODERS, estimator_classes
 
 ESTIMATORS = list(AUTOENCODERS)
+#: The estimators whose hints are checked: the autoencoders and the imputer
+#: (a BaseAutoencoder with parameters of its own).
+TYPED_ESTIMATORS = [*ESTIMATORS, skae.AutoencoderImputer]
 DISPLAYS = [getattr(skae.plotting, name) for name in skae.plotting.__all__]
 
 #: The methods every estimator has from BaseAutoencoder; more are found below.
@@ -60,7 +63,7 @@ def _public_callables():
         obj = getattr(skae, name)
         if inspect.isfunction(obj):
             params.append(pytest.param(obj, id=name))
-    for cls in ESTIMATORS + DISPLAYS:
+    for cls in TYPED_ESTIMATORS + DISPLAYS:
         for name, func in sorted(_skae_methods(cls).items()):
             params.append(pytest.param(func, id=f"{cls.__name__}.{name}"))
     return params
@@ -153,7 +156,7 @@ def _literal_strings(hint):
     return set().union(*(_literal_strings(a) for a in typing.get_args(hint)))
 
 
-@pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("cls", TYPED_ESTIMATORS, ids=lambda c: c.__name__)
 def test_literal_hints_match_the_parameter_constraints(cls):
     """A Literal of option names lists exactly the options the estimator
     accepts: adding one to _parameter_constraints must update the hint."""
