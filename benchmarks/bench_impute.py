@@ -24,6 +24,9 @@ of 10 trees of depth 10 on each column's 30 nearest features.
 
     python benchmarks/bench_impute.py            # full run (long)
     python benchmarks/bench_impute.py --quick    # digits, two patterns, CI
+    python benchmarks/bench_impute.py --seeds 0,1,2,3,4
+        # skae once per seed: its RMSE in the summary is the mean over them,
+        # with their spread (max - min)
     python benchmarks/bench_impute.py --threads 1 --imputers skae,mean,knn
         # one CPU thread for every imputer (fair fit seconds on a loaded
         # machine), only the named imputers; --merge joins the result files
@@ -63,10 +66,10 @@ def missforest(dataset):
     return IterativeImputer(estimator=trees, max_iter=1, n_nearest_features=30, random_state=0)
 
 
-def imputers(dataset, quick):
-    """name -> a fresh imputer, for one data set."""
+def imputers(dataset, quick, seed=0):
+    """name -> a fresh imputer, for one data set; ``seed`` seeds skae's."""
     found = {
-        "skae": AutoencoderImputer(random_state=0, **({"max_iter": 30} if quick else {})),
+        "skae": AutoencoderImputer(random_state=seed, **({"max_iter": 30} if quick else {})),
         "mean": SimpleImputer(),
         "knn": KNNImputer(),
     }
@@ -144,7 +147,9 @@ def score(imputer, data, masks):
     }
 
 
-def run(datasets, patterns, quick, mnist_rows, names=None):
+def run(datasets, patterns, quick, mnist_rows, names=None, seeds=(0,)):
+    """Every imputer on every data set and pattern; skae once per seed (the
+    peers once: the holes are the same for every seed)."""
     rows = []
     for dataset in datasets:
         X_train, y_train, X_test, y_test, task = load(dataset, mnist_rows)
@@ -154,24 +159,33 @@ def run(datasets, patterns, quick, mnist_rows, names=None):
         for pattern in patterns:
             rng = np.random.default_rng(0)
             masks = (hide(data[0], pattern, rng), hide(data[2], pattern, rng))
-            for name, imputer in imputers(dataset, quick).items():
+            runs = [(name, 0) for name in imputers(dataset, quick) if name != "skae"]
+            runs = [("skae", seed) for seed in seeds] + runs
+            for name, seed in runs:
                 if names is not None and name not in names:
                     continue
                 row = {"dataset": dataset, "pattern": pattern, "imputer": name}
-                row.update(score(imputer, data, masks))
+                row.update(score(imputers(dataset, quick, seed)[name], data, masks))
+                if name == "skae":
+                    row["seed"] = seed
                 print(row, flush=True)
                 rows.append(row)
     return rows
 
 
 def summary(rows):
-    """Per data set and pattern: the RMSE of each imputer, the best peer's,
-    and skae's ratio to it."""
+    """Per data set and pattern: the RMSE of each imputer (skae's the mean
+    over its seeds, with their spread), the best peer's, and skae's ratio to
+    it."""
     table = []
     for key in dict.fromkeys((r["dataset"], r["pattern"]) for r in rows):
         found = {r["imputer"]: r for r in rows if (r["dataset"], r["pattern"]) == key}
         if "skae" not in found:  # a run of the peers alone (--imputers): no comparison
             continue
+        skae = [r for r in rows if (r["dataset"], r["pattern"], r["imputer"]) == (*key, "skae")]
+        found["skae"] = {
+            k: float(np.mean([r[k] for r in skae])) for k in ("rmse", "downstream", "fit_s")
+        }
         # the best of the real peers (the mean is the floor, not a peer to beat)
         peers = [v["rmse"] for k, v in found.items() if k not in ("skae", "mean")]
         line = {"dataset": key[0], "pattern": key[1]}
@@ -182,6 +196,9 @@ def summary(rows):
             (v["downstream"] for k, v in found.items() if k != "skae"), default=None
         )
         line["skae_fit_s"] = found["skae"]["fit_s"]
+        line["skae_seeds"] = len(skae)
+        spread = max(r["rmse"] for r in skae) - min(r["rmse"] for r in skae)
+        line["skae_rmse_spread"] = spread if len(skae) > 1 else None
         table.append(line)
     return table
 
@@ -201,6 +218,7 @@ def main():
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--patterns", default=",".join(PATTERNS))
     parser.add_argument("--name", default="bench_impute")
+    parser.add_argument("--seeds", default="0", help="skae's random_state values")
     parser.add_argument("--mnist-rows", default="10000,10000", help="training,held-out")
     parser.add_argument(
         "--imputers", default="", help="run only these (comma-separated names); default all"
@@ -223,12 +241,14 @@ def main():
         patterns = ["mcar20", "mnar"] if args.quick else args.patterns.split(",")
         mnist_rows = tuple(int(n) for n in args.mnist_rows.split(","))
         names = args.imputers.split(",") if args.imputers else None
-        rows = run(datasets, patterns, args.quick, mnist_rows, names)
+        seeds = [int(seed) for seed in args.seeds.split(",")]
+        rows = run(datasets, patterns, args.quick, mnist_rows, names, seeds)
     table = summary(rows)
     names = ["skae", "mean", "knn", "mice", "missforest"]
     columns = ["dataset", "pattern", *[f"{n}_rmse" for n in names], "skae_vs_best_peer"]
-    columns += ["skae_downstream", "best_peer_downstream", "skae_fit_s"]
-    detail = ["dataset", "pattern", "imputer", "rmse", "downstream", "fit_s", "n_iter"]
+    columns += ["skae_rmse_spread", "skae_seeds", "skae_downstream", "best_peer_downstream"]
+    columns += ["skae_fit_s"]
+    detail = ["dataset", "pattern", "imputer", "seed", "rmse", "downstream", "fit_s", "n_iter"]
     folder = write_results(
         args.name,
         args.quick,
@@ -240,7 +260,7 @@ def main():
         ],
         hardware_info(),
     )
-    write_csv(folder / f"{args.name}_summary.csv", table, columns[:8])
+    write_csv(folder / f"{args.name}_summary.csv", table, columns[:10])
 
 
 def write_csv(path, table, columns):
