@@ -361,3 +361,25 @@ def test_a_failed_fit_names_the_rate_that_auto_resolved_to():
     failed = History(loss_curve=[float("nan")], stop_reason=StopReason.NON_FINITE)
     with pytest.raises(ValueError, match=r"lower learning_rate \(now 0\.0015\)"):
         imputer._raise_on_failed_training(failed, 0, imputer.module_)
+
+
+@pytest.mark.parametrize("n_rows, n_patterns", [(10, 8), (300, 4), (1000, 1)])
+def test_the_held_out_score_averages_patterns_on_few_rows(n_rows, n_patterns):
+    # about 1,000 rows' worth of hidden patterns, at most 8: a steady score
+    # for the few dozen rows a small data set holds out, one pattern on many
+    X = np.random.default_rng(0).normal(size=(n_rows, 5))
+    X[::4, 1] = np.nan
+    imputer = fast(max_iter=2)
+    quiet_fit_transform(imputer, X)
+    x = torch.as_tensor(X, dtype=torch.float32)
+    module = imputer.module_
+    z, observed = module.standardize(x)
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        patterns = [torch.rand(z.shape, generator=generator) for _ in range(n_patterns)]
+        errors = [
+            imputer._masked_errors(module, z, observed, draw, per_row=True) for draw in patterns
+        ]
+        expected = -sum(errors) / n_patterns
+        score = imputer._score_samples_batch(module, x)
+    assert_allclose(score.numpy(), expected.numpy(), rtol=1e-6)
