@@ -39,12 +39,13 @@ class AutoencoderImputer(BaseAutoencoder):
     deviations of the training rows, a deviation at least a fifth of the
     column's range, so that nearly constant columns do not swamp the loss),
     its missing entries are set to the column mean, and the network reads
-    that row next to its mask of observed entries and restores the whole row. Training teaches it to restore what
-    it was not shown: every batch hides a random share (``hide_fraction``)
-    of the observed entries, and the loss is the squared error on the hidden
-    entries plus ``observed_weight`` times the error on the entries it saw.
-    Early stopping scores the held-out rows on a fixed pattern of hidden
-    entries and restores the best weights.
+    that row next to its mask of observed entries and restores the whole
+    row. Training teaches it to restore what it was not shown: every batch
+    hides a random share (``hide_fraction``) of the observed entries, and
+    the loss is the squared error on the hidden entries plus
+    ``observed_weight`` times the error on the entries it saw. Early
+    stopping scores the held-out rows on fixed patterns of hidden entries
+    (several when few rows are held out) and restores the best weights.
 
     :meth:`transform` returns the observed values exactly as given and fills
     only the missing ones, with the mean of several passes of the network
