@@ -20,9 +20,9 @@ from ._impute_columns import column_groups, column_statistics, fixed_indicator, 
 from ._impute_module import MaskedImputerModule
 from ._validation import FLOAT_DTYPES, Interval, StrOptions, positive_ints
 
-#: ``learning_rate="auto"``: this rate for hidden layers up to this width,
-#: scaled down in proportion to a wider widest layer.
-AUTO_LEARNING_RATE, AUTO_RATE_WIDTH = 3e-3, 256
+#: "auto": hidden layers as wide as the input within the two widths, and the
+#: rate, for layers up to the first width, scaled down for wider ones.
+AUTO_MIN_WIDTH, AUTO_MAX_WIDTH, AUTO_LEARNING_RATE = 256, 512, 3e-3
 
 #: Early stopping's score averages hiding patterns until about this many
 #: rows' worth are scored, at most this many patterns.
@@ -316,7 +316,7 @@ class AutoencoderImputer(BaseAutoencoder):
     def _hidden_sizes(self, n_features):
         """``hidden_layer_sizes`` as a tuple, "auto" resolved for ``n_features``."""
         if isinstance(self.hidden_layer_sizes, str):  # "auto", as validated
-            width = min(512, max(256, n_features))
+            width = min(AUTO_MAX_WIDTH, max(AUTO_MIN_WIDTH, n_features))
             return (width, width)
         return positive_ints(self.hidden_layer_sizes, "hidden_layer_sizes")
 
@@ -325,8 +325,8 @@ class AutoencoderImputer(BaseAutoencoder):
         if not isinstance(self.learning_rate, str):
             return self.learning_rate
         layers = module.hidden_layers()  # none: hidden_layer_sizes=()
-        width = max((layer.out_features for layer in layers), default=AUTO_RATE_WIDTH)
-        return AUTO_LEARNING_RATE * AUTO_RATE_WIDTH / max(AUTO_RATE_WIDTH, width)
+        width = max((layer.out_features for layer in layers), default=AUTO_MIN_WIDTH)
+        return AUTO_LEARNING_RATE * AUTO_MIN_WIDTH / max(AUTO_MIN_WIDTH, width)
 
     def _resolve_batch_size(self, n_samples):
         """ "auto": about 20 batches an epoch, from 64 to 512 rows."""
