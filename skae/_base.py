@@ -39,11 +39,13 @@ from ._losses import BATCH_TOTALS, RECONSTRUCTION_LOSSES, UNIT_INTERVAL_LOSSES, 
 from ._optim import (
     LINEAR_PATH_STEP,
     MIN_LEARNING_RATE_FRACTION,
+    auto_learning_rate,
     copy_optimizer,
     make_optimizer,
     min_learning_rate,
     new_scheduler,
     plateau_progress,
+    resolved_batch_size,
     shortened_steps,
 )
 from ._pca_start import pca_start
@@ -98,6 +100,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     #: ``learning_rate_schedule="plateau"`` stops below this share of the rate.
     _min_learning_rate_fraction = MIN_LEARNING_RATE_FRACTION
+    #: ``learning_rate="auto"`` grows as this power of the batch size.
+    _auto_rate_exponent = 0.5
 
     _parameter_constraints: dict = {
         "n_components": [Interval(Integral, 1, None, closed="left")],
@@ -105,7 +109,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         "activation": [StrOptions(set(ACTIVATIONS))],
         "loss": [StrOptions(set(RECONSTRUCTION_LOSSES))],
         "optimizer": [StrOptions({"adam", "adamw", "sgd"})],
-        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "learning_rate": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither")],
         "learning_rate_schedule": [StrOptions({"constant", "cosine", "plateau"})],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
@@ -131,7 +135,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         activation: Activation = "relu",
         loss: str = "mse",
         optimizer: Literal["adam", "adamw", "sgd"] = "adam",
-        learning_rate: float = 5e-3,
+        learning_rate: float | Literal["auto"] = "auto",
         learning_rate_schedule: Literal["constant", "cosine", "plateau"] = "constant",
         weight_decay: float = 0.0,
         batch_size: int | Literal["auto"] = "auto",
@@ -302,7 +306,9 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         if fresh:
             self._start_module(module, X, X_train, rng)
         batch_size = self._resolve_batch_size(len(X_train))
-        optimizer = self._starting_optimizer(module, device, reuse=incremental and not fresh)
+        rate = self._learning_rate(module, batch_size * (shard.world_size if shard else 1))
+        resumed = incremental and not fresh  # partial_fit on a fitted model
+        optimizer = self._starting_optimizer(module, device, rate, reuse=resumed)
         previous = starting_history(None if fresh else self)
         setup = TrainingSetup(
             batch_size,
@@ -312,10 +318,9 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             validation_score=self._validation_score(module, X_val),
             previous_epochs=previous["n_iter_"],
             shard=shard,
-            scheduler=self._starting_scheduler(
-                optimizer, module, incremental=incremental and not fresh
-            ),
+            scheduler=self._starting_scheduler(optimizer, rate, incremental=resumed),
             score_start=early_stopping and (self.init == "pca" or not fresh),
+            learning_rate=rate,
         )
         history, family_attributes = self._train_module(
             module, X_train, setup, optimizer=optimizer, fresh=fresh, incremental=incremental
@@ -441,19 +446,22 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
         return score
 
-    def _starting_optimizer(self, module, device, *, reuse):
-        """A new optimiser, or for ``partial_fit`` a copy of the last call's
-        (its moments carry over, also through pickling and skae.save)."""
+    def _starting_optimizer(self, module, device, rate, *, reuse):
+        """A new optimiser at ``rate``, or for ``partial_fit`` a copy of the last
+        call's (its moments carry over, also through pickling and skae.save)."""
         previous = getattr(self, "_optimizer_", None) if reuse else None
         if previous is None:
-            return self._new_optimizer(module, device)
+            return self._new_optimizer(module, device, rate)
         return copy_optimizer(previous, module.parameters(), device=device)
 
-    def _learning_rate(self, module):
-        """The rate to train ``module`` at (the imputer's "auto" reads its width)."""
+    def _learning_rate(self, module, batch_size):
+        """The rate to train ``module`` at in global batches of ``batch_size``
+        rows: "auto" grows with the batch (the imputer's reads the width)."""
+        if isinstance(self.learning_rate, str):  # "auto", as validated
+            return auto_learning_rate(batch_size, self._auto_rate_exponent)
         return self.learning_rate
 
-    def _starting_scheduler(self, optimizer, module, *, incremental):
+    def _starting_scheduler(self, optimizer, rate, *, incremental):
         """The learning-rate scheduler of this call (None for a constant rate):
         every :meth:`fit` starts afresh at ``learning_rate``; :meth:`partial_fit`
         (``incremental``) runs its epoch at ``learning_rate`` under "constant"
@@ -462,7 +470,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         if self.learning_rate_schedule != "plateau" or progress is None:
             # a reused optimiser holds the rate where the last schedule left it
             for group in optimizer.param_groups:
-                group["lr"] = self._learning_rate(module)
+                group["lr"] = rate
         if incremental and self.learning_rate_schedule != "plateau":
             return None
         scheduler = self._new_scheduler(optimizer, self.max_iter)
@@ -560,14 +568,14 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 shard=shard,
                 scheduler=setup.scheduler,
                 min_learning_rate=min_learning_rate(
-                    setup.scheduler, self._learning_rate(module), self._min_learning_rate_fraction
+                    setup.scheduler, setup.learning_rate, self._min_learning_rate_fraction
                 ),
             )
             report.finish(history.stop_reason, self.n_iter_no_change)
-        self._raise_on_failed_training(history, setup.previous_epochs, module)
+        self._raise_on_failed_training(history, setup.previous_epochs, setup.learning_rate)
         return history
 
-    def _raise_on_failed_training(self, history, previous_epochs, module):
+    def _raise_on_failed_training(self, history, previous_epochs, rate):
         """A ValueError, with what to change, for a non-finite loss or score;
         a warning for an interrupted run."""
         if history.stop_reason is StopReason.NON_FINITE:
@@ -575,7 +583,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 f"{type(self).__name__}: the training loss became non-finite (NaN or inf) "
                 f"in epoch {previous_epochs + history.n_iter + 1}. Scale the data (for "
                 "example with sklearn.preprocessing.StandardScaler) or lower learning_rate "
-                f"(now {self._learning_rate(module):g})."
+                f"(now {rate:g})."
             )
         if history.stop_reason is StopReason.NON_FINITE_SCORE:
             raise ValueError(
@@ -583,32 +591,23 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 f"holds out) became non-finite (NaN or inf) in epoch "
                 f"{previous_epochs + history.n_iter + 1}. Scale the data (for example "
                 "with sklearn.preprocessing.StandardScaler) or lower learning_rate "
-                f"(now {self._learning_rate(module):g})."
+                f"(now {rate:g})."
             )
         if history.stop_reason is StopReason.INTERRUPTED:
             warnings.warn("Training interrupted by user.", UserWarning, stacklevel=4)
 
-    def _new_optimizer(self, module, device):
+    def _new_optimizer(self, module, device, rate):
         """The optimiser named by the ``optimizer`` parameter, for ``module``."""
         return make_optimizer(
             self.optimizer,
             module.parameters(),
-            learning_rate=self._learning_rate(module),
+            learning_rate=rate,
             weight_decay=self.weight_decay,
             device=device,
         )
 
     def _resolve_batch_size(self, n_samples):
-        if self.batch_size == "auto":
-            return min(64, n_samples)
-        if self.batch_size > n_samples:
-            warnings.warn(
-                "Got `batch_size` less than 1 or larger than sample size. "
-                "It is going to be clipped",
-                stacklevel=3,
-            )
-            return n_samples
-        return self.batch_size
+        return resolved_batch_size(self.batch_size, n_samples)
 
     # ------------------------------------------------------------ inference
 

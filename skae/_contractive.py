@@ -75,9 +75,12 @@ class ContractiveAutoencoder(BaseMLPAutoencoder):
         accuracy (0.951 against 0.947).
     optimizer : {"adam", "adamw", "sgd"}, default="adam"
         Optimiser; "sgd" uses Nesterov momentum 0.9.
-    learning_rate : float, default=5e-3
-        Step size of the optimiser (the initial one under a schedule). The
-        default is the rate at which default fits stopped early without
+    learning_rate : float or "auto", default="auto"
+        Step size of the optimiser (the initial one under a schedule).
+        "auto" is 5e-3 for batches of up to 64 rows, times the square root
+        of ``batch_size_ / 64`` for larger ones (the global batch,
+        data-parallel), so 1e-2 for the automatic 256 rows of a large data
+        set: the rates at which default fits stopped early without
         reconstructing worse than PCA on the benchmark data; see
         :ref:`training`.
     learning_rate_schedule : {"constant", "cosine", "plateau"}, default="constant"
@@ -96,9 +99,11 @@ class ContractiveAutoencoder(BaseMLPAutoencoder):
     weight_decay : float, default=0.0
         L2 penalty (decoupled for "adamw").
     batch_size : int or "auto", default="auto"
-        Minibatch size; "auto" is ``min(64, n_samples)`` (not
-        MLPRegressor's 200: smaller minibatches gave more accurate codes at
-        small ``n_components``; see :ref:`training`).
+        Minibatch size; "auto" is ``min(64, n_samples)`` up to 2,048
+        training rows (not MLPRegressor's 200: smaller minibatches gave more
+        accurate codes at small ``n_components``) and a 32nd of the rows
+        above, at most 256 (fewer, larger steps: large data sets fit
+        faster, with codes as good); see :ref:`training`.
     max_iter : int, default=200
         Maximum number of epochs per call to :meth:`fit`.
     tol : float, default=1e-4
@@ -224,7 +229,7 @@ class ContractiveAutoencoder(BaseMLPAutoencoder):
         loss: Literal["mse", "bce"] = "mse",
         contraction_weight: float = 0.3,
         optimizer: Literal["adam", "adamw", "sgd"] = "adam",
-        learning_rate: float = 5e-3,
+        learning_rate: float | Literal["auto"] = "auto",
         learning_rate_schedule: Literal["constant", "cosine", "plateau"] = "constant",
         weight_decay: float = 0.0,
         batch_size: int | Literal["auto"] = "auto",

@@ -121,6 +121,8 @@ class TrainingSetup:
         The progress bar's label (the estimator's class name when None).
     score_start : bool
         Score the starting weights first and keep them unless an epoch beats them.
+    learning_rate : float or None
+        The rate this call starts at (``learning_rate``, "auto" resolved).
     """
 
     batch_size: int
@@ -133,6 +135,7 @@ class TrainingSetup:
     scheduler: object | None = None
     desc: str | None = None
     score_start: bool = False
+    learning_rate: float | None = None
 
 
 class _LossModule(torch.nn.Module):

@@ -320,7 +320,7 @@ class AutoencoderImputer(BaseAutoencoder):
             return (width, width)
         return positive_ints(self.hidden_layer_sizes, "hidden_layer_sizes")
 
-    def _learning_rate(self, module):
+    def _learning_rate(self, module, batch_size):
         """``learning_rate``, "auto" resolved from the widest hidden layer."""
         if not isinstance(self.learning_rate, str):
             return self.learning_rate

@@ -115,7 +115,7 @@ class BaseMLPAutoencoder(BaseAutoencoder):
                 reconstruction=None if depth == 0 else squared_error,
                 penalize=depth == len(pairs) - 1,
             )
-            optimizer = self._new_optimizer(pair, setup.device)
+            optimizer = self._new_optimizer(pair, setup.device, setup.learning_rate)
             layer_setup = replace(
                 setup,
                 validation_score=None,

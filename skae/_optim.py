@@ -3,6 +3,7 @@ that continues from another, and converted to and from plain data for the
 fitted state. Torch and numpy only (no scikit-learn)."""
 
 import copy
+import warnings
 from contextlib import contextmanager
 
 import numpy as np
@@ -15,6 +16,14 @@ from ._device import to_numpy
 #: fraction of ``learning_rate`` (MLPRegressor's "adaptive" stops at 1e-6).
 MIN_LEARNING_RATE_FRACTION = 1e-6
 
+#: ``batch_size="auto"``: this many rows (or all, if fewer) up to
+#: ``AUTO_BATCH_SIZE * AUTO_BATCHES_PER_EPOCH`` training rows, then that
+#: many batches an epoch, at most ``AUTO_MAX_BATCH_SIZE`` rows each.
+AUTO_BATCH_SIZE, AUTO_BATCHES_PER_EPOCH, AUTO_MAX_BATCH_SIZE = 64, 32, 256
+
+#: ``learning_rate="auto"`` at ``AUTO_BATCH_SIZE`` rows a batch.
+AUTO_LEARNING_RATE = 5e-3
+
 #: The counters of a ``ReduceLROnPlateau`` that ``partial_fit`` carries from
 #: one call to the next (its settings come from the parameters of each call).
 PLATEAU_PROGRESS = ("best", "num_bad_epochs", "cooldown_counter", "last_epoch")
@@ -25,6 +34,38 @@ PLATEAU_PROGRESS = ("best", "num_bad_epochs", "cooldown_counter", "last_epoch")
 #: on it is noise, which Adam scales up to whole steps, and at the full rate
 #: it drifted off PCA before the non-linear paths had learned anything.
 LINEAR_PATH_STEP = 0.3
+
+
+def auto_batch_size(n_rows):
+    """``batch_size="auto"`` for ``n_rows`` training rows: 64 on small data
+    (all rows below 64), a 32nd of the rows from 2,048 rows on, at most 256:
+    on large data sets fewer, larger steps cost less per epoch."""
+    per_epoch = min(AUTO_MAX_BATCH_SIZE, n_rows // AUTO_BATCHES_PER_EPOCH)
+    return min(n_rows, max(AUTO_BATCH_SIZE, per_epoch))
+
+
+def resolved_batch_size(batch_size, n_rows):
+    """The rows per batch for ``batch_size`` ("auto" or an int) on ``n_rows``
+    training rows: an int above ``n_rows`` is clipped to it with
+    MLPRegressor's warning."""
+    if batch_size == "auto":
+        return auto_batch_size(n_rows)
+    if batch_size > n_rows:
+        warnings.warn(
+            "Got `batch_size` less than 1 or larger than sample size. It is going to be clipped",
+            stacklevel=4,
+        )
+        return n_rows
+    return batch_size
+
+
+def auto_learning_rate(batch_size, exponent=0.5):
+    """``learning_rate="auto"`` for batches of ``batch_size`` rows (the global
+    batch in data-parallel training): ``AUTO_LEARNING_RATE`` up to 64 rows,
+    times ``(batch_size / 64) ** exponent`` above: by default the square
+    root, as the noise of Adam's gradient estimate shrinks with larger
+    batches (smaller ones keep the rate the defaults were chosen at)."""
+    return AUTO_LEARNING_RATE * (max(batch_size, AUTO_BATCH_SIZE) / AUTO_BATCH_SIZE) ** exponent
 
 
 @contextmanager

@@ -11,7 +11,7 @@ from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 
-from skae import Autoencoder, DenoisingAutoencoder
+from skae import Autoencoder, AutoencoderImputer, DenoisingAutoencoder, VariationalAutoencoder
 from skae._evaluation import evaluate
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -70,3 +70,49 @@ def test_codes_of_pixels_in_0_255_classify_as_well_as_of_0_1(digits, default_fit
     )
     assert abs(raw[0] - unit[0]) <= 0.01
     assert np.isfinite(raw[1])
+
+
+@pytest.mark.parametrize(
+    "n_rows, batch_size", [(30, 27), (100, 64), (2275, 64), (2400, 67), (4000, 112), (20000, 256)]
+)
+def test_auto_batch_is_64_rows_on_small_data_and_a_32nd_of_the_rows_up_to_256(n_rows, batch_size):
+    # 10 % of the rows are held out by early stopping; the rule reads the rest
+    X = np.random.default_rng(0).normal(size=(n_rows, 3)).astype(np.float32)
+    model = Autoencoder(n_components=1, hidden_layer_sizes=(2,), max_iter=1, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.set_params(device="cpu").fit(X)
+    assert model.batch_size_ == batch_size
+    # "auto" rate: 5e-3 up to 64 rows a batch, by the square root of the batch above
+    rate = 5e-3 * np.sqrt(max(batch_size, 64) / 64)
+    assert model._optimizer_.param_groups[0]["lr"] == pytest.approx(rate, rel=1e-12)
+    assert model.learning_rate == model.batch_size == "auto"  # stored unchanged
+
+
+@pytest.mark.parametrize(
+    "cls, rate", [(Autoencoder, 1e-2), (VariationalAutoencoder, 5e-3), (AutoencoderImputer, 3e-3)]
+)
+def test_auto_rate_of_each_family_at_256_rows_a_batch(cls, rate):
+    # the VAE keeps 5e-3 at every batch size; the imputer reads its width
+    X = np.random.default_rng(0).normal(size=(300, 4))
+    model = cls(batch_size=256, max_iter=1, random_state=0, device="cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X)
+    assert model._optimizer_.param_groups[0]["lr"] == pytest.approx(rate, rel=1e-12)
+
+
+def test_an_explicit_rate_is_used_as_given_at_any_batch_size():
+    X = np.random.default_rng(0).normal(size=(300, 4))
+    model = Autoencoder(learning_rate=2e-3, batch_size=256, max_iter=1, device="cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X)
+    assert model._optimizer_.param_groups[0]["lr"] == 2e-3
+
+
+def test_a_failed_fit_names_the_rate_that_auto_resolved_to():
+    X = np.random.default_rng(0).normal(size=(3000, 4)) * 1e30  # the loss overflows
+    model = Autoencoder(max_iter=2, random_state=0, device="cpu")
+    with pytest.raises(ValueError, match=r"lower learning_rate \(now 0\.00572822\)"):
+        model.fit(X)  # 2,700 training rows: batches of 84, 5e-3 * sqrt(84 / 64)
