@@ -73,12 +73,12 @@ class ConvolutionalAutoencoder(BaseAutoencoder):
         Optimiser; "sgd" uses Nesterov momentum 0.9.
     learning_rate : float or "auto", default="auto"
         Step size of the optimiser (the initial one under a schedule).
-        "auto" is 5e-3 for batches of up to 64 rows, times the square root
-        of ``batch_size_ / 64`` for larger ones (the global batch,
-        data-parallel), so 1e-2 for the automatic 256 rows of a large data
-        set: the rates at which default fits stopped early without
-        reconstructing worse than PCA on the benchmark data; see
-        :ref:`training`.
+        "auto" is 5e-3 for batches of up to 64 rows and times the square
+        root of ``batch / 64`` for larger ones, at most 1e-2 (from 256
+        rows, the automatic batch of a large data set), where ``batch`` is
+        ``batch_size_`` times the number of data-parallel processes: the
+        rates at which default fits stopped early without reconstructing
+        worse than PCA on the benchmark data; see :ref:`training`.
     learning_rate_schedule : {"constant", "cosine", "plateau"}, default="constant"
         How the step size changes over the epochs of a call. "constant" keeps
         ``learning_rate``. "cosine" anneals it to zero along half a cosine over

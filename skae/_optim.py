@@ -62,10 +62,12 @@ def resolved_batch_size(batch_size, n_rows):
 def auto_learning_rate(batch_size, exponent=0.5):
     """``learning_rate="auto"`` for batches of ``batch_size`` rows (the global
     batch in data-parallel training): ``AUTO_LEARNING_RATE`` up to 64 rows,
-    times ``(batch_size / 64) ** exponent`` above: by default the square
-    root, as the noise of Adam's gradient estimate shrinks with larger
-    batches (smaller ones keep the rate the defaults were chosen at)."""
-    return AUTO_LEARNING_RATE * (max(batch_size, AUTO_BATCH_SIZE) / AUTO_BATCH_SIZE) ** exponent
+    times ``(batch_size / 64) ** exponent`` up to 256 rows, and as at 256
+    above: by default the square root, as the noise of Adam's gradient
+    estimate shrinks with larger batches. Smaller batches keep the rate the
+    defaults were chosen at, larger ones the largest rate measured."""
+    rows = min(max(batch_size, AUTO_BATCH_SIZE), AUTO_MAX_BATCH_SIZE)
+    return AUTO_LEARNING_RATE * (rows / AUTO_BATCH_SIZE) ** exponent
 
 
 @contextmanager

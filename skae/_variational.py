@@ -101,7 +101,7 @@ class VariationalAutoencoder(BaseAutoencoder):
     learning_rate : float or "auto", default="auto"
         Step size of the optimiser (the initial one under a schedule).
         "auto" is 5e-3 at every batch size (the other estimators raise it
-        with the batch; this one's 2-unit codes reconstructed worse at the
+        with the batch; this one's small codes reconstructed worse at the
         higher rate); see :ref:`training`.
     learning_rate_schedule : {"constant", "cosine", "plateau"}, default="constant"
         How the step size changes over the epochs of a call. "constant" keeps

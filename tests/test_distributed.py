@@ -51,7 +51,7 @@ pytestmark = [
 TINY = dict(n_components=3, hidden_layer_sizes=(8,), random_state=0, device="cpu", init="random")
 
 #: name -> (rows of digits, parameters); fitted by each rank with batch_size=8
-#: and here, alone, with batch_size=16
+#: (unless the parameters name another) and here, alone, with twice that
 CASES = {
     # 61 = 3 * 16 + 13: the last global batch splits 7 / 6
     "uneven_last_batch": (61, dict(max_iter=3)),
@@ -69,6 +69,8 @@ CASES = {
         ),
     ),
     "no_shuffle": (40, dict(max_iter=2, shuffle=False)),
+    # learning_rate="auto" reads the global batch: 2 x 64 rows, 5e-3 * sqrt(2)
+    "auto_rate_of_the_global_batch": (300, dict(max_iter=2, batch_size=64)),
 }
 
 RANK_SCRIPT = """
@@ -100,7 +102,8 @@ RANK_SCRIPT = """
 
     for name, (n_rows, params) in CASES.items():
         verbose = 2 if name == "uneven_last_batch" else 0
-        est = Autoencoder(**TINY, **params, batch_size=8, verbose=verbose).fit(X[:n_rows])
+        est = Autoencoder(**TINY, **{{"batch_size": 8, **params}}, verbose=verbose)
+        est.fit(X[:n_rows])
         result[name] = {{"weights": weights(est), "n_iter": est.n_iter_,
                          "loss_curve": est.loss_curve_,
                          "validation_scores": est.validation_scores_}}
@@ -188,7 +191,8 @@ def test_two_ranks_with_batch_b_equal_one_process_with_batch_2b(ranks, case):
     n_rows, params = CASES[case]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        single = Autoencoder(**TINY, **params, batch_size=16).fit(digits(n_rows))
+        batch_size = 2 * params.get("batch_size", 8)
+        single = Autoencoder(**TINY, **{**params, "batch_size": batch_size}).fit(digits(n_rows))
     expected = [p.detach().numpy() for p in single.module_.state_dict().values()]
     for result in results:
         got = result[case]

@@ -351,20 +351,6 @@ def test_auto_rate_reads_the_widest_of_explicit_hidden_layers(sizes, rate):
     assert imputer._optimizer_.param_groups[0]["lr"] == pytest.approx(rate, rel=1e-12)
 
 
-def test_a_failed_fit_names_the_rate_that_auto_resolved_to():
-    from skae._engine import History, StopReason
-
-    X = np.random.default_rng(0).uniform(size=(40, 6))
-    X[::3, 0] = np.nan
-    imputer = AutoencoderImputer(hidden_layer_sizes=(512,), max_iter=1, random_state=0)
-    quiet_fit_transform(imputer.set_params(device="cpu"), X)
-    failed = History(loss_curve=[float("nan")], stop_reason=StopReason.NON_FINITE)
-    rate = imputer._learning_rate(imputer.module_, imputer.batch_size_)
-    assert rate == pytest.approx(1.5e-3, rel=1e-12)
-    with pytest.raises(ValueError, match=r"lower learning_rate \(now 0\.0015\)"):
-        imputer._raise_on_failed_training(failed, 0, rate)
-
-
 @pytest.mark.parametrize("n_rows, n_patterns", [(10, 8), (300, 4), (1000, 1)])
 def test_the_held_out_score_averages_patterns_on_few_rows(n_rows, n_patterns):
     # about 1,000 rows' worth of hidden patterns, at most 8: a steady score
