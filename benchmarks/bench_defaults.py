@@ -35,7 +35,8 @@ Two protocols (``--protocol``), both honest, the choice printed in the output:
   wine); MNIST and text always use their hold-out split.
 
 Data sets: digits (/16; 25 % stratified hold-out), MNIST (the first 10,000 rows of
-``X_train`` /255 for training, ``X_valid`` held out; ``--mnist`` or ``$SKAE_MNIST``),
+``X_train`` /255 for training, or ``--mnist-rows`` from ``--mnist-first-row``;
+``X_valid`` held out; ``--mnist`` or ``$SKAE_MNIST``),
 breast_cancer and wine (``StandardScaler`` fitted on the training rows; 50 %
 stratified hold-out), and text: TF-IDF of the docstrings of functions and classes
 in installed numpy, scipy, scikit-learn, torch, pandas and matplotlib, labelled by
@@ -177,16 +178,17 @@ def load_dataset(name, args):
         }
     if name == "mnist":
         full = C.load_mnist(args.mnist)
-        n = args.mnist_rows
+        n, first = args.mnist_rows, args.mnist_first_row
+        rows = slice(first, first + n)
         return {
-            "X_train": np.ascontiguousarray(full["X_train"][:n]),
-            "y_train": full["y_train"][:n],
+            "X_train": np.ascontiguousarray(full["X_train"][rows]),
+            "y_train": full["y_train"][rows],
             "X_valid": full["X_valid"],
             "y_valid": full["y_valid"],
             "image_shape": (28, 28),
             "linear": "PCA",
-            "about": f"MNIST / 255: the first {n} rows of X_train ({full['source']}) for training, "
-            "the 10,000 rows of X_valid held out",
+            "about": f"MNIST / 255: rows {first}-{first + n - 1} of X_train ({full['source']}) "
+            "for training, the 10,000 rows of X_valid held out",
         }
     if name == "text":
         return load_text(args)
@@ -877,6 +879,12 @@ def main():
     p.add_argument("--text-min-df", type=int, default=2)
     p.add_argument("--mnist", default=os.environ.get("SKAE_MNIST", str(C.DEFAULT_MNIST)))
     p.add_argument("--mnist-rows", type=int, default=10000)
+    p.add_argument(
+        "--mnist-first-row",
+        type=int,
+        default=0,
+        help="train on X_train's rows from this one (a set of rows held out of the tuning)",
+    )
     p.add_argument("--threads", type=int, default=1, help="torch and BLAS threads (default 1)")
     p.add_argument("--name", default="bench_defaults", help="results file name")
     p.add_argument(

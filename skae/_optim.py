@@ -3,6 +3,7 @@ that continues from another, and converted to and from plain data for the
 fitted state. Torch and numpy only (no scikit-learn)."""
 
 import copy
+import math
 import warnings
 from contextlib import contextmanager
 
@@ -36,20 +37,20 @@ PLATEAU_PROGRESS = ("best", "num_bad_epochs", "cooldown_counter", "last_epoch")
 LINEAR_PATH_STEP = 0.3
 
 
-def auto_batch_size(n_rows):
+def auto_batch_size(n_rows, largest=AUTO_MAX_BATCH_SIZE):
     """``batch_size="auto"`` for ``n_rows`` training rows: 64 on small data
-    (all rows below 64), a 32nd of the rows from 2,048 rows on, at most 256:
-    on large data sets fewer, larger steps cost less per epoch."""
-    per_epoch = min(AUTO_MAX_BATCH_SIZE, n_rows // AUTO_BATCHES_PER_EPOCH)
+    (all rows below 64), a 32nd of the rows from 2,048 rows on, at most
+    ``largest``: on large data sets fewer, larger steps cost less per epoch."""
+    per_epoch = min(largest, n_rows // AUTO_BATCHES_PER_EPOCH)
     return min(n_rows, max(AUTO_BATCH_SIZE, per_epoch))
 
 
-def resolved_batch_size(batch_size, n_rows):
-    """The rows per batch for ``batch_size`` ("auto" or an int) on ``n_rows``
-    training rows: an int above ``n_rows`` is clipped to it with
-    MLPRegressor's warning."""
+def resolved_batch_size(batch_size, n_rows, largest=AUTO_MAX_BATCH_SIZE):
+    """The rows per batch for ``batch_size`` ("auto", as
+    :func:`auto_batch_size`, or an int) on ``n_rows`` training rows: an int
+    above ``n_rows`` is clipped to it with MLPRegressor's warning."""
     if batch_size == "auto":
-        return auto_batch_size(n_rows)
+        return auto_batch_size(n_rows, largest)
     if batch_size > n_rows:
         warnings.warn(
             "Got `batch_size` less than 1 or larger than sample size. It is going to be clipped",
@@ -59,15 +60,15 @@ def resolved_batch_size(batch_size, n_rows):
     return batch_size
 
 
-def auto_learning_rate(batch_size, exponent=0.5):
+def auto_learning_rate(batch_size, largest=AUTO_MAX_BATCH_SIZE):
     """``learning_rate="auto"`` for batches of ``batch_size`` rows (the global
     batch in data-parallel training): ``AUTO_LEARNING_RATE`` up to 64 rows,
-    times ``(batch_size / 64) ** exponent`` up to 256 rows, and as at 256
-    above: by default the square root, as the noise of Adam's gradient
-    estimate shrinks with larger batches. Smaller batches keep the rate the
-    defaults were chosen at, larger ones the largest rate measured."""
-    rows = min(max(batch_size, AUTO_BATCH_SIZE), AUTO_MAX_BATCH_SIZE)
-    return AUTO_LEARNING_RATE * (rows / AUTO_BATCH_SIZE) ** exponent
+    times the square root of ``batch_size / 64`` up to ``largest`` rows, and
+    as at ``largest`` above. The noise of Adam's gradient estimate shrinks
+    with larger batches, which take larger steps; smaller ones keep the rate
+    the defaults were chosen at, larger ones the largest rate measured."""
+    rows = min(max(batch_size, AUTO_BATCH_SIZE), largest)
+    return AUTO_LEARNING_RATE * math.sqrt(rows / AUTO_BATCH_SIZE)
 
 
 @contextmanager

@@ -15,6 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._base import Activation, BaseAutoencoder
 from ._losses import binary_cross_entropy, gaussian_kl, gaussian_nll, squared_error
+from ._optim import AUTO_BATCH_SIZE
 from ._random import draw_seed, seed_source
 from ._settings import deterministic_algorithms
 from ._validation import Interval, StrOptions, positive_ints
@@ -101,8 +102,8 @@ class VariationalAutoencoder(BaseAutoencoder):
     learning_rate : float or "auto", default="auto"
         Step size of the optimiser (the initial one under a schedule).
         "auto" is 5e-3 at every batch size (the other estimators raise it
-        with the batch; this one's small codes reconstructed worse at the
-        higher rate); see :ref:`training`.
+        with the batch; this one's codes reconstructed worse at the higher
+        rate); see :ref:`training`.
     learning_rate_schedule : {"constant", "cosine", "plateau"}, default="constant"
         How the step size changes over the epochs of a call. "constant" keeps
         ``learning_rate``. "cosine" anneals it to zero along half a cosine over
@@ -119,11 +120,11 @@ class VariationalAutoencoder(BaseAutoencoder):
     weight_decay : float, default=0.0
         L2 penalty (decoupled for "adamw").
     batch_size : int or "auto", default="auto"
-        Minibatch size; "auto" is ``min(64, n_samples)`` up to 2,048
-        training rows (not MLPRegressor's 200: smaller minibatches gave more
-        accurate codes at small ``n_components``) and a 32nd of the rows
-        above, at most 256 (fewer, larger steps: large data sets fit
-        faster, with codes as good); see :ref:`training`.
+        Minibatch size; "auto" is ``min(64, n_samples)`` (not
+        MLPRegressor's 200: smaller minibatches gave more accurate codes at
+        small ``n_components``; the other estimators take larger batches on
+        large data sets, where this one's codes reconstructed worse); see
+        :ref:`training`.
     max_iter : int, default=200
         Maximum number of epochs per call to :meth:`fit`.
     tol : float, default=1e-4
@@ -237,9 +238,9 @@ class VariationalAutoencoder(BaseAutoencoder):
     (5,)
     """
 
-    #: "auto" keeps 5e-3 at every batch size: at twice it (MNIST's batches of
-    #: 256) the 2-unit code reconstructed 6 % worse.
-    _auto_rate_exponent = 0.0
+    #: "auto" keeps batches of 64 and 5e-3 on large data: with the larger
+    #: batches of the other estimators its MNIST codes reconstructed worse.
+    _auto_largest_batch = AUTO_BATCH_SIZE
 
     _parameter_constraints: dict = {
         **BaseAutoencoder._parameter_constraints,

@@ -96,7 +96,7 @@ def test_auto_batch_is_64_rows_on_small_data_and_a_32nd_of_the_rows_up_to_256(n_
     [
         (Autoencoder, 256, 1e-2),
         (Autoencoder, 270, 1e-2),  # at most 1e-2: larger batches were not measured
-        (VariationalAutoencoder, 256, 5e-3),
+        (VariationalAutoencoder, 256, 5e-3),  # its auto batch is 64 rows, too
         (AutoencoderImputer, 256, 3e-3),
     ],
 )
@@ -150,3 +150,13 @@ def test_greedy_pretraining_runs_at_the_resolved_rate(caplog):
     pretraining = [r for r in caplog.records if "pretraining layer" in r.getMessage()]
     assert len(pretraining) == 4 and len(rates) == 6  # two layers, then fine-tuning
     assert rates == pytest.approx([1e-2] * 6, rel=1e-6)
+
+
+def test_the_vae_keeps_batches_of_64_on_large_data():
+    X = np.random.default_rng(0).normal(size=(3000, 4)).astype(np.float32)
+    model = VariationalAutoencoder(n_components=1, hidden_layer_sizes=(2,), max_iter=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.set_params(random_state=0, device="cpu").fit(X)
+    assert model.batch_size_ == 64
+    assert model._optimizer_.param_groups[0]["lr"] == 5e-3
