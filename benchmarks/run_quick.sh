@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q -c constraints.txt -e ".[bench,onnx]"
-for script in bench_speed bench_transform bench_scaling bench_quality bench_penalty_weights bench_outliers bench_onnx bench_memory bench_distributed bench_sparse bench_defaults bench_impute; do
+for script in bench_speed bench_transform bench_scaling bench_quality bench_penalty_weights bench_outliers bench_onnx bench_memory bench_distributed bench_sparse bench_defaults bench_impute bench_fit_cost; do
   echo "+ .venv/bin/python benchmarks/$script.py --quick"
   .venv/bin/python "benchmarks/$script.py" --quick
 done
