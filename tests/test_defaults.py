@@ -74,20 +74,28 @@ def test_codes_of_pixels_in_0_255_classify_as_well_as_of_0_1(digits, default_fit
     assert np.isfinite(raw[1])
 
 
+def rate_of_quiet_fit(model, X):
+    """Fit ``model`` (ConvergenceWarning ignored); the rate it trained at."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X)
+    return model._optimizer_.param_groups[0]["lr"]
+
+
+def normal_rows(n_rows, n_features):
+    return np.random.default_rng(0).normal(size=(n_rows, n_features)).astype(np.float32)
+
+
 @pytest.mark.parametrize(
     "n_rows, batch_size", [(30, 27), (100, 64), (2275, 64), (2400, 67), (4000, 112), (20000, 256)]
 )
 def test_auto_batch_is_64_rows_on_small_data_and_a_32nd_of_the_rows_up_to_256(n_rows, batch_size):
     # 10 % of the rows are held out by early stopping; the rule reads the rest
-    X = np.random.default_rng(0).normal(size=(n_rows, 3)).astype(np.float32)
     model = Autoencoder(n_components=1, hidden_layer_sizes=(2,), max_iter=1, random_state=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        model.set_params(device="cpu").fit(X)
+    rate = rate_of_quiet_fit(model.set_params(device="cpu"), normal_rows(n_rows, 3))
     assert model.batch_size_ == batch_size
     # "auto" rate: 5e-3 up to 64 rows a batch, by the square root of the batch above
-    rate = 5e-3 * np.sqrt(max(batch_size, 64) / 64)
-    assert model._optimizer_.param_groups[0]["lr"] == pytest.approx(rate, rel=1e-12)
+    assert rate == pytest.approx(5e-3 * np.sqrt(max(batch_size, 64) / 64), rel=1e-12)
     assert model.learning_rate == model.batch_size == "auto"  # stored unchanged
 
 
@@ -102,25 +110,24 @@ def test_auto_batch_is_64_rows_on_small_data_and_a_32nd_of_the_rows_up_to_256(n_
 )
 def test_auto_rate_of_each_family_at_256_rows_a_batch(cls, batch_size, rate):
     # the VAE keeps 5e-3 at every batch size; the imputer reads its width
-    X = np.random.default_rng(0).normal(size=(300, 4))
     model = cls(batch_size=batch_size, max_iter=1, random_state=0, device="cpu")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(X)
-    assert model._optimizer_.param_groups[0]["lr"] == pytest.approx(rate, rel=1e-12)
+    assert rate_of_quiet_fit(model, normal_rows(300, 4)) == pytest.approx(rate, rel=1e-12)
 
 
 def test_an_explicit_rate_is_used_as_given_at_any_batch_size():
-    X = np.random.default_rng(0).normal(size=(300, 4))
     model = Autoencoder(learning_rate=2e-3, batch_size=256, max_iter=1, device="cpu")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(X)
-    assert model._optimizer_.param_groups[0]["lr"] == 2e-3
+    assert rate_of_quiet_fit(model, normal_rows(300, 4)) == 2e-3
+
+
+def test_the_vae_keeps_batches_of_64_on_large_data():
+    model = VariationalAutoencoder(n_components=1, hidden_layer_sizes=(2,), max_iter=1)
+    rate = rate_of_quiet_fit(model.set_params(random_state=0, device="cpu"), normal_rows(3000, 4))
+    assert model.batch_size_ == 64
+    assert rate == 5e-3
 
 
 def test_a_failed_fit_names_the_rate_that_auto_resolved_to():
-    X = np.random.default_rng(0).normal(size=(3000, 4)) * 1e30  # the loss overflows
+    X = normal_rows(3000, 4).astype(np.float64) * 1e30  # the loss overflows
     model = Autoencoder(max_iter=2, random_state=0, device="cpu")
     with pytest.raises(ValueError, match=r"lower learning_rate \(now 0\.00572822\)"):
         model.fit(X)  # 2,700 training rows: batches of 84, 5e-3 * sqrt(84 / 64)
@@ -128,35 +135,11 @@ def test_a_failed_fit_names_the_rate_that_auto_resolved_to():
 
 def test_greedy_pretraining_runs_at_the_resolved_rate(caplog):
     caplog.set_level(logging.INFO, logger="skae")
-    X = np.random.default_rng(0).normal(size=(300, 6))
-    model = Autoencoder(
-        n_components=2,
-        hidden_layer_sizes=(4,),
-        pretraining="greedy",
-        batch_size=256,
-        max_iter=2,
-        verbose=2,
-        random_state=0,
-        device="cpu",
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(X)
-    rates = [
-        float(re.search(r"learning rate ([-\d.e+]+)", r.getMessage()).group(1))
-        for r in caplog.records
-        if r.name == "skae" and "learning rate" in r.getMessage()
-    ]
-    pretraining = [r for r in caplog.records if "pretraining layer" in r.getMessage()]
+    params = dict(n_components=2, hidden_layer_sizes=(4,), pretraining="greedy", verbose=2)
+    model = Autoencoder(**params, batch_size=256, max_iter=2, random_state=0, device="cpu")
+    rate_of_quiet_fit(model, normal_rows(300, 6))
+    messages = [r.getMessage() for r in caplog.records if r.name == "skae"]
+    rates = [float(m) for m in re.findall(r"learning rate ([-\d.e+]+)", "\n".join(messages))]
+    pretraining = [m for m in messages if "pretraining layer" in m]
     assert len(pretraining) == 4 and len(rates) == 6  # two layers, then fine-tuning
     assert rates == pytest.approx([1e-2] * 6, rel=1e-6)
-
-
-def test_the_vae_keeps_batches_of_64_on_large_data():
-    X = np.random.default_rng(0).normal(size=(3000, 4)).astype(np.float32)
-    model = VariationalAutoencoder(n_components=1, hidden_layer_sizes=(2,), max_iter=1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        model.set_params(random_state=0, device="cpu").fit(X)
-    assert model.batch_size_ == 64
-    assert model._optimizer_.param_groups[0]["lr"] == 5e-3
