@@ -37,7 +37,7 @@ from ._device import TORCH_DTYPES, as_tensor, inference_module, resolve_device
 from ._engine import StopReason, TrainingSetup
 from ._losses import BATCH_TOTALS, RECONSTRUCTION_LOSSES, UNIT_INTERVAL_LOSSES, squared_error
 from ._optim import (
-    AUTO_MAX_BATCH_SIZE,
+    AUTO_BATCHES,
     LINEAR_PATH_STEP,
     MIN_LEARNING_RATE_FRACTION,
     auto_learning_rate,
@@ -101,8 +101,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     #: ``learning_rate_schedule="plateau"`` stops below this share of the rate.
     _min_learning_rate_fraction = MIN_LEARNING_RATE_FRACTION
-    #: "auto" batches grow up to this many rows, and the "auto" rate with them.
-    _auto_largest_batch = AUTO_MAX_BATCH_SIZE
+    #: "auto" batches: this many an epoch, at most this many rows (the "auto" rate grows with them)
+    _auto_batches = AUTO_BATCHES
 
     _parameter_constraints: dict = {
         "n_components": [Interval(Integral, 1, None, closed="left")],
@@ -459,7 +459,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """The rate to train ``module`` at in global batches of ``batch_size``
         rows: "auto" grows with the batch (the imputer's reads the width)."""
         if isinstance(self.learning_rate, str):  # "auto", as validated
-            return auto_learning_rate(batch_size, self._auto_largest_batch)
+            return auto_learning_rate(batch_size, largest=self._auto_batches[1])
         return self.learning_rate
 
     def _starting_scheduler(self, optimizer, rate, *, incremental):
@@ -608,7 +608,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         )
 
     def _resolve_batch_size(self, n_samples):
-        return resolved_batch_size(self.batch_size, n_samples, self._auto_largest_batch)
+        return resolved_batch_size(self.batch_size, n_samples, *self._auto_batches)
 
     # ------------------------------------------------------------ inference
 

@@ -250,6 +250,10 @@ class AutoencoderImputer(BaseAutoencoder):
     #: they were (see the imputation user guide).
     _min_learning_rate_fraction = 1e-3
 
+    #: "auto" batches: about 20 an epoch, from 64 to 512 rows (larger than the
+    #: autoencoders': on large sets the weight decay applies fewer times).
+    _auto_batches = (20, 512)
+
     def __init__(
         self,
         *,
@@ -327,12 +331,6 @@ class AutoencoderImputer(BaseAutoencoder):
         layers = module.hidden_layers()  # none: hidden_layer_sizes=()
         width = max((layer.out_features for layer in layers), default=AUTO_MIN_WIDTH)
         return AUTO_LEARNING_RATE * AUTO_MIN_WIDTH / max(AUTO_MIN_WIDTH, width)
-
-    def _resolve_batch_size(self, n_samples):
-        """ "auto": about 20 batches an epoch, from 64 to 512 rows."""
-        if self.batch_size == "auto":
-            return min(n_samples, max(64, min(512, n_samples // 20)))
-        return super()._resolve_batch_size(n_samples)
 
     def _architecture(self, build_params, n_features):
         """An untrained module shaped as ``fit`` built it from ``build_params``

@@ -21,6 +21,7 @@ MIN_LEARNING_RATE_FRACTION = 1e-6
 #: ``AUTO_BATCH_SIZE * AUTO_BATCHES_PER_EPOCH`` training rows, then that
 #: many batches an epoch, at most ``AUTO_MAX_BATCH_SIZE`` rows each.
 AUTO_BATCH_SIZE, AUTO_BATCHES_PER_EPOCH, AUTO_MAX_BATCH_SIZE = 64, 32, 256
+AUTO_BATCHES = (AUTO_BATCHES_PER_EPOCH, AUTO_MAX_BATCH_SIZE)
 
 #: ``learning_rate="auto"`` at ``AUTO_BATCH_SIZE`` rows a batch.
 AUTO_LEARNING_RATE = 5e-3
@@ -37,20 +38,22 @@ PLATEAU_PROGRESS = ("best", "num_bad_epochs", "cooldown_counter", "last_epoch")
 LINEAR_PATH_STEP = 0.3
 
 
-def auto_batch_size(n_rows, largest=AUTO_MAX_BATCH_SIZE):
+def auto_batch_size(n_rows, batches=AUTO_BATCHES_PER_EPOCH, largest=AUTO_MAX_BATCH_SIZE):
     """``batch_size="auto"`` for ``n_rows`` training rows: 64 on small data
-    (all rows below 64), a 32nd of the rows from 2,048 rows on, at most
-    ``largest``: on large data sets fewer, larger steps cost less per epoch."""
-    per_epoch = min(largest, n_rows // AUTO_BATCHES_PER_EPOCH)
-    return min(n_rows, max(AUTO_BATCH_SIZE, per_epoch))
+    (all rows below 64), else ``batches`` batches an epoch, at most
+    ``largest`` rows each: on large data sets fewer, larger steps cost less
+    per epoch."""
+    return min(n_rows, max(AUTO_BATCH_SIZE, min(largest, n_rows // batches)))
 
 
-def resolved_batch_size(batch_size, n_rows, largest=AUTO_MAX_BATCH_SIZE):
+def resolved_batch_size(
+    batch_size, n_rows, batches=AUTO_BATCHES_PER_EPOCH, largest=AUTO_MAX_BATCH_SIZE
+):
     """The rows per batch for ``batch_size`` ("auto", as
     :func:`auto_batch_size`, or an int) on ``n_rows`` training rows: an int
     above ``n_rows`` is clipped to it with MLPRegressor's warning."""
     if batch_size == "auto":
-        return auto_batch_size(n_rows, largest)
+        return auto_batch_size(n_rows, batches, largest)
     if batch_size > n_rows:
         warnings.warn(
             "Got `batch_size` less than 1 or larger than sample size. It is going to be clipped",

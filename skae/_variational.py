@@ -15,7 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._base import Activation, BaseAutoencoder
 from ._losses import binary_cross_entropy, gaussian_kl, gaussian_nll, squared_error
-from ._optim import AUTO_BATCH_SIZE
+from ._optim import AUTO_BATCH_SIZE, AUTO_BATCHES_PER_EPOCH
 from ._random import draw_seed, seed_source
 from ._settings import deterministic_algorithms
 from ._validation import Interval, StrOptions, positive_ints
@@ -240,7 +240,7 @@ class VariationalAutoencoder(BaseAutoencoder):
 
     #: "auto" keeps batches of 64 and 5e-3 on large data: with the larger
     #: batches of the other estimators its MNIST codes reconstructed worse.
-    _auto_largest_batch = AUTO_BATCH_SIZE
+    _auto_batches = (AUTO_BATCHES_PER_EPOCH, AUTO_BATCH_SIZE)
 
     _parameter_constraints: dict = {
         **BaseAutoencoder._parameter_constraints,
