@@ -79,6 +79,7 @@ from ._validation import (
     plain_rows,
     to_namespace,
     to_torch,
+    validate_aside,
     value_range,
 )
 from .nn import ACTIVATIONS
@@ -183,13 +184,14 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     def _start_module(self, module, X, X_train, rng):
         """Start a fresh ``module``: its input scale from the training rows (so
-        that the layers work at unit scale), then with ``init="pca"`` the PCA
-        of every row given (``X``); a family member adds its steps after these."""
+        that the layers work at unit scale), then with ``init="pca"`` the PCA of
+        every row given (``X``); the fitted attributes it defines (none here)."""
         if module.learns_input_scale:
             module.set_input_scale(input_scale(X_train))
         if self.init == "pca":
             start = pca_start(X, self.n_components, draw_seed(rng), float(module.input_scale))
             module.start_at_pca(*start)
+        return {}
 
     #: Train and score in the layers' units (:class:`skae.nn.FoldedLoss`: the
     #: same losses, fewer operations); False: through the module's entry points.
@@ -304,8 +306,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         module = self._starting_module(X.shape[1], rng, device, fresh=fresh)
         generator, loss_generator = self._generators(rng, device, shard)
         X_train, X_val = self._split_validation(training_rows(X, device), generator, early_stopping)
-        if fresh:
-            self._start_module(module, X, X_train, rng)
+        started = self._start_module(module, X, X_train, rng) if fresh else {}
         batch_size = self._resolve_batch_size(len(X_train))
         rate = self._learning_rate(module, batch_size * (shard.world_size if shard else 1))
         resumed = incremental and not fresh  # partial_fit on a fitted model
@@ -330,6 +331,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self._set_fitted(
             {
                 **features,
+                **started,
                 **merged_history(previous, history, early_stopping),
                 **family_attributes,
                 "module_": module,
@@ -378,11 +380,11 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """X checked and converted (numpy, a canonical CSR matrix or a torch
         tensor), and the attributes it defines (the feature attributes when
         ``reset``), without setting them on the estimator yet."""
-        probe = object.__new__(type(self))  # validate_data sets them on its estimator
-        probe.__dict__.update(self.__dict__)
         X = detached_input(X)
         namespace = array_namespace(X)
-        X = validate_data(probe, X, dtype=float_dtypes(namespace), accept_sparse="csr", reset=reset)
+        X, attributes = validate_aside(
+            self, X, dtype=float_dtypes(namespace), accept_sparse="csr", reset=reset
+        )
         X = canonical_csr(X) if sp.issparse(X) else to_torch(X, namespace, device)
         check_float32_range(X)
         self._check_data(X)
@@ -391,8 +393,6 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 f"early_stopping=True needs at least 2 samples to hold out a validation "
                 f"set; got n_samples={X.shape[0]}."
             )
-        names = ("n_features_in_", "feature_names_in_") if reset else ()
-        attributes = {name: getattr(probe, name) for name in names if hasattr(probe, name)}
         return X, {**attributes, "_array_namespace_": namespace_name(namespace)}
 
     def _training_device(self, shape):

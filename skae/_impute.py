@@ -10,15 +10,24 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike
 from sklearn.impute import MissingIndicator
-from sklearn.utils import Tags, check_random_state
-from sklearn.utils._mask import _get_mask
-from sklearn.utils._missing import is_scalar_nan
-from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
+from sklearn.utils import Tags
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import BaseAutoencoder
 from ._impute_columns import column_groups, column_statistics, fixed_indicator, standardizing_scales
 from ._impute_module import MaskedImputerModule
-from ._validation import FLOAT_DTYPES, Interval, StrOptions, positive_ints
+from ._random import seed_source
+from ._rows import ArrayRows
+from ._validation import (
+    FLOAT_DTYPES,
+    Interval,
+    StrOptions,
+    _check_feature_names_in,
+    _get_mask,
+    is_scalar_nan,
+    positive_ints,
+    validate_aside,
+)
 
 #: "auto": hidden layers as wide as the input within the two widths, and the
 #: rate, for layers up to the first width, scaled down for wider ones.
@@ -135,7 +144,9 @@ class AutoencoderImputer(BaseAutoencoder):
     shuffle : bool, default=True
         Shuffle the rows every epoch.
     random_state : int, RandomState instance or None, default=None
-        Seeds the weights, the batches and the hidden entries.
+        Seeds the weights, the batches and the hidden entries, and with
+        ``sample_posterior=True`` the draws of ``transform`` (an int: the same
+        draws at every call). The global numpy random state is never used.
     device : str or torch.device, default="auto"
         Where to train ("auto": CUDA, then MPS, else the CPU).
     deterministic : bool, default=False
@@ -398,38 +409,29 @@ class AutoencoderImputer(BaseAutoencoder):
             total = total + self._masked_errors(module, z, observed, draw, per_row=True)
         return -total / n_patterns
 
-    def _train_module(self, module, X, setup, *, optimizer, fresh, incremental):
-        """Learn the column statistics of a fresh module from the training
-        rows, then train it."""
-        attributes = {}
-        if fresh:
-            means, stds, ranges = column_statistics(X)
-            empty = np.isnan(means)
-            module.set_statistics(
-                torch.as_tensor(np.where(empty, 0.0, means), dtype=torch.float32),
-                torch.as_tensor(standardizing_scales(stds, ranges), dtype=torch.float32),
-            )
-            attributes["statistics_"] = np.where(
-                empty, 0.0 if self.keep_empty_features else np.nan, means
-            )
-            attributes["_empty_features_"] = empty
-        history, _ = super()._train_module(
-            module, X, setup, optimizer=optimizer, fresh=fresh, incremental=incremental
+    def _start_module(self, module, X, X_train, rng):
+        """A fresh module's column statistics, from the training rows; a
+        column observed only in the rows early stopping holds out is kept,
+        at the mean of its values there (its scale 1)."""
+        super()._start_module(module, X, X_train, rng)
+        means, stds, ranges = column_statistics(X_train)
+        if np.isnan(means).any():  # read block by block: X may be a memory map
+            means = np.where(np.isnan(means), column_statistics(ArrayRows(X))[0], means)
+        empty = np.isnan(means)
+        module.set_statistics(
+            torch.as_tensor(np.where(empty, 0.0, means), dtype=torch.float32),
+            torch.as_tensor(standardizing_scales(stds, ranges), dtype=torch.float32),
         )
-        return history, attributes
+        fill = 0.0 if self.keep_empty_features else np.nan
+        return {"statistics_": np.where(empty, fill, means), "_empty_features_": empty}
 
     # ----------------------------------------------------------- validation
 
-    def _validated(self, X, *, reset, estimator=None):
-        """X as a float numpy array (NaN allowed when it is the marker),
-        dense: a sparse matrix is refused, as by IterativeImputer."""
-        return validate_data(
-            self if estimator is None else estimator,
-            X,
-            dtype=FLOAT_DTYPES,
-            ensure_all_finite="allow-nan" if is_scalar_nan(self.missing_values) else True,
-            reset=reset,
-        )
+    def _check_params(self):
+        """How X is checked: a float numpy array (NaN allowed when it is the
+        marker), dense: a sparse matrix is refused, as by IterativeImputer."""
+        nan = is_scalar_nan(self.missing_values)
+        return {"dtype": FLOAT_DTYPES, "ensure_all_finite": "allow-nan" if nan else True}
 
     def _with_nan_marker(self, X, mask):
         """X with NaN at the missing entries (X itself when NaN is the marker)."""
@@ -440,23 +442,18 @@ class AutoencoderImputer(BaseAutoencoder):
     def _validated_training_data(self, X, *, reset, early_stopping, device):
         """The training rows, NaN where missing, and the attributes they
         define (the feature attributes and the indicator when ``reset``)."""
-        probe = object.__new__(type(self))  # validate_data sets them on its estimator
-        probe.__dict__.update(self.__dict__)
-        X = self._validated(X, reset=reset, estimator=probe)
+        X, attributes = validate_aside(self, X, reset=reset, **self._check_params())
         self._hidden_sizes(X.shape[1])
         if early_stopping and X.shape[0] < 2:
             raise ValueError(
                 f"early_stopping=True needs at least 2 samples to hold out a validation "
                 f"set; got n_samples={X.shape[0]}."
             )
-        attributes = {}
-        if reset:
-            names = ("n_features_in_", "feature_names_in_")
-            attributes = {name: getattr(probe, name) for name in names if hasattr(probe, name)}
-            if self.add_indicator:
-                attributes["indicator_"] = MissingIndicator(
-                    missing_values=self.missing_values, error_on_new=False
-                ).fit(X)
+        # a warm start keeps its indicator; one turned on since gets its own
+        if self.add_indicator and (reset or not hasattr(self, "indicator_")):
+            attributes["indicator_"] = MissingIndicator(
+                missing_values=self.missing_values, error_on_new=False
+            ).fit(X)
         return self._with_nan_marker(X, _get_mask(X, self.missing_values)), attributes
 
     # ------------------------------------------------------------- transform
@@ -478,7 +475,7 @@ class AutoencoderImputer(BaseAutoencoder):
             right with ``add_indicator``. In X's float dtype.
         """
         check_is_fitted(self)
-        X = self._validated(X, reset=False)
+        X = validate_data(self, X, reset=False, **self._check_params())
         mask = _get_mask(X, self.missing_values)
         imputed = self._imputed(X, mask)
         kept = ~np.isnan(self.statistics_)
@@ -521,7 +518,8 @@ class AutoencoderImputer(BaseAutoencoder):
             raise ValueError(
                 "AutoencoderImputer: sample_posterior=True draws from the variance the "
                 "network learns when it is fitted with sample_posterior=True; this "
-                "imputer was fitted with sample_posterior=False. Fit it again."
+                "imputer was fitted with sample_posterior=False. Fit it again "
+                "(with warm_start=False: a warm start keeps the network it has)."
             )
         both = self._apply(
             lambda module, block: torch.cat(
@@ -531,7 +529,7 @@ class AutoencoderImputer(BaseAutoencoder):
             passes=passes,
         )
         mean, std = np.split(both, 2, axis=1)
-        noise = check_random_state(self.random_state).standard_normal(mean.shape)
+        noise = seed_source(self.random_state).standard_normal(mean.shape)  # never the global one
         return mean + std * noise.astype(mean.dtype)
 
     # ------------------------------------------------------ names and state

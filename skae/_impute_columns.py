@@ -5,7 +5,8 @@ and the missing indicator rebuilt from saved state."""
 import numpy as np
 import torch
 from sklearn.impute import MissingIndicator
-from sklearn.utils._missing import is_scalar_nan
+
+from ._validation import is_scalar_nan
 
 #: Rows per block when the column statistics are read from the training rows.
 _STATISTICS_BLOCK = 4096

@@ -14,7 +14,7 @@ from scipy.special import erf
 from sklearn.base import BaseEstimator, OutlierMixin, clone
 from sklearn.model_selection import KFold
 from sklearn.utils import ClassifierTags, Tags, get_tags
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from ._autoencoder import Autoencoder
 from ._base import BaseAutoencoder
@@ -29,7 +29,14 @@ from ._outlier_scores import (
     satterthwaite_variance,
 )
 from ._random import seed_source
-from ._validation import Interval, StrOptions, _fit_context, plain_rows
+from ._validation import (
+    FEATURE_ATTRIBUTES,
+    Interval,
+    StrOptions,
+    _fit_context,
+    plain_rows,
+    validate_aside,
+)
 
 if sys.version_info >= (3, 11):
     from typing import Self
@@ -295,15 +302,18 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         return isinstance(inner, BaseAutoencoder) and get_tags(inner).input_tags.sparse
 
     def _validate(self, X, *, reset):
+        """``(X checked, the feature attributes)`` when ``reset`` (set by
+        fit once it succeeds: :func:`validate_aside`), else X checked."""
         # sparse input becomes CSR, which the folds can index by rows (COO
         # and DIA cannot) and the inner estimators take as it is
-        return validate_data(
+        checked = validate_aside(
             self,
             X,
             dtype=(np.float64, np.float32),
             accept_sparse="csr" if self._accepts_sparse() else False,
             reset=reset,
         )
+        return checked if reset else checked[0]
 
     # prefer_skip_nested_validation=False: the inner estimator's parameters
     # come from the user and are validated by its own fit
@@ -323,7 +333,7 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         self : object
             The fitted detector.
         """
-        X = self._validate(X, reset=True)
+        X, features = self._validate(X, reset=True)
         if X.shape[0] < 2 * self.cv:
             raise ValueError(
                 f"AutoencoderOutlierDetector with cv={self.cv} needs at least "
@@ -339,10 +349,11 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         if self.score_by in DENSITY_SCORES:
             density = {"noise_variance_": noise, **fit_code_density(estimator, X)}
         # everything computed before anything is set: a failed fit keeps the
-        # last one's model; a refit by reconstruction drops the density
-        for name in DENSITY_ATTRIBUTES:
+        # last one's model and features; a refit by reconstruction drops the
+        # density, one on unnamed columns the names
+        for name in (*DENSITY_ATTRIBUTES, *FEATURE_ATTRIBUTES):
             self.__dict__.pop(name, None)
-        self.__dict__.update(density)
+        self.__dict__.update({**features, **density})
         self.estimator_ = estimator
         self.calibration_scores_ = scores
         self.offset_ = float(np.percentile(scores, 100.0 * self.contamination))
@@ -522,7 +533,10 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
             )
         attributes, inner = dict(state["attributes"]), state["estimator_"]
         required = {"offset_", "calibration_scores_", "n_features_in_"}
-        if self.score_by in DENSITY_SCORES:
+        # the score the detector was fitted with, not score_by (which may have
+        # been set since): a density state holds its attributes, all of them
+        density = any(name in attributes for name in DENSITY_ATTRIBUTES)
+        if density:
             required |= set(DENSITY_ATTRIBUTES)
         missing = required - set(attributes)
         if missing:
@@ -540,7 +554,7 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         if estimator.n_features_in_ != attributes["n_features_in_"]:
             raise ValueError("The file's detector and inner estimator disagree on n_features_in_.")
         calibration = np.asarray(attributes["calibration_scores_"], dtype=np.float64)
-        if self.score_by in DENSITY_SCORES:
+        if density:
             attributes.update(checked_density(attributes, estimator))
         self.__dict__.update({**attributes, "calibration_scores_": calibration})
         self.estimator_ = estimator

@@ -327,14 +327,15 @@ class SparseAutoencoder(BaseMLPAutoencoder):
         """The start of every autoencoder, then (an L1 code) the code layer's
         bias centred on the training rows (the first 2,048), so that each ReLU
         code unit starts active on about half of them."""
-        super()._start_module(module, X, X_train, rng)
+        started = super()._start_module(module, X, X_train, rng)
         if not self._revives_units:
-            return
+            return started
         device = next(module.parameters()).device
         rows = X_train.take(slice(0, min(len(X_train), DEAD_CODE_ROWS))).to(device)
         with torch.no_grad():
             pre_activation = module.encoder[:-1](module.scaled(rows))
             module.encoder[-2].bias.sub_(pre_activation.mean(dim=0))
+        return started
 
     def _penalty(self, module, x, code):
         penalty = SPARSITY_PENALTIES[self.sparsity]

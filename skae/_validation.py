@@ -20,7 +20,10 @@ from sklearn.utils._array_api import (
     get_namespace_and_device,
     move_to,
 )
+from sklearn.utils._mask import _get_mask
+from sklearn.utils._missing import is_scalar_nan
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import _check_feature_names_in, validate_data
 
 if TYPE_CHECKING:
     _F = TypeVar("_F", bound=Callable[..., Any])
@@ -36,19 +39,23 @@ __all__ = [
     "FLOAT_DTYPES",
     "Interval",
     "StrOptions",
+    "_check_feature_names_in",
     "_fit_context",
+    "_get_mask",
     "array_namespace",
     "canonical_csr",
     "check_float32_range",
     "check_same_namespace",
     "detached_input",
     "float_dtypes",
+    "is_scalar_nan",
     "namespace_mean",
     "namespace_name",
     "plain_rows",
     "positive_ints",
     "to_namespace",
     "to_torch",
+    "validate_aside",
     "value_range",
 ]
 
@@ -208,3 +215,19 @@ def check_same_namespace(estimator, namespace, method):
             f"{describe(fitted)}, {method} got {describe(seen)}. Pass X as fit did, "
             "or fit on X's kind of array."
         )
+
+
+#: The attributes scikit-learn's ``validate_data(reset=True)`` sets.
+FEATURE_ATTRIBUTES = ("n_features_in_", "feature_names_in_")
+
+
+def validate_aside(estimator, X, *, reset, **check_params):
+    """``validate_data`` run on a shallow copy of ``estimator``: ``(X checked,
+    the feature attributes it defines)``, the second empty unless ``reset``.
+    Nothing is set on ``estimator``, so a fit that fails later leaves it as
+    it was; the caller sets them with the rest of the fitted state."""
+    probe = object.__new__(type(estimator))
+    probe.__dict__.update(estimator.__dict__)
+    X = validate_data(probe, X, reset=reset, **check_params)
+    names = FEATURE_ATTRIBUTES if reset else ()
+    return X, {name: getattr(probe, name) for name in names if hasattr(probe, name)}

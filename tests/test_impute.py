@@ -131,6 +131,29 @@ def test_indicator_and_empty_features_as_simple_imputer(keep_empty_features, add
         assert_array_equal(X_ours[:, len(kept) :], X_reference[:, len(kept) :])
 
 
+def test_a_column_observed_only_in_held_out_rows_is_kept():
+    X = np.random.default_rng(0).normal(size=(40, 4))
+    X[1:, 3] = np.nan  # observed in row 0 alone, held out for early stopping or not
+    for seed in range(4):
+        imputer = fast(max_iter=2, random_state=seed)
+        out = quiet_fit_transform(imputer, X)
+        assert out.shape == (40, 4)
+        assert out[0, 3] == X[0, 3]
+        assert np.isfinite(out).all()
+        # the mean of its one value, read as the rows are trained on: in float32
+        assert_allclose(imputer.statistics_[3], X[0, 3], rtol=1e-6)
+
+
+def test_a_warm_start_that_turns_the_indicator_on_builds_it():
+    _, X_missing = low_rank(n_samples=100, n_features=4)
+    imputer = fast(max_iter=2, warm_start=True)
+    quiet_fit_transform(imputer, X_missing)
+    out = quiet_fit_transform(imputer.set_params(add_indicator=True), X_missing)
+    assert out.shape == (100, 8)
+    assert_array_equal(out[:, 4:], np.isnan(X_missing))
+    assert len(imputer.get_feature_names_out()) == 8
+
+
 def test_recovers_a_low_rank_matrix_far_better_than_the_mean():
     # a known answer: a rank-3 matrix with 30 % of its entries hidden is
     # determined by the rest; the column means miss it by about its scale

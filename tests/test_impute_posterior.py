@@ -92,6 +92,27 @@ def test_a_plain_fit_refuses_to_draw():
         imputer.set_params(sample_posterior=True).transform(X_missing)
 
 
+def test_unseeded_draws_leave_the_global_random_state_alone():
+    _, X_missing = copies_and_noise(200)
+    imputer = quiet_fit(fast(random_state=None), X_missing)
+    np.random.seed(0)  # noqa: NPY002
+    _, key, position, *_ = np.random.get_state()  # noqa: NPY002
+    first = imputer.transform(X_missing)
+    _, key_after, position_after, *_ = np.random.get_state()  # noqa: NPY002
+    assert_array_equal(key_after, key)
+    assert position_after == position
+    missing = np.isnan(X_missing)
+    assert not np.array_equal(imputer.transform(X_missing)[missing], first[missing])
+
+
+def test_a_warm_start_cannot_add_the_variance_head():
+    _, X_missing = copies_and_noise(200)
+    imputer = quiet_fit(fast(sample_posterior=False, warm_start=True), X_missing)
+    quiet_fit(imputer.set_params(sample_posterior=True), X_missing)
+    with pytest.raises(ValueError, match="warm_start=False"):
+        imputer.transform(X_missing)
+
+
 def test_pickle_and_save_keep_the_variance_head(tmp_path):
     _, X_missing = copies_and_noise(200)
     imputer = quiet_fit(fast(), X_missing)

@@ -427,6 +427,25 @@ def test_outlier_detector_save_and_load(digits, estimator):
     assert restored.offset_ == detector.offset_
 
 
+@pytest.mark.parametrize(
+    "fitted_by, set_to", [("reconstruction", "density"), ("density", "reconstruction")]
+)
+def test_outlier_detector_loads_the_score_it_was_fitted_with(digits, fitted_by, set_to):
+    import skae
+
+    X_train, X_test, _ = digits
+    detector = AutoencoderOutlierDetector(
+        VariationalAutoencoder(**SMALL), score_by=fitted_by, random_state=0, cv=2
+    ).fit(X_train[:200])
+    detector.set_params(score_by=set_to)  # the fitted score stays until a refit
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "detector.skae")
+        skae.save(detector, path)
+        restored = skae.load(path)
+    assert restored.score_by == set_to
+    np.testing.assert_array_equal(restored.score_samples(X_test), detector.score_samples(X_test))
+
+
 def test_outlier_detector_load_refuses_a_state_that_disagrees(fitted):
     state = fitted._export_state()
     state["attributes"]["n_features_in_"] = 65

@@ -36,6 +36,32 @@ def test_failed_first_fit_leaves_the_detector_unfitted():
         detector.score_samples(np.zeros((2, 3)))
 
 
+@pytest.mark.parametrize("named", [False, True], ids=["array", "dataframe"])
+def test_failed_refit_keeps_the_fitted_detector(named):
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 5))
+    if named:
+        X = pd.DataFrame(X, columns=[f"f{i}" for i in range(5)])
+    estimator = Autoencoder(n_components=2, hidden_layer_sizes=(8,), max_iter=3, device="cpu")
+    detector = AutoencoderOutlierDetector(estimator, cv=2, random_state=0).fit(X)
+    before = detector.decision_function(X)
+    with pytest.raises(ValueError, match="needs at least 4 samples"):
+        detector.fit(rng.normal(size=(3, 2)))  # fewer rows and columns
+    assert detector.n_features_in_ == 5
+    assert hasattr(detector, "feature_names_in_") is named
+    np.testing.assert_array_equal(detector.decision_function(X), before)
+
+
+def test_refit_on_unnamed_columns_drops_the_names():
+    pd = pytest.importorskip("pandas")
+    X = np.random.default_rng(0).normal(size=(60, 3))
+    estimator = Autoencoder(n_components=2, hidden_layer_sizes=(8,), max_iter=3, device="cpu")
+    detector = AutoencoderOutlierDetector(estimator, cv=2, random_state=0)
+    detector.fit(pd.DataFrame(X, columns=["a", "b", "c"])).fit(X)
+    assert not hasattr(detector, "feature_names_in_")
+
+
 def test_plain_rows_score_as_validated_input(fitted):
     detector, X = fitted
     plain = detector.score_samples(X[:20])
