@@ -28,7 +28,7 @@ class Autoencoder(BaseMLPAutoencoder):
     (``module_.input_scale``; 1 with ``loss="bce"``), and multiplies its
     output back: pixels in 0-255, TF-IDF values near 0.02 and standardised
     columns train alike, and one number for all features keeps their relative
-    weights, as PCA does. Losses, scores and ``tol`` stay in X's units.
+    weights, as PCA does. Losses and scores stay in X's units (``tol`` is relative).
 
     Parameters
     ----------
@@ -89,8 +89,8 @@ class Autoencoder(BaseMLPAutoencoder):
     max_iter : int, default=200
         Maximum number of epochs per call to :meth:`fit`.
     tol : float, default=1e-4
-        Improvement of the loss (or validation score) below which an epoch
-        counts as no improvement.
+        Improvement of the loss (or validation score), relative to the best
+        so far, below which an epoch counts as no improvement.
     n_iter_no_change : int, default=5
         Stop after more than this many epochs without improvement (with
         early stopping, 10 let some digits fits run to ``max_iter``).

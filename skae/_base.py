@@ -40,6 +40,7 @@ from ._optim import (
     AUTO_BATCHES,
     LINEAR_PATH_STEP,
     MIN_LEARNING_RATE_FRACTION,
+    adam_eps,
     auto_learning_rate,
     copy_optimizer,
     make_optimizer,
@@ -50,7 +51,7 @@ from ._optim import (
     shortened_steps,
 )
 from ._pca_start import pca_start
-from ._progress import epoch_reporter
+from ._progress import epoch_reporter, report_kept_start
 from ._random import draw_seed, seed_source
 from ._rows import as_rows, block_rows, input_scale, training_rows
 from ._state import (
@@ -307,7 +308,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         generator, loss_generator = self._generators(rng, device, shard)
         X_train, X_val = self._split_validation(training_rows(X, device), generator, early_stopping)
         started = self._start_module(module, X, X_train, rng) if fresh else {}
-        batch_size = self._resolve_batch_size(len(X_train))
+        batch_size = resolved_batch_size(self.batch_size, len(X_train), *self._auto_batches)
         rate = self._learning_rate(module, batch_size * (shard.world_size if shard else 1))
         resumed = incremental and not fresh  # partial_fit on a fitted model
         optimizer = self._starting_optimizer(module, device, rate, reuse=resumed)
@@ -327,7 +328,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         history, family_attributes = self._train_module(
             module, X_train, setup, optimizer=optimizer, fresh=fresh, incremental=incremental
         )
-        self._report_kept_start(history)
+        report_kept_start(type(self).__name__, self.verbose, history.best_epoch, fresh)
         self._set_fitted(
             {
                 **features,
@@ -353,7 +354,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and "
             "the optimization hasn't converged yet.",
             ConvergenceWarning,
-            stacklevel=4,
+            stacklevel=5,  # the caller of fit (through scikit-learn's fit context)
         )
 
     @staticmethod
@@ -365,16 +366,6 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         generator = torch.Generator(device=device).manual_seed(draw_seed(rng))
         loss_seed = draw_seed(rng) + (0 if shard is None else shard.rank)
         return generator, torch.Generator(device=device).manual_seed(loss_seed)
-
-    def _report_kept_start(self, history):
-        """At ``verbose >= 1``, say when no epoch beat the starting point."""
-        if self.verbose and history.best_epoch == 0:
-            start = "PCA's" if self.init == "pca" else "the previous fit's"
-            print(
-                f"{type(self).__name__}: no epoch improved on the starting point's "
-                f"({start}) held-out error; the fit keeps it.",
-                file=sys.stderr,
-            )
 
     def _validated_training_data(self, X, *, reset, early_stopping, device):
         """X checked and converted (numpy, a canonical CSR matrix or a torch
@@ -479,11 +470,15 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             scheduler.load_state_dict({**scheduler.state_dict(), **progress})
         return scheduler
 
+    #: "plateau" counts an improvement by ``tol`` relative to the best score,
+    #: as early stopping does (the imputer's in its score's units)
+    _relative_plateau = True
+
     def _new_scheduler(self, optimizer, max_iter):
         """The scheduler ``learning_rate_schedule`` names (None: "constant")."""
-        patience, tol = self.n_iter_no_change, self.tol
+        settings = {"patience": self.n_iter_no_change, "relative": self._relative_plateau}
         return new_scheduler(
-            self.learning_rate_schedule, optimizer, max_iter, patience=patience, tol=tol
+            self.learning_rate_schedule, optimizer, max_iter, tol=self.tol, **settings
         )
 
     def _set_fitted(self, fitted, *, replace):
@@ -598,17 +593,16 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             warnings.warn("Training interrupted by user.", UserWarning, stacklevel=4)
 
     def _new_optimizer(self, module, device, rate):
-        """The optimiser named by the ``optimizer`` parameter, for ``module``."""
+        """The optimiser named by the ``optimizer`` parameter, for ``module``
+        (Adam's epsilon as large as its gradients: :func:`adam_eps`)."""
         return make_optimizer(
             self.optimizer,
             module.parameters(),
             learning_rate=rate,
             weight_decay=self.weight_decay,
             device=device,
+            eps=adam_eps(getattr(module, "gradient_scale", 1.0)),
         )
-
-    def _resolve_batch_size(self, n_samples):
-        return resolved_batch_size(self.batch_size, n_samples, *self._auto_batches)
 
     # ------------------------------------------------------------ inference
 
@@ -650,7 +644,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         # 2 operations per parameter and row in a pass (_settings.step_flops)
         flops = 2 * passes * min(X.shape[0], step) * n_parameters
         with (
-            torch.inference_mode(),
+            # tensors out must be ordinary ones (usable in place and in autograd)
+            torch.no_grad() if is_tensor else torch.inference_mode(),
             _settings.cpu_threads_for(flops, self.device_),
             _settings.deterministic_algorithms(self.deterministic, self.device_),
         ):

@@ -111,3 +111,12 @@ def shared_seed(seed, device):
     value = torch.tensor(seed, dtype=torch.int64, device=device)
     torch.distributed.broadcast(value, src=0)
     return int(value.item())
+
+
+def rank_zero_seeds(seeds, setting, device):
+    """``seeds`` (ints below 2**62) as rank 0 drew them, on every rank of the
+    data-parallel run an estimator with ``distributed=setting`` training on
+    ``device`` joins (:func:`current_shard`); as they are otherwise."""
+    if current_shard(setting, device) is None:
+        return seeds
+    return [shared_seed(seed, device) for seed in seeds]

@@ -322,8 +322,9 @@ def train(module, batch_loss, X, *, batch_size, device, shard=None, **kwargs):
 
 def improves(value, best, tol):
     """Whether ``value`` beats ``best`` (higher is better; -inf for none yet)
-    by ``tol`` times ``best``'s magnitude."""
-    return not math.isfinite(best) or value >= best + tol * abs(best)
+    by ``tol`` times ``best``'s magnitude, and at all: an equal value (a
+    score that stays at 0) is no improvement."""
+    return not math.isfinite(best) or value > best and value >= best + tol * abs(best)
 
 
 def _score_start(module, validation_score, history, shard, device):

@@ -15,7 +15,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import BaseAutoencoder
 from ._impute_columns import column_groups, column_statistics, fixed_indicator, standardizing_scales
-from ._impute_module import MaskedImputerModule
+from ._impute_module import MaskedImputerModule, masked_errors
 from ._random import seed_source
 from ._rows import ArrayRows
 from ._validation import (
@@ -162,9 +162,10 @@ class AutoencoderImputer(BaseAutoencoder):
     ----------
     statistics_ : ndarray of shape (n_features,)
         The means of the observed values of each feature in the rows trained
-        on (the rows early stopping holds out are not), the fill of rows
-        with every value missing; NaN for features with no observed value
-        (dropped), or 0 with ``keep_empty_features=True``.
+        on (the rows early stopping holds out are not, unless they alone hold
+        the feature's values), the fill of rows with every value missing; NaN
+        for features with no observed value (dropped), or 0 with
+        ``keep_empty_features=True``.
     indicator_ : MissingIndicator
         The indicator of missing values, with ``add_indicator=True``.
     module_ : torch.nn.Module
@@ -255,6 +256,8 @@ class AutoencoderImputer(BaseAutoencoder):
     #: Not a parameter: the module starts from random weights (a PCA start of
     #: the autoencoders does not apply to rows with holes).
     init = "random"
+    _n_features_out = None  # the autoencoders' code width: none here (as dir() reads it)
+    _relative_plateau = False  # tol in the held-out score's units, as documented
 
     #: "plateau" stops once below a thousandth of the rate, not the
     #: autoencoders' millionth: the epochs at lower rates left the fills as
@@ -367,32 +370,9 @@ class AutoencoderImputer(BaseAutoencoder):
         return batch_loss
 
     def _masked_errors(self, module, z, observed, draw, *, per_row=False):
-        """Hide the observed entries whose ``draw`` falls below
-        ``hide_fraction``, restore the row, and score the squared errors:
-        the training loss, or (``per_row``) each row's sum of errors on the
-        hidden entries over the number expected."""
-        hidden = observed & (draw < self.hide_fraction)
-        seen = observed & ~hidden
-        filled = torch.where(seen, z, torch.zeros_like(z))
-        if module.log_variance is None or per_row:
-            restored, log_variance = module.restore(filled, seen), None
-        else:
-            restored, log_variance = module.restore_with_variance(filled, seen)
-        errors = (restored - z).square()
-        if per_row:
-            expected = self.hide_fraction * z.shape[1]
-            return (errors * hidden).sum(1) / expected
-        n_hidden = hidden.sum().clamp(min=1)
-        hidden_error = (errors * hidden).sum() / n_hidden
-        seen_error = (errors * seen).sum() / seen.sum().clamp(min=1)
-        loss = hidden_error + self.observed_weight * seen_error
-        if log_variance is not None:  # the Gaussian NLL of the hidden errors, stopped
-            nll = log_variance + errors.detach() * torch.exp(-log_variance)
-            # where, not a product: 0 * inf (exp of a very negative log-variance
-            # on a seen entry) is NaN, which would reach the head's gradient
-            nll = torch.where(hidden.bool(), nll, torch.zeros_like(nll))
-            loss = loss + 0.5 * nll.sum() / n_hidden
-        return loss
+        """:func:`~skae._impute_module.masked_errors` at this imputer's settings."""
+        settings = {"hide_fraction": self.hide_fraction, "observed_weight": self.observed_weight}
+        return masked_errors(module, z, observed, draw, per_row=per_row, **settings)
 
     def _score_samples_batch(self, module, x):
         """Minus each held-out row's error on its hidden entries, for early

@@ -107,3 +107,34 @@ class MaskedImputerModule(nn.Module):
         mean = torch.stack([restored for restored, _ in passes]).mean(0)
         variance = torch.stack([log_variance.exp() for _, log_variance in passes]).mean(0)
         return mean * self.scale + self.center, variance.sqrt() * self.scale
+
+
+def masked_errors(module, z, observed, draw, *, hide_fraction, observed_weight, per_row=False):
+    """Hide the observed entries of ``z`` (standardised rows, 0 where missing)
+    whose ``draw`` falls below ``hide_fraction``, restore the rows with
+    ``module`` and score the squared errors: the training loss (the hidden
+    entries' mean error plus ``observed_weight`` times the seen ones', and
+    with a variance head the Gaussian likelihood of the hidden errors), or
+    (``per_row``) each row's sum of errors on the hidden entries over the
+    number expected."""
+    hidden = observed & (draw < hide_fraction)
+    seen = observed & ~hidden
+    filled = torch.where(seen, z, torch.zeros_like(z))
+    if module.log_variance is None or per_row:
+        restored, log_variance = module.restore(filled, seen), None
+    else:
+        restored, log_variance = module.restore_with_variance(filled, seen)
+    errors = (restored - z).square()
+    if per_row:
+        return (errors * hidden).sum(1) / (hide_fraction * z.shape[1])
+    n_hidden = hidden.sum().clamp(min=1)
+    hidden_error = (errors * hidden).sum() / n_hidden
+    seen_error = (errors * seen).sum() / seen.sum().clamp(min=1)
+    loss = hidden_error + observed_weight * seen_error
+    if log_variance is not None:  # the Gaussian NLL of the hidden errors, stopped
+        nll = log_variance + errors.detach() * torch.exp(-log_variance)
+        # where, not a product: 0 * inf (exp of a very negative log-variance
+        # on a seen entry) is NaN, which would reach the head's gradient
+        nll = torch.where(hidden.bool(), nll, torch.zeros_like(nll))
+        loss = loss + 0.5 * nll.sum() / n_hidden
+    return loss

@@ -57,7 +57,7 @@ def resolved_batch_size(
     if batch_size > n_rows:
         warnings.warn(
             "Got `batch_size` less than 1 or larger than sample size. It is going to be clipped",
-            stacklevel=4,
+            stacklevel=5,  # the caller of fit (through scikit-learn's fit context)
         )
         return n_rows
     return batch_size
@@ -104,17 +104,34 @@ def shortened_steps(optimizer, parameters, fraction):
             handle.remove()
 
 
-def make_optimizer(name, params, *, learning_rate, weight_decay, device):
-    """Adam, AdamW or SGD with Nesterov momentum 0.9 (MLPRegressor's default).
+#: Adam's epsilon (torch's default) for gradients at unit scale.
+ADAM_EPS = 1e-8
+
+#: The least factor :func:`adam_eps` applies: below it, the float32 moments of
+#: gradients that small would underflow.
+MIN_GRADIENT_SCALE = 1e-12
+
+
+def adam_eps(gradient_scale):
+    """Adam's epsilon for gradients ``gradient_scale`` times those at unit
+    scale. Adam's step is the same for gradients of any scale but for its
+    epsilon; scaled alike, data of any scale trains alike."""
+    return ADAM_EPS * max(float(gradient_scale), MIN_GRADIENT_SCALE)
+
+
+def make_optimizer(name, params, *, learning_rate, weight_decay, device, eps=ADAM_EPS):
+    """Adam, AdamW (with epsilon ``eps``) or SGD with Nesterov momentum 0.9
+    (MLPRegressor's default).
 
     Fused kernels on CPU and CUDA: one kernel per step instead of one per
     parameter tensor.
     """
     fused = torch.device(device).type in ("cpu", "cuda")
+    adam = {"lr": learning_rate, "weight_decay": weight_decay, "eps": eps, "fused": fused}
     if name == "adam":
-        return torch.optim.Adam(params, lr=learning_rate, weight_decay=weight_decay, fused=fused)
+        return torch.optim.Adam(params, **adam)
     if name == "adamw":
-        return torch.optim.AdamW(params, lr=learning_rate, weight_decay=weight_decay, fused=fused)
+        return torch.optim.AdamW(params, **adam)
     if name == "sgd":
         return torch.optim.SGD(
             params,
@@ -142,6 +159,7 @@ def copy_optimizer(optimizer, params, *, device):
         learning_rate=group["lr"],
         weight_decay=group["weight_decay"],
         device=device,
+        eps=group.get("eps", ADAM_EPS),
     )
     # load_state_dict keeps the given tensors (moved to the parameters'
     # device), and the step updates them in place
@@ -150,11 +168,12 @@ def copy_optimizer(optimizer, params, *, device):
     return copied
 
 
-def new_scheduler(schedule, optimizer, max_iter, *, patience, tol):
+def new_scheduler(schedule, optimizer, max_iter, *, patience, tol, relative=True):
     """The ``torch.optim.lr_scheduler`` that ``schedule`` (the
     ``learning_rate_schedule`` parameter) names, over ``max_iter`` epochs, or
     None for "constant"; "plateau" waits ``patience`` epochs without an
-    improvement by ``tol`` before dividing the rate by 10."""
+    improvement by ``tol`` (``relative``: times the best value, as early
+    stopping counts one) before dividing the rate by 10."""
     if schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max_iter)
     if schedule == "plateau":
@@ -164,7 +183,7 @@ def new_scheduler(schedule, optimizer, max_iter, *, patience, tol):
             factor=0.1,
             patience=patience,
             threshold=tol,
-            threshold_mode="abs",
+            threshold_mode="rel" if relative else "abs",
             eps=0.0,  # torch's default 1e-8 would stop dividing small rates
         )
     return None

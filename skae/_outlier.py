@@ -18,6 +18,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._autoencoder import Autoencoder
 from ._base import BaseAutoencoder
+from ._device import resolve_device
+from ._distributed import rank_zero_seeds
 from ._outlier_scores import (
     DENSITY_ATTRIBUTES,
     DENSITY_SCORES,
@@ -339,8 +341,13 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
                 f"AutoencoderOutlierDetector with cv={self.cv} needs at least "
                 f"{2 * self.cv} samples (2 per fold); got n_samples={X.shape[0]}."
             )
-        rng = seed_source(self.random_state)
-        split_seed, model_seed = (int(s) for s in rng.integers(2**31, size=2))
+        seeds = [int(s) for s in seed_source(self.random_state).integers(2**31, size=2)]
+        if not isinstance(self.random_state, Integral):  # torchrun's ranks: the same folds
+            inner = self.estimator if self.estimator is not None else Autoencoder()
+            setting = getattr(inner, "distributed", False)
+            device = resolve_device(getattr(inner, "device", "cpu"))
+            seeds = rank_zero_seeds(seeds, setting, device)
+        split_seed, model_seed = seeds
         seed = None if self.random_state is None else model_seed
         template = self._template(X.shape, seed)
         scores, noise = self._out_of_fold_scores(X, template, split_seed)

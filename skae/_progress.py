@@ -142,3 +142,15 @@ def epoch_reporter(verbose, *, desc, total, first_epoch=0):
             yield _Reporter(bar, verbose, desc, first_epoch)
         finally:
             bar.close()
+
+
+def report_kept_start(name, verbose, best_epoch, fresh):
+    """At ``verbose >= 1``, say when no epoch beat the starting point (a
+    fresh fit's is PCA's: one from random weights never keeps its start)."""
+    if verbose and best_epoch == 0:
+        start = "PCA's" if fresh else "the previous fit's"
+        print(
+            f"{name}: no epoch improved on the starting point's ({start}) held-out error; "
+            "the fit keeps it.",
+            file=sys.stderr,
+        )

@@ -128,8 +128,8 @@ class VariationalAutoencoder(BaseAutoencoder):
     max_iter : int, default=200
         Maximum number of epochs per call to :meth:`fit`.
     tol : float, default=1e-4
-        Improvement of the loss (or of the validation score) below which an
-        epoch counts as no improvement.
+        Improvement of the loss (or of the validation score), relative to the
+        best so far, below which an epoch counts as no improvement.
     n_iter_no_change : int, default=5
         Stop after more than this many epochs without improvement (with
         early stopping, 10 let some digits fits run to ``max_iter``).

@@ -173,6 +173,13 @@ class EncoderDecoder(nn.Module):
         it is."""
         return isinstance(self.output_activation, nn.Identity)
 
+    @property
+    def gradient_scale(self):
+        """How much larger the training loss's gradients are than at unit
+        scale: a squared error in X's units is ``input_scale**2`` times the
+        same error in the layers' units."""
+        return float(self.input_scale) ** 2
+
     def set_input_scale(self, value):
         """Use ``value`` (a positive number) as :attr:`input_scale`."""
         with torch.no_grad():
@@ -442,6 +449,10 @@ class VariationalModule(EncoderDecoder):
     p(x|z) = N(decode(z), noise_variance * I), set by the training loss (NaN
     until then; a Bernoulli decoder does not use it).
     """
+
+    #: The Gaussian likelihood divides by the batch's own variance (and the
+    #: Bernoulli's data is unscaled): its gradients do not grow with the data.
+    gradient_scale = 1.0
 
     def __init__(
         self,

@@ -131,6 +131,11 @@ RANK_SCRIPT = """
         est = cls(**TINY, **extra, max_iter=2, batch_size=8).fit(X[:50])
         result[cls.__name__] = weights(est)
 
+    # random_state=None: the folds and the inner fits drawn by rank 0 for all
+    inner = Autoencoder(n_components=3, hidden_layer_sizes=(8,), max_iter=2, device="cpu")
+    detector = skae.AutoencoderOutlierDetector(inner, cv=2).fit(X[:80])
+    result["unseeded_detector"] = [detector.offset_, detector.score_samples(X[:20]).tolist()]
+
     try:
         Autoencoder(**TINY, max_iter=1).fit(X[: 30 + rank])
     except ValueError as exc:
@@ -183,6 +188,13 @@ def digits(n_rows):
 
 def flat(weights):
     return np.concatenate([np.ravel(w) for w in weights])
+
+
+def test_an_unseeded_detector_is_the_same_on_every_rank(ranks):
+    results, _ = ranks
+    (offset0, scores0), (offset1, scores1) = (r["unseeded_detector"] for r in results)
+    assert offset0 == offset1
+    np.testing.assert_array_equal(scores0, scores1)
 
 
 @pytest.mark.parametrize("case", list(CASES))

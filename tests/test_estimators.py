@@ -222,8 +222,9 @@ def test_estimator_early_stopping_attributes(Estimator, digits):
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
 def test_estimator_without_early_stopping_attributes(Estimator, digits):
     X, _ = digits
-    with pytest.warns(ConvergenceWarning, match="Maximum iterations"):
+    with pytest.warns(ConvergenceWarning, match="Maximum iterations") as record:
         est = Estimator(early_stopping=False, **TINY).fit(X)
+    assert record[0].filename == __file__  # points at the caller's fit
     assert est.validation_scores_ is None
     assert est.best_validation_score_ is None
     assert est.best_loss_ == min(est.loss_curve_)

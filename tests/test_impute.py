@@ -144,6 +144,14 @@ def test_a_column_observed_only_in_held_out_rows_is_kept():
         assert_allclose(imputer.statistics_[3], X[0, 3], rtol=1e-6)
 
 
+def test_a_fitted_imputer_lists_its_attributes():
+    # dask-ml's wrappers tokenize an estimator through dir(), which read
+    # the autoencoders' code width, a parameter the imputer has not
+    imputer = fast(max_iter=2)
+    quiet_fit_transform(imputer, low_rank(n_samples=60)[1])
+    assert "statistics_" in dir(imputer)
+
+
 def test_a_warm_start_that_turns_the_indicator_on_builds_it():
     _, X_missing = low_rank(n_samples=100, n_features=4)
     imputer = fast(max_iter=2, warm_start=True)

@@ -281,3 +281,36 @@ def test_absolute_noise_on_tiny_data_trains_in_the_data_units():
             random_state=seed,
         ).fit(X)
         assert np.all(np.isfinite(est.loss_curve_))
+
+
+# --------------------------------------------------------- Adam's epsilon
+
+
+def test_adam_epsilon_follows_the_square_of_the_input_scale():
+    X = low_rank()
+    for factor in (1e-3, 1.0, 1e3):
+        ae = fit(Autoencoder(n_components=2, **FIXED), X * np.float32(factor))
+        scale = float(ae.module_.input_scale)
+        assert ae._optimizer_.param_groups[0]["eps"] == pytest.approx(1e-8 * scale**2)
+    # the VAE's Gaussian likelihood divides by the batch's variance: its
+    # gradients do not grow with X, nor does its epsilon
+    vae = fit(VariationalAutoencoder(n_components=2, **FIXED), X * np.float32(1e-3))
+    assert vae._optimizer_.param_groups[0]["eps"] == 1e-8
+
+
+def test_small_and_large_data_train_as_data_at_unit_scale():
+    # digits / 16 at 1e-3 stayed at PCA's start (best epoch 0) while Adam's
+    # epsilon of 1e-8 swamped its gradients, 1e-6 of those at unit scale
+    from sklearn.datasets import load_digits
+
+    X = (load_digits().data[:400] / 16).astype(np.float32)
+    errors = {}
+    for factor in (1e-3, 1.0, 1e3):
+        Xf = X * np.float32(factor)
+        params = dict(n_components=4, hidden_layer_sizes=(32,), max_iter=300, random_state=0)
+        ae = fit(Autoencoder(**params, device="cpu"), Xf)
+        assert ae.best_epoch_ > 10
+        errors[factor] = -ae.score(Xf) / factor**2
+    # float32 rounding differs with the scale, and so do the paths; within 10 %
+    assert errors[1e-3] == pytest.approx(errors[1.0], rel=0.1)
+    assert errors[1e3] == pytest.approx(errors[1.0], rel=0.1)

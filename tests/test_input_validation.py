@@ -735,8 +735,9 @@ def test_one_sample_fits_without_early_stopping(cls):
 @pytest.mark.parametrize("cls", ESTIMATORS, ids=ESTIMATOR_IDS)
 def test_batch_size_larger_than_n_samples_warns_and_clips(cls, method):
     est = make(cls, batch_size=N_SAMPLES + 30)
-    with pytest.warns(UserWarning, match=r"batch_size.*clipped"):
+    with pytest.warns(UserWarning, match=r"batch_size.*clipped") as record:
         getattr(est, method)(X_GOOD)
+    assert record[0].filename == __file__  # points at the caller's line
     assert est.batch_size_ == N_SAMPLES
     Z = est.transform(X_GOOD)
     assert Z.shape == (N_SAMPLES, N_COMPONENTS)

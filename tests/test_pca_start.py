@@ -154,8 +154,12 @@ def test_variational_model_keeps_pca_where_training_cannot_help():
 
 def test_verbose_says_when_the_start_was_kept(capsys):
     X = np.random.default_rng(0).normal(size=(30, 12))
-    Autoencoder(n_components=3, random_state=0, verbose=1).fit(X)
-    assert "no epoch improved on the starting point" in capsys.readouterr().err
+    ae = Autoencoder(n_components=3, random_state=0, verbose=1).fit(X)
+    assert "no epoch improved on the starting point's (PCA's)" in capsys.readouterr().err
+    # a warm start begins at the previous fit's weights, and says so
+    ae.set_params(warm_start=True).fit(X)
+    assert ae.best_epoch_ == 0
+    assert "(the previous fit's) held-out error" in capsys.readouterr().err
 
 
 @settings(max_examples=8, deadline=None)

@@ -165,13 +165,14 @@ def test_partial_fit_runs_at_learning_rate_even_after_a_scheduled_fit(schedule, 
 
 
 def plateau_estimator(cls=skae.Autoencoder, **params):
-    """With ``tol`` this large no epoch after the first counts as an
-    improvement: the rate is cut after every ``n_iter_no_change + 1`` epochs."""
+    """With ``tol`` this large (relative: a loss must fall to a millionth of
+    the best) no epoch after the first counts as an improvement: the rate is
+    cut after every ``n_iter_no_change + 1`` epochs."""
     settings = dict(
         init="random",  # a first epoch that improves (a PCA start scored first is the best)
         learning_rate=LR,
         learning_rate_schedule="plateau",
-        tol=1e6,
+        tol=1 - 1e-6,
         n_iter_no_change=2,
         max_iter=100,
         verbose=2,
@@ -279,3 +280,24 @@ def test_a_fit_starts_the_plateau_schedule_afresh(records):
     records.clear()
     fit_quietly(est.set_params(max_iter=2, warm_start=True))
     assert rates(records) == [LR, LR]
+
+
+def test_plateau_counts_improvements_relative_to_the_best_but_the_imputers_in_its_units():
+    module = torch.nn.Linear(2, 2)
+    for cls, mode in [(skae.Autoencoder, "rel"), (skae.AutoencoderImputer, "abs")]:
+        estimator = cls(learning_rate_schedule="plateau", tol=1e-3)
+        scheduler = estimator._new_scheduler(torch.optim.SGD(module.parameters(), lr=1.0), 10)
+        assert (scheduler.threshold_mode, scheduler.threshold) == (mode, 1e-3)
+
+
+def test_a_score_that_stays_at_zero_is_no_improvement():
+    # PCA reconstructs constant rows exactly: every held-out score is 0
+    ae = skae.Autoencoder(n_components=1, random_state=0, device="cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # PCA's own, on constant data
+        ae.fit(np.ones((50, 4)))
+    assert set(ae.validation_scores_) == {0.0}
+    # stopped as a fit whose real score stalls at PCA's start (7 epochs at the defaults)
+    assert (ae.n_iter_, ae.best_epoch_) == (ae.n_iter_no_change + 2, 0)
+    assert not _engine.improves(0.0, 0.0, 1e-4)
+    assert _engine.improves(1e-9, 0.0, 1e-4)

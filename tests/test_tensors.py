@@ -86,6 +86,9 @@ def test_tensor_in_tensor_out_with_dispatch(cls, dtype):
             assert isinstance(out, torch.Tensor), method
             assert out.dtype == dtype and out.device == t.device, method
             assert not out.requires_grad
+            # an ordinary tensor, not an inference one: usable in place and
+            # as the input of a model that trains
+            assert not out.is_inference(), method
             # equal to the numpy path
             np.testing.assert_array_equal(out.numpy(), call(reference, method, X_np))
         # the mean over rows, in the scores' dtype: float32 sums round differently
@@ -100,6 +103,10 @@ def test_tensor_that_requires_grad_works_with_dispatch():
         codes = est.transform(t)
     assert isinstance(codes, torch.Tensor) and not codes.requires_grad
     assert t.grad is None
+    codes += 1.0  # refused for an inference tensor
+    head = torch.nn.Linear(codes.shape[1], 1)
+    head(codes).sum().backward()  # a model downstream trains on the codes
+    assert head.weight.grad is not None
 
 
 SETTINGS = {
