@@ -237,7 +237,29 @@ def restored_optimizer(saved, module, device):
             for index, values in saved["state"].items()
         }
         groups = [dict(group) for group in saved["param_groups"]]
+        check_optimizer_state(groups, state, list(module.parameters()))
         optimizer.load_state_dict({"state": state, "param_groups": groups})
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ValueError(f"The saved optimiser state does not fit the module: {exc}") from exc
     return optimizer
+
+
+def check_optimizer_state(groups, state, parameters):
+    """Refuse (ValueError) a saved optimiser state that does not describe
+    ``parameters``: the groups must list each parameter's index once, and
+    each moment must have its parameter's shape. torch does not check
+    either, and a fused step over a moment of another shape writes out of
+    bounds (a crash, not an error)."""
+    indices = [index for group in groups for index in group["params"]]
+    if sorted(indices) != list(range(len(parameters))):
+        raise ValueError(f"its parameter indices {indices} are not 0 to {len(parameters) - 1}")
+    for index, values in state.items():
+        if index not in range(len(parameters)):
+            raise ValueError(f"it holds moments of parameter {index}, of {len(parameters)}")
+        shape = tuple(parameters[index].shape)
+        for key, value in values.items():
+            if key == "step":
+                if torch.is_tensor(value) and value.numel() != 1:
+                    raise ValueError(f"the step count of parameter {index} is not one number")
+            elif value is not None and tuple(getattr(value, "shape", ())) != shape:
+                raise ValueError(f"its {key} of parameter {index} is not of shape {shape}")

@@ -221,14 +221,20 @@ def _rebuilt(metadata, arrays):
     cls = classes[name]
     warn_on_version_change(metadata["versions"], name)
 
-    params = _decode(metadata["params"], "params", arrays)
-    state = _decode(metadata["state"], "state", arrays)
+    # a document skae did not write can fail anywhere in its reading: with
+    # the ValueError load promises, whatever the error it met
+    malformed = (KeyError, TypeError, RuntimeError, AttributeError, IndexError, OverflowError)
+    try:
+        params = _decode(metadata["params"], "params", arrays)
+        state = _decode(metadata["state"], "state", arrays)
+    except malformed as exc:
+        raise ValueError(f"The file's document is not one skae writes: {exc!r}") from exc
     _check_params(params, cls, name, "The file holds parameters")
     estimator = cls(**params)
     estimator._validate_params()
     try:
         estimator._import_state(state)
-    except (KeyError, TypeError, RuntimeError) as exc:
+    except malformed as exc:
         raise ValueError(f"The file's fitted state does not fit {name}: {exc!r}") from exc
     output_config = _decode(metadata["output_config"], "output_config", arrays)
     if output_config:

@@ -62,6 +62,18 @@ def module_weights(module):
     return {"weights": weights, "aliases": aliases}
 
 
+def check_weight_shapes(module, saved):
+    """A ValueError when a saved weight that ``module`` (on any device, the
+    meta one included) also holds has another shape."""
+    shapes = {key: tuple(value.shape) for key, value in module.state_dict().items()}
+    for key, array in saved["weights"].items():
+        if key in shapes and np.shape(array) != shapes[key]:
+            raise ValueError(
+                f"Weight {key!r} has shape {np.shape(array)} in the saved state; the module "
+                f"expects {shapes[key]}."
+            )
+
+
 def load_module_weights(module, saved):
     """Copy saved weights into ``module``; a clear ValueError when they do not
     fit it (other layers, shapes, dtypes or tied weights)."""
@@ -150,13 +162,17 @@ def _restore_module(saved, restored, context):
     and width, with the saved weights, on the restored device."""
     build_params, n_features = restored["_build_params_"], restored["n_features_in_"]
     try:
-        module = context.architecture(build_params, n_features)
+        with torch.device("meta"):  # shapes alone, nothing allocated
+            shaped = context.architecture(build_params, n_features)
     except ValueError as exc:
         raise ValueError(
             f"{context.name}: the saved n_features_in_={n_features} and build parameters "
             f"do not describe a network: {exc}"
         ) from None
     try:
+        # a width or layer edited by hand is refused before its network is built
+        check_weight_shapes(shaped, saved)
+        module = context.architecture(build_params, n_features)
         load_module_weights(module, saved)
     except ValueError as exc:
         described = ", ".join(f"{k}={v!r}" for k, v in sorted(build_params.items()))

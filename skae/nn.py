@@ -21,6 +21,8 @@ zero. :meth:`EncoderDecoder.start_at_pca` puts PCA's components in ``A`` and
 reconstructions.
 """
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -544,7 +546,7 @@ class ConvolutionalModule(EncoderDecoder):
             encoder += [conv(c_in, c_out, kernel_size, stride=2, padding=padding)]
             encoder += [make_activation(activation)]
         self.feature_shape = (widths[-1], *sizes[-1])
-        n_flat = widths[-1] * int(torch.tensor(sizes[-1]).prod())
+        n_flat = widths[-1] * math.prod(sizes[-1])  # plain ints: the module may be built on "meta"
         hidden = list(hidden_layer_sizes)
         dense_in = mlp([n_flat, *hidden, n_components], activation)
         self.encoder = nn.Sequential(*encoder, nn.Flatten(), *dense_in)
@@ -572,7 +574,7 @@ class ConvolutionalModule(EncoderDecoder):
         self.decoder = nn.Sequential(*decoder)
         self.output_activation = make_activation(output_activation)
         if linear_path:  # from the flattened image, beside the convolutions
-            n_features = int(torch.tensor(self.image_shape).prod())
+            n_features = math.prod(self.image_shape)
             self.add_linear_path(n_features, n_components)
 
     def nonlinear_embed(self, u):

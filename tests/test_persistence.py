@@ -157,6 +157,15 @@ def attributes(document):
     return document["state"]["__dict__"]["attributes"]["__dict__"]
 
 
+def optimizer(document):
+    """The saved optimiser in a skae document."""
+    return attributes(document)["_optimizer_"]["__dict__"]
+
+
+def swap(mapping, a, b):
+    mapping[a], mapping[b] = mapping[b], mapping[a]
+
+
 def tamper(payload, edit):
     """A copy of the archive whose JSON document went through ``edit(document)``."""
     members = read(payload)
@@ -412,6 +421,14 @@ def test_load_refuses_archive_with_unexpected_members(edit, fitted):
             lambda d: attributes(d)["_optimizer_"]["__dict__"].update(kind="os.system"),
             "optimiser state does not fit",
         ),
+        (
+            lambda d: optimizer(d)["param_groups"][0]["__dict__"]["params"].__setitem__(2, 0),
+            "indices",
+        ),
+        (lambda d: swap(optimizer(d)["state"]["__dict__"], "0", "2"), "is not of shape"),
+        # refused from the shapes alone, before a network of 1e12 inputs is built
+        (lambda d: attributes(d).update(n_features_in_=10**12), "has shape"),
+        (lambda d: attributes(d).update(best_loss_={"__array__": []}), "not one skae writes"),
         (lambda d: d.update(format_version=99), "format version 99"),
         (lambda d: d["state"]["__dict__"].update(version=99), "fitted state has version 99"),
         (lambda d: d.update(code="import os"), "expected"),
@@ -433,6 +450,10 @@ def test_load_refuses_archive_with_unexpected_members(edit, fitted):
         "device-not-a-name",
         "unknown-bit-generator",
         "unknown-optimizer",
+        "optimizer-parameter-twice",
+        "optimizer-moments-swapped",
+        "huge-width",
+        "malformed-array-tag",
         "newer-format",
         "newer-state",
         "unknown-entry",
