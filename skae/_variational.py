@@ -21,8 +21,8 @@ from ._settings import deterministic_algorithms
 from ._validation import Interval, StrOptions, positive_ints
 from .nn import VariationalModule
 
-#: Floor of the Gaussian decoder's variance: keeps the likelihood bounded when
-#: some rows are reconstructed exactly.
+#: Floor of the Gaussian decoder's variance, times the square of the input
+#: scale: keeps the likelihood bounded when some rows are reconstructed exactly.
 MIN_VARIANCE = 1e-8
 #: Weight of the newest batch in the running estimate of that variance.
 VARIANCE_MOMENTUM = 0.1
@@ -322,6 +322,9 @@ class VariationalAutoencoder(BaseAutoencoder):
         return gaussian_nll(output, x, module.noise_variance)
 
     def _training_loss(self, module, generator):
+        # the variance's floor in X's units, as the data's scale is
+        floor = MIN_VARIANCE * float(module.input_scale) ** 2
+
         def batch_loss(x):
             mu, log_var = module.encode_distribution(x)
             eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
@@ -330,7 +333,7 @@ class VariationalAutoencoder(BaseAutoencoder):
                 # closed-form maximum-likelihood variance of this batch; the
                 # running value is what score_samples uses after fitting
                 variance = (squared_error(output, x).mean() / x.shape[1]).detach()
-                variance = variance.clamp_min(MIN_VARIANCE)
+                variance = variance.clamp_min(floor)
                 running = module.noise_variance
                 running.copy_(
                     torch.where(

@@ -495,14 +495,15 @@ class VariationalModule(EncoderDecoder):
         the codes are PCA's divided by ``input_scale``), a small constant
         posterior variance, ``exp(START_LOG_VARIANCE)``, and PCA's
         ``residual_variance`` as the decoder's noise variance (floored at
-        ``MIN_NOISE_VARIANCE``)."""
+        ``MIN_NOISE_VARIANCE`` times the square of the input scale)."""
         super().start_at_pca(mean, components)
         with torch.no_grad():
             self.log_var.weight.zero_()
             self.log_var.bias.fill_(START_LOG_VARIANCE)
             if residual_variance is not None:
                 largest = torch.finfo(self.noise_variance.dtype).max
-                variance = min(max(float(residual_variance), MIN_NOISE_VARIANCE), largest)
+                floor = MIN_NOISE_VARIANCE * float(self.input_scale) ** 2
+                variance = min(max(float(residual_variance), floor), largest)
                 self.noise_variance.fill_(variance)
         return self
 
