@@ -119,4 +119,5 @@ def rank_zero_seeds(seeds, setting, device):
     ``device`` joins (:func:`current_shard`); as they are otherwise."""
     if current_shard(setting, device) is None:
         return seeds
+    device = rank_device(device)  # each rank's own GPU, as training's collectives use
     return [shared_seed(seed, device) for seed in seeds]

@@ -198,8 +198,14 @@ def learning_rate(optimizer):
 
 def step_scheduler(scheduler, monitored):
     """One epoch's step of a learning-rate scheduler; ``ReduceLROnPlateau``
-    is given the monitored loss (lower is better)."""
+    is given the monitored loss (lower is better), and with a
+    ``relative_tol`` (:func:`skae._optim.new_scheduler`) counts an
+    improvement by that share of the best loss's magnitude, as
+    :func:`improves` does."""
     if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        relative = getattr(scheduler, "relative_tol", None)
+        if relative is not None and math.isfinite(scheduler.best):
+            scheduler.threshold = relative * abs(scheduler.best)
         scheduler.step(monitored)
     else:
         scheduler.step()

@@ -177,15 +177,20 @@ def new_scheduler(schedule, optimizer, max_iter, *, patience, tol, relative=True
     if schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max_iter)
     if schedule == "plateau":
-        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer,
             mode="min",
             factor=0.1,
             patience=patience,
-            threshold=tol,
-            threshold_mode="rel" if relative else "abs",
+            threshold=0.0 if relative else tol,
+            threshold_mode="abs",
             eps=0.0,  # torch's default 1e-8 would stop dividing small rates
         )
+        # relative: the absolute threshold is set to tol times the best value's
+        # magnitude before each step (:func:`skae._engine.step_scheduler`);
+        # torch's own "rel" mode counts a worse value as better below zero
+        scheduler.relative_tol = tol if relative else None
+        return scheduler
     return None
 
 

@@ -322,8 +322,10 @@ class VariationalAutoencoder(BaseAutoencoder):
         return gaussian_nll(output, x, module.noise_variance)
 
     def _training_loss(self, module, generator):
-        # the variance's floor in X's units, as the data's scale is
-        floor = MIN_VARIANCE * float(module.input_scale) ** 2
+        # the variance's floor in X's units, as the data's scale is (and a
+        # number the variance's dtype holds: not 0 for data at 1e-20)
+        tiny = torch.finfo(module.noise_variance.dtype).tiny
+        floor = max(MIN_VARIANCE * float(module.input_scale) ** 2, tiny)
 
         def batch_loss(x):
             mu, log_var = module.encode_distribution(x)

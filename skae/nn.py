@@ -501,9 +501,9 @@ class VariationalModule(EncoderDecoder):
             self.log_var.weight.zero_()
             self.log_var.bias.fill_(START_LOG_VARIANCE)
             if residual_variance is not None:
-                largest = torch.finfo(self.noise_variance.dtype).max
-                floor = MIN_NOISE_VARIANCE * float(self.input_scale) ** 2
-                variance = min(max(float(residual_variance), floor), largest)
+                limits = torch.finfo(self.noise_variance.dtype)
+                floor = max(MIN_NOISE_VARIANCE * float(self.input_scale) ** 2, limits.tiny)
+                variance = min(max(float(residual_variance), floor), limits.max)
                 self.noise_variance.fill_(variance)
         return self
 

@@ -317,3 +317,12 @@ def test_small_and_large_data_train_as_data_at_unit_scale(model):
     # float32 rounding differs with the scale, and so do the paths; within 10 %
     assert errors[1e-4] == pytest.approx(errors[1.0], rel=0.1)
     assert errors[1e3] == pytest.approx(errors[1.0], rel=0.1)
+
+
+def test_the_vae_fits_data_at_1e_minus_20():
+    # its variance floor, 1e-8 times the scale's square, would round to 0 in
+    # float32: it is held at float32's smallest normal number
+    X = low_rank() * np.float32(1e-20)
+    vae = fit(VariationalAutoencoder(n_components=2, **FIXED), X)
+    assert np.isfinite(vae.loss_curve_).all()
+    assert np.isfinite(vae.score_samples(X)).all()

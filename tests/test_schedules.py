@@ -284,10 +284,29 @@ def test_a_fit_starts_the_plateau_schedule_afresh(records):
 
 def test_plateau_counts_improvements_relative_to_the_best_but_the_imputers_in_its_units():
     module = torch.nn.Linear(2, 2)
-    for cls, mode in [(skae.Autoencoder, "rel"), (skae.AutoencoderImputer, "abs")]:
-        estimator = cls(learning_rate_schedule="plateau", tol=1e-3)
-        scheduler = estimator._new_scheduler(torch.optim.SGD(module.parameters(), lr=1.0), 10)
-        assert (scheduler.threshold_mode, scheduler.threshold) == (mode, 1e-3)
+
+    def plateau(cls, tol):
+        estimator = cls(learning_rate_schedule="plateau", tol=tol, n_iter_no_change=2)
+        optimizer = torch.optim.SGD(module.parameters(), lr=1.0)
+        return estimator._new_scheduler(optimizer, 100), optimizer
+
+    scheduler, _ = plateau(skae.AutoencoderImputer, 1e-3)
+    assert (scheduler.relative_tol, scheduler.threshold_mode, scheduler.threshold) == (
+        None,
+        "abs",
+        1e-3,
+    )
+    # on either side of zero (a VAE's loss is often negative): a loss that
+    # creeps up is no improvement, one that falls by 2 % an epoch is
+    for sign in (-1.0, 1.0):
+        scheduler, optimizer = plateau(skae.Autoencoder, 1e-4)
+        for epoch in range(20):
+            _engine.step_scheduler(scheduler, sign * 100.0 + 0.001 * epoch)
+        assert optimizer.param_groups[0]["lr"] == pytest.approx(1e-6)  # cut every 3 epochs
+        scheduler, optimizer = plateau(skae.Autoencoder, 1e-4)
+        for epoch in range(20):
+            _engine.step_scheduler(scheduler, sign * 100.0 * (1.0 - sign * 0.02) ** epoch)
+        assert optimizer.param_groups[0]["lr"] == 1.0
 
 
 def test_a_score_that_stays_at_zero_is_no_improvement():
