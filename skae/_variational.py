@@ -323,9 +323,9 @@ class VariationalAutoencoder(BaseAutoencoder):
 
     def _training_loss(self, module, generator):
         # the variance's floor in X's units, as the data's scale is (and a
-        # number the variance's dtype holds: not 0 for data at 1e-20)
-        tiny = torch.finfo(module.noise_variance.dtype).tiny
-        floor = max(MIN_VARIANCE * float(module.input_scale) ** 2, tiny)
+        # number the variance's dtype holds: not 0 at 1e-20, nor inf at 1e30)
+        limits = torch.finfo(module.noise_variance.dtype)
+        floor = min(max(MIN_VARIANCE * float(module.input_scale) ** 2, limits.tiny), limits.max)
 
         def batch_loss(x):
             mu, log_var = module.encode_distribution(x)
