@@ -14,7 +14,7 @@ from scipy.special import erf
 from sklearn.base import BaseEstimator, OutlierMixin, clone
 from sklearn.model_selection import KFold
 from sklearn.utils import ClassifierTags, Tags, get_tags
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._autoencoder import Autoencoder
 from ._base import BaseAutoencoder
@@ -298,24 +298,23 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         held_out = max(1, int(np.ceil(inner.validation_fraction * fold_rows)))
         return inner.set_params(batch_size=min(inner.batch_size, fold_rows - held_out))
 
+    def _inner(self):
+        """The inner estimator as given, or an unfitted default one (a bad
+        ``estimator`` is refused by fit)."""
+        return Autoencoder() if self.estimator is None else self.estimator
+
     def _accepts_sparse(self):
-        # as the inner estimator does (a bad ``estimator`` is refused by fit)
-        inner = Autoencoder() if self.estimator is None else self.estimator
+        inner = self._inner()  # as the inner estimator does
         return isinstance(inner, BaseAutoencoder) and get_tags(inner).input_tags.sparse
 
-    def _validate(self, X, *, reset):
-        """``(X checked, the feature attributes)`` when ``reset`` (set by
-        fit once it succeeds: :func:`validate_aside`), else X checked."""
-        # sparse input becomes CSR, which the folds can index by rows (COO
-        # and DIA cannot) and the inner estimators take as it is
-        checked = validate_aside(
-            self,
-            X,
-            dtype=(np.float64, np.float32),
-            accept_sparse="csr" if self._accepts_sparse() else False,
-            reset=reset,
-        )
-        return checked if reset else checked[0]
+    def _check_params(self):
+        """How X is checked: float, and sparse input as CSR, which the folds
+        can index by rows (COO and DIA cannot) and the inner estimators take
+        as it is."""
+        return {
+            "dtype": (np.float64, np.float32),
+            "accept_sparse": "csr" if self._accepts_sparse() else False,
+        }
 
     # prefer_skip_nested_validation=False: the inner estimator's parameters
     # come from the user and are validated by its own fit
@@ -335,7 +334,8 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         self : object
             The fitted detector.
         """
-        X, features = self._validate(X, reset=True)
+        # the feature attributes are set once the fit succeeds
+        X, features = validate_aside(self, X, reset=True, **self._check_params())
         if X.shape[0] < 2 * self.cv:
             raise ValueError(
                 f"AutoencoderOutlierDetector with cv={self.cv} needs at least "
@@ -343,7 +343,7 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
             )
         seeds = [int(s) for s in seed_source(self.random_state).integers(2**31, size=2)]
         if not isinstance(self.random_state, Integral):  # torchrun's ranks: the same folds
-            inner = self.estimator if self.estimator is not None else Autoencoder()
+            inner = self._inner()
             setting = getattr(inner, "distributed", False)
             device = resolve_device(getattr(inner, "device", "cpu"))
             seeds = rank_zero_seeds(seeds, setting, device)
@@ -420,7 +420,7 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         rows = None if names else plain_rows(X, self.n_features_in_)
         plain = rows is not None
         if not plain:
-            rows = self._validate(X, reset=False)
+            rows = validate_data(self, X, reset=False, **self._check_params())
         # the score the detector was fitted with (offset_ is in its units),
         # whatever score_by says since
         if hasattr(self, "noise_variance_"):

@@ -21,9 +21,6 @@ from ._settings import deterministic_algorithms
 from ._validation import Interval, StrOptions, positive_ints
 from .nn import VariationalModule
 
-#: Floor of the Gaussian decoder's variance, times the square of the input
-#: scale: keeps the likelihood bounded when some rows are reconstructed exactly.
-MIN_VARIANCE = 1e-8
 #: Weight of the newest batch in the running estimate of that variance.
 VARIANCE_MOMENTUM = 0.1
 #: Values per layer of a pass of :meth:`VariationalAutoencoder.log_likelihood`
@@ -322,10 +319,7 @@ class VariationalAutoencoder(BaseAutoencoder):
         return gaussian_nll(output, x, module.noise_variance)
 
     def _training_loss(self, module, generator):
-        # the variance's floor in X's units, as the data's scale is (and a
-        # number the variance's dtype holds: not 0 at 1e-20, nor inf at 1e30)
-        limits = torch.finfo(module.noise_variance.dtype)
-        floor = min(max(MIN_VARIANCE * float(module.input_scale) ** 2, limits.tiny), limits.max)
+        floor = module.noise_variance_floor()
 
         def batch_loss(x):
             mu, log_var = module.encode_distribution(x)

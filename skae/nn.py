@@ -494,18 +494,26 @@ class VariationalModule(EncoderDecoder):
         """PCA's posterior mean and decoder (see :meth:`EncoderDecoder.start_at_pca`;
         the codes are PCA's divided by ``input_scale``), a small constant
         posterior variance, ``exp(START_LOG_VARIANCE)``, and PCA's
-        ``residual_variance`` as the decoder's noise variance (floored at
-        ``MIN_NOISE_VARIANCE`` times the square of the input scale)."""
+        ``residual_variance`` as the decoder's noise variance (at least
+        :meth:`noise_variance_floor`)."""
         super().start_at_pca(mean, components)
         with torch.no_grad():
             self.log_var.weight.zero_()
             self.log_var.bias.fill_(START_LOG_VARIANCE)
             if residual_variance is not None:
-                limits = torch.finfo(self.noise_variance.dtype)
-                floor = max(MIN_NOISE_VARIANCE * float(self.input_scale) ** 2, limits.tiny)
-                variance = min(max(float(residual_variance), floor), limits.max)
+                largest = torch.finfo(self.noise_variance.dtype).max
+                variance = min(max(float(residual_variance), self.noise_variance_floor()), largest)
                 self.noise_variance.fill_(variance)
         return self
+
+    def noise_variance_floor(self):
+        """The least decoder noise variance: ``MIN_NOISE_VARIANCE`` times the
+        square of the input scale (in X's units, as the data's scale is), held
+        within the variance's dtype (not 0 at 1e-20, nor inf at 1e30). It
+        keeps the likelihood bounded where rows are reconstructed exactly."""
+        limits = torch.finfo(self.noise_variance.dtype)
+        floor = MIN_NOISE_VARIANCE * float(self.input_scale) ** 2
+        return min(max(floor, limits.tiny), limits.max)
 
 
 class ConvolutionalModule(EncoderDecoder):
