@@ -312,7 +312,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         rate = self._learning_rate(module, batch_size * (shard.world_size if shard else 1))
         resumed = incremental and not fresh  # partial_fit on a fitted model
         optimizer = self._starting_optimizer(module, device, rate, reuse=resumed)
-        previous = starting_history(None if fresh else self)
+        old = None if fresh else self
+        previous = starting_history(old)
         setup = TrainingSetup(
             batch_size,
             generator,
@@ -333,7 +334,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             {
                 **features,
                 **started,
-                **merged_history(previous, history, early_stopping),
+                **merged_history(old, history, early_stopping),
                 **family_attributes,
                 "module_": module,
                 "device_": device,

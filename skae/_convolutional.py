@@ -161,6 +161,8 @@ class ConvolutionalAutoencoder(BaseAutoencoder):
         Lowest training loss reached; None with ``early_stopping``.
     validation_scores_ : list of float or None
         Validation score per epoch with ``early_stopping``; None otherwise.
+        NaN for epochs trained without it (``partial_fit``) once any epoch
+        was scored.
     best_validation_score_ : float or None
         Best validation score with ``early_stopping``; None otherwise.
     best_epoch_ : int or None

@@ -159,8 +159,9 @@ class DenoisingAutoencoder(BaseMLPAutoencoder):
     best_loss_ : float or None
         Lowest training loss reached; None with ``early_stopping``.
     validation_scores_ : list of float or None
-        Validation score (negative clean reconstruction loss) per epoch with
-        ``early_stopping``; None otherwise.
+        Validation score (negative clean reconstruction loss) per end-to-end
+        epoch with ``early_stopping``; None otherwise. NaN for epochs trained
+        without it (``partial_fit``) once any epoch was scored.
     best_validation_score_ : float or None
         Best validation score with ``early_stopping``; None otherwise.
     best_epoch_ : int or None

@@ -175,7 +175,8 @@ class AutoencoderImputer(BaseAutoencoder):
     loss_curve_ : list of float
         The training loss of each epoch.
     validation_scores_ : list of float or None
-        The validation score of each epoch, with early stopping.
+        The validation score of each epoch, with early stopping; NaN for
+        epochs trained without it (``partial_fit``) once any epoch was scored.
     best_validation_score_ : float or None
         The best of them.
     best_loss_ : float or None

@@ -282,19 +282,39 @@ def starting_history(estimator):
     return {name: getattr(estimator, name) for name in HISTORY}
 
 
-def merged_history(previous, history, early_stopping):
-    """``previous`` history attributes extended by one engine run (a
-    :class:`skae._engine.History`)."""
+def unscored_epochs(estimator):
+    """The end-to-end epochs of ``estimator`` (None: a fit from scratch) that
+    no entry of its ``validation_scores_`` covers."""
+    if estimator is None:
+        return 0
+    pretrained = sum(map(len, getattr(estimator, "pretraining_loss_curves_", ())))
+    scored = len(estimator.validation_scores_ or ())
+    return estimator.n_iter_ - pretrained - scored
+
+
+def merged_history(estimator, history, early_stopping):
+    """The history attributes of ``estimator`` (None: a fit from scratch)
+    extended by one engine run (a :class:`skae._engine.History`).
+
+    ``validation_scores_`` keeps one entry per end-to-end epoch once any call
+    has scored one, NaN for the epochs trained without a validation score (a
+    ``partial_fit``, or a warm start with ``early_stopping`` off), so that entry
+    ``i`` always belongs to the same epoch.
+    """
+    previous = starting_history(estimator)
     merged = dict(previous)
     merged["n_iter_"] += history.n_iter
     merged["loss_curve_"] = previous["loss_curve_"] + history.loss_curve
     merged["best_epoch_"] = history.best_epoch if early_stopping else None
     merged["init_validation_score_"] = history.start_score
+    scores = previous["validation_scores_"]
+    if scores is not None and not early_stopping:
+        merged["validation_scores_"] = scores + [np.nan] * history.n_iter
     if early_stopping:
         best = previous["best_validation_score_"]
         merged["validation_scores_"] = (
-            previous["validation_scores_"] or []
-        ) + history.validation_scores
+            (scores or []) + [np.nan] * unscored_epochs(estimator) + history.validation_scores
+        )
         merged["best_validation_score_"] = max(
             -np.inf if best is None else best, history.best_validation_score
         )

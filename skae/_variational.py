@@ -186,7 +186,8 @@ class VariationalAutoencoder(BaseAutoencoder):
     validation_scores_ : list of float or None
         Validation score per epoch with ``early_stopping``: the negative
         reconstruction error of the held-out rows from their posterior mean
-        (see ``early_stopping``); None otherwise.
+        (see ``early_stopping``); None otherwise. NaN for epochs trained
+        without it (``partial_fit``) once any epoch was scored.
     best_validation_score_ : float or None
         Best validation score with ``early_stopping``; None otherwise.
     best_epoch_ : int or None

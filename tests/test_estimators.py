@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 import torch
 from _family import ESTIMATORS
+from numpy.testing import assert_array_equal
 from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
@@ -217,6 +218,29 @@ def test_estimator_early_stopping_attributes(Estimator, digits):
     assert len(est.validation_scores_) == est.n_iter_ == len(est.loss_curve_)
     assert est.best_validation_score_ == max(est.validation_scores_)
     assert est.n_iter_ < 100
+
+
+def test_validation_scores_keep_one_entry_per_end_to_end_epoch(digits):
+    # an epoch trained without a validation score (partial_fit, or a warm
+    # start with early stopping off) holds NaN, so entry i is always epoch i
+    # after the pretraining epochs
+    X, _ = digits
+    params = dict(TINY, hidden_layer_sizes=(16, 8), pretraining="greedy", max_iter=3)
+    est = Autoencoder(early_stopping=False, warm_start=True, **params)
+    with pytest.warns(ConvergenceWarning):
+        est.fit(X)
+    assert est.validation_scores_ is None  # nothing scored yet
+    pretrained = sum(map(len, est.pretraining_loss_curves_))
+    est.set_params(early_stopping=True).fit(X)  # 3 unscored epochs, then 3 scored
+    est.partial_fit(X)
+    est.set_params(early_stopping=False)
+    with pytest.warns(ConvergenceWarning):
+        est.fit(X)
+    est.set_params(early_stopping=True).fit(X)
+    scored = ~np.isnan(est.validation_scores_)
+    assert len(est.validation_scores_) == est.n_iter_ - pretrained == 3 + 3 + 1 + 3 + 3
+    assert_array_equal(np.flatnonzero(scored), [3, 4, 5, 10, 11, 12])
+    assert est.best_validation_score_ == max(np.asarray(est.validation_scores_)[scored])
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)

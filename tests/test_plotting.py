@@ -111,6 +111,20 @@ def test_loss_curve_display_validation_curve_with_early_stopping(plt, digits):
     assert legend_texts(display.ax_) == ["training loss", "validation loss"]
 
 
+def test_loss_curve_display_places_validation_after_partial_fit(plt, digits):
+    # the validation loss stays at the epochs it was measured: partial_fit's
+    # epochs have none and break the line
+    est = tiny(early_stopping=True, max_iter=3).fit(digits[0])
+    est.partial_fit(digits[0])
+    est.set_params(warm_start=True).fit(digits[0])
+    display = LossCurveDisplay.from_estimator(est)
+
+    x, y = display.validation_line_.get_xdata(), display.validation_line_.get_ydata()
+    assert_array_equal(x, np.arange(1, est.n_iter_ + 1))
+    assert_array_equal(x[np.isnan(y)], [4])
+    assert_allclose(y[[0, 1, 2, 4, 5, 6]], -np.asarray(est.validation_scores_)[[0, 1, 2, 4, 5, 6]])
+
+
 def test_loss_curve_display_marks_pretraining_phases(plt, digits):
     est = tiny(hidden_layer_sizes=(16, 8), pretraining="greedy", early_stopping=True, max_iter=3)
     est.fit(digits[0])
