@@ -15,7 +15,7 @@ import importlib.metadata
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from numbers import Integral
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
@@ -157,6 +157,56 @@ def _same(value):
     return value
 
 
+def _is_real(value):
+    return isinstance(value, Real) and not isinstance(value, bool)
+
+
+def _count(value):
+    if isinstance(value, Integral) and not isinstance(value, bool) and value >= 0:
+        return None
+    return f"must be a non-negative int; got {value!r}"
+
+
+def _optional(check):
+    return lambda value: None if value is None else check(value)
+
+
+def _real(value):
+    return None if _is_real(value) else f"must be a number; got {value!r}"
+
+
+def _reals(value):
+    if isinstance(value, list) and all(map(_is_real, value)):
+        return None
+    return f"must be a list of numbers; got {type(value).__name__}"
+
+
+def _curves(value):
+    if isinstance(value, list) and not any(map(_reals, value)):
+        return None
+    return "must be a list of lists of numbers"
+
+
+def _names(value):
+    if isinstance(value, np.ndarray) and value.ndim == 1 and all(isinstance(v, str) for v in value):
+        return None
+    return "must be a 1-D array of column names"
+
+
+def _restore_names(saved, restored, context):
+    if len(saved) != restored["n_features_in_"]:
+        raise ValueError(
+            f"{context.name}: the saved feature_names_in_ names {len(saved)} columns, "
+            f"but n_features_in_ is {restored['n_features_in_']}."
+        )
+    return saved
+
+
+def _plain(check):
+    """A plain-data attribute: exported and imported as it is, checked."""
+    return Field(_same, check, lambda saved, restored, context: saved)
+
+
 def _restore_module(saved, restored, context):
     """The module ``architecture`` builds from the saved build parameters
     and width, with the saved weights, on the restored device."""
@@ -199,6 +249,16 @@ SCHEMA = {
         str, _device_name, lambda saved, restored, context: available_device(saved, context.name)
     ),
     "module_": Field(module_weights, _saved_weights, _restore_module),
+    "feature_names_in_": Field(_same, _names, _restore_names),
+    "n_iter_": _plain(_count),
+    "loss_curve_": _plain(_reals),
+    "validation_scores_": _plain(_optional(_reals)),
+    "pretraining_loss_curves_": _plain(_curves),
+    "best_loss_": _plain(_optional(_real)),
+    "best_validation_score_": _plain(_optional(_real)),
+    "init_validation_score_": _plain(_optional(_real)),
+    "best_epoch_": _plain(_optional(_count)),
+    "batch_size_": _plain(_positive_int),
     "_rng_": Field(
         lambda rng: rng.bit_generator.state,
         _optional_mapping,

@@ -438,6 +438,12 @@ def test_load_refuses_archive_with_unexpected_members(edit, fitted):
             ),
             "tied weights",
         ),
+        (lambda d: attributes(d).update(n_iter_="5"), "n_iter_ must be a non-negative int"),
+        (lambda d: attributes(d).update(loss_curve_=[1.0, "x"]), "loss_curve_ must be a list"),
+        (lambda d: attributes(d).update(validation_scores_=["x"]), "validation_scores_ must"),
+        (lambda d: attributes(d).update(batch_size_=0), "batch_size_ must be a positive int"),
+        (lambda d: attributes(d).update(best_epoch_=-1), "best_epoch_ must be a non-negative"),
+        (lambda d: attributes(d).update(best_loss_="low"), "best_loss_ must be a number"),
     ],
     ids=[
         "unknown-param",
@@ -458,12 +464,32 @@ def test_load_refuses_archive_with_unexpected_members(edit, fitted):
         "newer-state",
         "unknown-entry",
         "aliases-not-in-module",
+        "n-iter-a-string",
+        "loss-curve-with-text",
+        "validation-scores-of-text",
+        "batch-size-zero",
+        "best-epoch-negative",
+        "best-loss-a-string",
     ],
 )
 def test_load_refuses_tampered_document(edit, match, fitted):
     _, payload = fitted("Autoencoder")
     with pytest.raises(ValueError, match=match):
         load(io.BytesIO(tamper(payload, edit)))
+
+
+def test_load_refuses_feature_names_that_disagree_with_the_width(data):
+    # every load path imports through one schema: pickle stands for them all
+    pd = pytest.importorskip("pandas")
+    X = pd.DataFrame(data[0], columns=[f"c{i}" for i in range(N_FEATURES)])
+    est = make("Autoencoder").fit(X)
+    state = est.__getstate__()
+    state["_skae_fitted_state"]["attributes"]["feature_names_in_"] = est.feature_names_in_[:-1]
+    with pytest.raises(ValueError, match=f"feature_names_in_ names {N_FEATURES - 1} columns"):
+        Autoencoder().__setstate__(state)
+    state["_skae_fitted_state"]["attributes"]["feature_names_in_"] = np.arange(N_FEATURES)
+    with pytest.raises(ValueError, match="feature_names_in_ must be a 1-D array of column"):
+        Autoencoder().__setstate__(state)
 
 
 def test_load_refuses_weights_of_another_architecture(fitted):
