@@ -62,8 +62,12 @@ class AutoencoderImputer(BaseAutoencoder):
     that many fixed groups, and each pass also hides the observed entries
     of one group, so that the network sees rows about as thin as in
     training (on the benchmark, 8 passes fill digits better than 4 or one
-    pass of the whole row). A row with every value missing has nothing to
-    restore from: it gets the column means (``statistics_``).
+    pass of the whole row). Where a group would hold ``hide_fraction`` of
+    the columns or more (fewer than about ``1 / hide_fraction`` columns),
+    one plain pass fills them instead: hiding a group would hide more than
+    training does, often a row's only observed value. A row with every
+    value missing has nothing to restore from: it gets the column means
+    (``statistics_``).
 
     Parameters
     ----------
@@ -488,7 +492,7 @@ class AutoencoderImputer(BaseAutoencoder):
         the mean of the passes, or with ``sample_posterior`` a draw from
         the Gaussian of that mean and the variance head's deviation."""
         groups = torch.as_tensor(column_groups(X.shape[1], self.hide_fraction))
-        passes = int(groups.max()) + 1
+        passes = max(int(groups.max()) + 1, 1)
         if not self.sample_posterior:
             return self._apply(
                 lambda module, block: module.averaged(block, groups.to(block.device)),

@@ -87,7 +87,7 @@ class MaskedImputerModule(nn.Module):
         missing entries, the observed entries of the columns whose
         ``groups`` is ``k``; yields ``(filled row, its mask)`` pairs."""
         z, observed = self.standardize(x)
-        for k in range(int(groups.max()) + 1):
+        for k in range(max(int(groups.max()) + 1, 1)):  # groups of -1: one plain pass
             seen = observed & (groups != k)
             yield torch.where(seen, z, torch.zeros_like(z)), seen
 

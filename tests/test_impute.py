@@ -306,14 +306,37 @@ def test_dataframes_in_and_out(library):
         (10, 0.25, [2, 2, 1, 1, 1, 1, 1, 1]),
         (10, 0.5, [3, 3, 2, 2]),
         (5, 0.8, [3, 2]),
-        (20, 0.01, [3, 3, 3, 3, 2, 2, 2, 2]),
-        (1, 0.25, [1]),
+        (200, 0.5, [50] * 4),
     ],
 )
 def test_transform_passes_hide_fixed_column_groups(n_features, hide_fraction, sizes):
     groups = column_groups(n_features, hide_fraction)
     assert_array_equal(np.bincount(groups), sizes)
     assert_array_equal(groups, column_groups(n_features, hide_fraction))  # fixed
+
+
+@pytest.mark.parametrize(
+    "n_features, hide_fraction", [(1, 0.25), (2, 0.25), (4, 0.25), (20, 0.01), (200, 0.1)]
+)
+def test_transform_makes_one_plain_pass_where_a_group_hides_more_than_training(
+    n_features, hide_fraction
+):
+    # a group of at least hide_fraction of the columns: no pass hides any
+    assert_array_equal(column_groups(n_features, hide_fraction), np.full(n_features, -1))
+
+
+def test_imputer_fills_two_nearly_equal_columns_from_each_other():
+    # each row's one observed value says what the other is (the passes over
+    # two groups had hidden it, and their mean fell half-way to the column
+    # mean: RMSE 0.52; one plain pass: 0.07; KNNImputer 0.18)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 1)) + 0.05 * rng.normal(size=(400, 2))
+    missing = rng.uniform(size=X.shape) < 0.2
+    missing[missing.all(1), 0] = False
+    imputer = AutoencoderImputer(random_state=0, device="cpu")
+    filled = quiet_fit_transform(imputer, np.where(missing, np.nan, X))
+    rmse = np.sqrt(np.mean((filled - X)[missing] ** 2))
+    assert rmse < 0.15
 
 
 def test_averaged_passes_beat_one_pass_of_the_whole_row():
