@@ -16,6 +16,7 @@ rows, validation, optimisers and the state's converters have modules of their ow
 from __future__ import annotations
 
 import copy
+import functools
 import sys
 import warnings
 from numbers import Integral, Real
@@ -35,7 +36,7 @@ from ._copying import copy_module
 from ._dask import is_dask_array, score_dask_array
 from ._device import TORCH_DTYPES, as_tensor, inference_module, resolve_device
 from ._engine import StopReason, TrainingSetup
-from ._losses import BATCH_TOTALS, RECONSTRUCTION_LOSSES, UNIT_INTERVAL_LOSSES, squared_error
+from ._losses import BATCH_TOTALS, RECONSTRUCTION_LOSSES, squared_error
 from ._optim import (
     AUTO_BATCHES,
     LINEAR_PATH_STEP,
@@ -53,7 +54,7 @@ from ._optim import (
 from ._pca_start import pca_start
 from ._progress import epoch_reporter, report_kept_start
 from ._random import draw_seed, seed_source
-from ._rows import as_rows, block_rows, input_scale, training_rows
+from ._rows import as_rows, block_rows, input_scale, split_validation, training_rows
 from ._state import (
     Context,
     export_state,
@@ -72,7 +73,9 @@ from ._validation import (
     array_namespace,
     canonical_csr,
     check_float32_range,
+    check_loss_range,
     check_same_namespace,
+    check_unchanged_loss,
     detached_input,
     float_dtypes,
     namespace_mean,
@@ -81,7 +84,6 @@ from ._validation import (
     to_namespace,
     to_torch,
     validate_aside,
-    value_range,
 )
 from .nn import ACTIVATIONS
 
@@ -211,24 +213,25 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
         return batch_loss
 
-    def _score_samples_batch(self, module, x):
-        """Per-sample score of a batch, higher is better."""
-        reconstruction = RECONSTRUCTION_LOSSES[self.loss][0]
+    def _score_samples_batch(self, module, x, loss):
+        """Per-sample score of a batch under ``loss``, higher is better."""
+        reconstruction = RECONSTRUCTION_LOSSES[loss][0]
         if reconstruction is squared_error and self._fold_input_scale:
             return module.folded_squared_error(x, -1.0)
         return -reconstruction(module(x), x)
 
     def _check_data(self, X):
         """Checks that depend on the data and on several parameters at once."""
-        if self.loss not in UNIT_INTERVAL_LOSSES:
-            return
-        low, high = value_range(X)
-        if low < 0 or high > 1:
-            raise ValueError(
-                f"loss={self.loss!r} needs X in [0, 1], but X ranges over "
-                f"[{low:.4g}, {high:.4g}]. Scale X (for example with "
-                "sklearn.preprocessing.MinMaxScaler) or use a Gaussian loss."
-            )
+        check_loss_range(self.loss, X)
+
+    def _scored_batch(self, module, x):
+        """:meth:`_score_samples_batch` under the loss the network was trained
+        for (``set_params(loss=...)`` acts at the next fit), for rows in its
+        range only (a Bernoulli likelihood of values outside [0, 1] would rate
+        them above every training row)."""
+        loss = self._build_params_["loss"]
+        check_loss_range(loss, x)
+        return self._score_samples_batch(module, x, loss)
 
     def _train_module(self, module, X, setup, *, optimizer, fresh, incremental):
         """Train ``module`` (``fresh``: just built) on the rows of ``X`` as
@@ -306,7 +309,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         rng = self._starting_rng(shard, device, fresh=fresh)
         module = self._starting_module(X.shape[1], rng, device, fresh=fresh)
         generator, loss_generator = self._generators(rng, device, shard)
-        X_train, X_val = self._split_validation(training_rows(X, device), generator, early_stopping)
+        fraction = self.validation_fraction if early_stopping else None
+        X_train, X_val = split_validation(training_rows(X, device), fraction, generator)
         started = self._start_module(module, X, X_train, rng) if fresh else {}
         batch_size = resolved_batch_size(self.batch_size, len(X_train), *self._auto_batches)
         rate = self._learning_rate(module, batch_size * (shard.world_size if shard else 1))
@@ -412,30 +416,19 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """A newly built module, or a copy of ``module_`` to continue from."""
         if fresh:
             return self._seeded_module(n_features, draw_seed(rng)).to(device)
+        check_unchanged_loss(self, self._build_params_.get("loss"))
         return copy_module(self.module_, device)
-
-    def _split_validation(self, rows, generator, early_stopping):
-        """(training rows, held-out rows or None), as row sources."""
-        if not early_stopping:
-            return rows, None
-        n_samples = len(rows)
-        n_val = max(1, int(np.ceil(self.validation_fraction * n_samples)))
-        if n_val >= n_samples:
-            raise ValueError(
-                f"validation_fraction={self.validation_fraction} leaves no training "
-                f"samples out of n_samples={n_samples}."
-            )
-        order = torch.randperm(n_samples, generator=generator, device=generator.device)
-        order = order.to(rows.device)
-        return rows.subset(order[n_val:]), rows.subset(order[:n_val])
 
     def _validation_score(self, module, X_val):
         """``score() -> float`` on the held-out rows, or None without them."""
         if X_val is None:
             return None
 
+        loss = getattr(self, "loss", None)  # the imputer has none
+        scored = functools.partial(self._score_samples_batch, loss=loss)
+
         def score():
-            return self._map_rows(module, self._score_samples_batch, X_val).mean().item()
+            return self._map_rows(module, scored, X_val).mean().item()
 
         return score
 
@@ -785,7 +778,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             Higher is better; low values flag outliers. With array API
             dispatch on, an array of X's namespace on X's device.
         """
-        return self._inference(X, self._score_samples_batch, "score_samples")
+        return self._inference(X, self._scored_batch, "score_samples")
 
     def score(self, X: ArrayLike, y: ArrayLike | None = None) -> float:
         """Mean of :meth:`score_samples` over X (higher is better).

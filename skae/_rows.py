@@ -241,6 +241,23 @@ def training_rows(X, device):
     return TensorRows(as_tensor(X, device))
 
 
+def split_validation(rows, fraction, generator):
+    """(training rows, held-out rows), a random ``fraction`` (at least one
+    row) held out; (rows, None) for a ``fraction`` of None."""
+    if fraction is None:
+        return rows, None
+    n_samples = len(rows)
+    n_val = max(1, int(np.ceil(fraction * n_samples)))
+    if n_val >= n_samples:
+        raise ValueError(
+            f"validation_fraction={fraction} leaves no training "
+            f"samples out of n_samples={n_samples}."
+        )
+    order = torch.randperm(n_samples, generator=generator, device=generator.device)
+    order = order.to(rows.device)
+    return rows.subset(order[n_val:]), rows.subset(order[:n_val])
+
+
 def _copy_too_large(X):
     """Whether a float32 copy of X would take more than ``MAX_COPY_FRACTION``
     of the available memory (read only when a copy is to be made)."""

@@ -22,8 +22,11 @@ from sklearn.utils._array_api import (
 )
 from sklearn.utils._mask import _get_mask
 from sklearn.utils._missing import is_scalar_nan
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval as _Interval
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import _check_feature_names_in, validate_data
+
+from ._losses import UNIT_INTERVAL_LOSSES
 
 if TYPE_CHECKING:
     _F = TypeVar("_F", bound=Callable[..., Any])
@@ -45,7 +48,9 @@ __all__ = [
     "array_namespace",
     "canonical_csr",
     "check_float32_range",
+    "check_loss_range",
     "check_same_namespace",
+    "check_unchanged_loss",
     "detached_input",
     "float_dtypes",
     "is_scalar_nan",
@@ -62,10 +67,46 @@ __all__ = [
 FLOAT_DTYPES = (np.float64, np.float32)
 
 
+class Interval(_Interval):
+    """scikit-learn's parameter interval, but an integer interval refuses
+    bools (``n_components=True`` passed as 1 and failed inside torch)."""
+
+    def is_satisfied_by(self, val):
+        if self.type is Integral and isinstance(val, bool):
+            return False
+        return super().is_satisfied_by(val)
+
+
 def value_range(X):
     """(smallest, largest) value of a validated X (numpy, scipy.sparse, where
     the implicit zeros count, or a torch tensor) as Python floats."""
     return float(X.min()), float(X.max())
+
+
+def check_loss_range(loss, X):
+    """Refuse a validated X (numpy, scipy.sparse or a tensor) with values
+    outside [0, 1] for the losses that model values in it."""
+    if loss not in UNIT_INTERVAL_LOSSES:
+        return
+    low, high = value_range(X)
+    if low < 0 or high > 1:
+        raise ValueError(
+            f"loss={loss!r} needs X in [0, 1], but X ranges over "
+            f"[{low:.4g}, {high:.4g}]. Scale X (for example with "
+            "sklearn.preprocessing.MinMaxScaler) or use a Gaussian loss."
+        )
+
+
+def check_unchanged_loss(estimator, built):
+    """A warm start or ``partial_fit`` continues the network built for the
+    loss ``built`` (None: the estimator has no ``loss``): refuse another."""
+    if built is not None and estimator.loss != built:
+        raise ValueError(
+            f"{type(estimator).__name__}: loss={estimator.loss!r} was set after the "
+            f"network was built and trained for loss={built!r}; a warm start or "
+            "partial_fit continues that network. Fit with warm_start=False to train "
+            "for the new loss."
+        )
 
 
 def check_float32_range(X):

@@ -18,7 +18,7 @@ from ._losses import binary_cross_entropy, gaussian_kl, gaussian_nll, squared_er
 from ._optim import AUTO_BATCH_SIZE, AUTO_BATCHES_PER_EPOCH
 from ._random import draw_seed, seed_source
 from ._settings import deterministic_algorithms
-from ._validation import Interval, StrOptions, positive_ints
+from ._validation import Interval, StrOptions, check_loss_range, positive_ints
 from .nn import VariationalModule
 
 #: Weight of the newest batch in the running estimate of that variance.
@@ -314,8 +314,8 @@ class VariationalAutoencoder(BaseAutoencoder):
             linear_path=self.init == "pca",
         )
 
-    def _negative_log_likelihood(self, module, output, x):
-        if self.loss == "bernoulli":
+    def _negative_log_likelihood(self, module, output, x, loss):
+        if loss == "bernoulli":
             return binary_cross_entropy(output, x)
         return gaussian_nll(output, x, module.noise_variance)
 
@@ -361,9 +361,9 @@ class VariationalAutoencoder(BaseAutoencoder):
             return -binary_cross_entropy(output, x)
         return -squared_error(output, x)
 
-    def _score_samples_batch(self, module, x):
+    def _score_samples_batch(self, module, x, loss):
         mu, log_var = module.encode_distribution(x)
-        nll = self._negative_log_likelihood(module, module.output(mu), x)
+        nll = self._negative_log_likelihood(module, module.output(mu), x, loss)
         return -(nll + gaussian_kl(mu, log_var))
 
     def score_samples(self, X: ArrayLike) -> np.ndarray:
@@ -444,6 +444,8 @@ class VariationalAutoencoder(BaseAutoencoder):
     def _block_log_likelihood(self, module, x, n_draws, generator):
         """:meth:`log_likelihood` of a block of rows, ``n_draws`` codes each,
         drawn in passes of about ``IMPORTANCE_BLOCK_VALUES`` values per layer."""
+        loss = self._build_params_["loss"]
+        check_loss_range(loss, x)
         mu, log_var = module.encode_distribution(x)
         sigma = torch.exp(0.5 * log_var)
         width = max(
@@ -457,7 +459,7 @@ class VariationalAutoencoder(BaseAutoencoder):
             eps = torch.randn((k, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype)
             z = mu + sigma * eps
             output = module.output(z.reshape(-1, z.shape[-1]))
-            nll = self._negative_log_likelihood(module, output, x.repeat(k, 1))
+            nll = self._negative_log_likelihood(module, output, x.repeat(k, 1), loss)
             # log p(z) - log q(z|x): the 2 pi terms cancel
             log_ratio = 0.5 * (eps.square() - z.square() + log_var).sum(dim=2)
             chunk = torch.logsumexp(log_ratio - nll.reshape(k, -1), dim=0)

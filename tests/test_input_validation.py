@@ -507,14 +507,46 @@ BOUNDED_LOSSES = [
 
 
 @pytest.mark.parametrize("shift", ["above_one", "below_zero"])
-@pytest.mark.parametrize("method, state", METHOD_STATES[:4], ids=METHOD_STATE_IDS[:4])
+@pytest.mark.parametrize(
+    "method, state",
+    [*METHOD_STATES[:4], METHOD_STATES[6]],
+    ids=[*METHOD_STATE_IDS[:4], METHOD_STATE_IDS[6]],
+)
 @pytest.mark.parametrize(
     "cls, loss", BOUNDED_LOSSES, ids=[f"{c.__name__}-{loss}" for c, loss in BOUNDED_LOSSES]
 )
 def test_bounded_loss_with_data_outside_unit_interval_raises(cls, loss, method, state, shift):
+    # score_samples too: a Bernoulli likelihood of values outside [0, 1]
+    # rated them above every training row
     X = np.array(X_GOOD) * 2 if shift == "above_one" else np.array(X_GOOD) - 0.5
     match = rf"loss='{loss}' needs X in \[0, 1\]"
     check_bad_input(cls, method, state, X, ValueError, match, params=dict(loss=loss))
+
+
+def test_log_likelihood_of_data_outside_unit_interval_raises():
+    est = fitted(VariationalAutoencoder, loss="bernoulli")
+    with pytest.raises(ValueError, match=r"loss='bernoulli' needs X in \[0, 1\]"):
+        est.log_likelihood(np.array(X_GOOD) * 2)
+
+
+@pytest.mark.parametrize("cls, loss", BOUNDED_LOSSES, ids=[c.__name__ for c, _ in BOUNDED_LOSSES])
+def test_loss_set_after_fit_acts_at_the_next_fit_only(cls, loss):
+    # the network was built and trained for the loss of its fit: scores keep
+    # it, and a warm start or partial_fit, which continue that network, refuse
+    # another loss; a fit from scratch trains for the new one
+    X = np.array(X_GOOD)
+    est = fitted(cls)
+    scores = est.score_samples(X)
+    est.set_params(loss=loss)
+    np.testing.assert_array_equal(est.score_samples(X), scores)
+    before = FittedState(est)
+    for call in (est.partial_fit, est.set_params(warm_start=True).fit):
+        with pytest.raises(ValueError, match=f"loss='{loss}' was set after the network"):
+            call(X)
+        before.assert_intact()
+    est.set_params(warm_start=False).fit(X)
+    assert est._build_params_["loss"] == loss
+    assert not np.allclose(est.score_samples(X), scores)
 
 
 @pytest.mark.parametrize("cls, loss", BOUNDED_LOSSES, ids=[c.__name__ for c, _ in BOUNDED_LOSSES])
@@ -901,6 +933,7 @@ COMMON_BAD_PARAMS = [
     ("n_components", 1.5),
     ("n_components", "2"),
     ("n_components", None),
+    ("n_components", True),
     ("hidden_layer_sizes", 0),
     ("hidden_layer_sizes", -3),
     ("hidden_layer_sizes", 1.5),
