@@ -14,6 +14,7 @@ from typing import NamedTuple
 import numpy as np
 import scipy.sparse as sp
 import torch
+from scipy.sparse.linalg import ArpackError
 from sklearn import config_context
 from sklearn.decomposition import PCA, IncrementalPCA
 
@@ -82,9 +83,24 @@ def _pca_start(X, n_components, seed, scale):
     random_state = int(rng.integers(2**31 - 1))
     if sp.issparse(X) and rank < min(X.shape):
         pca = PCA(rank, svd_solver="arpack", random_state=random_state)
-        return _fitted(pca.fit(X / scale), scale)
+        try:
+            return _fitted(pca.fit(X / scale), scale)
+        except ArpackError:
+            if _has_variance(X):
+                raise
+            # ARPACK finds no direction in rows that do not vary: the mean
+            # alone, as the dense solvers give (directions of no variance)
+            return PCAStart(
+                np.asarray(X.mean(axis=0), dtype=np.float64).ravel(), np.zeros((0, n_features)), 0.0
+            )
     pca = PCA(rank, random_state=random_state)
     return _fitted(pca.fit(_dense(X) / scale), scale)
+
+
+def _has_variance(X):
+    """Whether any column of a sparse X varies (its implicit zeros count)."""
+    X = sp.csr_array(X)
+    return bool(np.any(X.max(axis=0).toarray() != X.min(axis=0).toarray()))
 
 
 def _dense(X):

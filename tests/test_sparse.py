@@ -151,6 +151,21 @@ def test_sparse_input_with_explicit_zeros_and_empty_rows():
     assert_same(a.transform(X), b.transform(X.toarray()))
 
 
+@pytest.mark.parametrize("constant", [0.0, 1.0], ids=["all-zero", "one-constant-column"])
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_sparse_input_without_variance_fits_like_dense(constant, method):
+    # ARPACK raised "starting vector is zero" on rows that do not vary (a
+    # one-hot block where every row has the same category): the start is the
+    # mean alone, and the model reconstructs the rows as the dense fit does
+    dense = np.zeros((40, 8))
+    dense[:, 3] = constant
+    a, b = make(skae.Autoencoder), make(skae.Autoencoder)
+    getattr(a, method)(sp.csr_matrix(dense))
+    getattr(b, method)(dense)
+    assert_same(a.inverse_transform(a.transform(dense)), b.inverse_transform(b.transform(dense)))
+    np.testing.assert_allclose(a.inverse_transform(a.transform(dense)), dense, atol=1e-6)
+
+
 def test_pipeline_with_sparse_one_hot_input():
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OneHotEncoder
