@@ -52,7 +52,9 @@ class DenoisingAutoencoder(BaseMLPAutoencoder):
         Corruption of the training input: "masking" sets a random fraction
         ``noise_level`` of the entries to zero; "gaussian" adds noise of
         standard deviation ``noise_level``; "salt_and_pepper" sets a fraction
-        ``noise_level`` of the entries to their column's minimum or maximum.
+        ``noise_level`` of the entries to their column's minimum or maximum
+        in the batch (a batch of one row, or of equal rows, stays as it is:
+        use a ``batch_size`` of a few dozen rows, as the default does).
     noise_level : float, default=0.05
         Fraction of corrupted entries (in [0, 1]) for "masking" and
         "salt_and_pepper"; standard deviation for "gaussian", in the units of

@@ -3,6 +3,7 @@ from a mask-aware denoising autoencoder (:class:`AutoencoderImputer`)."""
 
 from __future__ import annotations
 
+import warnings
 from numbers import Integral, Real
 from typing import Any, Literal
 
@@ -403,6 +404,14 @@ class AutoencoderImputer(BaseAutoencoder):
         if np.isnan(means).any():  # read block by block: X may be a memory map
             means = np.where(np.isnan(means), column_statistics(ArrayRows(X))[0], means)
         empty = np.isnan(means)
+        if empty.any() and not self.keep_empty_features:
+            warnings.warn(
+                "AutoencoderImputer: skipping features without any observed values: "
+                f"{np.flatnonzero(empty).tolist()}; transform leaves them out "
+                "(keep_empty_features=True keeps them, filled with 0).",
+                UserWarning,
+                stacklevel=5,
+            )
         module.set_statistics(
             torch.as_tensor(np.where(empty, 0.0, means), dtype=torch.float32),
             torch.as_tensor(standardizing_scales(stds, ranges), dtype=torch.float32),
@@ -418,6 +427,19 @@ class AutoencoderImputer(BaseAutoencoder):
         nan = is_scalar_nan(self.missing_values)
         return {"dtype": FLOAT_DTYPES, "ensure_all_finite": "allow-nan" if nan else True}
 
+    def _check_fitted_data_settings(self):
+        """A warm start or ``partial_fit`` keeps the statistics, the empty
+        columns and the network of the fit: refuse a marker or an empty-column
+        rule changed since (they would silently not apply)."""
+        for name in ("missing_values", "keep_empty_features"):
+            built, now = self._build_params_[name], getattr(self, name)
+            if not (built == now or is_scalar_nan(built) and is_scalar_nan(now)):
+                raise ValueError(
+                    f"AutoencoderImputer: {name}={now!r} was set after the fit with "
+                    f"{name}={built!r}; a warm start or partial_fit keeps what that fit "
+                    "learnt. Fit with warm_start=False to use the new value."
+                )
+
     def _with_nan_marker(self, X, mask):
         """X with NaN at the missing entries (X itself when NaN is the marker)."""
         if is_scalar_nan(self.missing_values) or not mask.any():
@@ -429,6 +451,8 @@ class AutoencoderImputer(BaseAutoencoder):
         define (the feature attributes and the indicator when ``reset``)."""
         X, attributes = validate_aside(self, X, reset=reset, **self._check_params())
         self._hidden_sizes(X.shape[1])
+        if not reset:
+            self._check_fitted_data_settings()
         if early_stopping and X.shape[0] < 2:
             raise ValueError(
                 f"early_stopping=True needs at least 2 samples to hold out a validation "

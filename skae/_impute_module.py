@@ -42,7 +42,9 @@ class MaskedImputerModule(nn.Module):
         self.register_buffer("center", torch.zeros(n_features))
         self.register_buffer("scale", torch.ones(n_features))
         self.net = mlp([2 * n_features, *hidden_layer_sizes, n_features], activation)
-        self.log_variance = nn.Linear(hidden_layer_sizes[-1], n_features) if variance else None
+        # the head reads the last hidden layer (the input, without one)
+        width = hidden_layer_sizes[-1] if hidden_layer_sizes else 2 * n_features
+        self.log_variance = nn.Linear(width, n_features) if variance else None
 
     def hidden_layers(self):
         """The linear layers before the output layer (what "auto" rates read)."""

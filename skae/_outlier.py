@@ -34,6 +34,7 @@ from ._random import seed_source
 from ._validation import (
     FEATURE_ATTRIBUTES,
     Interval,
+    InvalidParameterError,
     StrOptions,
     _fit_context,
     plain_rows,
@@ -311,6 +312,12 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         """How X is checked: float, and sparse input as CSR, which the folds
         can index by rows (COO and DIA cannot) and the inner estimators take
         as it is."""
+        inner = self._inner()
+        if not hasattr(inner, "score_samples"):  # AutoencoderImputer
+            raise InvalidParameterError(
+                "The 'estimator' parameter of AutoencoderOutlierDetector must be one of "
+                f"skae's autoencoders, which score rows; got {type(inner).__name__}."
+            )
         return {
             "dtype": (np.float64, np.float32),
             "accept_sparse": "csr" if self._accepts_sparse() else False,

@@ -23,7 +23,7 @@ from sklearn.utils._array_api import (
 from sklearn.utils._mask import _get_mask
 from sklearn.utils._missing import is_scalar_nan
 from sklearn.utils._param_validation import Interval as _Interval
-from sklearn.utils._param_validation import StrOptions
+from sklearn.utils._param_validation import InvalidParameterError, StrOptions
 from sklearn.utils.validation import _check_feature_names_in, validate_data
 
 from ._losses import UNIT_INTERVAL_LOSSES
@@ -41,6 +41,7 @@ else:
 __all__ = [
     "FLOAT_DTYPES",
     "Interval",
+    "InvalidParameterError",
     "StrOptions",
     "_check_feature_names_in",
     "_fit_context",

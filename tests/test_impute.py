@@ -131,6 +131,48 @@ def test_indicator_and_empty_features_as_simple_imputer(keep_empty_features, add
         assert_array_equal(X_ours[:, len(kept) :], X_reference[:, len(kept) :])
 
 
+def test_a_column_without_observed_values_is_skipped_with_a_warning():
+    # as SimpleImputer and IterativeImputer warn; kept columns do not warn
+    _, X_missing = low_rank(n_features=5)
+    X_missing[:, 2] = np.nan
+    with pytest.warns(UserWarning, match=r"without any observed values: \[2\]") as record:
+        fast(max_iter=2, early_stopping=False).fit(X_missing)
+    assert [w.filename for w in record if "observed values" in str(w.message)] == [__file__]
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        fast(max_iter=2, keep_empty_features=True).fit(X_missing)
+    assert not [w for w in record if "observed values" in str(w.message)]
+
+
+@pytest.mark.parametrize(
+    "change", [dict(missing_values=-1.0), dict(keep_empty_features=True)], ids=repr
+)
+def test_warm_start_refuses_data_settings_changed_since_fit(change):
+    # the statistics, empty columns and network of the fit stay: a new marker
+    # or empty-column rule would silently not apply
+    _, X_missing = low_rank(n_features=5)
+    imputer = fast(max_iter=2, warm_start=True)
+    quiet_fit_transform(imputer, X_missing)
+    before = imputer.transform(X_missing)
+    imputer.set_params(**change)
+    name = next(iter(change))
+    for call in (imputer.fit, imputer.partial_fit):
+        with pytest.raises(ValueError, match=f"{name}=.* was set after the fit"):
+            call(np.where(np.isnan(X_missing), -1.0, X_missing))
+    imputer.set_params(**{name: fast().get_params()[name]})
+    assert_array_equal(imputer.transform(X_missing), before)
+
+
+def test_sample_posterior_without_hidden_layers():
+    # the variance head reads the input when there is no hidden layer (it
+    # indexed the last hidden width and raised IndexError)
+    X, X_missing = low_rank()
+    imputer = fast(hidden_layer_sizes=(), sample_posterior=True)
+    draws = quiet_fit_transform(imputer, X_missing)
+    assert np.isfinite(draws).all()
+    assert_array_equal(draws[~np.isnan(X_missing)], X[~np.isnan(X_missing)])
+
+
 def test_a_column_observed_only_in_held_out_rows_is_kept():
     X = np.random.default_rng(0).normal(size=(40, 4))
     X[1:, 3] = np.nan  # observed in row 0 alone, held out for early stopping or not

@@ -243,6 +243,17 @@ def test_outlier_detector_refuses_a_non_skae_estimator(digits, estimator):
         detector.fit(digits[0])
 
 
+def test_outlier_detector_refuses_the_imputer_before_fitting(digits):
+    # an AutoencoderImputer is a skae estimator but scores no rows: it failed
+    # with an AttributeError from inside torch after the fold fits
+    from skae import AutoencoderImputer
+
+    detector = AutoencoderOutlierDetector(AutoencoderImputer())
+    with pytest.raises(InvalidParameterError, match="got AutoencoderImputer"):
+        detector.fit(digits[0])
+    assert not hasattr(detector, "offset_")
+
+
 def test_outlier_detector_validates_the_inner_estimator(digits):
     with pytest.raises(InvalidParameterError, match="'n_components' parameter of Autoencoder"):
         AutoencoderOutlierDetector(Autoencoder(n_components=0)).fit(digits[0])
