@@ -5,14 +5,14 @@ judged on the held-out split: reconstruction error (squared error per image,
 summed over the 64 pixels in [0, 1]) and the accuracy of a logistic regression
 trained on the codes. Prints a Markdown table. With ``--figures DIR`` (needs
 matplotlib: ``pip install "skae[plot]"``) it also saves, for the largest number
-of components, the figures shown in the README: comparison.png (error and
+of components, the figures of the documentation's gallery: comparison.png (error and
 accuracy of every model), loss_curve.png (the denoising autoencoder's training
 and validation loss), latent_space.png (the VAE's codes of the held-out digits, projected on their
 first two principal components)
 and reconstruction.png (held-out digits and their reconstructions).
 
     python examples/compare_pca_digits.py [--components 2 8 16] [--max-iter N]
-        [--figures docs] [--n-jobs N]
+        [--figures docs] [--n-jobs N] [--quick]
 
 The fits run in parallel, one per core (``--n-jobs``, default all cores).
 """
@@ -87,7 +87,10 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--figures", metavar="DIR", help="save the README's figures here")
     parser.add_argument("--n-jobs", type=int, default=-1, help="fits run in parallel (joblib)")
+    parser.add_argument("--quick", action="store_true", help="k = 2 and 5 epochs, for a smoke test")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.components, args.max_iter = [2], 5
 
     digits = load_digits()
     X, y = digits.data / 16.0, digits.target

@@ -72,11 +72,18 @@ class _Entry(nn.Module):
 def _check_estimator(estimator, method):
     if not isinstance(estimator, AUTOENCODERS):
         names = ", ".join(cls.__name__ for cls in AUTOENCODERS)
-        raise TypeError(
-            f"to_onnx exports skae estimators ({names}); got {type(estimator).__name__}. "
-            "For scikit-learn estimators and Pipelines use skl2onnx.to_onnx, after "
-            "skae.onnx.register_converters() if they hold skae steps."
-        )
+        name = type(estimator).__name__
+        if name in ("AutoencoderOutlierDetector", "AutoencoderImputer"):
+            advice = (
+                "The detector's network is its estimator_ (to_onnx(detector.estimator_)), "
+                "without the detector's score; the imputer is not exported."
+            )
+        else:
+            advice = (
+                "For scikit-learn estimators and Pipelines use skl2onnx.to_onnx, after "
+                "skae.onnx.register_converters() if they hold skae steps."
+            )
+        raise TypeError(f"to_onnx exports skae's autoencoders ({names}); got {name}. {advice}")
     if method not in METHODS:
         raise ValueError(
             f"method must be one of {sorted(METHODS)}; got {method!r}. "

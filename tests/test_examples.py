@@ -12,7 +12,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 #: Extra arguments per script (default: ``--quick``); ``{out}`` becomes a PNG in tmp_path.
 ARGS = {
-    "compare_pca_digits.py": ["--components", "2", "--max-iter", "5", "--figures", "figures"],
+    "compare_pca_digits.py": ["--quick", "--figures", "figures"],
     "denoise_digits.py": ["--quick", "--out", "{out}"],
     "vae_sample_digits.py": ["--quick", "--out", "{out}"],
     "features_gridsearch.py": ["--quick"],

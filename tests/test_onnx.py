@@ -154,8 +154,17 @@ def test_bad_method_raises_value_error(digits):
 
 
 def test_not_a_skae_estimator_raises_type_error():
-    with pytest.raises(TypeError, match="exports skae estimators.*got StandardScaler"):
+    with pytest.raises(TypeError, match="exports skae's autoencoders.*got StandardScaler"):
         to_onnx(StandardScaler().fit(np.eye(3)))
+
+
+def test_detector_and_imputer_raise_type_error_naming_what_exports():
+    from skae import AutoencoderImputer, AutoencoderOutlierDetector
+
+    with pytest.raises(TypeError, match=r"to_onnx\(detector.estimator_\)"):
+        to_onnx(AutoencoderOutlierDetector())
+    with pytest.raises(TypeError, match="the imputer is not exported"):
+        to_onnx(AutoencoderImputer())
 
 
 def test_opset_the_exporter_cannot_reach_raises_with_skae_message_only(digits, caplog):
