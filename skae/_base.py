@@ -41,7 +41,6 @@ from ._optim import (
     AUTO_BATCHES,
     LINEAR_PATH_STEP,
     MIN_LEARNING_RATE_FRACTION,
-    adam_eps,
     auto_learning_rate,
     copy_optimizer,
     make_optimizer,
@@ -75,7 +74,7 @@ from ._validation import (
     check_float32_range,
     check_loss_range,
     check_same_namespace,
-    check_unchanged_loss,
+    check_unchanged_params,
     detached_input,
     float_dtypes,
     namespace_mean,
@@ -202,14 +201,15 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     def _training_loss(self, module, generator):
         """``batch_loss(x) -> 0-d tensor`` for the engine: the mean over the
-        batch of the reconstruction loss named by ``loss``."""
+        batch of the reconstruction loss named by ``loss``, divided by the
+        module's ``loss_scale`` (the engine multiplies it back)."""
         reconstruction = RECONSTRUCTION_LOSSES[self.loss][0]
         if folded := self._fold_input_scale and module.folded_loss(reconstruction):
             return lambda x: folded(x)[0]
-        total = BATCH_TOTALS[reconstruction]
+        total, scale = BATCH_TOTALS[reconstruction], getattr(module, "loss_scale", 1.0)
 
         def batch_loss(x):
-            return total(module(x), x) / x.shape[0]
+            return total(module(x), x) / (x.shape[0] * scale)
 
         return batch_loss
 
@@ -416,7 +416,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """A newly built module, or a copy of ``module_`` to continue from."""
         if fresh:
             return self._seeded_module(n_features, draw_seed(rng)).to(device)
-        check_unchanged_loss(self, self._build_params_.get("loss"))
+        check_unchanged_params(self, ("loss",))
         return copy_module(self.module_, device)
 
     def _validation_score(self, module, X_val):
@@ -556,6 +556,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 stop_early=stop_early,
                 on_epoch=lambda loss, score: report(loss, score, _engine.learning_rate(optimizer)),
                 shard=shard,
+                loss_scale=getattr(module, "loss_scale", 1.0),
                 scheduler=setup.scheduler,
                 min_learning_rate=min_learning_rate(
                     setup.scheduler, setup.learning_rate, self._min_learning_rate_fraction
@@ -587,15 +588,13 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             warnings.warn("Training interrupted by user.", UserWarning, stacklevel=4)
 
     def _new_optimizer(self, module, device, rate):
-        """The optimiser named by the ``optimizer`` parameter, for ``module``
-        (Adam's epsilon as large as its gradients: :func:`adam_eps`)."""
+        """The optimiser named by the ``optimizer`` parameter, for ``module``."""
         return make_optimizer(
             self.optimizer,
             module.parameters(),
             learning_rate=rate,
             weight_decay=self.weight_decay,
             device=device,
-            eps=adam_eps(getattr(module, "gradient_scale", 1.0)),
         )
 
     # ------------------------------------------------------------ inference

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ._base import Activation
-from ._mlp import BaseMLPAutoencoder
+from ._mlp import BaseMLPAutoencoder, penalty_weight
 from ._validation import Interval
 
 
@@ -285,4 +285,4 @@ class ContractiveAutoencoder(BaseMLPAutoencoder):
         gate = getattr(module, "encoder_gate", None)
         if gate is not None:  # the Jacobian of what the non-linear path adds to the code
             norm = gate.square() * norm
-        return self.contraction_weight * norm
+        return penalty_weight(self.contraction_weight, module) * norm

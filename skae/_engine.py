@@ -310,7 +310,8 @@ def train(module, batch_loss, X, *, batch_size, device, shard=None, **kwargs):
         the no-improvement stop); ``min_learning_rate`` (with
         ``stop_early``, stop below it); ``score_start`` (with
         ``validation_score``, the starting weights are the best until an
-        epoch beats them).
+        epoch beats them); ``loss_scale`` (what ``batch_loss`` is multiplied
+        by to be reported: :attr:`skae.nn.EncoderDecoder.loss_scale`).
     """
     X = as_rows(X)
     with cpu_threads_for(step_flops(module, batch_size), device):
@@ -365,6 +366,7 @@ def train_epochs(
     scheduler=None,
     min_learning_rate=0.0,
     score_start=False,
+    loss_scale=1.0,
 ):
     """The loop of :func:`train` (which documents the parameters), on a row
     source ``X``: epochs until a stop, then the best weights restored."""
@@ -383,7 +385,8 @@ def train_epochs(
                 generator=generator,
                 device=device,
                 shard=shard,
-            ).item()
+            )
+            loss = loss.item() * loss_scale  # in double: X's units can pass float32's range
             reason = _record_epoch(run, module, epoch, loss, validation_score, tol, shard, device)
             if reason is not None:  # non-finite: the best weights are not restored
                 run.history.stop_reason = reason

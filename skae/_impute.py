@@ -25,6 +25,7 @@ from ._validation import (
     StrOptions,
     _check_feature_names_in,
     _get_mask,
+    check_unchanged_params,
     is_scalar_nan,
     positive_ints,
     validate_aside,
@@ -427,19 +428,6 @@ class AutoencoderImputer(BaseAutoencoder):
         nan = is_scalar_nan(self.missing_values)
         return {"dtype": FLOAT_DTYPES, "ensure_all_finite": "allow-nan" if nan else True}
 
-    def _check_fitted_data_settings(self):
-        """A warm start or ``partial_fit`` keeps the statistics, the empty
-        columns and the network of the fit: refuse a marker or an empty-column
-        rule changed since (they would silently not apply)."""
-        for name in ("missing_values", "keep_empty_features"):
-            built, now = self._build_params_[name], getattr(self, name)
-            if not (built == now or is_scalar_nan(built) and is_scalar_nan(now)):
-                raise ValueError(
-                    f"AutoencoderImputer: {name}={now!r} was set after the fit with "
-                    f"{name}={built!r}; a warm start or partial_fit keeps what that fit "
-                    "learnt. Fit with warm_start=False to use the new value."
-                )
-
     def _with_nan_marker(self, X, mask):
         """X with NaN at the missing entries (X itself when NaN is the marker)."""
         if is_scalar_nan(self.missing_values) or not mask.any():
@@ -452,7 +440,7 @@ class AutoencoderImputer(BaseAutoencoder):
         X, attributes = validate_aside(self, X, reset=reset, **self._check_params())
         self._hidden_sizes(X.shape[1])
         if not reset:
-            self._check_fitted_data_settings()
+            check_unchanged_params(self, ("missing_values", "keep_empty_features"))
         if early_stopping and X.shape[0] < 2:
             raise ValueError(
                 f"early_stopping=True needs at least 2 samples to hold out a validation "

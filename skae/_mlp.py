@@ -14,6 +14,14 @@ from .nn import AutoencoderModule
 __all__ = ["BaseMLPAutoencoder"]
 
 
+def penalty_weight(weight, module):
+    """A penalty's ``weight`` in the training loss's units (the layers': the
+    reconstruction is divided by ``module.loss_scale``, and so is the
+    penalty, which keeps its weight against it), at most 1e30 (float32 holds
+    it; data near float32's smallest numbers)."""
+    return min(weight / getattr(module, "loss_scale", 1.0), 1e30)
+
+
 class BaseMLPAutoencoder(BaseAutoencoder):
     """The MLP family: hidden layers mirrored in the decoder, tied weights, a
     corruption of the training input, a penalty on the code and greedy
@@ -68,7 +76,7 @@ class BaseMLPAutoencoder(BaseAutoencoder):
         error); ``penalize=False`` leaves out :meth:`_penalty`.
         """
         reconstruction = reconstruction or RECONSTRUCTION_LOSSES[self.loss][0]
-        total = BATCH_TOTALS[reconstruction]
+        total, scale = BATCH_TOTALS[reconstruction], module.loss_scale  # the engine's factor
         folded = self._fold_input_scale and module.folded_loss(reconstruction)
 
         def batch_loss(x):
@@ -78,7 +86,7 @@ class BaseMLPAutoencoder(BaseAutoencoder):
                 loss, nonlinear_code = folded(x, self._corrupt(x, generator))
             else:
                 code, nonlinear_code = module.encode_parts(self._corrupt(x, generator))
-                loss = total(module.output(code), x) / x.shape[0]
+                loss = total(module.output(code), x) / (x.shape[0] * scale)
             penalty = self._penalty(module, x, nonlinear_code) if penalize else None
             return loss if penalty is None else loss + penalty
 

@@ -104,19 +104,9 @@ def shortened_steps(optimizer, parameters, fraction):
             handle.remove()
 
 
-#: Adam's epsilon (torch's default) for gradients at unit scale.
+#: Adam's epsilon (torch's default): the training loss is in the layers'
+#: units (:class:`skae.nn.FoldedLoss`), its gradients at unit scale.
 ADAM_EPS = 1e-8
-
-#: The least factor :func:`adam_eps` applies: below it, the float32 moments of
-#: gradients that small would underflow.
-MIN_GRADIENT_SCALE = 1e-12
-
-
-def adam_eps(gradient_scale):
-    """Adam's epsilon for gradients ``gradient_scale`` times those at unit
-    scale. Adam's step is the same for gradients of any scale but for its
-    epsilon; scaled alike, data of any scale trains alike."""
-    return ADAM_EPS * max(float(gradient_scale), MIN_GRADIENT_SCALE)
 
 
 def make_optimizer(name, params, *, learning_rate, weight_decay, device, eps=ADAM_EPS):

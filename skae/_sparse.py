@@ -14,7 +14,7 @@ from sklearn.exceptions import ConvergenceWarning
 from ._activations import NEGATIVE_GRADIENT_SLOPE, LeakyGradientReLU
 from ._base import Activation
 from ._losses import SPARSITY_PENALTIES
-from ._mlp import BaseMLPAutoencoder
+from ._mlp import BaseMLPAutoencoder, penalty_weight
 from ._validation import Interval, StrOptions
 
 #: Rows of the training data whose codes the check for an all-zero L1 code reads.
@@ -344,7 +344,8 @@ class SparseAutoencoder(BaseMLPAutoencoder):
         gate = getattr(module, "encoder_gate", None)
         if gate is not None and self.sparsity == "l1":  # what the units add to the code
             code = gate * code
-        return self.sparsity_weight * penalty(code, self.sparsity_target)
+        weight = penalty_weight(self.sparsity_weight, module)
+        return weight * penalty(code, self.sparsity_target)
 
     def _train_module(self, module, X, setup, *, incremental, **kwargs):
         """Training as every MLP autoencoder trains, then a warning when an L1

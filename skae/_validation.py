@@ -51,7 +51,7 @@ __all__ = [
     "check_float32_range",
     "check_loss_range",
     "check_same_namespace",
-    "check_unchanged_loss",
+    "check_unchanged_params",
     "detached_input",
     "float_dtypes",
     "is_scalar_nan",
@@ -98,16 +98,20 @@ def check_loss_range(loss, X):
         )
 
 
-def check_unchanged_loss(estimator, built):
-    """A warm start or ``partial_fit`` continues the network built for the
-    loss ``built`` (None: the estimator has no ``loss``): refuse another."""
-    if built is not None and estimator.loss != built:
-        raise ValueError(
-            f"{type(estimator).__name__}: loss={estimator.loss!r} was set after the "
-            f"network was built and trained for loss={built!r}; a warm start or "
-            "partial_fit continues that network. Fit with warm_start=False to train "
-            "for the new loss."
-        )
+def check_unchanged_params(estimator, names):
+    """A warm start or ``partial_fit`` continues what the fit built from the
+    parameters ``names`` (the network for its ``loss``, the imputer's column
+    statistics for its marker): refuse any of them changed since."""
+    for name in names:
+        if name not in estimator._build_params_:
+            continue
+        was, now = estimator._build_params_[name], getattr(estimator, name)
+        if not (was == now or is_scalar_nan(was) and is_scalar_nan(now)):
+            raise ValueError(
+                f"{type(estimator).__name__}: {name}={now!r} was set after the fit with "
+                f"{name}={was!r}; a warm start or partial_fit continues what that fit "
+                "built. Fit with warm_start=False to use the new value."
+            )
 
 
 def check_float32_range(X):

@@ -176,10 +176,10 @@ class EncoderDecoder(nn.Module):
         return isinstance(self.output_activation, nn.Identity)
 
     @property
-    def gradient_scale(self):
-        """How much larger the training loss's gradients are than at unit
-        scale: a squared error in X's units is ``input_scale**2`` times the
-        same error in the layers' units."""
+    def loss_scale(self):
+        """What the training loss (in the layers' units: :class:`FoldedLoss`)
+        is multiplied by to be reported in X's units: a squared error in X's
+        units is ``input_scale**2`` times the same error in the layers'."""
         return float(self.input_scale) ** 2
 
     def set_input_scale(self, value):
@@ -309,22 +309,29 @@ def _one_hidden_layer(layers):
     return None if rest else tuple(parts)
 
 
+#: Below this input scale a corrupted batch is scored in X's units: absolute
+#: noise (the denoising model's ``noise_level``) on data that small would square
+#: past float32 in the layers' units.
+UNFOLDED_NOISE_SCALE = 1e-10
+
+
 class FoldedLoss:
     """``loss(x, x_in=None) -> (mean loss, nonlinear_code)``: the mean over the
-    batch of ``total(module.output(code of x_in), x)`` and the non-linear
-    path's code, computed in the layers' units.
+    batch of ``total(module.output(code of x_in), x)`` in the layers' units
+    (divided by ``s^2``, the module's :attr:`~EncoderDecoder.loss_scale`) and
+    the non-linear path's code. The optimiser steps on this loss, whose
+    gradients have the same size at every data scale (as SGD's rate, weight
+    decay and Adam's epsilon assume); the engine reports it times ``s^2``.
 
-    With ``u = x / s`` (``s`` the module's input scale), the reconstruction in
-    the data's units is ``s D(E(u))``, where the code scale multiplied on the
-    way out of the encoder is divided on the way into the decoder, so that
-    ``total(s D(E(u)), x) = s^2 total(D(E(u)), u)`` for a homogeneous total.
-    The step then runs neither the code scale's two operations (a module with a
-    linear path has one) nor the output's product with ``s``, and the mean's
-    division takes the factor ``s^2``: the same loss and gradients, up to
-    rounding, in up to three operations (and their backward) fewer per step.
-    With a corruption ``x_in`` of ``x`` (in the data's units) the step runs
-    unfolded, in the data's units: noise far larger than ``s`` (absolute noise
-    on tiny data) would overflow the square in the layers' units.
+    With ``u = x / s``, the reconstruction in the data's units is
+    ``s D(E(u))`` (the code scale multiplied on the way out of the encoder is
+    divided on the way in to the decoder), so ``total(s D(E(u)), x) = s^2
+    total(D(E(u)), u)`` for a homogeneous total: the step runs neither the code
+    scale's operations nor the output's product with ``s``. A corruption
+    ``x_in`` of ``x`` (in the data's units) is folded alike, but for ``s``
+    below :data:`UNFOLDED_NOISE_SCALE`, where the step runs in the data's
+    units and is then divided by ``s^2``: noise far larger than ``s``
+    (absolute noise on tiny data) would overflow the square in the layers'.
     """
 
     def __init__(self, module, total, scale):
@@ -332,20 +339,23 @@ class FoldedLoss:
         self.scale = None if scale == 1.0 else scale
 
     def __call__(self, x, x_in=None):
-        module = self.module
+        module, scale = self.module, self.scale
         corrupted = x_in is not None and x_in is not x
-        if self.scale is not None and corrupted:
+        if scale is not None and corrupted and scale < UNFOLDED_NOISE_SCALE:
             code, nonlinear = module.encode_parts(x_in)
-            return self.total(module.output(code), x) / x.shape[0], nonlinear
-        u = x if self.scale is None else x / self.scale
-        code, nonlinear = module.embed_parts(x_in if corrupted else u)
-        loss = self.total(module.decode_layers(code), u)
-        if self.scale is None:
-            return loss / x.shape[0], nonlinear
-        factor = self.scale * (self.scale / x.shape[0])  # a Python float: a double
-        if factor < 1e30:  # one product; a float32 factor overflows above ~3e38
-            return loss * factor, nonlinear
-        return loss * self.scale * (self.scale / x.shape[0]), nonlinear
+            loss = self.total(module.output(code), x)  # in X's units
+            factor = 1.0 / (scale * scale * x.shape[0])  # a Python float: a double
+            if factor < 1e30:  # one product; float32 holds the factor
+                return loss * factor, nonlinear
+            # noise far larger than s can square past float32 in the layers'
+            # units: the loss is held at 1e30 (no step; the epoch's sum stays
+            # finite), not inf
+            loss = loss * (1.0 / scale) * (1.0 / (scale * x.shape[0]))
+            return loss.clamp(max=1e30), nonlinear
+        u = x if scale is None else x / scale
+        u_in = x_in if not corrupted or scale is None else x_in / scale
+        code, nonlinear = module.embed_parts(u_in if corrupted else u)
+        return self.total(module.decode_layers(code), u) / x.shape[0], nonlinear
 
 
 class Shallow(EncoderDecoder):
@@ -453,8 +463,8 @@ class VariationalModule(EncoderDecoder):
     """
 
     #: The Gaussian likelihood divides by the batch's own variance (and the
-    #: Bernoulli's data is unscaled): its gradients do not grow with the data.
-    gradient_scale = 1.0
+    #: Bernoulli's data is unscaled): its loss is the same at every data scale.
+    loss_scale = 1.0
 
     def __init__(
         self,
