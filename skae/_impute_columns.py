@@ -65,10 +65,13 @@ def standardizing_scales(stds, ranges):
     deviations, at least ``_RANGE_FLOOR`` times the column's range (a
     column that is nearly constant but for rare large values, as an
     image's border pixel, would else weigh hundreds of times more than the
-    others in the loss), and 1 where a column is constant or empty."""
+    others in the loss), and 1 where a column is constant (its range 0) or
+    empty. A column of any other scale keeps it, down to float32's smallest
+    normal number (a floor at its square root had left columns in units of
+    1e-20 unscaled, and their fills 1e17 times too large)."""
     scales = np.fmax(stds, _RANGE_FLOOR * ranges)
-    tiny = np.finfo(np.float32).tiny
-    return np.where(np.isfinite(scales) & (scales > np.sqrt(tiny)), scales, 1.0)
+    usable = np.isfinite(scales) & (ranges > 0) & (scales > np.finfo(np.float32).tiny)
+    return np.where(usable, scales, 1.0)
 
 
 def fixed_indicator(features, n_features, missing_values):

@@ -399,8 +399,9 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
             noise = float(parts[:, 0].mean()) / X.shape[1]
         else:
             noise = satterthwaite_variance(kept)
-        # floored at float32's tiny: the scores divide by it in X's dtype
-        noise = max(noise, float(np.finfo(np.float32).tiny))
+        # floored at X's dtype's tiny (the scores divide by it in that dtype):
+        # float64 data near 1e-20 has residuals far below float32's
+        noise = max(noise, float(np.finfo(X.dtype).tiny))
         return -0.5 * (parts[:, 0] / noise + parts[:, 1]), noise
 
     def score_samples(self, X: ArrayLike) -> np.ndarray:

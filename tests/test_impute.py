@@ -367,6 +367,18 @@ def test_transform_makes_one_plain_pass_where_a_group_hides_more_than_training(
     assert_array_equal(column_groups(n_features, hide_fraction), np.full(n_features, -1))
 
 
+def test_imputer_fills_alike_in_any_units():
+    # columns in units of 1e-20 were left unscaled (the least scale was
+    # float32's tiny's square root), and their fills came out 1e17 times the data
+    X, X_missing = low_rank(n_features=6)
+    missing = np.isnan(X_missing)
+    errors = {}
+    for unit in (1.0, 1e-20):
+        filled = quiet_fit_transform(fast(), X_missing * unit)
+        errors[unit] = np.sqrt(np.mean((filled - X * unit)[missing] ** 2)) / unit
+    assert errors[1e-20] == pytest.approx(errors[1.0], rel=0.02)
+
+
 def test_imputer_fills_two_nearly_equal_columns_from_each_other():
     # each row's one observed value says what the other is (the passes over
     # two groups had hidden it, and their mean fell half-way to the column

@@ -488,3 +488,18 @@ def test_outlier_detector_refuses_too_few_rows_for_the_folds():
     X = np.random.default_rng(0).normal(size=(9, 4))
     with pytest.raises(ValueError, match=r"cv=5 needs at least 10 samples .* n_samples=9"):
         AutoencoderOutlierDetector(cv=5).fit(X)
+
+
+def test_density_score_of_tiny_float64_data_keeps_its_residual_term():
+    # rows on a plane, outliers off it, in units of 1e-20: the residual's
+    # variance (near 1e-43) was floored at float32's tiny, 6e4 times too
+    # large, and the outliers scored as inliers (ROC AUC 0.47 against 1.0)
+    rng = np.random.default_rng(0)
+    W = rng.normal(size=(2, 8))
+    X = rng.normal(size=(200, 2)) @ W + 0.05 * rng.normal(size=(200, 8))
+    X_new = np.r_[rng.normal(size=(100, 2)) @ W, rng.normal(size=(20, 8)) * 2]
+    y = np.r_[np.ones(100), -np.ones(20)]
+    for unit in (1.0, 1e-20):
+        detector = AutoencoderOutlierDetector(random_state=0).fit(X * unit)
+        assert detector.noise_variance_ == pytest.approx(1.86e-3 * unit**2, rel=0.1)
+        assert roc_auc_score(y, detector.score_samples(X_new * unit)) > 0.99
