@@ -64,9 +64,9 @@ class AutoencoderImputer(BaseAutoencoder):
     that many fixed groups, and each pass also hides the observed entries
     of one group, so that the network sees rows about as thin as in
     training (on the benchmark, 8 passes fill digits better than 4 or one
-    pass of the whole row). Where a group would hold ``hide_fraction`` of
-    the columns or more (fewer than about ``1 / hide_fraction`` columns),
-    one plain pass fills them instead: hiding a group would hide more than
+    pass of the whole row). For at most ``1 / hide_fraction`` columns, where
+    one column is ``hide_fraction`` of them or more, one plain pass fills
+    them instead: hiding a group would hide more than
     training does, often a row's only observed value. A row with every
     value missing has nothing to restore from: it gets the column means
     (``statistics_``).

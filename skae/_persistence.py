@@ -48,7 +48,7 @@ from ._archive import (
     read_capped,
 )
 from ._base import BaseAutoencoder
-from ._state import STATE_VERSION, check_state, running_versions, warn_on_version_change
+from ._state import check_state, running_versions, warn_on_version_change
 
 __all__ = ["load", "save"]
 
@@ -463,7 +463,7 @@ def _from_format_1(metadata, members):
         attributes.pop(derived, None)
     optimizer = _format_1_optimizer(metadata["optimizer"], kind, members)
     state = {
-        "version": STATE_VERSION,
+        "version": 2,  # its optimiser's moments are in X's units
         "attributes": {
             **attributes,
             "module_": {"weights": weights, "aliases": metadata["aliases"]},

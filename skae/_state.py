@@ -27,7 +27,11 @@ from ._random import rng_from_state
 
 #: Bumped whenever the exported fitted state changes shape; ``_import_state``
 #: and ``skae.load`` refuse states of other versions with a message.
-STATE_VERSION = 2
+STATE_VERSION = 3
+
+#: Versions :func:`import_state` reads: before 3 the optimiser stepped on the
+#: loss in X's units, and its moments are dropped where the module scales X.
+READABLE_STATE_VERSIONS = (2, STATE_VERSION)
 
 #: The packages whose versions change results; a state written under other
 #: versions loads with a warning.
@@ -287,11 +291,11 @@ def check_state(state, name):
     """What :func:`import_state` relies on, checked with clear messages
     (ValueError): the version, fitted attribute names, the required
     attributes and the form of each one in :data:`SCHEMA`."""
-    if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
+    if not isinstance(state, dict) or state.get("version") not in READABLE_STATE_VERSIONS:
         found = state.get("version") if isinstance(state, dict) else None
         raise ValueError(
             f"{name}: the saved fitted state has version {found!r}; this skae "
-            f"({skae_version()}) reads version {STATE_VERSION}."
+            f"({skae_version()}) reads versions {list(READABLE_STATE_VERSIONS)}."
         )
     attributes = state.get("attributes")
     if not isinstance(attributes, dict) or not all(map(is_fitted_name, attributes)):
@@ -318,6 +322,10 @@ def import_state(state, context):
     for key, field in SCHEMA.items():
         if key in restored:
             restored[key] = field.restore(restored[key], restored, context)
+    if state["version"] < 3 and getattr(restored["module_"], "loss_scale", 1.0) != 1.0:
+        # moments of gradients in X's units, s^2 (and s^4) times those the
+        # optimiser now takes: partial_fit starts a new one
+        restored["_optimizer_"] = None
     return restored
 
 

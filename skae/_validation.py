@@ -84,16 +84,22 @@ def value_range(X):
     return float(X.min()), float(X.max())
 
 
+#: How far beyond [0, 1] the bounded losses take values as rounding.
+UNIT_INTERVAL_SLACK = 1e-6
+
+
 def check_loss_range(loss, X):
     """Refuse a validated X (numpy, scipy.sparse or a tensor) with values
     outside [0, 1] for the losses that model values in it."""
     if loss not in UNIT_INTERVAL_LOSSES:
         return
     low, high = value_range(X)
-    if low < 0 or high > 1:
+    # a rounding's worth beyond (MinMaxScaler gives 1.0000000000000002),
+    # which training's float32 does not hold
+    if low < -UNIT_INTERVAL_SLACK or high > 1 + UNIT_INTERVAL_SLACK:
         raise ValueError(
             f"loss={loss!r} needs X in [0, 1], but X ranges over "
-            f"[{low:.4g}, {high:.4g}]. Scale X (for example with "
+            f"[{low:.10g}, {high:.10g}]. Scale X (for example with "
             "sklearn.preprocessing.MinMaxScaler) or use a Gaussian loss."
         )
 

@@ -342,16 +342,14 @@ class FoldedLoss:
         module, scale = self.module, self.scale
         corrupted = x_in is not None and x_in is not x
         if scale is not None and corrupted and scale < UNFOLDED_NOISE_SCALE:
+            # in double: the squares of differences this small fall below
+            # float32's normal numbers, and their gradients times 1 / s^2 past
+            # its largest; a loss past 1e30 (noise far larger than s) is held
+            # there (no step), so that the epoch's float32 sum stays finite
             code, nonlinear = module.encode_parts(x_in)
-            loss = self.total(module.output(code), x)  # in X's units
-            factor = 1.0 / (scale * scale * x.shape[0])  # a Python float: a double
-            if factor < 1e30:  # one product; float32 holds the factor
-                return loss * factor, nonlinear
-            # noise far larger than s can square past float32 in the layers'
-            # units: the loss is held at 1e30 (no step; the epoch's sum stays
-            # finite), not inf
-            loss = loss * (1.0 / scale) * (1.0 / (scale * x.shape[0]))
-            return loss.clamp(max=1e30), nonlinear
+            loss = self.total(module.output(code).double(), x.double())
+            loss = loss / (scale * scale * x.shape[0])
+            return loss.clamp(max=1e30).to(x.dtype), nonlinear
         u = x if scale is None else x / scale
         u_in = x_in if not corrupted or scale is None else x_in / scale
         code, nonlinear = module.embed_parts(u_in if corrupted else u)

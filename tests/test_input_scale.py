@@ -275,6 +275,28 @@ def test_folded_score_is_the_reconstruction_error_in_the_data_units(init):
     np.testing.assert_allclose(model.score_samples(X), -error, rtol=1e-10)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_denoising_model_trains_alike_on_tiny_data(dtype):
+    # a masked batch of rows near 1e-20 is scored in double: in float32 the
+    # squared differences fell below its normal numbers and the gradients
+    # times 1 / s^2 past its largest (non-finite loss in epoch 1)
+    from sklearn.datasets import load_digits
+
+    X = load_digits().data[:300] / 16
+    errors = []
+    for unit in (1.0, 1e-20):
+        Xu = (X * unit).astype(dtype)
+        est = skae.DenoisingAutoencoder(
+            n_components=4, noise="masking", max_iter=20, random_state=0, device="cpu"
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            est.fit(Xu)
+        rec = est.inverse_transform(est.transform(Xu))
+        errors.append(np.square(rec.astype(np.float64) - Xu).sum(1).mean() / unit**2)
+    assert errors[1] == pytest.approx(errors[0], rel=0.02)
+
+
 def test_absolute_noise_on_tiny_data_trains_in_the_data_units():
     """Gaussian noise of 0.1 on rows of 1.7e-21 is 6e19 times the input scale:
     squared in the layers' units it would overflow float32, so a corrupted

@@ -523,6 +523,15 @@ def test_bounded_loss_with_data_outside_unit_interval_raises(cls, loss, method, 
     check_bad_input(cls, method, state, X, ValueError, match, params=dict(loss=loss))
 
 
+@pytest.mark.parametrize("cls, loss", BOUNDED_LOSSES[:1] + BOUNDED_LOSSES[2:3])
+def test_bounded_loss_takes_min_max_scaler_rounding(cls, loss):
+    # MinMaxScaler's output reaches 1.0000000000000002: rounding, not data
+    X = np.array(X_GOOD)
+    X[0, 0] = 1 + 2.220446049250313e-16
+    est = make(cls, loss=loss).fit(X)
+    assert np.all(np.isfinite(est.score_samples(X)))
+
+
 def test_log_likelihood_of_data_outside_unit_interval_raises():
     est = fitted(VariationalAutoencoder, loss="bernoulli")
     with pytest.raises(ValueError, match=r"loss='bernoulli' needs X in \[0, 1\]"):

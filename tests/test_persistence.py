@@ -1008,3 +1008,24 @@ def test_tied_weights_share_storage_after_unpickling(Estimator, digits_X):
     for e, d in zip(encoders, reversed(decoders), strict=True):
         assert d.weight is e.weight and d.weight.data_ptr() == e.weight.data_ptr()
     np.testing.assert_array_equal(restored.transform(X_test), tied.transform(X_test))
+
+
+def test_a_state_of_version_2_loads_without_its_optimizer_moments(data):
+    # before state version 3 the optimiser stepped on the loss in X's units:
+    # its moments are input_scale**2 (and **4) times those it takes now, and
+    # Adam's epsilon was scaled alike, so partial_fit starts a new optimiser
+    X = data[0] * 100.0  # an input scale far from 1
+    est = make("Autoencoder").fit(X)
+    state = est.__getstate__()
+    assert state["_skae_fitted_state"]["version"] == 3
+    state["_skae_fitted_state"]["version"] = 2
+    old = Autoencoder()
+    old.__setstate__(copy.deepcopy(state))
+    assert old._optimizer_ is None
+    np.testing.assert_array_equal(old.transform(X), est.transform(X))
+    old.partial_fit(X)
+    assert old._optimizer_.param_groups[0]["eps"] == 1e-8
+    state["_skae_fitted_state"]["version"] = 3  # the current version keeps it
+    current = Autoencoder()
+    current.__setstate__(state)
+    assert current._optimizer_ is not None
