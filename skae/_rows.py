@@ -17,6 +17,7 @@ scikit-learn).
 """
 
 import mmap
+import warnings
 
 import numpy as np
 import scipy.sparse as sp
@@ -275,20 +276,45 @@ def block_rows(n_features):
 SCALE_BLOCK_VALUES = 2**18
 
 
-def root_mean_square(rows):
+def root_mean_square(rows, *, centred=False):
     """The root mean square of every value of a row source (:mod:`skae._rows`;
     a sparse one's implicit zeros count), read block by block and summed in
-    float64."""
+    float64; with ``centred``, also that of the values less their column's
+    mean."""
     step = max(1, SCALE_BLOCK_VALUES // rows.n_features)
-    total = 0.0
+    total, columns = 0.0, 0.0
     for start in range(0, len(rows), step):
-        total += float(rows.take(slice(start, start + step)).double().square().sum())
-    return float(np.sqrt(total / (len(rows) * rows.n_features)))
+        block = rows.take(slice(start, start + step)).double()
+        total += float(block.square().sum())
+        columns = columns + block.sum(0) if centred else 0.0
+    n_values = len(rows) * rows.n_features
+    rms = float(np.sqrt(total / n_values))
+    if not centred:
+        return rms
+    means_square = float((columns / len(rows)).square().sum()) * len(rows)
+    return rms, float(np.sqrt(max(total - means_square, 0.0) / n_values))
+
+
+#: A warning when the training rows' root mean square is this many times
+#: their spread about the column means (a constant offset of 10 spreads).
+OFFSET_WARNING_RATIO = 10.0
 
 
 def input_scale(rows):
     """The scale the layers see the training rows at (``module.input_scale``):
     their root mean square, or 1 when that is 0 or below float32's smallest
-    normal number."""
-    rms = root_mean_square(rows)
+    normal number. Rows far from zero against their spread warn: divided by
+    their root mean square they barely vary, and the non-linear layers,
+    which see them uncentred, learn little beside PCA's start."""
+    rms, spread = root_mean_square(rows, centred=True)
+    if rms > OFFSET_WARNING_RATIO * spread:
+        warnings.warn(
+            f"X is far from zero against its spread: its root mean square is "
+            f"{rms / max(spread, np.finfo(float).tiny):.3g} times its standard deviation "
+            "about the column means, and the non-linear layers, which see X divided "
+            "by the former, barely learn (the fit stays near PCA). Centre X first, "
+            "for example with sklearn.preprocessing.StandardScaler(with_std=False).",
+            UserWarning,
+            stacklevel=6,
+        )
     return rms if rms >= np.finfo(np.float32).tiny else 1.0
