@@ -13,6 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from sklearn import get_config
+from sklearn.utils import _safe_indexing
 from sklearn.utils._array_api import (
     _is_numpy_namespace,
     _is_xp_namespace,
@@ -46,6 +47,7 @@ __all__ = [
     "_check_feature_names_in",
     "_fit_context",
     "_get_mask",
+    "_safe_indexing",
     "array_namespace",
     "canonical_csr",
     "check_float32_range",

@@ -93,7 +93,12 @@ class VariationalAutoencoder(BaseAutoencoder):
         Bernoulli (a logistic output; X in [0, 1], as in Kingma & Welling).
     beta : float, default=1.0
         Weight of the KL term in the training loss (beta-VAE, Higgins et al.,
-        2017). ``score_samples`` always reports the ELBO (beta = 1).
+        2017). ``score_samples`` always reports the ELBO (beta = 1). Early
+        stopping keeps the epoch whose posterior means reconstruct the
+        held-out rows best, the PCA start included; a large ``beta`` trades
+        reconstruction for a code near the prior, and such epochs rarely beat
+        the start (``best_epoch_ = 0``): pass ``early_stopping=False`` to
+        train for ``max_iter`` epochs under it.
     optimizer : {"adam", "adamw", "sgd"}, default="adam"
         Optimiser; "sgd" uses Nesterov momentum 0.9.
     learning_rate : float or "auto", default="auto"
@@ -367,11 +372,14 @@ class VariationalAutoencoder(BaseAutoencoder):
         return -(nll + gaussian_kl(mu, log_var))
 
     def score_samples(self, X: ArrayLike) -> np.ndarray:
-        """Per-sample evidence lower bound (ELBO), in nats.
+        """Per-sample evidence lower bound (ELBO) at the posterior mean, in nats.
 
         The reconstruction term is evaluated at the posterior mean (z = mu),
         which makes the score deterministic and independent of the other rows;
-        the KL term is exact.
+        the KL term is exact. At z = mu the reconstruction term is the
+        decoder's best guess rather than its expectation over the posterior,
+        so this plug-in score is not a bound on log p(x): it can exceed
+        :meth:`log_likelihood`'s estimate.
 
         Parameters
         ----------
@@ -396,11 +404,12 @@ class VariationalAutoencoder(BaseAutoencoder):
         Draws ``n_importance_samples`` codes z_k from the posterior q(z|x) of
         each row and returns ``log mean_k p(x|z_k) p(z_k) / q(z_k|x)``, the
         importance-weighted bound of Burda et al. (2016): in expectation a
-        lower bound on log p(x), never looser than the ELBO and tightening
-        towards log p(x) as ``n_importance_samples`` grows (one sample is the
-        single-sample ELBO). This is how published VAE likelihoods are
-        estimated (5,000 samples in Burda et al.); :meth:`score_samples` is
-        the cheaper, deterministic ELBO at the posterior mean.
+        lower bound on log p(x), never looser than the (sampled) ELBO and
+        tightening towards log p(x) as ``n_importance_samples`` grows (one
+        sample is the single-sample ELBO). This is how published VAE
+        likelihoods are estimated (5,000 samples in Burda et al.);
+        :meth:`score_samples` is the cheaper, deterministic plug-in ELBO at the
+        posterior mean, which is no bound and can lie above this estimate.
 
         With the Gaussian likelihood it is a log-density in X's units. With
         ``loss="bernoulli"`` it is a log-probability only for X of 0s and 1s;

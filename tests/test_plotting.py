@@ -1,6 +1,7 @@
 """The Display objects of skae.plotting: what each draws, and the missing-matplotlib error."""
 
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -202,6 +203,16 @@ def test_latent_space_display_continuous_target_gets_colorbar(plt, fitted, digit
     assert len(display.figure_.axes) == 2  # the scatter and the colorbar
 
 
+def test_latent_space_display_integer_target_with_many_values_gets_colorbar(plt, fitted, digits):
+    # an integer target is continuous too when it has many values (it got a
+    # legend of every one of them)
+    X, _ = digits
+    target = (X.sum(axis=1) * 10).astype(int)
+    assert len(np.unique(target)) > 20
+    display = LatentSpaceDisplay.from_estimator(fitted, X, target)
+    assert display.legend_ is None and display.colorbar_ is not None
+
+
 def test_latent_space_display_without_labels(plt, fitted, digits):
     display = LatentSpaceDisplay.from_estimator(fitted, digits[0])
 
@@ -269,6 +280,34 @@ def test_reconstruction_display_infers_square_image_shape(plt, fitted, digits):
     assert display.images_[0, 0].get_array().shape == (8, 8)
     with pytest.raises(ValueError, match="image_shape"):
         ReconstructionDisplay.from_estimator(fitted, digits[0], image_shape=(4, 8))
+
+
+def test_reconstruction_display_takes_frames_and_sparse_rows(plt, fitted, digits):
+    # the rows reach the estimator as given: a frame with its column names
+    # (no feature-name warning), a sparse matrix (it raised IndexError)
+    import scipy.sparse as sp
+
+    pd = pytest.importorskip("pandas")
+    X = digits[0]
+    frame = pd.DataFrame(X, columns=[f"p{i}" for i in range(X.shape[1])])
+    named = tiny().fit(frame)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        display = ReconstructionDisplay.from_estimator(named, frame, n_images=3)
+    assert_allclose(display.images_[0, 1].get_array(), X[1].reshape(8, 8))
+    display = ReconstructionDisplay.from_estimator(fitted, sp.csr_matrix(X), n_images=3)
+    assert_allclose(display.images_[0, 2].get_array(), X[2].reshape(8, 8))
+
+
+def test_reconstruction_display_refuses_several_channels_by_name(plt, digits):
+    from skae import ConvolutionalAutoencoder
+
+    est = ConvolutionalAutoencoder(n_components=2, image_shape=(4, 4, 4), max_iter=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(digits[0])
+    with pytest.raises(ValueError, match="one-channel images; these have 4 channels"):
+        ReconstructionDisplay.from_estimator(est, digits[0])
 
 
 def test_reconstruction_display_plot_on_given_axes(plt, digits):

@@ -184,7 +184,7 @@ class LatentSpaceDisplay:
             raise ValueError(f"y has {len(y)} entries but there are {len(codes)} codes.")
         if y is None:
             self.scatter_ = ax.scatter(*codes.T, **scatter_kwargs)
-        elif y.dtype.kind == "f" and len(np.unique(y)) > MAX_LEGEND_CLASSES:
+        elif y.dtype.kind in "iuf" and len(np.unique(y)) > MAX_LEGEND_CLASSES:
             self.scatter_ = ax.scatter(*codes.T, c=y, cmap=cmap or "viridis", **scatter_kwargs)
             self.colorbar_ = ax.figure.colorbar(self.scatter_, ax=ax)
         else:

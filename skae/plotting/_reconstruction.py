@@ -7,9 +7,11 @@ from numbers import Integral
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator
 
+from .._validation import _safe_indexing
 from ._common import (
     Axes,
     Colormap,
@@ -26,6 +28,11 @@ def _image_shape(image_shape: Sequence[int], n_features: int) -> tuple[int, ...]
     shape = tuple(int(s) for s in image_shape)
     if len(shape) == 3 and shape[0] == 1:
         shape = shape[1:]
+    if len(shape) == 3 and shape[1] * shape[2] * shape[0] == n_features:
+        raise ValueError(
+            f"ReconstructionDisplay draws one-channel images; these have {shape[0]} "
+            f"channels (image_shape {tuple(image_shape)})."
+        )
     if len(shape) != 2 or shape[0] * shape[1] != n_features:
         raise ValueError(
             f"image_shape must be (height, width) with height * width == n_features "
@@ -269,13 +276,16 @@ class ReconstructionDisplay:
         check_matplotlib_support(f"{cls.__name__}.from_estimator")
         if not isinstance(n_images, Integral) or n_images < 1:
             raise ValueError(f"n_images must be a positive integer; got {n_images!r}.")
-        originals = np.asarray(X)[:n_images]
+        # the first rows as they are (a frame keeps its column names, a
+        # sparse matrix its format), for the estimator; dense, for drawing
+        rows = _safe_indexing(X, slice(0, n_images))
+        originals = rows.toarray() if sp.issparse(rows) else np.asarray(rows)
         n_features = originals.shape[1]
         if image_shape is None:
             image_shape = getattr(estimator, "image_shape", None)
         if image_shape is None:
             image_shape = _square_shape(n_features)
-        reconstructions = estimator.inverse_transform(estimator.transform(originals))
+        reconstructions = estimator.inverse_transform(estimator.transform(rows))
         display = cls(
             [originals, np.asarray(reconstructions)],
             image_shape=image_shape,
