@@ -199,6 +199,9 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     #: same losses, fewer operations); False: through the module's entry points.
     _fold_input_scale = True
 
+    #: What :class:`~skae.plotting.LossCurveDisplay` calls ``-validation_scores_``.
+    _validation_label = "validation loss"
+
     def _training_loss(self, module, generator):
         """``batch_loss(x) -> 0-d tensor`` for the engine: the mean over the
         batch of the reconstruction loss named by ``loss``, divided by the

@@ -381,6 +381,8 @@ class AutoencoderImputer(BaseAutoencoder):
         settings = {"hide_fraction": self.hide_fraction, "observed_weight": self.observed_weight}
         return masked_errors(module, z, observed, draw, per_row=per_row, **settings)
 
+    _validation_label = "validation error on hidden entries"
+
     def _score_samples_batch(self, module, x, loss=None):
         """Minus each held-out row's error on its hidden entries, for early
         stopping: the mean over fixed patterns (the same at every epoch),

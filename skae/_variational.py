@@ -349,6 +349,8 @@ class VariationalAutoencoder(BaseAutoencoder):
 
         return batch_loss
 
+    _validation_label = "validation reconstruction error (posterior mean)"
+
     def _validation_score(self, module, X_val):
         """``score() -> float``: the negative reconstruction error of the
         held-out rows decoded from their posterior mean (not the ELBO)."""

@@ -126,6 +126,27 @@ def test_loss_curve_display_places_validation_after_partial_fit(plt, digits):
     assert_allclose(y[[0, 1, 2, 4, 5, 6]], -np.asarray(est.validation_scores_)[[0, 1, 2, 4, 5, 6]])
 
 
+def test_loss_curve_display_names_what_the_validation_line_measures(plt, digits):
+    # the VAE trains on the negative ELBO and stops on the held-out
+    # reconstruction error: two quantities, not one loss on two row sets;
+    # MLPRegressor's validation score is R^2
+    from sklearn.neural_network import MLPRegressor
+
+    from skae import VariationalAutoencoder
+
+    X = digits[0]
+    vae = VariationalAutoencoder(n_components=2, max_iter=3, device="cpu", random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        vae.fit(X)
+        mlp = MLPRegressor(hidden_layer_sizes=(8,), early_stopping=True, max_iter=5, random_state=0)
+        mlp.fit(X, X[:, 0])
+    labels = legend_texts(LossCurveDisplay.from_estimator(vae).ax_)
+    assert labels == ["training loss", "validation reconstruction error (posterior mean)"]
+    labels = legend_texts(LossCurveDisplay.from_estimator(mlp).ax_)
+    assert labels == ["training loss", "validation score, negated"]
+
+
 def test_loss_curve_display_marks_pretraining_phases(plt, digits):
     est = tiny(hidden_layer_sizes=(16, 8), pretraining="greedy", early_stopping=True, max_iter=3)
     est.fit(digits[0])

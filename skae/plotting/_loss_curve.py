@@ -71,8 +71,11 @@ class LossCurveDisplay:
     """Training loss per epoch of a fitted autoencoder.
 
     Draws ``loss_curve_`` and, when the estimator was fitted with
-    ``early_stopping=True``, the validation loss (the negative of
-    ``validation_scores_``, on the same scale: mean loss per sample). With
+    ``early_stopping=True``, the negative of ``validation_scores_``: for most
+    skae estimators the same loss per sample on the held-out rows; for the
+    VAE (trained on the negative ELBO) and the imputer, the held-out error
+    that early stopping judges by, a different quantity, labelled as such
+    (``validation_label``). With
     greedy pretraining, each layer's pretraining epochs and the end-to-end
     fine-tuning epochs are shaded as separate phases.
 
@@ -84,6 +87,8 @@ class LossCurveDisplay:
         Mean training loss per sample at each epoch, pretraining epochs first.
     validation_loss : array-like of shape (n_validation_epochs,), default=None
         Validation loss at each end-to-end epoch (after any pretraining).
+    validation_label : str, default="validation loss"
+        The legend's name for ``validation_loss``.
     pretraining_loss_curves : list of array-like, default=()
         The loss curve of each pretrained layer, from the input inwards; their
         epochs are the first ones of ``loss_curve``.
@@ -136,9 +141,11 @@ class LossCurveDisplay:
         validation_loss: ArrayLike | None = None,
         pretraining_loss_curves: Sequence[ArrayLike] = (),
         estimator_name: str | None = None,
+        validation_label: str = "validation loss",
     ) -> None:
         self.loss_curve = loss_curve
         self.validation_loss = validation_loss
+        self.validation_label = validation_label
         self.pretraining_loss_curves = pretraining_loss_curves
         self.estimator_name = estimator_name
 
@@ -172,7 +179,7 @@ class LossCurveDisplay:
             (self.validation_line_,) = ax.plot(
                 validation_epochs,
                 validation,
-                label="validation loss",
+                label=self.validation_label,
                 linestyle="--",
                 marker=_line_marker(len(validation)),
             )
@@ -221,10 +228,14 @@ class LossCurveDisplay:
                 "estimator (or any estimator trained by epochs, such as MLPRegressor)."
             )
         scores = getattr(estimator, "validation_scores_", None)
+        # skae names what its validation score measures; another estimator's
+        # (MLPRegressor's R^2) is drawn negated, and named so
+        label = getattr(estimator, "_validation_label", "validation score, negated")
         display = cls(
             loss_curve=estimator.loss_curve_,
             validation_loss=None if scores is None else -np.asarray(scores, dtype=float),
             pretraining_loss_curves=getattr(estimator, "pretraining_loss_curves_", None) or (),
             estimator_name=_estimator_name(estimator),
+            validation_label=label,
         )
         return display.plot(ax=ax, name=name, **kwargs)
