@@ -307,10 +307,11 @@ def input_scale(rows):
     their root mean square they barely vary, and the non-linear layers,
     which see them uncentred, learn little beside PCA's start."""
     rms, spread = root_mean_square(rows, centred=True)
-    if rms > OFFSET_WARNING_RATIO * spread:
+    # one row, or rows that do not vary, have no spread to compare with
+    if len(rows) > 1 and 0 < OFFSET_WARNING_RATIO * spread < rms:
         warnings.warn(
             f"X is far from zero against its spread: its root mean square is "
-            f"{rms / max(spread, np.finfo(float).tiny):.3g} times its standard deviation "
+            f"{rms / spread:.3g} times its standard deviation "
             "about the column means, and the non-linear layers, which see X divided "
             "by the former, barely learn (the fit stays near PCA). Centre X first, "
             "for example with sklearn.preprocessing.StandardScaler(with_std=False).",
