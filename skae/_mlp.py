@@ -19,7 +19,7 @@ def penalty_weight(weight, module):
     reconstruction is divided by ``module.loss_scale``, and so is the
     penalty, which keeps its weight against it), at most 1e30 (float32 holds
     it; data near float32's smallest numbers)."""
-    return min(weight / getattr(module, "loss_scale", 1.0), 1e30)
+    return min(weight / module.loss_scale, 1e30)
 
 
 class BaseMLPAutoencoder(BaseAutoencoder):

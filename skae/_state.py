@@ -142,10 +142,6 @@ def _mapping(value):
     return None if isinstance(value, dict) else f"must be a mapping; got {value!r}"
 
 
-def _optional_mapping(value):
-    return None if value is None else _mapping(value)
-
-
 def _device_name(value):
     return None if isinstance(value, str) else f"must be a device name; got {value!r}"
 
@@ -265,12 +261,12 @@ SCHEMA = {
     "batch_size_": _plain(_positive_int),
     "_rng_": Field(
         lambda rng: rng.bit_generator.state,
-        _optional_mapping,
+        _optional(_mapping),
         lambda saved, restored, context: None if saved is None else rng_from_state(saved),
     ),
     "_optimizer_": Field(
         lambda optimizer: None if optimizer is None else optimizer_state(optimizer),
-        _optional_mapping,
+        _optional(_mapping),
         _restore_optimizer,
     ),
 }
