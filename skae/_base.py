@@ -106,6 +106,12 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     _min_learning_rate_fraction = MIN_LEARNING_RATE_FRACTION
     #: "auto" batches: this many an epoch, at most this many rows (the "auto" rate grows with them)
     _auto_batches = AUTO_BATCHES
+    #: What shapes the network (those a class has): a warm start or
+    #: ``partial_fit`` continues the network, so it refuses any of them changed.
+    _network_params = (
+        "n_components", "hidden_layer_sizes", "activation", "tied_weights", "init", "loss",
+        "channels", "image_shape", "kernel_size", "sparsity", "sample_posterior",
+    )  # fmt: skip
 
     _parameter_constraints: dict = {
         "n_components": [Interval(Integral, 1, None, closed="left")],
@@ -419,7 +425,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """A newly built module, or a copy of ``module_`` to continue from."""
         if fresh:
             return self._seeded_module(n_features, draw_seed(rng)).to(device)
-        check_unchanged_params(self, ("loss",))
+        check_unchanged_params(self, self._network_params)
         return copy_module(self.module_, device)
 
     def _validation_score(self, module, X_val):

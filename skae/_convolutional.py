@@ -143,7 +143,9 @@ class ConvolutionalAutoencoder(BaseAutoencoder):
         with the training and validation loss. 2 also logs one line per epoch
         on the ``"skae"`` logger (on stderr when logging is not configured).
     warm_start : bool, default=False
-        Continue from the previous solution when :meth:`fit` is called again.
+        Continue from the previous solution when :meth:`fit` is called again; a
+        change since to a parameter that shapes the network (such as
+        ``n_components`` or ``loss``) is refused.
 
     Attributes
     ----------

@@ -162,7 +162,9 @@ class AutoencoderImputer(BaseAutoencoder):
     verbose : int, default=0
         Report progress every epoch when positive.
     warm_start : bool, default=False
-        Continue from the fitted weights at the next :meth:`fit`.
+        Continue from the fitted weights at the next :meth:`fit`; a change since
+        to ``hidden_layer_sizes``, ``activation`` or ``sample_posterior`` is
+        refused.
 
     Attributes
     ----------
@@ -517,8 +519,8 @@ class AutoencoderImputer(BaseAutoencoder):
             raise ValueError(
                 "AutoencoderImputer: sample_posterior=True draws from the variance the "
                 "network learns when it is fitted with sample_posterior=True; this "
-                "imputer was fitted with sample_posterior=False. Fit it again "
-                "(with warm_start=False: a warm start keeps the network it has)."
+                "imputer was fitted with sample_posterior=False. Fit it again with "
+                "warm_start=False."
             )
         both = self._apply(
             lambda module, block: torch.cat(

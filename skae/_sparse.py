@@ -156,7 +156,9 @@ class SparseAutoencoder(BaseMLPAutoencoder):
         with the training and validation loss. 2 also logs one line per epoch
         on the ``"skae"`` logger (on stderr when logging is not configured).
     warm_start : bool, default=False
-        Continue from the previous solution when :meth:`fit` is called again.
+        Continue from the previous solution when :meth:`fit` is called again; a
+        change since to a parameter that shapes the network (such as
+        ``n_components`` or ``loss``) is refused.
     tied_weights : bool, default=False
         Decoder layers use the transposed weights of their encoder mirrors.
     pretraining : {None, "greedy"}, default=None

@@ -145,11 +145,19 @@ def test_a_column_without_observed_values_is_skipped_with_a_warning():
 
 
 @pytest.mark.parametrize(
-    "change", [dict(missing_values=-1.0), dict(keep_empty_features=True)], ids=repr
+    "change",
+    [
+        dict(missing_values=-1.0),
+        dict(keep_empty_features=True),
+        dict(hidden_layer_sizes=(3,)),
+        dict(activation="tanh"),
+        dict(sample_posterior=True),
+    ],
+    ids=repr,
 )
-def test_warm_start_refuses_data_settings_changed_since_fit(change):
-    # the statistics, empty columns and network of the fit stay: a new marker
-    # or empty-column rule would silently not apply
+def test_warm_start_refuses_settings_changed_since_fit(change):
+    # the statistics, empty columns and network of the fit stay: a new marker,
+    # empty-column rule or network shape would silently not apply
     _, X_missing = low_rank(n_features=5)
     imputer = fast(max_iter=2, warm_start=True)
     quiet_fit_transform(imputer, X_missing)

@@ -107,9 +107,12 @@ def test_unseeded_draws_leave_the_global_random_state_alone():
 
 def test_a_warm_start_cannot_add_the_variance_head():
     _, X_missing = copies_and_noise(200)
+    # the fit refuses the new setting, and transform cannot draw without the head
     imputer = quiet_fit(fast(sample_posterior=False, warm_start=True), X_missing)
-    quiet_fit(imputer.set_params(sample_posterior=True), X_missing)
-    with pytest.raises(ValueError, match="warm_start=False"):
+    imputer.set_params(sample_posterior=True)
+    with pytest.raises(ValueError, match="sample_posterior=True was set after the fit"):
+        quiet_fit(imputer, X_missing)
+    with pytest.raises(ValueError, match="Fit it again with warm_start=False"):
         imputer.transform(X_missing)
 
 

@@ -558,6 +558,37 @@ def test_loss_set_after_fit_acts_at_the_next_fit_only(cls, loss):
     assert not np.allclose(est.score_samples(X), scores)
 
 
+NETWORK_CHANGES = [
+    *[(cls, "n_components", 2) for cls in ESTIMATORS],
+    *[(cls, "activation", "tanh") for cls in ESTIMATORS],
+    *[(cls, "init", "random") for cls in ESTIMATORS],
+    *[(cls, "hidden_layer_sizes", (5,)) for cls in MLP_ESTIMATORS],
+    *[(cls, "tied_weights", True) for cls in MLP_ESTIMATORS],
+    (SparseAutoencoder, "sparsity", "kl"),
+    (ConvolutionalAutoencoder, "channels", (3,)),
+    (ConvolutionalAutoencoder, "kernel_size", 1),
+    (ConvolutionalAutoencoder, "image_shape", (4, 1)),
+]
+
+
+@pytest.mark.parametrize(
+    "cls, name, value", NETWORK_CHANGES, ids=[f"{c.__name__}-{n}" for c, n, _ in NETWORK_CHANGES]
+)
+def test_warm_start_refuses_a_changed_network_parameter(cls, name, value):
+    # a warm start or partial_fit continues the fitted network: it had kept
+    # the old shape while the parameter (and get_feature_names_out) said another
+    est = fitted(cls)
+    assert est.get_params()[name] != value
+    before = FittedState(est)
+    est.set_params(**{name: value})
+    for call in (est.partial_fit, est.set_params(warm_start=True).fit):
+        with pytest.raises(ValueError, match=rf"{name}=.* was set after the fit"):
+            call(X_GOOD)
+        before.assert_intact()
+    est.set_params(warm_start=False).fit(X_GOOD)
+    assert est._build_params_[name] == value
+
+
 @pytest.mark.parametrize("cls, loss", BOUNDED_LOSSES, ids=[c.__name__ for c, _ in BOUNDED_LOSSES])
 def test_bounded_loss_accepts_data_in_unit_interval(cls, loss):
     X = np.array(X_GOOD)

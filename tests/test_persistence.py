@@ -848,7 +848,8 @@ def test_n_components_changed_after_fit_keeps_the_code_width(data):
     X, X_new = data
     est = make("VariationalAutoencoder").fit(X)
     est.set_params(n_components=4)
-    est.partial_fit(X)
+    with pytest.raises(ValueError, match="n_components=4 was set after the fit"):
+        est.partial_fit(X)  # it continues the fitted network
     codes = est.transform(X_new)
     assert codes.shape[1] == 2  # the module's, not the new parameter's
     assert est.inverse_transform(codes).shape == X_new.shape

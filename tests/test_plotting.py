@@ -412,6 +412,17 @@ def test_comparison_display_list_and_given_axes(plt, digits):
     assert display.results[1]["reconstruction_error"] < display.results[0]["reconstruction_error"]
 
 
+def test_comparison_display_refuses_results_with_different_scores(plt):
+    # a classifier's accuracy beside a regressor's R^2 is no one axis (it
+    # raised KeyError: 'r2')
+    results = [
+        {"name": "on classes", "reconstruction_error": 1.0, "accuracy": 0.9},
+        {"name": "on a target", "reconstruction_error": 2.0, "r2": 0.5},
+    ]
+    with pytest.raises(ValueError, match=r"the same score on the codes.*'on a target': \['r2'\]"):
+        ComparisonDisplay(results).plot()
+
+
 # ------------------------------------------------------------ missing matplotlib
 
 

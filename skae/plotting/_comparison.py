@@ -49,7 +49,16 @@ def _score_column(results: list[dict[str, Any]]) -> tuple[str, str, str]:
     accuracy of a classifier, or the R^2 of a regressor (a continuous target)."""
     if all("accuracy" in r for r in results):
         return "accuracy", "accuracy (higher is better)", "logistic regression on the codes"
-    return "r2", "R^2 (higher is better)", "ridge regression on the codes"
+    if all("r2" in r for r in results):
+        return "r2", "R^2 (higher is better)", "ridge regression on the codes"
+    given = {
+        str(r.get("name", i)): [key for key in ("accuracy", "r2") if key in r] or None
+        for i, r in enumerate(results)
+    }
+    raise ValueError(
+        "ComparisonDisplay: every result needs the same score on the codes, "
+        f"'accuracy' (a classifier's) or 'r2' (a regressor's); got {given}."
+    )
 
 
 class ComparisonDisplay:
