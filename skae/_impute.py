@@ -3,7 +3,6 @@ from a mask-aware denoising autoencoder (:class:`AutoencoderImputer`)."""
 
 from __future__ import annotations
 
-import warnings
 from numbers import Integral, Real
 from typing import Any, Literal
 
@@ -12,19 +11,20 @@ import torch
 from numpy.typing import ArrayLike
 from sklearn.impute import MissingIndicator
 from sklearn.utils import Tags
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import BaseAutoencoder
-from ._impute_columns import column_groups, column_statistics, fixed_indicator, standardizing_scales
-from ._impute_module import MaskedImputerModule, masked_errors
+from ._impute_columns import column_groups, fixed_indicator, training_statistics
+from ._impute_module import MaskedImputerModule, calibrate_variance, masked_errors
 from ._random import seed_source
-from ._rows import ArrayRows
 from ._validation import (
     FLOAT_DTYPES,
     Interval,
     StrOptions,
     _check_feature_names_in,
     _get_mask,
+    check_float32_range,
     check_unchanged_params,
     is_scalar_nan,
     positive_ints,
@@ -162,9 +162,10 @@ class AutoencoderImputer(BaseAutoencoder):
     verbose : int, default=0
         Report progress every epoch when positive.
     warm_start : bool, default=False
-        Continue from the fitted weights at the next :meth:`fit`; a change since
-        to ``hidden_layer_sizes``, ``activation`` or ``sample_posterior`` is
-        refused.
+        Continue from the fitted weights at the next :meth:`fit`, with the
+        column statistics, dropped features and indicator of the first fit (as
+        :meth:`partial_fit`); a change since to ``hidden_layer_sizes``,
+        ``activation`` or ``sample_posterior`` is refused.
 
     Attributes
     ----------
@@ -187,6 +188,12 @@ class AutoencoderImputer(BaseAutoencoder):
         epochs trained without it (``partial_fit``) once any epoch was scored.
     best_validation_score_ : float or None
         The best of them.
+    best_epoch_ : int or None
+        With ``early_stopping``, the epoch (of the last call) whose weights
+        were kept (0: the starting weights). None otherwise.
+    init_validation_score_ : float or None
+        With ``early_stopping`` on a warm start, the starting weights'
+        validation score; None otherwise.
     best_loss_ : float or None
         The least training loss, without early stopping.
     device_ : torch.device
@@ -378,6 +385,15 @@ class AutoencoderImputer(BaseAutoencoder):
 
         return batch_loss
 
+    def _train_module(self, module, X, setup, **kwargs):
+        """The base's training, then the variance head calibrated on the
+        training rows (with ``sample_posterior``)."""
+        trained = super()._train_module(module, X, setup, **kwargs)
+        if module.log_variance is not None:
+            groups = torch.as_tensor(column_groups(X.n_features, self.hide_fraction))
+            calibrate_variance(module, X, groups.to(setup.device), setup.loss_generator)
+        return trained
+
     def _masked_errors(self, module, z, observed, draw, *, per_row=False):
         """:func:`~skae._impute_module.masked_errors` at this imputer's settings."""
         settings = {"hide_fraction": self.hide_fraction, "observed_weight": self.observed_weight}
@@ -405,21 +421,11 @@ class AutoencoderImputer(BaseAutoencoder):
         column observed only in the rows early stopping holds out is kept,
         at the mean of its values there (its scale 1)."""
         super()._start_module(module, X, X_train, rng)
-        means, stds, ranges = column_statistics(X_train)
-        if np.isnan(means).any():  # read block by block: X may be a memory map
-            means = np.where(np.isnan(means), column_statistics(ArrayRows(X))[0], means)
+        means, scales = training_statistics(X, X_train, self.keep_empty_features)
         empty = np.isnan(means)
-        if empty.any() and not self.keep_empty_features:
-            warnings.warn(
-                "AutoencoderImputer: skipping features without any observed values: "
-                f"{np.flatnonzero(empty).tolist()}; transform leaves them out "
-                "(keep_empty_features=True keeps them, filled with 0).",
-                UserWarning,
-                stacklevel=5,
-            )
         module.set_statistics(
             torch.as_tensor(np.where(empty, 0.0, means), dtype=torch.float32),
-            torch.as_tensor(standardizing_scales(stds, ranges), dtype=torch.float32),
+            torch.as_tensor(scales, dtype=torch.float32),
         )
         fill = 0.0 if self.keep_empty_features else np.nan
         return {"statistics_": np.where(empty, fill, means), "_empty_features_": empty}
@@ -455,7 +461,9 @@ class AutoencoderImputer(BaseAutoencoder):
             attributes["indicator_"] = MissingIndicator(
                 missing_values=self.missing_values, error_on_new=False
             ).fit(X)
-        return self._with_nan_marker(X, _get_mask(X, self.missing_values)), attributes
+        X = self._with_nan_marker(X, _get_mask(X, self.missing_values))
+        check_float32_range(X)
+        return X, attributes
 
     # ------------------------------------------------------------- transform
 
@@ -489,7 +497,7 @@ class AutoencoderImputer(BaseAutoencoder):
     def _imputed(self, X, mask):
         """A copy of X with its missing entries filled: by the network for
         rows with some value observed, by ``statistics_`` for rows with none
-        and for the features empty at fit."""
+        and for the features empty or constant at fit."""
         out = np.array(X, dtype=X.dtype, order="C", copy=True)
         statistics = np.nan_to_num(self.statistics_).astype(X.dtype)
         some_missing = mask.any(axis=1)
@@ -497,8 +505,9 @@ class AutoencoderImputer(BaseAutoencoder):
         rows = np.flatnonzero(some_missing & ~all_missing)
         if rows.size:
             restored = self._restored(self._with_nan_marker(X[rows], mask[rows]))
-            empty = self._empty_features_
-            restored[:, empty] = statistics[empty]
+            # and the columns constant in the training rows (scale 0)
+            by_mean = self._empty_features_ | (self.module_.scale == 0).cpu().numpy()
+            restored[:, by_mean] = statistics[by_mean]
             out[rows] = np.where(mask[rows], restored, X[rows])
         out[all_missing] = statistics
         return out
@@ -583,15 +592,6 @@ class AutoencoderImputer(BaseAutoencoder):
 
     # An imputer has no inverse and no score: the autoencoders' methods are
     # not inherited (``hasattr`` says False, as for scikit-learn's imputers).
-
-    @property
-    def inverse_transform(self):
-        raise AttributeError("'AutoencoderImputer' object has no attribute 'inverse_transform'")
-
-    @property
-    def score_samples(self):
-        raise AttributeError("'AutoencoderImputer' object has no attribute 'score_samples'")
-
-    @property
-    def score(self):
-        raise AttributeError("'AutoencoderImputer' object has no attribute 'score'")
+    inverse_transform = available_if(lambda self: False)(BaseAutoencoder.inverse_transform)
+    score_samples = available_if(lambda self: False)(BaseAutoencoder.score_samples)
+    score = available_if(lambda self: False)(BaseAutoencoder.score)

@@ -60,8 +60,8 @@ class MaskedImputerModule(nn.Module):
         """``(z, observed)``: ``x`` in the layers' units with its missing
         (NaN) entries at 0, and the boolean mask of its observed entries."""
         observed = ~torch.isnan(x)
-        z = (x - self.center) / self.scale
-        return torch.where(observed, z, torch.zeros_like(z)), observed
+        z = (x - self.center) / self.scale  # a constant column's scale is 0: z at 0
+        return torch.where(observed & (self.scale > 0), z, torch.zeros_like(z)), observed
 
     def restore(self, z, observed):
         """The network's standardised row from a filled row and its mask."""
@@ -140,3 +140,40 @@ def masked_errors(module, z, observed, draw, *, hide_fraction, observed_weight, 
         nll = torch.where(hidden.bool(), nll, torch.zeros_like(nll))
         loss = loss + 0.5 * nll.sum() / n_hidden
     return loss
+
+
+#: Rows (at most) that :func:`calibrate_variance` reads, the share of their
+#: observed entries it hides (few: the rows ``transform`` fills have only their
+#: own holes), how many patterns (per ``CALIBRATION_ROWS`` rows' worth), and
+#: its shrinkage: each column's factor counts this many entries at the mean.
+CALIBRATION_ROWS, CALIBRATION_HIDDEN, CALIBRATION_PATTERNS, CALIBRATION_PRIOR = 4096, 0.05, 4, 10
+
+
+@torch.no_grad()
+def calibrate_variance(module, rows, groups, generator):
+    """Rescale the variance head so that its deviations match the errors of
+    the fills ``transform`` makes (the mean of its passes over ``groups``)
+    on observed entries of ``rows`` (a row source) hidden at random: each
+    column's variances times the sum of its squared errors over the sum of
+    its variances, shrunk towards all columns' (``CALIBRATION_PRIOR``). The
+    head learns beside the network, at its rate, and stops with it:
+    uncalibrated, the draws of a column its neighbours determine had spread
+    ten times wider than its fills erred."""
+    x = rows.take(slice(0, CALIBRATION_ROWS))
+    z, observed = module.standardize(x)
+    errors = torch.zeros(z.shape[1], dtype=torch.float64, device=z.device)
+    variances, count = torch.zeros_like(errors), torch.zeros_like(errors)
+    for _ in range(CALIBRATION_PATTERNS * -(-CALIBRATION_ROWS // max(len(x), 1))):
+        draw = torch.rand(z.shape, generator=generator, device=z.device)
+        hidden = observed & (draw < CALIBRATION_HIDDEN) & (module.scale > 0)  # not constant
+        mean, std = module.averaged_with_std(torch.where(hidden, torch.nan, x), groups)
+        zero = torch.zeros_like(x, dtype=torch.float64)
+        errors += torch.where(hidden, (mean - x).double().square(), zero).sum(0)
+        variances += torch.where(hidden, std.double().square(), zero).sum(0)
+        count += hidden.sum(0)
+    if count.sum() == 0:
+        return
+    overall = errors.sum() / variances.sum()
+    prior = CALIBRATION_PRIOR * variances / count.clamp(min=1)
+    factor = torch.where(count > 0, (errors + overall * prior) / (variances + prior), overall)
+    module.log_variance.bias += factor.log().to(module.log_variance.bias.dtype)

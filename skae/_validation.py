@@ -82,7 +82,10 @@ class Interval(_Interval):
 
 def value_range(X):
     """(smallest, largest) value of a validated X (numpy, scipy.sparse, where
-    the implicit zeros count, or a torch tensor) as Python floats."""
+    the implicit zeros count, or a torch tensor) as Python floats; NaN
+    (the imputer's missing entries) left out."""
+    if isinstance(X, np.ndarray):
+        return float(np.fmin.reduce(X, axis=None)), float(np.fmax.reduce(X, axis=None))
     return float(X.min()), float(X.max())
 
 

@@ -1,0 +1,85 @@
+"""AutoencoderImputer on columns the float32 layers cannot see as they are:
+constant columns, columns in units below float32's smallest normal number,
+columns far from zero against their spread, values beyond float32."""
+
+import warnings
+
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+from sklearn.impute import KNNImputer
+
+from skae import AutoencoderImputer
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+FAST = dict(hidden_layer_sizes=(16,), max_iter=20, random_state=0, device="cpu")
+
+
+def correlated(n_samples=300, seed=0, missing=0.2):
+    """Four correlated columns and their copy with ``missing`` of it NaN."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n_samples, 1)) + 0.3 * rng.normal(size=(n_samples, 4))
+    holes = rng.uniform(size=X.shape) < missing
+    holes[holes.all(1), 0] = False
+    return X, np.where(holes, np.nan, X)
+
+
+def fit_recording(imputer, X):
+    """``(imputer fitted on X, the UserWarnings of the fit but convergence's)``."""
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        imputer.fit(X)
+    return imputer, [w for w in record if "Stochastic Optimizer" not in str(w.message)]
+
+
+@pytest.mark.parametrize("value", [1e-6, 0.1, 1e6 + 0.1])
+def test_a_constant_column_is_filled_with_its_value(value):
+    # as SimpleImputer, KNNImputer and IterativeImputer fill it; its scale of
+    # 1 had left the network's noise in it (0.1 filled within 0.0008-0.156)
+    _, X_missing = correlated()
+    X_missing[:, 2] = value
+    X_missing[::5, 2] = np.nan
+    imputer, record = fit_recording(AutoencoderImputer(**FAST), X_missing)
+    filled = imputer.transform(X_missing)
+    assert_array_equal(filled[::5, 2], KNNImputer().fit_transform(X_missing)[::5, 2])
+    assert not record
+
+
+def test_a_column_in_units_below_float32_is_filled_with_its_mean_and_warns():
+    # float32 holds 1e-40 as a subnormal: the column was left unscaled and
+    # its fills came out about 1e38 times its values
+    X, X_missing = correlated()
+    X_missing[:, 1] *= 1e-40
+    with pytest.warns(UserWarning, match=r"features \[1\] vary by less than float32") as record:
+        imputer = AutoencoderImputer(**FAST).fit(X_missing)
+    assert [w.filename for w in record if "vary by less" in str(w.message)] == [__file__]
+    filled = imputer.transform(X_missing)
+    holes = np.isnan(X_missing[:, 1])
+    assert_array_equal(filled[holes, 1], imputer.statistics_[1])
+    # the others are scaled as ever: filled from the rows
+    other = np.isnan(X_missing[:, 0])
+    rmse = np.sqrt(np.mean((filled[other, 0] - X[other, 0]) ** 2))
+    assert rmse < 0.7 * X[:, 0].std()
+
+
+def test_a_float64_column_far_from_zero_warns():
+    # float32 rounds 1e9 + x by 64, far more than the spread of 0.4: the fills
+    # lost it without a word (RMSE 30x the mean's on six such columns)
+    _, X_missing = correlated()
+    far = X_missing.copy()
+    far[:, 3] += 1e9
+    with pytest.warns(UserWarning, match=r"features \[3\] lie more than 1e\+04 times") as record:
+        AutoencoderImputer(**FAST).fit(far)
+    assert [w.filename for w in record if "lie more" in str(w.message)] == [__file__]
+    # float32 input held no more than the layers see; data near zero is quiet
+    for quiet in (far.astype(np.float32), X_missing + 1e3):
+        assert not fit_recording(AutoencoderImputer(**FAST), quiet)[1]
+
+
+def test_values_beyond_float32_are_refused_by_name():
+    # they became inf in training, which blamed the learning rate and
+    # warned that every feature was empty
+    _, X_missing = correlated()
+    with pytest.raises(ValueError, match="too large for float32"):
+        AutoencoderImputer(**FAST).fit(X_missing * 1e39)
