@@ -50,7 +50,7 @@ from ._optim import (
     resolved_batch_size,
     shortened_steps,
 )
-from ._pca_start import pca_start
+from ._pca_start import pca_start, warn_thin_first_chunk
 from ._progress import epoch_reporter, report_kept_start
 from ._random import draw_seed, seed_source
 from ._rows import as_rows, block_rows, input_scale, split_validation, training_rows
@@ -66,6 +66,7 @@ from ._state import (
     warn_on_version_change,
 )
 from ._validation import (
+    NETWORK_PARAMS,
     Interval,
     StrOptions,
     _fit_context,
@@ -106,12 +107,6 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     _min_learning_rate_fraction = MIN_LEARNING_RATE_FRACTION
     #: "auto" batches: this many an epoch, at most this many rows (the "auto" rate grows with them)
     _auto_batches = AUTO_BATCHES
-    #: What shapes the network (those a class has): a warm start or
-    #: ``partial_fit`` continues the network, so it refuses any of them changed.
-    _network_params = (
-        "n_components", "hidden_layer_sizes", "activation", "tied_weights", "init", "loss",
-        "channels", "image_shape", "kernel_size", "sparsity", "sample_posterior",
-    )  # fmt: skip
 
     _parameter_constraints: dict = {
         "n_components": [Interval(Integral, 1, None, closed="left")],
@@ -315,12 +310,14 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             X, reset=fresh, early_stopping=early_stopping, device=resolve_device(self.device)
         )
         device, shard = self._training_device(X.shape)
-        rng = self._starting_rng(shard, device, fresh=fresh)
+        rng = self._starting_rng(shard, device, fresh=fresh, incremental=incremental)
         module = self._starting_module(X.shape[1], rng, device, fresh=fresh)
         generator, loss_generator = self._generators(rng, device, shard)
         fraction = self.validation_fraction if early_stopping else None
         X_train, X_val = split_validation(training_rows(X, device), fraction, generator)
         started = self._start_module(module, X, X_train, rng) if fresh else {}
+        if fresh and incremental:
+            warn_thin_first_chunk(self, X.shape)
         batch_size = resolved_batch_size(self.batch_size, len(X_train), *self._auto_batches)
         rate = self._learning_rate(module, batch_size * (shard.world_size if shard else 1))
         resumed = incremental and not fresh  # partial_fit on a fitted model
@@ -410,13 +407,18 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             _distributed.check_same_shape(shape, shard, device)
         return device, shard
 
-    def _starting_rng(self, shard, device, *, fresh):
-        """The random generator a call draws its seeds from: new from
-        ``random_state``, or the last call's. Data-parallel ranks share rank
-        0's unless an int ``random_state`` makes them equal already."""
-        if not fresh:
+    def _starting_rng(self, shard, device, *, fresh, incremental):
+        """The random generator a call draws its seeds from: the last call's
+        for ``partial_fit`` and for a warm start without an int ``random_state``,
+        else new from it (a warm start then draws what the fit from scratch drew
+        after the module's seed: the same rows held out, as MLPRegressor's).
+        Data-parallel ranks share rank 0's unless an int makes them equal."""
+        reseeds = not incremental and isinstance(self.random_state, Integral)
+        if not (fresh or reseeds):
             return copy.deepcopy(self._rng_)
         rng = seed_source(self.random_state)
+        if not fresh:
+            draw_seed(rng)  # the module's, which a warm start keeps
         if shard is not None and not isinstance(self.random_state, Integral):
             rng = np.random.default_rng(_distributed.shared_seed(draw_seed(rng), device))
         return rng
@@ -425,7 +427,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """A newly built module, or a copy of ``module_`` to continue from."""
         if fresh:
             return self._seeded_module(n_features, draw_seed(rng)).to(device)
-        check_unchanged_params(self, self._network_params)
+        check_unchanged_params(self, NETWORK_PARAMS)
         return copy_module(self.module_, device)
 
     def _validation_score(self, module, X_val):

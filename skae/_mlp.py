@@ -2,11 +2,12 @@
 hidden layers mirrored in the decoder, tied weights, a corruption of the
 training input, a penalty on the code and greedy layer-wise pretraining."""
 
+import math
 from dataclasses import replace
 from numbers import Integral
 
 from ._base import BaseAutoencoder
-from ._engine import StopReason
+from ._engine import History, StopReason
 from ._losses import BATCH_TOTALS, RECONSTRUCTION_LOSSES, squared_error
 from ._validation import Interval, StrOptions, positive_ints
 from .nn import AutoencoderModule
@@ -99,10 +100,20 @@ class BaseMLPAutoencoder(BaseAutoencoder):
             return super()._train_module(
                 module, X, setup, optimizer=optimizer, fresh=fresh, incremental=incremental
             )
-        curves = []
+        curves, interrupted = [], False
         if self.pretraining == "greedy" and not incremental:
-            curves = self._pretrain(module, X, setup)
+            curves, interrupted = self._pretrain(module, X, setup)
             setup = replace(setup, desc=f"{type(self).__name__} fine-tuning")
+        if interrupted:  # Ctrl-C: no fine-tuning; the held-out score as it stands
+            score = None if setup.validation_score is None else setup.validation_score()
+            history = History(
+                loss_curve=[loss for curve in curves for loss in curve],
+                best_validation_score=-math.inf if score is None else score,
+                stop_reason=StopReason.INTERRUPTED,
+                start_score=score,
+                best_epoch=None if score is None else 0,
+            )
+            return history, {"pretraining_loss_curves_": curves}
         setup = replace(setup, previous_epochs=setup.previous_epochs + sum(map(len, curves)))
         history, attributes = super()._train_module(
             module, X, setup, optimizer=optimizer, fresh=fresh, incremental=incremental
@@ -113,7 +124,8 @@ class BaseMLPAutoencoder(BaseAutoencoder):
     def _pretrain(self, module, X, setup):
         """Train each layer pair of ``module`` as a shallow autoencoder on the
         codes of the layer below (with no held-out score: ``setup``'s is the
-        whole network's); returns one loss curve per layer."""
+        whole network's); returns one loss curve per layer, and whether
+        Ctrl-C stopped it."""
         pairs = module.layer_pairs()
         curves = []
         for depth, pair in enumerate(pairs):
@@ -136,7 +148,7 @@ class BaseMLPAutoencoder(BaseAutoencoder):
             )
             curves.append(history.loss_curve)
             if history.stop_reason is StopReason.INTERRUPTED:
-                break
+                return curves, True
             # the next layer learns to reconstruct this layer's codes
             X = self._map_rows(pair, lambda m, x: m.encode(x), X).to(setup.device)
-        return curves
+        return curves, False

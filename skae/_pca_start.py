@@ -9,6 +9,7 @@ values, block by block, with ``IncrementalPCA``), so that its cost and memory
 stay a small share of the fit's.
 """
 
+import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -133,3 +134,24 @@ def _incremental_pca(X, rows, rank, scale):
     for start, stop in zip(starts, [*starts[1:], len(rows)], strict=True):
         pca.partial_fit(np.asarray(X[rows[start:stop]]) / scale)
     return _fitted(pca, scale)
+
+
+def warn_thin_first_chunk(estimator, shape):
+    """Warn where the first ``partial_fit`` chunk (of ``shape``) has too few
+    rows for ``init="pca"`` to start every code unit: its centred rows span
+    at most ``n_rows - 1`` directions, and the units beyond start at zero on
+    both linear paths, a saddle the later chunks leave only slowly (as
+    ``IncrementalPCA`` refuses such a first batch)."""
+    if getattr(estimator, "init", None) != "pca":  # the imputer has no PCA start
+        return
+    n_rows, n_features = shape
+    wanted = min(estimator.n_components, n_features)
+    if n_rows - 1 < wanted:
+        warnings.warn(
+            f"{type(estimator).__name__}: the first partial_fit chunk has {n_rows} rows, "
+            f"whose PCA spans at most {max(n_rows - 1, 0)} of the n_components={wanted} "
+            "directions; the others start at zero and train slowly. Pass a first chunk "
+            f"of more than {wanted} rows, or use init='random'.",
+            UserWarning,
+            stacklevel=5,  # the caller of partial_fit (through _fit_context)
+        )

@@ -53,6 +53,7 @@ __all__ = [
     "check_float32_range",
     "check_loss_range",
     "check_same_namespace",
+    "NETWORK_PARAMS",
     "check_unchanged_params",
     "detached_input",
     "float_dtypes",
@@ -109,6 +110,30 @@ def check_loss_range(loss, X):
         )
 
 
+#: The parameters that shape the network (those an estimator has): a warm
+#: start or ``partial_fit`` continues the network, so it refuses any changed.
+NETWORK_PARAMS = (
+    *("n_components", "hidden_layer_sizes", "activation", "tied_weights", "init", "loss"),
+    *("channels", "image_shape", "kernel_size", "sparsity", "sample_posterior"),
+)
+
+
+def _same_setting(was, now):
+    """Whether two values of a parameter say the same: NaN as NaN, and a
+    sequence (tuple, list or array) as any other spelling of it, an int as
+    the sequence of that one int (``8``, ``[8]``, ``(8,)``)."""
+
+    def spelled(value):
+        if isinstance(value, (list, tuple, np.ndarray)):
+            return tuple(np.asarray(value).ravel().tolist())
+        return value
+
+    was, now = spelled(was), spelled(now)
+    if isinstance(was, tuple) != isinstance(now, tuple):  # one int, one sequence
+        was, now = spelled(np.atleast_1d(was)), spelled(np.atleast_1d(now))
+    return bool(was == now) or (is_scalar_nan(was) and is_scalar_nan(now))
+
+
 def check_unchanged_params(estimator, names):
     """A warm start or ``partial_fit`` continues what the fit built from the
     parameters ``names`` (the network for its ``loss``, the imputer's column
@@ -117,7 +142,7 @@ def check_unchanged_params(estimator, names):
         if name not in estimator._build_params_:
             continue
         was, now = estimator._build_params_[name], getattr(estimator, name)
-        if not (was == now or is_scalar_nan(was) and is_scalar_nan(now)):
+        if not _same_setting(was, now):
             raise ValueError(
                 f"{type(estimator).__name__}: {name}={now!r} was set after the fit with "
                 f"{name}={was!r}; a warm start or partial_fit continues what that fit "

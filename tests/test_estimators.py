@@ -189,6 +189,24 @@ def test_estimator_warm_start_continues_training(Estimator, digits):
     )
 
 
+def test_warm_start_with_an_int_seed_holds_out_the_same_rows(digits):
+    # as MLPRegressor: each warm fit drew a new split, so rows trained on
+    # became "held out", and best_validation_score_ mixed splits
+    X, _ = digits
+    est = Autoencoder(warm_start=True, **TINY)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X[:400])
+        kept = est.best_validation_score_
+        est.fit(X[:400])
+        assert est.init_validation_score_ == kept  # the same weights on the same rows
+        assert est.best_validation_score_ == max(est.validation_scores_ + [kept])
+        unseeded = Autoencoder(warm_start=True, **{**TINY, "random_state": None}).fit(X[:400])
+        kept = unseeded.best_validation_score_
+        unseeded.fit(X[:400])
+    assert unseeded.init_validation_score_ != kept  # a new split: None draws afresh
+
+
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
 def test_estimator_refit_without_warm_start_starts_afresh(Estimator, digits):
     # every row: on fewer, five of the six keep their PCA start, and a refit
@@ -560,6 +578,39 @@ def test_estimator_keyboard_interrupt_keeps_completed_epochs(Estimator, digits, 
     with pytest.warns(UserWarning, match="interrupted"):
         est.fit(X)
     assert est.n_iter_ == 3 == len(est.loss_curve_)
+    assert np.all(np.isfinite(est.transform(X)))
+
+
+def test_keyboard_interrupt_in_greedy_pretraining_ends_the_fit(digits, monkeypatch):
+    # the layer loop stopped, but fine-tuning then ran all max_iter epochs
+    # and warned ConvergenceWarning
+    X, _ = digits
+    est = Autoencoder(**{**TINY, "hidden_layer_sizes": (16,), "max_iter": 10, "batch_size": 200})
+    est.set_params(pretraining="greedy")
+    original = est._training_loss
+    calls = {"n": 0}
+
+    def interrupting_loss(module, generator, **kwargs):
+        batch_loss = original(module, generator, **kwargs)
+
+        def wrapped(x):
+            calls["n"] += 1
+            if calls["n"] > 3 * 9:  # 9 batches of 200 per epoch: stop in epoch 4
+                raise KeyboardInterrupt
+            return batch_loss(x)
+
+        return wrapped
+
+    monkeypatch.setattr(est, "_training_loss", interrupting_loss)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        est.fit(X)
+    assert [str(w.message) for w in record] == ["Training interrupted by user."]
+    assert est.n_iter_ == 3 == len(est.loss_curve_) == len(est.pretraining_loss_curves_[0])
+    assert len(est.pretraining_loss_curves_) == 1
+    assert est.validation_scores_ == [] and est.best_epoch_ == 0
+    assert est.best_validation_score_ == est.init_validation_score_
+    assert np.isfinite(est.best_validation_score_)
     assert np.all(np.isfinite(est.transform(X)))
 
 

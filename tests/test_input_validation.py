@@ -589,6 +589,18 @@ def test_warm_start_refuses_a_changed_network_parameter(cls, name, value):
     assert est._build_params_[name] == value
 
 
+def test_warm_start_takes_another_spelling_of_the_same_network():
+    # an array parameter made the check raise "truth value of an array is
+    # ambiguous", and [8] or 8 after (8,) was refused as a change
+    est = fitted(Autoencoder, hidden_layer_sizes=np.array([8]))
+    est.partial_fit(X_GOOD)
+    for same in ([8], 8, (8,), np.array([8])):
+        est.set_params(hidden_layer_sizes=same).partial_fit(X_GOOD)
+        est.set_params(warm_start=True).fit(X_GOOD)
+    conv = fitted(ConvolutionalAutoencoder, channels=np.array([3]), image_shape=np.array([2, 2]))
+    conv.set_params(channels=[3], image_shape=(2, 2)).partial_fit(X_GOOD)
+
+
 @pytest.mark.parametrize("cls, loss", BOUNDED_LOSSES, ids=[c.__name__ for c, _ in BOUNDED_LOSSES])
 def test_bounded_loss_accepts_data_in_unit_interval(cls, loss):
     X = np.array(X_GOOD)

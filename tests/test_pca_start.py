@@ -2,6 +2,7 @@
 improves the held-out rows."""
 
 import pickle
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -118,6 +119,22 @@ def test_partial_fit_starts_at_the_first_chunk_pca():
     est = frozen(Autoencoder, n_components=3)
     est.partial_fit(DIGITS[:200])
     same_up_to_sign(est.transform(DIGITS), PCA(3).fit(DIGITS[:200]).transform(DIGITS))
+
+
+@pytest.mark.parametrize("n_rows", [1, 4])
+def test_a_first_chunk_too_thin_for_the_pca_start_warns(n_rows):
+    # its centred rows span n_rows - 1 directions; the other units start at
+    # zero on both linear paths and had ended worse than PCA, without a word
+    # (IncrementalPCA refuses such a first batch)
+    est = frozen(Autoencoder, n_components=4)
+    with pytest.warns(UserWarning, match=rf"has {n_rows} rows, whose PCA spans at most") as record:
+        est.partial_fit(DIGITS[:n_rows])
+    assert [w.filename for w in record if "first partial_fit" in str(w.message)] == [__file__]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        est.partial_fit(DIGITS[:n_rows])  # once: later chunks continue
+        frozen(Autoencoder, n_components=4).partial_fit(DIGITS[:5])
+        frozen(Autoencoder, n_components=4, init="random").partial_fit(DIGITS[:1])
 
 
 def test_pretraining_leaves_the_fine_tuning_start_at_pca():
