@@ -556,25 +556,31 @@ def test_variational_log_likelihood_is_seeded(digits):
     )
 
 
-@pytest.mark.parametrize("Estimator", ESTIMATORS)
-def test_estimator_keyboard_interrupt_keeps_completed_epochs(Estimator, digits, monkeypatch):
-    X, _ = digits
-    est = Estimator(**{**TINY, "max_iter": 10, "batch_size": 200, "early_stopping": False})
+def interrupt_in_epoch_4(est, monkeypatch):
+    """Make ``est``'s training raise KeyboardInterrupt (Ctrl-C) in the 4th
+    epoch of 9 batches (digits, ``batch_size=200``)."""
     original = est._training_loss
     calls = {"n": 0}
 
-    def interrupting_loss(module, generator):
-        batch_loss = original(module, generator)
+    def interrupting_loss(module, generator, **kwargs):
+        batch_loss = original(module, generator, **kwargs)
 
         def wrapped(x):
             calls["n"] += 1
-            if calls["n"] > 3 * 9:  # 9 batches of 200 per epoch: stop in epoch 4
+            if calls["n"] > 3 * 9:
                 raise KeyboardInterrupt
             return batch_loss(x)
 
         return wrapped
 
     monkeypatch.setattr(est, "_training_loss", interrupting_loss)
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_estimator_keyboard_interrupt_keeps_completed_epochs(Estimator, digits, monkeypatch):
+    X, _ = digits
+    est = Estimator(**{**TINY, "max_iter": 10, "batch_size": 200, "early_stopping": False})
+    interrupt_in_epoch_4(est, monkeypatch)
     with pytest.warns(UserWarning, match="interrupted"):
         est.fit(X)
     assert est.n_iter_ == 3 == len(est.loss_curve_)
@@ -587,21 +593,7 @@ def test_keyboard_interrupt_in_greedy_pretraining_ends_the_fit(digits, monkeypat
     X, _ = digits
     est = Autoencoder(**{**TINY, "hidden_layer_sizes": (16,), "max_iter": 10, "batch_size": 200})
     est.set_params(pretraining="greedy")
-    original = est._training_loss
-    calls = {"n": 0}
-
-    def interrupting_loss(module, generator, **kwargs):
-        batch_loss = original(module, generator, **kwargs)
-
-        def wrapped(x):
-            calls["n"] += 1
-            if calls["n"] > 3 * 9:  # 9 batches of 200 per epoch: stop in epoch 4
-                raise KeyboardInterrupt
-            return batch_loss(x)
-
-        return wrapped
-
-    monkeypatch.setattr(est, "_training_loss", interrupting_loss)
+    interrupt_in_epoch_4(est, monkeypatch)
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
         est.fit(X)
