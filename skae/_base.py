@@ -185,10 +185,10 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """The torch module to train, freshly initialised."""
         raise NotImplementedError
 
-    def _start_module(self, module, X, X_train, rng):
-        """Start a fresh ``module``: its input scale from the training rows (so
-        that the layers work at unit scale), then with ``init="pca"`` the PCA of
-        every row given (``X``); the fitted attributes it defines (none here)."""
+    def _start_module(self, module, X, X_train, rng, incremental):
+        """Start a fresh ``module`` (``incremental``: for partial_fit): its input
+        scale from the training rows (the layers work at unit scale), then with
+        ``init="pca"`` the PCA of every row given (``X``); returns no attribute."""
         if module.learns_input_scale:
             module.set_input_scale(input_scale(X_train))
         if self.init == "pca":
@@ -315,7 +315,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         generator, loss_generator = self._generators(rng, device, shard)
         fraction = self.validation_fraction if early_stopping else None
         X_train, X_val = split_validation(training_rows(X, device), fraction, generator)
-        started = self._start_module(module, X, X_train, rng) if fresh else {}
+        started = self._start_module(module, X, X_train, rng, incremental) if fresh else {}
         if fresh and incremental:
             warn_thin_first_chunk(self, X.shape)
         batch_size = resolved_batch_size(self.batch_size, len(X_train), *self._auto_batches)

@@ -391,7 +391,7 @@ class AutoencoderImputer(BaseAutoencoder):
         trained = super()._train_module(module, X, setup, **kwargs)
         if module.log_variance is not None:
             groups = torch.as_tensor(column_groups(X.n_features, self.hide_fraction))
-            calibrate_variance(module, X, groups.to(setup.device), setup.loss_generator)
+            calibrate_variance(module, X, groups.to(setup.device), setup.generator)
         return trained
 
     def _masked_errors(self, module, z, observed, draw, *, per_row=False):
@@ -416,12 +416,12 @@ class AutoencoderImputer(BaseAutoencoder):
             total = total + self._masked_errors(module, z, observed, draw, per_row=True)
         return -total / n_patterns
 
-    def _start_module(self, module, X, X_train, rng):
+    def _start_module(self, module, X, X_train, rng, incremental):
         """A fresh module's column statistics, from the training rows; a
         column observed only in the rows early stopping holds out is kept,
         at the mean of its values there (its scale 1)."""
-        super()._start_module(module, X, X_train, rng)
-        means, scales = training_statistics(X, X_train, self.keep_empty_features)
+        super()._start_module(module, X, X_train, rng, incremental)
+        means, scales = training_statistics(X, X_train, self.keep_empty_features, incremental)
         empty = np.isnan(means)
         module.set_statistics(
             torch.as_tensor(np.where(empty, 0.0, means), dtype=torch.float32),

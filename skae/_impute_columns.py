@@ -69,12 +69,13 @@ def column_statistics(rows):
     return means, np.sqrt(np.maximum(variances, 0)), ranges
 
 
-def training_statistics(X, X_train, keep_empty_features):
+def training_statistics(X, X_train, keep_empty_features, incremental):
     """``(means, scales)`` of the columns of the training rows ``X_train`` (a
     row source) of ``X`` (a numpy array): a column observed only in the rows
     early stopping holds out gets the mean of its values there (its scale
-    1); warns of the columns with no value and of those the layers cannot
-    see."""
+    1), and a constant one its value (its scale 0: filled with it; 1 for
+    the first chunk of ``partial_fit``, as later chunks may vary); warns of
+    the columns with no value and of those the layers cannot see."""
     means, stds, ranges = column_statistics(X_train)
     if np.isnan(means).any():  # read block by block: X may be a memory map
         means = np.where(np.isnan(means), column_statistics(ArrayRows(X))[0], means)
@@ -88,6 +89,8 @@ def training_statistics(X, X_train, keep_empty_features):
             stacklevel=6,
         )
     scales = standardizing_scales(stds, ranges)
+    if incremental:
+        scales[ranges == 0] = 1.0
     warn_unseen_columns(X, scales, ranges)
     for j in np.flatnonzero(ranges == 0):  # constant in float32: X's own value
         values = np.asarray(X[:, j], dtype=np.float64)

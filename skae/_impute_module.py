@@ -144,9 +144,12 @@ def masked_errors(module, z, observed, draw, *, hide_fraction, observed_weight, 
 
 #: Rows (at most) that :func:`calibrate_variance` reads, the share of their
 #: observed entries it hides (few: the rows ``transform`` fills have only their
-#: own holes), how many patterns (per ``CALIBRATION_ROWS`` rows' worth), and
-#: its shrinkage: each column's factor counts this many entries at the mean.
-CALIBRATION_ROWS, CALIBRATION_HIDDEN, CALIBRATION_PATTERNS, CALIBRATION_PRIOR = 4096, 0.05, 4, 10
+#: own holes), its hiding patterns (4 per ``CALIBRATION_ROWS`` rows' worth, at
+#: most ``CALIBRATION_MAX_PATTERNS``), the fewest hidden entries it acts on,
+#: and its shrinkage: each column's factor counts this many entries at the mean.
+CALIBRATION_ROWS, CALIBRATION_HIDDEN = 4096, 0.05
+CALIBRATION_PATTERNS, CALIBRATION_MAX_PATTERNS = 4, 32
+CALIBRATION_MIN_ENTRIES, CALIBRATION_PRIOR = 200, 10
 
 
 @torch.no_grad()
@@ -158,14 +161,23 @@ def calibrate_variance(module, rows, groups, generator):
     its variances, shrunk towards all columns' (``CALIBRATION_PRIOR``). The
     head learns beside the network, at its rate, and stops with it:
     uncalibrated, the draws of a column its neighbours determine had spread
-    ten times wider than its fills erred."""
-    x = rows.take(slice(0, CALIBRATION_ROWS))
+    ten times wider than its fills erred. Rows too few to hide
+    ``CALIBRATION_MIN_ENTRIES`` entries (a small ``partial_fit`` chunk) leave
+    the head as it is. ``generator`` must be the same on every
+    data-parallel rank, so that their heads stay equal."""
+    device = module.center.device
+    x = rows.take(slice(0, CALIBRATION_ROWS)).to(device)
     z, observed = module.standardize(x)
-    errors = torch.zeros(z.shape[1], dtype=torch.float64, device=z.device)
+    observed = observed & (module.scale > 0)  # not the constant columns
+    per_rows = -(-CALIBRATION_ROWS // max(len(x), 1))
+    n_patterns = min(CALIBRATION_MAX_PATTERNS, CALIBRATION_PATTERNS * per_rows)
+    if n_patterns * CALIBRATION_HIDDEN * observed.sum() < CALIBRATION_MIN_ENTRIES:
+        return
+    errors = torch.zeros(z.shape[1], dtype=torch.float64, device=device)
     variances, count = torch.zeros_like(errors), torch.zeros_like(errors)
-    for _ in range(CALIBRATION_PATTERNS * -(-CALIBRATION_ROWS // max(len(x), 1))):
-        draw = torch.rand(z.shape, generator=generator, device=z.device)
-        hidden = observed & (draw < CALIBRATION_HIDDEN) & (module.scale > 0)  # not constant
+    for _ in range(n_patterns):
+        draw = torch.rand(z.shape, generator=generator, device=device)
+        hidden = observed & (draw < CALIBRATION_HIDDEN)
         mean, std = module.averaged_with_std(torch.where(hidden, torch.nan, x), groups)
         zero = torch.zeros_like(x, dtype=torch.float64)
         errors += torch.where(hidden, (mean - x).double().square(), zero).sum(0)

@@ -108,6 +108,7 @@ class BaseMLPAutoencoder(BaseAutoencoder):
             score = None if setup.validation_score is None else setup.validation_score()
             history = History(
                 loss_curve=[loss for curve in curves for loss in curve],
+                best_loss=min(curves[-1], default=math.inf),  # the layer it stopped in
                 best_validation_score=-math.inf if score is None else score,
                 stop_reason=StopReason.INTERRUPTED,
                 start_score=score,

@@ -327,11 +327,11 @@ class SparseAutoencoder(BaseMLPAutoencoder):
             module.encoder[-1] = LeakyGradientReLU(slope)
         return module
 
-    def _start_module(self, module, X, X_train, rng):
+    def _start_module(self, module, X, X_train, rng, incremental):
         """The start of every autoencoder, then (an L1 code) the code layer's
         bias centred on the training rows (the first 2,048), so that each ReLU
         code unit starts active on about half of them."""
-        started = super()._start_module(module, X, X_train, rng)
+        started = super()._start_module(module, X, X_train, rng, incremental)
         if not self._revives_units:
             return started
         device = next(module.parameters()).device

@@ -8,7 +8,8 @@ processes run here:
 - 2 ranks with ``batch_size=b`` give the model of one process with ``2 * b``
   (also when the last global batch is short, or shorter than the number of
   ranks, and with early stopping);
-- the ranks agree bit for bit, for every estimator of the family;
+- the ranks agree bit for bit, for every estimator of the family (and the
+  imputer's calibrated variance head);
 - every rank may pass the same memory-mapped file, read batch by batch;
 - the fitted estimator pickles and saves (``skae.save``) without process-group
   state and loads in a process without one;
@@ -131,6 +132,13 @@ RANK_SCRIPT = """
         est = cls(**TINY, **extra, max_iter=2, batch_size=8).fit(X[:50])
         result[cls.__name__] = weights(est)
 
+    # the variance head is calibrated after training, alike on every rank
+    holes = np.random.default_rng(0).uniform(size=(200, 64)) < 0.2
+    imputer = skae.AutoencoderImputer(
+        hidden_layer_sizes=(16,), max_iter=2, sample_posterior=True, random_state=0
+    ).fit(np.where(holes, np.nan, X[:200]))
+    result["posterior_imputer"] = weights(imputer)
+
     # random_state=None: the folds and the inner fits drawn by rank 0 for all
     inner = Autoencoder(n_components=3, hidden_layer_sizes=(8,), max_iter=2, device="cpu")
     detector = skae.AutoencoderOutlierDetector(inner, cv=2).fit(X[:80])
@@ -218,7 +226,9 @@ def test_two_ranks_with_batch_b_equal_one_process_with_batch_2b(ranks, case):
         assert single.n_iter_ < params["max_iter"]
 
 
-@pytest.mark.parametrize("name", [*CASES, *(cls.__name__ for cls in ESTIMATORS)])
+@pytest.mark.parametrize(
+    "name", [*CASES, *(cls.__name__ for cls in ESTIMATORS), "posterior_imputer"]
+)
 def test_ranks_agree_bit_for_bit(ranks, name):
     rank0, rank1 = ranks[0]
     got0 = rank0[name]["weights"] if name in CASES else rank0[name]

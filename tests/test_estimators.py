@@ -587,12 +587,13 @@ def test_estimator_keyboard_interrupt_keeps_completed_epochs(Estimator, digits, 
     assert np.all(np.isfinite(est.transform(X)))
 
 
-def test_keyboard_interrupt_in_greedy_pretraining_ends_the_fit(digits, monkeypatch):
+@pytest.mark.parametrize("early_stopping", [True, False])
+def test_keyboard_interrupt_in_greedy_pretraining_ends_the_fit(early_stopping, digits, monkeypatch):
     # the layer loop stopped, but fine-tuning then ran all max_iter epochs
     # and warned ConvergenceWarning
     X, _ = digits
     est = Autoencoder(**{**TINY, "hidden_layer_sizes": (16,), "max_iter": 10, "batch_size": 200})
-    est.set_params(pretraining="greedy")
+    est.set_params(pretraining="greedy", early_stopping=early_stopping)
     interrupt_in_epoch_4(est, monkeypatch)
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
@@ -600,10 +601,13 @@ def test_keyboard_interrupt_in_greedy_pretraining_ends_the_fit(digits, monkeypat
     assert [str(w.message) for w in record] == ["Training interrupted by user."]
     assert est.n_iter_ == 3 == len(est.loss_curve_) == len(est.pretraining_loss_curves_[0])
     assert len(est.pretraining_loss_curves_) == 1
+    assert np.all(np.isfinite(est.transform(X)))
+    if not early_stopping:
+        assert est.best_loss_ == min(est.loss_curve_)
+        return
     assert est.validation_scores_ == [] and est.best_epoch_ == 0
     assert est.best_validation_score_ == est.init_validation_score_
     assert np.isfinite(est.best_validation_score_)
-    assert np.all(np.isfinite(est.transform(X)))
 
 
 def test_estimator_device_auto_resolves(digits):

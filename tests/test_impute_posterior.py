@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 from numpy.testing import assert_array_equal
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
@@ -131,3 +132,34 @@ def test_pickle_and_save_keep_the_variance_head(tmp_path):
     path = os.fspath(tmp_path / "imputer.skae")
     skae.save(imputer, path)
     assert_array_equal(skae.load(path).transform(X_missing), drawn)
+
+
+def test_too_few_rows_leave_the_variance_head_uncalibrated():
+    # a 4-row partial_fit chunk hides a few entries: a factor from them would
+    # be noise, and 4 * 1024 patterns of 8 passes took seconds per call
+    from skae._impute_module import calibrate_variance
+    from skae._rows import TensorRows
+
+    _, X_missing = copies_and_noise(400)
+    imputer = quiet_fit(fast(), X_missing)
+    module = imputer.module_
+    groups = torch.zeros(X_missing.shape[1], dtype=torch.int64)
+    bias = module.log_variance.bias.clone()
+    rows = TensorRows(torch.as_tensor(X_missing[:4], dtype=torch.float32))
+    calibrate_variance(module, rows, groups, torch.Generator().manual_seed(0))
+    assert torch.equal(module.log_variance.bias, bias)
+    rows = TensorRows(torch.as_tensor(X_missing, dtype=torch.float32))
+    calibrate_variance(module, rows, groups, torch.Generator().manual_seed(0))
+    assert not torch.equal(module.log_variance.bias, bias)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_a_memmap_calibrates_on_cuda(tmp_path):
+    # a memory map is read in CPU batches: the calibration moves its rows to
+    # the module's device (it read them where they were)
+    _, X_missing = copies_and_noise(400)
+    path = os.fspath(tmp_path / "X.npy")
+    np.save(path, X_missing)
+    imputer = quiet_fit(fast(device="cuda"), np.load(path, mmap_mode="r"))
+    assert imputer.module_.log_variance.bias.device.type == "cuda"
+    assert not np.isnan(imputer.transform(X_missing)).any()

@@ -83,3 +83,18 @@ def test_values_beyond_float32_are_refused_by_name():
     _, X_missing = correlated()
     with pytest.raises(ValueError, match="too large for float32"):
         AutoencoderImputer(**FAST).fit(X_missing * 1e39)
+
+
+def test_a_first_partial_fit_chunk_leaves_its_constant_columns_learnable():
+    # a first chunk of one row is constant in every column: scale 0 there had
+    # fixed every later fill at that row's values
+    _, X_missing = correlated(600)
+    imputer = AutoencoderImputer(**FAST)
+    imputer.partial_fit(X_missing[:1])
+    for _ in range(5):
+        for start in range(1, 600, 100):
+            imputer.partial_fit(X_missing[start : start + 100])
+    assert np.all(imputer.module_.scale.numpy() == 1)
+    filled = imputer.transform(X_missing)
+    holes = np.isnan(X_missing[:, 0])
+    assert len(np.unique(filled[holes, 0])) == holes.sum()  # each row its own fill
