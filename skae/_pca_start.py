@@ -133,6 +133,12 @@ def _incremental_pca(X, rows, rank, scale):
     pca = IncrementalPCA(rank)
     for start, stop in zip(starts, [*starts[1:], len(rows)], strict=True):
         pca.partial_fit(np.asarray(X[rows[start:stop]]) / scale)
+    # IncrementalPCA's noise_variance_ is that of its last batch's SVD (0.061
+    # where PCA gives 1.89): the total variance less the explained, as PCA's
+    n_seen, n_features = pca.n_samples_seen_, X.shape[1]
+    total = float(pca.var_.sum()) * n_seen / max(n_seen - 1, 1)
+    left = max(total - float(pca.explained_variance_.sum()), 0.0)
+    pca.noise_variance_ = left / max(n_features - rank, 1)
     return _fitted(pca, scale)
 
 

@@ -101,6 +101,28 @@ def test_starting_point_is_pca_for_every_input_kind(kind, dtype, tmp_path):
     same_up_to_sign(np.asarray(codes, dtype=np.float64), reference, atol=1e-4)
 
 
+def test_a_memory_map_read_block_by_block_starts_at_pca(tmp_path, monkeypatch):
+    # the large memory map's path (IncrementalPCA), in blocks of 300 rows: its
+    # residual variance (the variational model's starting noise) was its last
+    # batch's, 0.061 where PCA gives 1.89
+    from skae import _pca_start
+    from skae._pca_start import _fitted, _incremental_pca
+
+    monkeypatch.setattr(_pca_start, "BLOCK_VALUES", 300 * 64)
+    X = load_digits().data
+    path = tmp_path / "X.npy"
+    np.save(path, X)
+    got = _incremental_pca(np.load(path, mmap_mode="r"), None, 8, scale=4.0)
+    expected = _fitted(PCA(8).fit(X / 4.0), 4.0)
+    assert_allclose(got.mean, expected.mean, rtol=1e-10)
+    # its components are near PCA's, and so is the error they leave: measured
+    # 6.36 against their own reconstruction's 6.31 and PCA's 6.13
+    residuals = (X - got.mean) - (X - got.mean) @ got.components.T @ got.components
+    own = np.mean(residuals**2) * len(X) / (len(X) - 1)
+    assert_allclose(got.residual_variance, own, rtol=0.02)
+    assert_allclose(got.residual_variance, expected.residual_variance, rtol=0.05)
+
+
 def test_tied_weights_tie_the_linear_path():
     est = frozen(Autoencoder, n_components=4, tied_weights=True).fit(DIGITS)
     module = est.module_
