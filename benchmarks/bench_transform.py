@@ -18,7 +18,10 @@ reconstruction error, ``((pca.inverse_transform(pca.transform(x)) - x) **
 2).sum(1)``, the same quantity as skae's score; for the detector, PCA's
 reconstruction error less its threshold, as bench_outliers scores PCA),
 float64 and float32 input, the median of 1,000 calls each, the two
-interleaved call by call so that both see the same load. ``--single-row-only``
+interleaved call by call so that both see the same load, BLAS at one thread
+for both (a row gains nothing from threads; with OpenBLAS's two, float64
+``PCA.score_samples`` took 8 ms in one process, 0.25 ms in another).
+``--single-row-only``
 reruns this section alone and writes it into the last full results (with its
 own date, commit and load average).
 
@@ -44,6 +47,7 @@ from pathlib import Path
 import _common as C
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
 HIDDEN, CODE = (512, 128), 32
 CASES = [
@@ -119,29 +123,39 @@ def single_row_latency(n_calls=1000, detector_rows=None):
         ("decision_function", detector.decision_function, pca_decision, "PCA error - offset"),
     ]
     rows = []
-    for dtype in (np.float64, np.float32):
-        row = X[:1].astype(dtype)
-        for method, skae_fn, pca_fn, peer in pairs:
-            times = [[], []]
-            for _ in range(50):  # warm-up
-                skae_fn(row), pca_fn(row)
-            for _ in range(n_calls):
-                for fn, record in ((skae_fn, times[0]), (pca_fn, times[1])):
-                    t0 = time.perf_counter()
-                    fn(row)
-                    record.append(time.perf_counter() - t0)
-            skae_ms, pca_ms = (1e3 * float(np.median(t)) for t in times)
-            rows.append(
-                {
-                    "dtype": np.dtype(dtype).name,
-                    "method": method,
-                    "skae_ms": skae_ms,
-                    "peer": peer,
-                    "peer_ms": pca_ms,
-                    "skae_over_peer": skae_ms / pca_ms,
-                }
-            )
-            print(f"  {rows[-1]}", flush=True)
+    # BLAS at one thread for both sides: a row gains nothing from threads, and
+    # OpenBLAS's made float64 PCA.score_samples take 8 ms or 0.25 ms by process
+    with threadpool_limits(1, user_api="blas"):
+        for dtype in (np.float64, np.float32):
+            rows += _single_row_rows(X[:1].astype(dtype), pairs, n_calls)
+    return rows
+
+
+def _single_row_rows(row, pairs, n_calls):
+    """The timing rows of one input ``row`` (its dtype) for every pair: the
+    median of ``n_calls`` calls each, skae's and the peer's interleaved."""
+    rows = []
+    for method, skae_fn, pca_fn, peer in pairs:
+        times = [[], []]
+        for _ in range(50):  # warm-up
+            skae_fn(row), pca_fn(row)
+        for _ in range(n_calls):
+            for fn, record in ((skae_fn, times[0]), (pca_fn, times[1])):
+                t0 = time.perf_counter()
+                fn(row)
+                record.append(time.perf_counter() - t0)
+        skae_ms, pca_ms = (1e3 * float(np.median(t)) for t in times)
+        rows.append(
+            {
+                "dtype": row.dtype.name,
+                "method": method,
+                "skae_ms": skae_ms,
+                "peer": peer,
+                "peer_ms": pca_ms,
+                "skae_over_peer": skae_ms / pca_ms,
+            }
+        )
+        print(f"  {rows[-1]}", flush=True)
     return rows
 
 
