@@ -2,7 +2,9 @@
 
 Values are hidden completely at random (MCAR) at 10, 20 and 50 %, and not at
 random (MNAR: a value above its column's 75th percentile is hidden with
-probability 0.5, any other with 0.1, about 20 % in all), in the training
+probability 0.5, any other with 0.1: 19-20 % in all on the tabular sets,
+16-17 % on digits and 14 % on MNIST, whose 75th percentile is 0 in most
+pixels, so there ink is hidden with 0.5 and background with 0.1), in the training
 rows and in held-out rows. Each imputer is fitted on the training rows with
 holes and fills the held-out rows; the scores are the RMSE on the held-out
 hidden entries (in the data's units: digits and MNIST in [0, 1], the tabular
@@ -193,7 +195,8 @@ def summary(rows):
         line["skae_vs_best_peer"] = found["skae"]["rmse"] / min(peers) if peers else None
         line["skae_downstream"] = found["skae"]["downstream"]
         line["best_peer_downstream"] = max(
-            (v["downstream"] for k, v in found.items() if k != "skae"), default=None
+            (v["downstream"] for k, v in found.items() if k not in ("skae", "mean")),
+            default=None,
         )
         line["skae_fit_s"] = found["skae"]["fit_s"]
         line["skae_seeds"] = len(skae)
