@@ -233,9 +233,10 @@ def skae_detector(estimator):
     return AutoencoderOutlierDetector(estimator, random_state=0)
 
 
-def sweep_settings(base_epochs):
-    """The Autoencoder settings around the default that the sweep compares."""
-    base = {**DEFAULT_ESTIMATOR_PARAMS, "n_components": 16, "batch_size": 64}
+def sweep_settings(base_epochs, shape):
+    """The Autoencoder settings around the default for training rows of
+    ``shape`` (one class's) that the sweep compares."""
+    base = {**DEFAULT_ESTIMATOR_PARAMS, **default_size(*shape)}
     grid = [
         ("the default", {}),
         ("n_components=8", {"n_components": 8}),
@@ -462,7 +463,6 @@ def main():
         pass
     payload = {"args": vars(args), "default_estimator_params": DEFAULT_ESTIMATOR_PARAMS}
     sections = []
-    notes = []
     started = time.perf_counter()
 
     def log(line):
@@ -485,6 +485,7 @@ def main():
             k: getattr(args, k) if getattr(args, k) is not None else None if q else v
             for k, v in LIMITS[name].items()
         }
+        notes = []  # this data set's
         table_detectors = detectors(image_shape, args.epochs, limits, only)
         factories = {k: v[0] for k, v in table_detectors.items()}
         caps = {k: v[2] for k, v in table_detectors.items()}
@@ -533,9 +534,12 @@ def main():
         if section not in args.sections.split(","):
             continue
         data = load_data(name, args)
+        # the default's code and batch sizes for one class's training rows
+        per_class = int(np.bincount(data["y_train"]).min())
+        shape = (min(per_class, args.train_rows or per_class), data["X_train"].shape[1])
         settings = [
             setting
-            for setting in sweep_settings(args.epochs)
+            for setting in sweep_settings(args.epochs, shape)
             if only is None or any(part in setting[0] for part in only)
         ]
         factories = {label: factory for label, factory, _ in settings}
