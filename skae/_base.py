@@ -51,7 +51,7 @@ from ._optim import (
     shortened_steps,
 )
 from ._pca_start import pca_start, warn_thin_first_chunk
-from ._progress import epoch_reporter, report_kept_start
+from ._progress import epoch_reporter, report_kept_start, warn_if_no_better_than_mean
 from ._random import draw_seed, seed_source
 from ._rows import as_rows, block_rows, input_scale, split_validation, training_rows
 from ._state import (
@@ -340,6 +340,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             module, X_train, setup, optimizer=optimizer, fresh=fresh, incremental=incremental
         )
         report_kept_start(type(self).__name__, self.verbose, history.best_epoch, fresh)
+        if not incremental:  # partial_fit's chunk: its own mean is no fair baseline
+            warn_if_no_better_than_mean(type(self).__name__, module, X_train)
         self._set_fitted(
             {
                 **features,
@@ -370,10 +372,9 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     @staticmethod
     def _generators(rng, device, shard):
-        """``(generator, loss_generator)``: the batch order's and the loss's
-        streams, apart so that the corruption or sampling a loss draws does
-        not change which rows go into which batch (and, data-parallel, is
-        drawn independently on each rank, while the batches are shared)."""
+        """``(generator, loss_generator)``: the batch order's and the loss's streams,
+        apart so that what a loss draws does not change the batches (and,
+        data-parallel, differs by rank, while the batches are shared)."""
         generator = torch.Generator(device=device).manual_seed(draw_seed(rng))
         loss_seed = draw_seed(rng) + (0 if shard is None else shard.rank)
         return generator, torch.Generator(device=device).manual_seed(loss_seed)

@@ -29,6 +29,7 @@ from ._outlier_scores import (
     fit_code_density,
     residuals,
     satterthwaite_variance,
+    warn_if_code_covers_input,
 )
 from ._random import seed_source
 from ._validation import (
@@ -361,6 +362,7 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         split_seed, model_seed = seeds
         seed = None if self.random_state is None else model_seed
         template = self._template(X.shape, seed)
+        warn_if_code_covers_input(template, X.shape[1], self.score_by)
         scores, noise = self._out_of_fold_scores(X, template, split_seed)
         estimator = clone(template).fit(X)
         density = {}

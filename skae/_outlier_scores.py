@@ -4,6 +4,8 @@ one on the residual, the residual's variance from out-of-fold rows."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 from sklearn.covariance import LedoitWolf
@@ -116,3 +118,20 @@ def checked_density(attributes, estimator):
     if not (np.isfinite(noise) and noise > 0):
         raise ValueError("The file's detector attribute noise_variance_ is not positive.")
     return {**arrays, "noise_variance_": noise}
+
+
+def warn_if_code_covers_input(estimator, n_features, score_by):
+    """Warn where ``score_by="reconstruction"`` meets an inner code at least
+    as wide as the input: the network can copy every row, so every score is
+    a rounding error and the threshold sits on noise (300 rows of one
+    feature: outliers at 20 deviations were inliers)."""
+    n_components = getattr(estimator, "n_components", 0)
+    if score_by == "reconstruction" and n_components >= n_features:
+        warnings.warn(
+            f"AutoencoderOutlierDetector: score_by='reconstruction' with a code of "
+            f"n_components={n_components} for {n_features} features reconstructs every "
+            "row, so the scores cannot tell rows apart. Use a narrower code, or "
+            "score_by='density', which also scores the code.",
+            UserWarning,
+            stacklevel=4,  # fit, its context, the caller
+        )

@@ -10,7 +10,10 @@ the bar so that the two do not garble each other.
 
 import logging
 import sys
+import warnings
 from contextlib import contextmanager, nullcontext
+
+import torch
 
 from ._engine import StopReason
 from ._settings import SharedSetting
@@ -153,4 +156,34 @@ def report_kept_start(name, verbose, best_epoch, fresh):
             f"{name}: no epoch improved on the starting point's ({start}) held-out error; "
             "the fit keeps it.",
             file=sys.stderr,
+        )
+
+
+#: Training rows (at most) that :func:`warn_if_no_better_than_mean` reads.
+DEGENERATE_ROWS = 2048
+
+
+@torch.no_grad()
+def warn_if_no_better_than_mean(name, module, rows):
+    """Warn when a fitted network reconstructs (the first ``DEGENERATE_ROWS``
+    of) its training ``rows`` (a row source) no better than their column
+    means: its code carries nothing. A learning rate that diverged without
+    reaching inf, a penalty that outweighs the reconstruction, or a
+    collapse to one code had all ended a fit silently. Modules without a
+    decoder (the imputer's) are not judged here."""
+    if not hasattr(module, "decode") or len(rows) < 2:
+        return
+    x = rows.take(slice(0, DEGENERATE_ROWS)).to(next(module.parameters()).device)
+    rebuilt = module.decode(module.encode(x)).double()
+    x = x.double()
+    error = float((rebuilt - x).square().sum(1).mean())
+    spread = float((x - x.mean(0)).square().sum(1).mean())
+    if spread > 0 and not error < spread:
+        warnings.warn(
+            f"{name}: the fitted network reconstructs its training rows no better than "
+            f"their column means (squared error {error:.4g} per row against {spread:.4g}): "
+            "its code carries nothing. Lower learning_rate or the penalty's weight, or "
+            "keep init='pca' with early_stopping=True, which never ends worse than PCA.",
+            UserWarning,
+            stacklevel=6,  # no_grad's wrapper, _fit, fit, fit's context, the caller
         )

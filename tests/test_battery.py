@@ -230,6 +230,55 @@ def test_sparse_fit_with_most_code_units_dead_warns_naming_the_fixes():
     assert "Lower sparsity_weight (now 3.0)" in messages[0]
 
 
+@pytest.mark.parametrize(
+    "params",
+    [
+        # every code the same (the ReLU units died): 1 distinct code of 450
+        dict(init="random", learning_rate=0.1),
+        # diverged without reaching inf: 1e10 times the means' error
+        dict(init="random", learning_rate=10.0, early_stopping=False, max_iter=20),
+    ],
+    ids=["collapsed", "diverged"],
+)
+def test_a_fit_no_better_than_the_column_means_says_so(params):
+    from sklearn.datasets import load_digits
+
+    digits = load_digits().data / 16
+    est = Autoencoder(n_components=8, random_state=0, device="cpu", **params)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        est.fit(digits)
+    said = [w for w in record if "no better than their column means" in str(w.message)]
+    assert [w.filename for w in said] == [__file__], [str(w.message) for w in record]
+    rebuilt = est.inverse_transform(est.transform(digits))
+    spread = ((digits - digits.mean(0)) ** 2).sum(1).mean()
+    assert ((rebuilt - digits) ** 2).sum(1).mean() >= spread  # what it said
+
+
+def test_a_useful_fit_does_not_say_it_is_no_better_than_the_means():
+    from sklearn.datasets import load_digits
+
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        Autoencoder(n_components=8, max_iter=5, random_state=0, init="random").fit(
+            load_digits().data / 16
+        )
+    assert not [w for w in record if "column means" in str(w.message)]
+
+
+def test_a_detector_scoring_a_code_as_wide_as_the_input_warns():
+    # every row reconstructed: its scores were rounding errors, and outliers
+    # at 20 deviations passed as inliers
+    X_one = np.random.default_rng(0).normal(size=(300, 1))
+    detector = skae.AutoencoderOutlierDetector(score_by="reconstruction", random_state=0)
+    with pytest.warns(UserWarning, match="n_components=1 for 1 features reconstructs") as record:
+        detector.fit(X_one)
+    assert [w.filename for w in record if "reconstructs every" in str(w.message)] == [__file__]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # the density scores the code too
+        skae.AutoencoderOutlierDetector(random_state=0).fit(X_one)
+
+
 def test_sparse_fit_with_live_units_does_not_warn_about_them():
     with warnings.catch_warnings():
         warnings.simplefilter("error", Warning)
