@@ -341,7 +341,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         )
         report_kept_start(type(self).__name__, self.verbose, history.best_epoch, fresh)
         if not incremental:  # partial_fit's chunk: its own mean is no fair baseline
-            warn_if_no_better_than_mean(type(self).__name__, module, X_train)
+            warn_if_no_better_than_mean(type(self).__name__, module, X_train, history.stop_reason)
         self._set_fitted(
             {
                 **features,

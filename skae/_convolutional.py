@@ -318,7 +318,7 @@ class ConvolutionalAutoencoder(BaseAutoencoder):
             self._resolve_image_shape(n_features),
             self.n_components,
             channels=positive_ints(self.channels, "channels"),
-            kernel_size=self.kernel_size,
+            kernel_size=int(self.kernel_size),  # numpy's ints too (a grid's np.arange)
             hidden_layer_sizes=positive_ints(self.hidden_layer_sizes, "hidden_layer_sizes"),
             activation=self.activation,
             output_activation=RECONSTRUCTION_LOSSES[self.loss][1],

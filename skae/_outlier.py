@@ -5,6 +5,7 @@ far out along it) are the outliers."""
 from __future__ import annotations
 
 import sys
+import warnings
 from numbers import Integral, Real
 from typing import Any
 
@@ -31,6 +32,7 @@ from ._outlier_scores import (
     satterthwaite_variance,
     warn_if_code_covers_input,
 )
+from ._progress import NO_BETTER_THAN_MEAN
 from ._random import seed_source
 from ._validation import (
     FEATURE_ATTRIBUTES,
@@ -391,7 +393,9 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         kept = np.empty(X.shape, dtype=np.float64) if self.score_by == "satterthwaite" else None
         folds = KFold(n_splits=self.cv, shuffle=True, random_state=seed)
         for fitted_rows, held_out in folds.split(X):
-            model = clone(template).fit(X[fitted_rows])
+            with warnings.catch_warnings():  # the final model's fit says it once
+                warnings.filterwarnings("ignore", f".*{NO_BETTER_THAN_MEAN}")
+                model = clone(template).fit(X[fitted_rows])
             if density:
                 codes = fit_code_density(model, X[fitted_rows])
                 parts[held_out] = error_and_distance(model, codes, X[held_out])

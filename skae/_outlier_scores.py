@@ -122,11 +122,12 @@ def checked_density(attributes, estimator):
 
 def warn_if_code_covers_input(estimator, n_features, score_by):
     """Warn where ``score_by="reconstruction"`` meets an inner code at least
-    as wide as the input: the network can copy every row, so every score is
-    a rounding error and the threshold sits on noise (300 rows of one
-    feature: outliers at 20 deviations were inliers)."""
+    as wide as the input from the PCA start, which copies every row: every
+    score is then a rounding error and the threshold sits on noise (300 rows
+    of one feature: outliers at 20 deviations were inliers)."""
     n_components = getattr(estimator, "n_components", 0)
-    if score_by == "reconstruction" and n_components >= n_features:
+    copies = getattr(estimator, "init", None) == "pca"  # a random start's code is no copy
+    if copies and score_by == "reconstruction" and n_components >= n_features:
         warnings.warn(
             f"AutoencoderOutlierDetector: score_by='reconstruction' with a code of "
             f"n_components={n_components} for {n_features} features reconstructs every "

@@ -159,31 +159,39 @@ def report_kept_start(name, verbose, best_epoch, fresh):
         )
 
 
-#: Training rows (at most) that :func:`warn_if_no_better_than_mean` reads.
-DEGENERATE_ROWS = 2048
+#: Training rows (at most) that :func:`warn_if_no_better_than_mean` reads, and
+#: values (at most: fewer rows of wide data), as an inference block holds.
+DEGENERATE_ROWS, DEGENERATE_VALUES = 2048, 2**22
+
+#: The message of :func:`warn_if_no_better_than_mean` (the detector's fold
+#: models leave it to its final model).
+NO_BETTER_THAN_MEAN = "no better than their column means"
 
 
 @torch.no_grad()
-def warn_if_no_better_than_mean(name, module, rows):
-    """Warn when a fitted network reconstructs (the first ``DEGENERATE_ROWS``
-    of) its training ``rows`` (a row source) no better than their column
-    means: its code carries nothing. A learning rate that diverged without
-    reaching inf, a penalty that outweighs the reconstruction, or a
-    collapse to one code had all ended a fit silently. Modules without a
-    decoder (the imputer's) are not judged here."""
-    if not hasattr(module, "decode") or len(rows) < 2:
+def warn_if_no_better_than_mean(name, module, rows, stop_reason):
+    """Warn when a fitted network reconstructs its training ``rows`` (a row
+    source; at most ``DEGENERATE_ROWS`` of them, evenly spaced, as ordered
+    rows may be sorted) no better than their column means: its code carries
+    nothing. A learning rate that diverged without reaching inf, a penalty
+    that outweighs the reconstruction, or a collapse to one code had all
+    ended a fit silently. Not judged: a fit Ctrl-C stopped, and modules
+    without a decoder (the imputer's)."""
+    if not hasattr(module, "decode") or len(rows) < 2 or stop_reason is StopReason.INTERRUPTED:
         return
-    x = rows.take(slice(0, DEGENERATE_ROWS)).to(next(module.parameters()).device)
-    rebuilt = module.decode(module.encode(x)).double()
-    x = x.double()
-    error = float((rebuilt - x).square().sum(1).mean())
-    spread = float((x - x.mean(0)).square().sum(1).mean())
+    n_rows = min(len(rows), DEGENERATE_ROWS, max(2, DEGENERATE_VALUES // rows.n_features))
+    device = next(module.parameters()).device
+    index = torch.linspace(0, len(rows) - 1, n_rows, device=rows.device).round().long()
+    x = rows.take(index).to(device)
+    error = float((module.decode(module.encode(x)) - x).double().square().sum(1).mean())
+    spread = float((x.double() - x.double().mean(0)).square().sum(1).mean())
     if spread > 0 and not error < spread:
         warnings.warn(
-            f"{name}: the fitted network reconstructs its training rows no better than "
-            f"their column means (squared error {error:.4g} per row against {spread:.4g}): "
-            "its code carries nothing. Lower learning_rate or the penalty's weight, or "
-            "keep init='pca' with early_stopping=True, which never ends worse than PCA.",
+            f"{name}: the fitted network reconstructs its training rows {NO_BETTER_THAN_MEAN} "
+            f"(squared error {error:.4g} per row against {spread:.4g}). Causes seen: a "
+            "learning rate that diverged, a penalty that outweighs the reconstruction, "
+            "too few epochs, or, with loss='bce' or 'bernoulli', a start that the "
+            "logistic output makes worse than PCA's.",
             UserWarning,
             stacklevel=6,  # no_grad's wrapper, _fit, fit, fit's context, the caller
         )

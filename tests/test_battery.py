@@ -255,15 +255,51 @@ def test_a_fit_no_better_than_the_column_means_says_so(params):
     assert ((rebuilt - digits) ** 2).sum(1).mean() >= spread  # what it said
 
 
-def test_a_useful_fit_does_not_say_it_is_no_better_than_the_means():
+def skae_digits():
     from sklearn.datasets import load_digits
 
+    return load_digits().data / 16
+
+
+def sorted_groups():
+    """Two groups of 2,500 rows in file order, told apart by their first column."""
+    rng = np.random.default_rng(0)
+    first = np.repeat([0.0, 10.0], 2500)[:, None]
+    return np.hstack([first, rng.normal(size=(5000, 19))])
+
+
+@pytest.mark.parametrize(
+    "make_data, params",
+    [
+        (skae_digits, dict(n_components=8, max_iter=5, init="random")),
+        # unshuffled rows: the first 2,048 alone are one group, whose own
+        # means had been the baseline (error 19.0 against 44.0 over all rows)
+        (sorted_groups, dict(n_components=1, max_iter=10, early_stopping=False)),
+    ],
+    ids=["digits", "sorted rows"],
+)
+def test_a_useful_fit_does_not_say_it_is_no_better_than_the_means(make_data, params):
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
-        Autoencoder(n_components=8, max_iter=5, random_state=0, init="random").fit(
-            load_digits().data / 16
-        )
+        Autoencoder(random_state=0, device="cpu", **params).fit(make_data())
     assert not [w for w in record if "column means" in str(w.message)]
+
+
+def test_an_interrupted_fit_is_not_judged_against_the_means(monkeypatch):
+    # Ctrl-C's warning said why it stopped; "lower learning_rate" followed it
+    est = Autoencoder(n_components=8, init="random", random_state=0, device="cpu")
+
+    def interrupted(module, *args, **kwargs):
+        def batch_loss(x):
+            raise KeyboardInterrupt
+
+        return batch_loss
+
+    monkeypatch.setattr(est, "_training_loss", interrupted)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        est.fit(skae_digits())
+    assert [str(w.message) for w in record] == ["Training interrupted by user."]
 
 
 def test_a_detector_scoring_a_code_as_wide_as_the_input_warns():
@@ -277,6 +313,19 @@ def test_a_detector_scoring_a_code_as_wide_as_the_input_warns():
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)  # the density scores the code too
         skae.AutoencoderOutlierDetector(random_state=0).fit(X_one)
+        # a random start's code is no copy: its reconstruction scores work
+        inner = Autoencoder(n_components=1, init="random", max_iter=2, random_state=0)
+        warnings.filterwarnings("ignore", "Stochastic Optimizer")
+        skae.AutoencoderOutlierDetector(inner, score_by="reconstruction").fit(X_one)
+
+
+def test_the_detector_says_once_that_its_model_is_no_better_than_the_means():
+    # each of its cv fold models had said it too, five times over
+    inner = Autoencoder(n_components=8, init="random", learning_rate=0.1, random_state=0)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        skae.AutoencoderOutlierDetector(inner, random_state=0).fit(skae_digits())
+    assert len([w for w in record if "column means" in str(w.message)]) == 1
 
 
 def test_sparse_fit_with_live_units_does_not_warn_about_them():

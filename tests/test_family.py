@@ -276,6 +276,17 @@ def test_convolutional_warns_when_a_square_width_is_taken_as_1d(width, side):
         fit_quietly(ConvolutionalAutoencoder(**small), X[:, : width - 1])
 
 
+def test_convolutional_takes_numpy_integers():
+    # GridSearchCV over np.arange gives np.int64: torch's Unflatten refused it
+    X = np.random.default_rng(0).random((12, 16))
+    params = dict(n_components=2, channels=(2,), max_iter=1, random_state=0, device="cpu")
+    fitted = {}
+    for kernel_size in (3, np.int64(3)):
+        conv = ConvolutionalAutoencoder(image_shape=(4, 4), kernel_size=kernel_size, **params)
+        fitted[type(kernel_size)] = fit_quietly(conv, X).transform(X)
+    np.testing.assert_array_equal(*fitted.values())
+
+
 def test_convolutional_beats_pca_on_held_out_digits(digits):
     from sklearn.decomposition import PCA
 
