@@ -2,7 +2,7 @@
 
 Values are hidden completely at random (MCAR) at 10, 20 and 50 %, and not at
 random (MNAR: a value above its column's 75th percentile is hidden with
-probability 0.5, any other with 0.1: 19-20 % in all on the tabular sets,
+probability 0.5, any other with 0.1: 18-23 % in all on the tabular sets,
 16-17 % on digits and 14 % on MNIST, whose 75th percentile is 0 in most
 pixels, so there ink is hidden with 0.5 and background with 0.1), in the training
 rows and in held-out rows. Each imputer is fitted on the training rows with
