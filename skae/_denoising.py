@@ -32,7 +32,8 @@ class DenoisingAutoencoder(BaseMLPAutoencoder):
         layers holds the components of a PCA of the rows given to
         :meth:`fit`, and the non-linear layers join it through gates that
         start at zero, so that the untrained network *is* that PCA (the same
-        codes and reconstructions). With ``early_stopping`` the start is
+        codes and reconstructions; with ``loss="bce"``, the codes, and
+        the reconstruction through the logistic). With ``early_stopping`` the start is
         scored on the held-out rows and kept unless an epoch beats it, so the
         fit is never worse than PCA there (``best_epoch_`` says which won).
         The linear path takes 0.3 of each optimiser step, so that noise does

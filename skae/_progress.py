@@ -168,6 +168,12 @@ DEGENERATE_ROWS, DEGENERATE_VALUES = 2048, 2**22
 NO_BETTER_THAN_MEAN = "no better than their column means"
 
 
+def spaced_positions(n_total, n, device):
+    """``n >= 2`` evenly spaced positions from 0 to ``n_total - 1``, in integer
+    steps (a float32 ``linspace`` rounds past the last row above 2**24 rows)."""
+    return torch.arange(n, device=device) * (n_total - 1) // (n - 1)
+
+
 @torch.no_grad()
 def warn_if_no_better_than_mean(name, module, rows, stop_reason):
     """Warn when a fitted network reconstructs its training ``rows`` (a row
@@ -181,8 +187,7 @@ def warn_if_no_better_than_mean(name, module, rows, stop_reason):
         return
     n_rows = min(len(rows), DEGENERATE_ROWS, max(2, DEGENERATE_VALUES // rows.n_features))
     device = next(module.parameters()).device
-    index = torch.linspace(0, len(rows) - 1, n_rows, device=rows.device).round().long()
-    x = rows.take(index).to(device)
+    x = rows.take(spaced_positions(len(rows), n_rows, rows.device)).to(device)
     error = float((module.decode(module.encode(x)) - x).double().square().sum(1).mean())
     spread = float((x.double() - x.double().mean(0)).square().sum(1).mean())
     if spread > 0 and not error < spread:

@@ -285,6 +285,17 @@ def test_a_useful_fit_does_not_say_it_is_no_better_than_the_means(make_data, par
     assert not [w for w in record if "column means" in str(w.message)]
 
 
+@pytest.mark.parametrize("n_total", [2, 3, 2049, 16_777_220, 100_000_007])
+def test_the_rows_judged_are_evenly_spaced_and_in_range(n_total):
+    # a float32 linspace gave 16,777,220 as the last of 16,777,220 rows
+    from skae._progress import spaced_positions
+
+    n = min(n_total, 2048)
+    positions = spaced_positions(n_total, n, "cpu").tolist()
+    assert positions[0] == 0 and positions[-1] == n_total - 1
+    assert positions == sorted(set(positions)) and len(positions) == n
+
+
 def test_an_interrupted_fit_is_not_judged_against_the_means(monkeypatch):
     # Ctrl-C's warning said why it stopped; "lower learning_rate" followed it
     est = Autoencoder(n_components=8, init="random", random_state=0, device="cpu")
