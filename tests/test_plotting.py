@@ -241,6 +241,14 @@ def test_latent_space_display_without_labels(plt, fitted, digits):
     assert display.ax_.get_legend() is None
 
 
+def test_latent_space_display_names_labels_of_mixed_types(plt, fitted, digits):
+    # a missing label (None) among strings raised numpy's "'<' not supported"
+    X, _ = digits
+    y = np.array(["a", "b", None] * (len(X) // 3) + ["a"] * (len(X) % 3), dtype=object)
+    with pytest.raises(TypeError, match=r"all numbers or all strings.*\['NoneType', 'str'\]"):
+        LatentSpaceDisplay.from_estimator(fitted, X, y)
+
+
 def test_latent_space_display_projections_of_a_wider_code(plt, digits):
     X, y = digits
     est = tiny(n_components=4).fit(X)

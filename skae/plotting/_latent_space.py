@@ -32,7 +32,14 @@ def _scatter_classes(
     return the points and the legend."""
     import matplotlib.pyplot as plt
 
-    classes, index = np.unique(y, return_inverse=True)
+    try:
+        classes, index = np.unique(y, return_inverse=True)
+    except TypeError:  # numpy's "'<' not supported between ..." says little
+        kinds = sorted({type(label).__name__ for label in np.ravel(y)})
+        raise TypeError(
+            "LatentSpaceDisplay: the class labels y must be all numbers or all strings "
+            f"to be told apart; got labels of types {kinds}."
+        ) from None
     n_classes = len(classes)
     cmap = plt.get_cmap(cmap or ("tab10" if n_classes <= 10 else "tab20"))
     scatter = ax.scatter(
