@@ -92,10 +92,11 @@ def training_statistics(X, X_train, keep_empty_features, incremental):
     if incremental:
         scales[ranges == 0] = 1.0
     warn_unseen_columns(X, scales, ranges)
-    for j in np.flatnonzero(ranges == 0):  # constant in float32: X's own value
-        values = np.asarray(X[:, j], dtype=np.float64)
-        values = values[~np.isnan(values)]
-        means[j] = values[0] if (values == values[0]).all() else values.mean()
+    constant = np.flatnonzero(ranges == 0)  # in float32: X's own value, one read of X
+    if constant.size:
+        values = np.asarray(X[:, constant], dtype=np.float64)
+        low, high = np.nanmin(values, axis=0), np.nanmax(values, axis=0)
+        means[constant] = np.where(low == high, low, np.nanmean(values, axis=0))
     return means, scales
 
 

@@ -167,19 +167,18 @@ def calibrate_variance(module, rows, groups, generator):
     data-parallel rank, so that their heads stay equal."""
     device = module.center.device
     x = rows.take(slice(0, CALIBRATION_ROWS)).to(device)
-    z, observed = module.standardize(x)
-    observed = observed & (module.scale > 0)  # not the constant columns
+    observed = ~torch.isnan(x) & (module.scale > 0)  # not the constant columns
     per_rows = -(-CALIBRATION_ROWS // max(len(x), 1))
     n_patterns = min(CALIBRATION_MAX_PATTERNS, CALIBRATION_PATTERNS * per_rows)
     if n_patterns * CALIBRATION_HIDDEN * observed.sum() < CALIBRATION_MIN_ENTRIES:
         return
-    errors = torch.zeros(z.shape[1], dtype=torch.float64, device=device)
+    errors = torch.zeros(x.shape[1], dtype=torch.float64, device=device)
     variances, count = torch.zeros_like(errors), torch.zeros_like(errors)
+    zero = torch.zeros_like(x, dtype=torch.float64)
     for _ in range(n_patterns):
-        draw = torch.rand(z.shape, generator=generator, device=device)
+        draw = torch.rand(x.shape, generator=generator, device=device)
         hidden = observed & (draw < CALIBRATION_HIDDEN)
         mean, std = module.averaged_with_std(torch.where(hidden, torch.nan, x), groups)
-        zero = torch.zeros_like(x, dtype=torch.float64)
         errors += torch.where(hidden, (mean - x).double().square(), zero).sum(0)
         variances += torch.where(hidden, std.double().square(), zero).sum(0)
         count += hidden.sum(0)
