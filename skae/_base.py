@@ -27,7 +27,6 @@ import scipy.sparse as sp
 import torch
 from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import Tags
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
@@ -51,7 +50,12 @@ from ._optim import (
     shortened_steps,
 )
 from ._pca_start import pca_start, warn_thin_first_chunk
-from ._progress import epoch_reporter, report_kept_start, warn_if_no_better_than_mean
+from ._progress import (
+    epoch_reporter,
+    report_kept_start,
+    warn_if_no_better_than_mean,
+    warn_not_converged,
+)
 from ._random import draw_seed, seed_source
 from ._rows import as_rows, block_rows, input_scale, split_validation, training_rows
 from ._state import (
@@ -85,6 +89,7 @@ from ._validation import (
     to_torch,
     validate_aside,
 )
+from ._warnings import user_stacklevel
 from .nn import ACTIVATIONS
 
 if sys.version_info >= (3, 11):
@@ -359,16 +364,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             replace=fresh,
         )
         if not incremental and history.stop_reason is StopReason.MAX_ITER:
-            self._warn_not_converged()
-
-    def _warn_not_converged(self):
-        """scikit-learn's warning when ``fit`` ran all ``max_iter`` epochs."""
-        warnings.warn(
-            f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and "
-            "the optimization hasn't converged yet.",
-            ConvergenceWarning,
-            stacklevel=5,  # the caller of fit (through scikit-learn's fit context)
-        )
+            warn_not_converged(self.max_iter)
 
     @staticmethod
     def _generators(rng, device, shard):
@@ -597,7 +593,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 f"(now {rate:g})."
             )
         if history.stop_reason is StopReason.INTERRUPTED:
-            warnings.warn("Training interrupted by user.", UserWarning, stacklevel=4)
+            warnings.warn("Training interrupted by user.", stacklevel=user_stacklevel())
 
     def _new_optimizer(self, module, device, rate):
         """The optimiser named by the ``optimizer`` parameter, for ``module``."""

@@ -14,6 +14,7 @@ import torch
 from ._base import Activation, BaseAutoencoder
 from ._losses import RECONSTRUCTION_LOSSES
 from ._validation import Interval, positive_ints
+from ._warnings import user_stacklevel
 from .nn import ConvolutionalModule
 
 
@@ -299,7 +300,7 @@ class ConvolutionalAutoencoder(BaseAutoencoder):
                 f"{X.shape[1]} features as a 1-D signal. If the rows are {side} x "
                 f"{side} images, pass image_shape=({side}, {side}).",
                 UserWarning,
-                stacklevel=5,  # the caller of fit (through scikit-learn's fit context)
+                stacklevel=user_stacklevel(),
             )
         return X, attributes
 

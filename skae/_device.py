@@ -10,6 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ._warnings import user_stacklevel
+
 TORCH_DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
 
 
@@ -51,7 +53,7 @@ def available_device(saved, name):
             f"{name} was fitted on {saved!r}, which is not available here{reason}; it will "
             "run on the CPU.",
             UserWarning,
-            stacklevel=4,
+            stacklevel=user_stacklevel(),
         )
         return torch.device("cpu")
 

@@ -10,6 +10,7 @@ from sklearn.impute import MissingIndicator
 
 from ._rows import ArrayRows
 from ._validation import is_scalar_nan
+from ._warnings import user_stacklevel
 
 #: Rows per block when the column statistics are read from the training rows.
 _STATISTICS_BLOCK = 4096
@@ -86,7 +87,7 @@ def training_statistics(X, X_train, keep_empty_features, incremental):
             f"{np.flatnonzero(empty).tolist()}; transform leaves them out "
             "(keep_empty_features=True keeps them, filled with 0).",
             UserWarning,
-            stacklevel=6,
+            stacklevel=user_stacklevel(),
         )
     scales = standardizing_scales(stds, ranges)
     if incremental:
@@ -130,7 +131,7 @@ def warn_unseen_columns(X, scales, ranges):
             "missing values are filled with the feature's mean. Scale X first, for "
             "example with sklearn.preprocessing.StandardScaler (it keeps NaN).",
             UserWarning,
-            stacklevel=7,
+            stacklevel=user_stacklevel(),
         )
     if X.dtype != np.float64:  # float32 X holds no more than the layers see
         return
@@ -149,7 +150,7 @@ def warn_unseen_columns(X, scales, ranges):
             "its fills lose that precision. Centre X first, for example with "
             "sklearn.preprocessing.StandardScaler (it keeps NaN).",
             UserWarning,
-            stacklevel=7,
+            stacklevel=user_stacklevel(),
         )
 
 

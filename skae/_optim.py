@@ -12,6 +12,7 @@ import torch
 
 from ._copying import copy_optimizer_state
 from ._device import to_numpy
+from ._warnings import user_stacklevel
 
 #: ``learning_rate_schedule="plateau"`` stops once the rate falls below this
 #: fraction of ``learning_rate`` (MLPRegressor's "adaptive" stops at 1e-6).
@@ -57,7 +58,7 @@ def resolved_batch_size(
     if batch_size > n_rows:
         warnings.warn(
             "Got `batch_size` less than 1 or larger than sample size. It is going to be clipped",
-            stacklevel=5,  # the caller of fit (through scikit-learn's fit context)
+            stacklevel=user_stacklevel(),
         )
         return n_rows
     return batch_size

@@ -10,6 +10,8 @@ import numpy as np
 import torch
 from sklearn.covariance import LedoitWolf
 
+from ._warnings import user_stacklevel
+
 #: The values of ``score_by`` that score by the Gaussian on the code and the
 #: residual; they differ only in how ``noise_variance_`` is estimated.
 DENSITY_SCORES = ("density", "satterthwaite")
@@ -134,5 +136,5 @@ def warn_if_code_covers_input(estimator, n_features, score_by):
             "row, so the scores cannot tell rows apart. Use a narrower code, or "
             "score_by='density', which also scores the code.",
             UserWarning,
-            stacklevel=4,  # fit, its context, the caller
+            stacklevel=user_stacklevel(),
         )

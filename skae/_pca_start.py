@@ -20,6 +20,7 @@ from sklearn import config_context
 from sklearn.decomposition import PCA, IncrementalPCA
 
 from ._rows import is_memory_mapped
+from ._warnings import user_stacklevel
 
 #: At most this many rows go into the PCA start; more are subsampled.
 MAX_PCA_ROWS = 100_000
@@ -159,5 +160,5 @@ def warn_thin_first_chunk(estimator, shape):
             "directions; the others start at zero and train slowly. Pass a first chunk "
             f"of more than {wanted} rows, or use init='random'.",
             UserWarning,
-            stacklevel=5,  # the caller of partial_fit (through _fit_context)
+            stacklevel=user_stacklevel(),
         )

@@ -14,9 +14,11 @@ import warnings
 from contextlib import contextmanager, nullcontext
 
 import torch
+from sklearn.exceptions import ConvergenceWarning
 
 from ._engine import StopReason
 from ._settings import SharedSetting
+from ._warnings import user_stacklevel
 
 logger = logging.getLogger("skae")
 
@@ -174,6 +176,16 @@ def spaced_positions(n_total, n, device):
     return torch.arange(n, device=device) * (n_total - 1) // (n - 1)
 
 
+def warn_not_converged(max_iter):
+    """scikit-learn's warning when ``fit`` ran all ``max_iter`` epochs."""
+    warnings.warn(
+        f"Stochastic Optimizer: Maximum iterations ({max_iter}) reached and "
+        "the optimization hasn't converged yet.",
+        ConvergenceWarning,
+        stacklevel=user_stacklevel(),
+    )
+
+
 @torch.no_grad()
 def warn_if_no_better_than_mean(name, module, rows, stop_reason):
     """Warn when a fitted network reconstructs its training ``rows`` (a row
@@ -198,5 +210,5 @@ def warn_if_no_better_than_mean(name, module, rows, stop_reason):
             "too few epochs, or, with loss='bce' or 'bernoulli', a start that the "
             "logistic output makes worse than PCA's.",
             UserWarning,
-            stacklevel=6,  # no_grad's wrapper, _fit, fit, fit's context, the caller
+            stacklevel=user_stacklevel(),
         )

@@ -24,6 +24,7 @@ import scipy.sparse as sp
 import torch
 
 from ._device import as_tensor
+from ._warnings import user_stacklevel
 
 
 class TensorRows:
@@ -316,6 +317,6 @@ def input_scale(rows):
             "by the former, barely learn (the fit stays near PCA). Centre X first, "
             "for example with sklearn.preprocessing.StandardScaler(with_std=False).",
             UserWarning,
-            stacklevel=6,
+            stacklevel=user_stacklevel(),
         )
     return rms if rms >= np.finfo(np.float32).tiny else 1.0

@@ -16,6 +16,7 @@ from ._base import Activation
 from ._losses import SPARSITY_PENALTIES
 from ._mlp import BaseMLPAutoencoder, penalty_weight
 from ._validation import Interval, StrOptions
+from ._warnings import user_stacklevel
 
 #: Rows of the training data whose codes the check for an all-zero L1 code reads.
 DEAD_CODE_ROWS = 2048
@@ -385,7 +386,7 @@ class SparseAutoencoder(BaseMLPAutoencoder):
                 f"gradient that could bring them back); the code uses only "
                 f"{n_units - dead}. {fixes}"
             )
-        warnings.warn(message, ConvergenceWarning, stacklevel=6)
+        warnings.warn(message, ConvergenceWarning, stacklevel=user_stacklevel())
 
 
 def _dead_beside_linear_path(dead, n_units, weight):

@@ -24,6 +24,7 @@ import torch
 from ._device import available_device, to_numpy
 from ._optim import optimizer_state, restored_optimizer
 from ._random import rng_from_state
+from ._warnings import user_stacklevel
 
 #: Bumped whenever the exported fitted state changes shape; ``_import_state``
 #: and ``skae.load`` refuse states of other versions with a message.
@@ -406,7 +407,7 @@ def running_versions():
     }
 
 
-def warn_on_version_change(saved, name, *, stacklevel=3):
+def warn_on_version_change(saved, name):
     """The one version policy, for pickles and files alike: a state written
     under another version of a package in :data:`CHECKED_VERSIONS` (``saved``
     maps those it knows to their versions) loads, with one warning per package
@@ -418,7 +419,7 @@ def warn_on_version_change(saved, name, *, stacklevel=3):
                 f"This {name} was saved with {package} {saved[package]} and is loaded "
                 f"with {package} {running[package]}; its results may differ.",
                 UserWarning,
-                stacklevel=stacklevel + 1,
+                stacklevel=user_stacklevel(),
             )
 
 

@@ -233,9 +233,9 @@ class EncoderDecoder(nn.Module):
         scale = self.input_scale
         u = x / scale
         error = F.mse_loss(self.decode_layers(self.embed(u)), u, reduction="none").sum(dim=1)
-        # two products, not scale**2: the square of a scale above ~1e19
-        # overflows float32 where the error times it twice does not
-        return error * (weight * scale) * scale
+        # in float64: a float32 scale squared overflows above ~1e19 and
+        # underflows to 0 below ~1e-19 (early stopping then saw only zeros)
+        return error.double() * (weight * scale.double()) * scale.double()
 
     def folded_loss(self, reconstruction):
         """A batch loss of ``reconstruction`` (a per-sample loss of

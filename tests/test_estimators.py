@@ -15,7 +15,7 @@ from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -259,6 +259,25 @@ def test_validation_scores_keep_one_entry_per_end_to_end_epoch(digits):
     assert len(est.validation_scores_) == est.n_iter_ - pretrained == 3 + 3 + 1 + 3 + 3
     assert_array_equal(np.flatnonzero(scored), [3, 4, 5, 10, 11, 12])
     assert est.best_validation_score_ == max(np.asarray(est.validation_scores_)[scored])
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda est, X: est.fit_transform(X),
+        lambda est, X: make_pipeline(StandardScaler(), est).fit(X),
+        lambda est, X: GridSearchCV(est, {"n_components": [2]}, cv=2).fit(X),
+    ],
+    ids=["fit_transform", "pipeline", "grid_search"],
+)
+def test_warnings_name_the_callers_line_through_scikit_learn(call, digits):
+    """However fit is reached, a warning from deep inside it names the
+    user's line, not one of scikit-learn's (a fixed stacklevel did)."""
+    X, _ = digits
+    with pytest.warns(ConvergenceWarning, match="Maximum iterations") as record:
+        call(Autoencoder(early_stopping=False, **TINY), X[:200])
+    said = [w.filename for w in record if issubclass(w.category, ConvergenceWarning)]
+    assert said and set(said) == {__file__}
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)

@@ -361,6 +361,24 @@ def test_small_and_large_data_train_as_data_at_unit_scale(model):
     assert errors[1e3] == pytest.approx(errors[1.0], rel=0.1)
 
 
+def test_early_stopping_scores_data_far_beyond_float32s_square():
+    # the held-out score is a squared error in X's units: in float32 it
+    # overflowed on digits times 1e19 (a ValueError blaming the learning rate)
+    # and was 0 in every epoch times 1e-23 (PCA kept, all training lost)
+    from sklearn.datasets import load_digits
+
+    X = load_digits().data[:300] / 16
+    params = dict(n_components=2, max_iter=5, random_state=0, device="cpu")
+    unit = fit(Autoencoder(**params), X)
+    for factor in (1e19, 1e-23):
+        est = fit(Autoencoder(**params), X * factor)
+        assert est.best_epoch_ == unit.best_epoch_ > 0
+        scores = np.array([est.init_validation_score_, *est.validation_scores_]) / factor**2
+        unit_scores = [unit.init_validation_score_, *unit.validation_scores_]
+        # float32 rounding of the layers differs with the scale: within 1e-3
+        np.testing.assert_allclose(scores, unit_scores, rtol=1e-3)
+
+
 def test_the_vae_fits_data_at_1e_minus_20():
     # its variance floor, 1e-8 times the scale's square, would round to 0 in
     # float32: it is held at float32's smallest normal number

@@ -241,3 +241,22 @@ def test_stop_message_names_every_early_reason():
     assert stop_message(StopReason.CONVERGED, 5) == "stopped early: no improvement in 6 epochs"
     for reason in set(StopReason) - {StopReason.MAX_ITER, StopReason.CONVERGED}:
         assert stop_message(reason, 5)
+
+
+def test_a_default_fit_says_nothing_even_to_a_warn_always_torch():
+    """torch says some warnings once per process ("Converting a tensor with
+    requires_grad=True to a scalar"), so a check under simplefilter("error")
+    passes whenever an earlier test set them off; warn-always says them every
+    time, as a user's first fit would."""
+    import torch
+    from sklearn.datasets import load_digits
+
+    torch.set_warn_always(True)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            Autoencoder(n_components=2, device="cpu", random_state=0).fit(
+                load_digits().data[:300] / 16
+            )
+    finally:
+        torch.set_warn_always(False)
