@@ -417,16 +417,18 @@ class AutoencoderImputer(BaseAutoencoder):
         return -total / n_patterns
 
     def _start_module(self, module, X, X_train, rng, incremental):
-        """A fresh module's column statistics, from the training rows; a
-        column observed only in the rows early stopping holds out is kept,
-        at the mean of its values there (its scale 1)."""
+        """A fresh module's column statistics, from the training rows; the
+        network starts blind to the columns without a value there."""
         super()._start_module(module, X, X_train, rng, incremental)
-        means, scales = training_statistics(X, X_train, self.keep_empty_features, incremental)
+        means, scales, unseen = training_statistics(
+            X, X_train, self.keep_empty_features, incremental
+        )
         empty = np.isnan(means)
         module.set_statistics(
             torch.as_tensor(np.where(empty, 0.0, means), dtype=torch.float32),
             torch.as_tensor(scales, dtype=torch.float32),
         )
+        module.ignore_columns(torch.as_tensor(unseen))
         fill = 0.0 if self.keep_empty_features else np.nan
         return {"statistics_": np.where(empty, fill, means), "_empty_features_": empty}
 

@@ -71,13 +71,15 @@ def column_statistics(rows):
 
 
 def training_statistics(X, X_train, keep_empty_features, incremental):
-    """``(means, scales)`` of the columns of the training rows ``X_train`` (a
-    row source) of ``X`` (a numpy array): a column observed only in the rows
-    early stopping holds out gets the mean of its values there (its scale
-    1), and a constant one its value (its scale 0: filled with it; 1 for
-    the first chunk of ``partial_fit``, as later chunks may vary); warns of
-    the columns with no value and of those the layers cannot see."""
+    """``(means, scales, unseen)`` of the columns of the training rows
+    ``X_train`` (a row source) of ``X`` (a numpy array): a column with no
+    value in them is ``unseen`` (its scale 0: filled with its mean, the mean
+    of its values in the rows early stopping holds out if it has any), and a
+    constant one gets its value (its scale 0: filled with it; 1 for the
+    first chunk of ``partial_fit``, as later chunks may vary); warns of the
+    columns with no value and of those the layers cannot see."""
     means, stds, ranges = column_statistics(X_train)
+    unseen = np.isnan(ranges)
     if np.isnan(means).any():  # read block by block: X may be a memory map
         means = np.where(np.isnan(means), column_statistics(ArrayRows(X))[0], means)
     empty = np.isnan(means)
@@ -98,7 +100,7 @@ def training_statistics(X, X_train, keep_empty_features, incremental):
         values = np.asarray(X[:, constant], dtype=np.float64)
         low, high = np.nanmin(values, axis=0), np.nanmax(values, axis=0)
         means[constant] = np.where(low == high, low, np.nanmean(values, axis=0))
-    return means, scales
+    return means, scales, unseen
 
 
 def standardizing_scales(stds, ranges):
@@ -106,14 +108,15 @@ def standardizing_scales(stds, ranges):
     deviations, at least ``_RANGE_FLOOR`` times the column's range (a
     column that is nearly constant but for rare large values, as an
     image's border pixel, would else weigh hundreds of times more than the
-    others in the loss); 1 where a column is empty; 0 where it is constant
-    or varies by less than float32's smallest normal number, which the
-    layers cannot see (the imputer fills such a column with its mean: a
-    scale of 1 had filled a constant column with noise, and a column in
-    units of 1e-40 with values 1e38 times too large)."""
+    others in the loss); 0 where a column is empty, constant or varies by
+    less than float32's smallest normal number, which the layers cannot see
+    (the imputer fills such a column with its mean: a scale of 1 had filled
+    a constant column with noise, a column in units of 1e-40 with values
+    1e38 times too large, and fed a column empty in the training rows to
+    the layers in its raw units)."""
     scales = np.fmax(stds, _RANGE_FLOOR * ranges)
     usable = np.isfinite(scales) & (ranges > 0) & (scales > np.finfo(np.float32).tiny)
-    return np.where(np.isnan(ranges), 1.0, np.where(usable, scales, 0.0))
+    return np.where(usable, scales, 0.0)
 
 
 def warn_unseen_columns(X, scales, ranges):

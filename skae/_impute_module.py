@@ -56,6 +56,19 @@ class MaskedImputerModule(nn.Module):
         self.center.copy_(center)
         self.scale.copy_(scale)
 
+    @torch.no_grad()
+    def ignore_columns(self, columns):
+        """Start blind to ``columns`` (a boolean tensor of shape
+        ``(n_features,)``): the weights that read them and their masks, and
+        those that restore them, at zero. A column no training row observes
+        gives them no gradient, so they stay there: a value of it at
+        ``transform`` changes nothing (in its raw units it had swung the
+        other columns' fills far outside their range)."""
+        first, last = self.net[0], self.net[-1]
+        first.weight[:, torch.cat([columns, columns])] = 0.0
+        last.weight[columns] = 0.0
+        last.bias[columns] = 0.0
+
     def standardize(self, x):
         """``(z, observed)``: ``x`` in the layers' units with its missing
         (NaN) entries at 0, and the boolean mask of its observed entries."""

@@ -98,3 +98,57 @@ def test_a_first_partial_fit_chunk_leaves_its_constant_columns_learnable():
     filled = imputer.transform(X_missing)
     holes = np.isnan(X_missing[:, 0])
     assert len(np.unique(filled[holes, 0])) == holes.sum()  # each row its own fill
+
+
+@pytest.mark.parametrize("keep_empty_features", [False, True])
+def test_a_column_empty_at_fit_does_not_move_the_other_fills(keep_empty_features):
+    # it reached the layers in its raw units: a value of 1e4 in it at
+    # transform moved wine's magnesium fill from 101 to 2471 (range 70-162)
+    _, X_missing = correlated()
+    X_missing[:, 3] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the empty column, convergence
+        imputer = AutoencoderImputer(**FAST, keep_empty_features=keep_empty_features)
+        imputer.fit(X_missing)
+    rows = X_missing[:50].copy()
+    with_values = rows.copy()
+    with_values[:, 3] = np.linspace(-1e4, 1e4, 50)
+    assert_array_equal(imputer.transform(with_values)[:, :3], imputer.transform(rows)[:, :3])
+
+
+def test_a_column_observed_only_in_held_out_rows_is_filled_with_their_mean():
+    from skae._impute_columns import training_statistics
+    from skae._rows import ArrayRows
+
+    _, X_missing = correlated()
+    X_missing[:, 1] = np.nan
+    X_missing[-2:, 1] = [3.0, 5.0]  # the last rows: those held out below
+    means, scales, unseen = training_statistics(
+        X_missing, ArrayRows(X_missing[:-30]), keep_empty_features=False, incremental=False
+    )
+    assert means[1] == 4.0 and scales[1] == 0.0
+    assert_array_equal(unseen, [False, True, False, False])
+    assert np.all(scales[[0, 2, 3]] > 0)
+
+
+def test_a_column_missing_from_the_first_partial_fit_chunk_stays_out_of_the_layers():
+    # later chunks fed it unscaled (scale 1): wine's proline (300-1700) took
+    # the loss from 7.7 to 26520 and the other fills' error from 1.07 to 5.97
+    X, X_missing = correlated(600)
+    X_missing[:, 3] *= 1000
+    first = X_missing[:100].copy()
+    first[:, 3] = np.nan
+    imputer = AutoencoderImputer(**FAST)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the column empty in the first chunk
+        imputer.partial_fit(first)
+        for _ in range(5):
+            for start in range(100, 600, 100):
+                imputer.partial_fit(X_missing[start : start + 100])
+    filled = imputer.transform(X_missing)[:, :3]
+    other_values = X_missing.copy()
+    other_values[:, 3] = -other_values[:, 3]  # the same holes, other values
+    assert_array_equal(imputer.transform(other_values)[:, :3], filled)
+    holes = np.isnan(X_missing[:, :3])
+    means = np.nanmean(X_missing[:, :3], axis=0)
+    assert np.abs(filled - X[:, :3])[holes].mean() < np.abs(means - X[:, :3])[holes].mean()
