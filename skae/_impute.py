@@ -26,6 +26,7 @@ from ._validation import (
     _get_mask,
     check_float32_range,
     check_unchanged_params,
+    detached_input,
     is_scalar_nan,
     positive_ints,
     validate_aside,
@@ -449,7 +450,7 @@ class AutoencoderImputer(BaseAutoencoder):
     def _validated_training_data(self, X, *, reset, early_stopping, device):
         """The training rows, NaN where missing, and the attributes they
         define (the feature attributes and the indicator when ``reset``)."""
-        X, attributes = validate_aside(self, X, reset=reset, **self._check_params())
+        X, attributes = validate_aside(self, detached_input(X), reset=reset, **self._check_params())
         self._hidden_sizes(X.shape[1])
         if not reset:
             check_unchanged_params(self, ("missing_values", "keep_empty_features"))
@@ -486,7 +487,7 @@ class AutoencoderImputer(BaseAutoencoder):
             right with ``add_indicator``. In X's float dtype.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, **self._check_params())
+        X = validate_data(self, detached_input(X), reset=False, **self._check_params())
         mask = _get_mask(X, self.missing_values)
         imputed = self._imputed(X, mask)
         kept = ~np.isnan(self.statistics_)

@@ -40,6 +40,7 @@ from ._validation import (
     InvalidParameterError,
     StrOptions,
     _fit_context,
+    detached_input,
     plain_rows,
     validate_aside,
 )
@@ -349,7 +350,7 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
             The fitted detector.
         """
         # the feature attributes are set once the fit succeeds
-        X, features = validate_aside(self, X, reset=True, **self._check_params())
+        X, features = validate_aside(self, detached_input(X), reset=True, **self._check_params())
         if X.shape[0] < 2 * self.cv:
             raise ValueError(
                 f"AutoencoderOutlierDetector with cv={self.cv} needs at least "
@@ -438,7 +439,7 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         rows = None if names else plain_rows(X, self.n_features_in_)
         plain = rows is not None
         if not plain:
-            rows = validate_data(self, X, reset=False, **self._check_params())
+            rows = validate_data(self, detached_input(X), reset=False, **self._check_params())
         # the score the detector was fitted with (offset_ is in its units),
         # whatever score_by says since
         if hasattr(self, "noise_variance_"):

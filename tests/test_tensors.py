@@ -70,6 +70,26 @@ def test_tensor_that_requires_grad_works_without_dispatch():
     assert t.grad is None
 
 
+def test_the_imputer_and_the_detector_take_a_tensor_that_requires_grad():
+    # they validated it themselves, through np.asarray: "Can't call numpy()
+    # on Tensor that requires grad", where the autoencoders took it
+    X32 = X.astype(np.float32)
+    holes = X32.copy()
+    holes[::3, 1] = np.nan
+    small = dict(hidden_layer_sizes=(8,), max_iter=2, device="cpu", random_state=0)
+    imputer = skae.AutoencoderImputer(**small).fit(torch.tensor(holes, requires_grad=True))
+    np.testing.assert_array_equal(
+        imputer.transform(torch.tensor(holes, requires_grad=True)),
+        skae.AutoencoderImputer(**small).fit(holes).transform(holes),
+    )
+    inner = skae.Autoencoder(n_components=2, **small)
+    t = torch.tensor(X32, requires_grad=True)
+    detector = skae.AutoencoderOutlierDetector(inner, cv=2, random_state=0).fit(t)
+    expected = skae.AutoencoderOutlierDetector(inner, cv=2, random_state=0).fit(X32)
+    np.testing.assert_array_equal(detector.score_samples(t), expected.score_samples(X32))
+    assert t.grad is None
+
+
 # ---------------------------------------------------------- with dispatch
 
 
