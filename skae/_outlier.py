@@ -28,6 +28,7 @@ from ._outlier_scores import (
     density_scores,
     error_and_distance,
     fit_code_density,
+    noise_floor,
     residuals,
     satterthwaite_variance,
     warn_if_code_covers_input,
@@ -410,9 +411,7 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
             noise = float(parts[:, 0].mean()) / X.shape[1]
         else:
             noise = satterthwaite_variance(kept)
-        # floored at X's dtype's tiny (the scores divide by it in that dtype):
-        # float64 data near 1e-20 has residuals far below float32's
-        noise = max(noise, float(np.finfo(X.dtype).tiny))
+        noise = max(noise, noise_floor(X))
         return -0.5 * (parts[:, 0] / noise + parts[:, 1]), noise
 
     def score_samples(self, X: ArrayLike) -> np.ndarray:

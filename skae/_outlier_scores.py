@@ -7,6 +7,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from sklearn.covariance import LedoitWolf
 
@@ -77,6 +78,19 @@ def error_and_distance(model, codes, X) -> np.ndarray:
     fn = _error_and_distance(codes["code_location_"], codes["code_precision_"])
     both = model._inference(X, lambda module, x: torch.stack(fn(module, x), dim=1), "transform")
     return np.asarray(both, dtype=np.float64)
+
+
+def noise_floor(X):
+    """The least ``noise_variance_`` of a detector fitted on X (numpy or CSR):
+    the variance of its rounding, ``eps`` times the mean square of its values
+    (over at most 4,096 evenly spaced rows), at least its dtype's ``tiny``.
+    The scores divide by it in X's dtype: on rows the model reconstructs
+    exactly (identical rows) it was ``tiny``, and any other row's score
+    overflowed."""
+    rows = X[:: max(1, X.shape[0] // 4096)]
+    square = rows.multiply(rows).mean() if sp.issparse(rows) else np.square(rows).mean()
+    info = np.finfo(X.dtype)
+    return max(float(info.eps) * float(square), float(info.tiny))
 
 
 def density_scores(model, density, X, *, plain=False) -> np.ndarray:

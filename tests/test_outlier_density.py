@@ -177,3 +177,16 @@ def test_load_refuses_density_attributes_that_disagree(density, name, value, mat
     del state["attributes"][name]
     with pytest.raises(ValueError, match=f"lacks \\['{name}'\\]"):
         clone(fitted)._import_state(state)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_detector_of_identical_rows_flags_any_other_row(dtype):
+    # the residuals' variance is 0: floored at the dtype's tiny (2.2e-308),
+    # every row off the training rows overflowed with a ValueError
+    X = np.ones((60, 4), dtype=dtype)
+    inner = Autoencoder(n_components=1, hidden_layer_sizes=(8,), max_iter=5, **SEEDED)
+    detector = AutoencoderOutlierDetector(inner, cv=3, random_state=0).fit(X)
+    assert detector.noise_variance_ == pytest.approx(np.finfo(dtype).eps)
+    new = np.array([[1.0, 1, 1, 1], [6, 6, 6, 6]], dtype=dtype)
+    assert np.isfinite(detector.score_samples(new)).all()
+    np.testing.assert_array_equal(detector.predict(new), [1, -1])
