@@ -29,6 +29,7 @@ from ._outlier_scores import (
     error_and_distance,
     fit_code_density,
     noise_floor,
+    reconstruction_scores,
     residuals,
     satterthwaite_variance,
     warn_if_code_covers_input,
@@ -179,7 +180,8 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         independent features, so it weighs less against the code); it
         keeps the out-of-fold residuals (an X-sized float64 array) during
         the fit; ``"reconstruction"``, the inner estimator's
-        :meth:`score_samples`.
+        :meth:`score_samples` (-inf for a row outside [0, 1] under a loss
+        that models values in it, which the estimator itself refuses).
 
     Attributes
     ----------
@@ -443,7 +445,7 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         # whatever score_by says since
         if hasattr(self, "noise_variance_"):
             return density_scores(self.estimator_, self.__dict__, rows, plain=plain)
-        return self.estimator_.score_samples(rows)
+        return reconstruction_scores(self.estimator_, rows)
 
     def __sklearn_is_fitted__(self) -> bool:
         # offset_ is set last by fit (and by a load, with the rest)

@@ -1,6 +1,7 @@
-"""The scores of :class:`~skae.AutoencoderOutlierDetector`'s density family
-(``score_by="density"`` and ``"satterthwaite"``): a Gaussian on the code and
-one on the residual, the residual's variance from out-of-fold rows."""
+"""The scores of :class:`~skae.AutoencoderOutlierDetector`: the density
+family (``score_by="density"`` and ``"satterthwaite"``), a Gaussian on the
+code and one on the residual, the residual's variance from out-of-fold rows;
+and the reconstruction score of rows a bounded loss gives no likelihood."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import scipy.sparse as sp
 import torch
 from sklearn.covariance import LedoitWolf
 
+from ._losses import UNIT_INTERVAL_LOSSES
+from ._validation import UNIT_INTERVAL_SLACK
 from ._warnings import user_stacklevel
 
 #: The values of ``score_by`` that score by the Gaussian on the code and the
@@ -78,6 +81,25 @@ def error_and_distance(model, codes, X) -> np.ndarray:
     fn = _error_and_distance(codes["code_location_"], codes["code_precision_"])
     both = model._inference(X, lambda module, x: torch.stack(fn(module, x), dim=1), "transform")
     return np.asarray(both, dtype=np.float64)
+
+
+def reconstruction_scores(model, X):
+    """``model.score_samples`` of each row of X (numpy or CSR), but -inf for
+    a row with values outside [0, 1] where the model's loss ("bce",
+    "bernoulli") models values in it: no likelihood, an outlier, where the
+    model itself refuses the whole call. A tensor goes to the model as it is."""
+    if model._build_params_.get("loss") not in UNIT_INTERVAL_LOSSES or torch.is_tensor(X):
+        return model.score_samples(X)
+    low, high = X.min(axis=1), X.max(axis=1)  # CSR: implicit zeros count
+    if sp.issparse(X):
+        low, high = low.toarray().ravel(), high.toarray().ravel()
+    inside = (low >= -UNIT_INTERVAL_SLACK) & (high <= 1 + UNIT_INTERVAL_SLACK)
+    if inside.all():
+        return model.score_samples(X)
+    scores = np.full(X.shape[0], -np.inf, dtype=X.dtype)
+    if inside.any():
+        scores[inside] = model.score_samples(X[inside])
+    return scores
 
 
 def noise_floor(X):

@@ -1,9 +1,12 @@
 """AutoencoderOutlierDetector's scoring calls: the short path of a plain numpy
 array against validated input, and the fitted check."""
 
+import warnings
+
 import numpy as np
 import pytest
-from sklearn.exceptions import NotFittedError
+import scipy.sparse
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
 from skae import Autoencoder, AutoencoderOutlierDetector
 
@@ -87,3 +90,30 @@ def test_plain_rows_with_bad_values_are_refused(fitted):
         detector.score_samples(bad)
     with pytest.raises(ValueError, match="6 features"):
         detector.score_samples(X[:3, :5])
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_reconstruction_scores_of_rows_outside_a_bounded_loss_are_minus_inf(sparse):
+    # the inner model refuses X outside [0, 1] under loss="bce": one such
+    # row made predict raise for the whole call instead of flagging it
+    from sklearn.datasets import load_digits
+
+    X = load_digits().data[:200] / 16
+    inner = Autoencoder(n_components=4, hidden_layer_sizes=(16,), loss="bce", max_iter=3)
+    detector = AutoencoderOutlierDetector(
+        inner.set_params(early_stopping=False, device="cpu", random_state=0),
+        score_by="reconstruction",
+        cv=2,
+        random_state=0,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        detector.fit(X)
+    new = X[:4].copy()
+    new[0, 10], new[2, 5] = 1.5, -0.5
+    rows = scipy.sparse.csr_matrix(new) if sparse else new
+    scores = detector.score_samples(rows)
+    assert np.isneginf(scores[[0, 2]]).all()
+    np.testing.assert_array_equal(scores[[1, 3]], detector.score_samples(X[[1, 3]]))
+    np.testing.assert_array_equal(detector.predict(rows)[[0, 2]], [-1, -1])
+    np.testing.assert_array_equal(detector.predict_proba(rows)[[0, 2], 0], [1.0, 1.0])
