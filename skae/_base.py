@@ -670,9 +670,9 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     def _output_block(self, block, X, start):
         """A block's output checked finite, in X's kind (numpy, or a tensor on
         X's device), dtype and memory of its own."""
-        if isinstance(X, torch.Tensor):
-            self._check_finite_output(block, start)
+        if isinstance(X, torch.Tensor):  # checked in X's dtype: the cast may overflow
             block = block.to(X.device, X.dtype)
+            self._check_finite_output(block, start)
             shared = block.untyped_storage().data_ptr() == X.untyped_storage().data_ptr()
             return block.clone() if shared else block
         block = block.cpu().numpy().astype(X.dtype, copy=False)

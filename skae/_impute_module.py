@@ -64,10 +64,12 @@ class MaskedImputerModule(nn.Module):
         gives them no gradient, so they stay there: a value of it at
         ``transform`` changes nothing (in its raw units it had swung the
         other columns' fills far outside their range)."""
-        first, last = self.net[0], self.net[-1]
-        first.weight[:, torch.cat([columns, columns])] = 0.0
+        first, last, inputs = self.net[0], self.net[-1], torch.cat([columns, columns])
+        first.weight[:, inputs] = 0.0
         last.weight[columns] = 0.0
         last.bias[columns] = 0.0
+        if self.log_variance is not None and len(self.net) == 1:  # it reads the input
+            self.log_variance.weight[:, inputs] = 0.0
 
     def standardize(self, x):
         """``(z, observed)``: ``x`` in the layers' units with its missing

@@ -104,15 +104,16 @@ def reconstruction_scores(model, X):
 
 def noise_floor(X):
     """The least ``noise_variance_`` of a detector fitted on X (numpy or CSR):
-    the variance of its rounding, ``eps`` times the mean square of its values
-    (over at most 4,096 evenly spaced rows), at least its dtype's ``tiny``.
-    The scores divide by it in X's dtype: on rows the model reconstructs
-    exactly (identical rows) it was ``tiny``, and any other row's score
-    overflowed."""
-    rows = X[:: max(1, X.shape[0] // 4096)]
-    square = rows.multiply(rows).mean() if sp.issparse(rows) else np.square(rows).mean()
+    the square of X's rounding, ``eps**2`` times the mean square of its
+    values (summed in float64 over at most 4,096 evenly spaced rows), at
+    least its dtype's ``tiny``; 1 for rows of zeros, which have no scale (as
+    ``input_scale`` takes it). The scores divide by it in X's dtype: on rows
+    the model reconstructs exactly (identical rows) it was ``tiny``, and any
+    other row's score overflowed."""
+    rows = X[:: max(1, X.shape[0] // 4096)].astype(np.float64)
+    square = float(rows.multiply(rows).mean() if sp.issparse(rows) else np.square(rows).mean())
     info = np.finfo(X.dtype)
-    return max(float(info.eps) * float(square), float(info.tiny))
+    return max(float(info.eps) ** 2 * square, float(info.tiny)) if square > 0 else 1.0
 
 
 def density_scores(model, density, X, *, plain=False) -> np.ndarray:

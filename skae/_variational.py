@@ -369,7 +369,8 @@ class VariationalAutoencoder(BaseAutoencoder):
         output = module.output(module.encode_distribution(x)[0])
         if self.loss == "bernoulli":
             return -binary_cross_entropy(output, x)
-        return -squared_error(output, x)
+        # in float64: the squares of float32 values below ~1e-19 are 0
+        return -squared_error(output.double(), x.double())
 
     def _score_samples_batch(self, module, x, loss):
         mu, log_var = module.encode_distribution(x)

@@ -100,16 +100,22 @@ def test_a_first_partial_fit_chunk_leaves_its_constant_columns_learnable():
     assert len(np.unique(filled[holes, 0])) == holes.sum()  # each row its own fill
 
 
-@pytest.mark.parametrize("keep_empty_features", [False, True])
-def test_a_column_empty_at_fit_does_not_move_the_other_fills(keep_empty_features):
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"keep_empty_features": True},
+        {"hidden_layer_sizes": ()},
+    ],
+)
+def test_a_column_empty_at_fit_does_not_move_the_other_fills(params):
     # it reached the layers in its raw units: a value of 1e4 in it at
     # transform moved wine's magnesium fill from 101 to 2471 (range 70-162)
     _, X_missing = correlated()
     X_missing[:, 3] = np.nan
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the empty column, convergence
-        imputer = AutoencoderImputer(**FAST, keep_empty_features=keep_empty_features)
-        imputer.fit(X_missing)
+        imputer = AutoencoderImputer(**{**FAST, **params}).fit(X_missing)
     rows = X_missing[:50].copy()
     with_values = rows.copy()
     with_values[:, 3] = np.linspace(-1e4, 1e4, 50)
@@ -152,3 +158,28 @@ def test_a_column_missing_from_the_first_partial_fit_chunk_stays_out_of_the_laye
     holes = np.isnan(X_missing[:, :3])
     means = np.nanmean(X_missing[:, :3], axis=0)
     assert np.abs(filled - X[:, :3])[holes].mean() < np.abs(means - X[:, :3])[holes].mean()
+
+
+def test_the_variance_head_is_blind_to_a_column_empty_at_fit_too():
+    # without a hidden layer it reads the input itself: its weights on the
+    # column kept their random start, and the column's value moved the
+    # other columns' deviations by up to 10 %
+    import torch
+
+    from skae._impute_columns import column_groups
+
+    _, X_missing = correlated()
+    X_missing[:, 3] = np.nan
+    params = dict(FAST, hidden_layer_sizes=(), sample_posterior=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the empty column, convergence
+        imputer = AutoencoderImputer(**params).fit(X_missing)
+    groups = torch.as_tensor(column_groups(4, imputer.hide_fraction))
+    rows = torch.tensor(X_missing[:50], dtype=torch.float32)
+    with_values = rows.clone()
+    with_values[:, 3] = 7.0
+    with torch.no_grad():
+        mean, std = imputer.module_.averaged_with_std(rows, groups)
+        mean_with, std_with = imputer.module_.averaged_with_std(with_values, groups)
+    assert torch.equal(mean[:, :3], mean_with[:, :3])
+    assert torch.equal(std[:, :3], std_with[:, :3])

@@ -377,6 +377,12 @@ def test_early_stopping_scores_data_far_beyond_float32s_square():
         unit_scores = [unit.init_validation_score_, *unit.validation_scores_]
         # float32 rounding of the layers differs with the scale: within 1e-3
         np.testing.assert_allclose(scores, unit_scores, rtol=1e-3)
+    # the VAE's score of its start too (its training at 1e-23 takes another
+    # path: its variance floor is float32's smallest normal number)
+    unit = fit(VariationalAutoencoder(**params), X)
+    tiny = fit(VariationalAutoencoder(**params), X * 1e-23)
+    start = unit.init_validation_score_
+    assert tiny.init_validation_score_ / 1e-46 == pytest.approx(start, rel=1e-3)
 
 
 def test_the_vae_fits_data_at_1e_minus_20():

@@ -3,6 +3,7 @@ and the residual, against the reconstruction error alone."""
 
 import numpy as np
 import pytest
+import scipy.sparse
 from sklearn.base import clone
 from sklearn.covariance import LedoitWolf
 from sklearn.utils._param_validation import InvalidParameterError
@@ -179,14 +180,32 @@ def test_load_refuses_density_attributes_that_disagree(density, name, value, mat
         clone(fitted)._import_state(state)
 
 
+@pytest.mark.parametrize("value", [0.0, 1.0])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_a_detector_of_identical_rows_flags_any_other_row(dtype):
+def test_a_detector_of_identical_rows_flags_any_other_row(dtype, value):
     # the residuals' variance is 0: floored at the dtype's tiny (2.2e-308),
     # every row off the training rows overflowed with a ValueError
-    X = np.ones((60, 4), dtype=dtype)
+    X = np.full((60, 4), value, dtype=dtype)
     inner = Autoencoder(n_components=1, hidden_layer_sizes=(8,), max_iter=5, **SEEDED)
     detector = AutoencoderOutlierDetector(inner, cv=3, random_state=0).fit(X)
-    assert detector.noise_variance_ == pytest.approx(np.finfo(dtype).eps)
-    new = np.array([[1.0, 1, 1, 1], [6, 6, 6, 6]], dtype=dtype)
+    # the square of X's rounding; rows of zeros have no scale: 1
+    floor = np.finfo(dtype).eps ** 2 if value else 1.0
+    assert detector.noise_variance_ == pytest.approx(floor, rel=1e-6)
+    new = np.array([[value] * 4, [6, 6, 6, 6]], dtype=dtype)
     assert np.isfinite(detector.score_samples(new)).all()
     np.testing.assert_array_equal(detector.predict(new), [1, -1])
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_the_noise_floor_is_that_of_rounding_at_any_scale(sparse):
+    # eps times the mean square (not eps squared) floored the noise of
+    # float32 data near 300 at 0.0107, 150 times its real variance; summed in
+    # float32, the mean square of values near 1e19 was inf
+    from skae._outlier_scores import noise_floor
+
+    rng = np.random.default_rng(0)
+    for scale in (300.0, 1e19):
+        X = (scale * (1 + 0.01 * rng.normal(size=(5000, 100)))).astype(np.float32)
+        X = scipy.sparse.csr_matrix(X) if sparse else X
+        expected = np.finfo(np.float32).eps ** 2 * scale**2
+        assert noise_floor(X) == pytest.approx(expected, rel=0.01)

@@ -370,6 +370,27 @@ def test_load_warns_when_versions_differ(package, fitted, data):
     np.testing.assert_array_equal(restored.transform(X), est.transform(X))
 
 
+@pytest.mark.parametrize("how", ["pickle", "joblib"])
+def test_a_version_warning_names_the_line_that_loads(how, tmp_path, monkeypatch):
+    # it named a line of pickle.py when joblib.load read the pickle
+    import skae._state
+
+    X = load_digits().data[:100] / 16
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = Autoencoder(n_components=2, max_iter=2, random_state=0, device="cpu").fit(X)
+    joblib.dump(est, tmp_path / "model.joblib")
+    blob = pickle.dumps(est)
+    running = skae._state.running_versions()
+    monkeypatch.setattr(skae._state, "running_versions", lambda: {**running, "skae": "9.9.9"})
+    with pytest.warns(UserWarning, match="saved with skae") as record:
+        if how == "pickle":
+            pickle.loads(blob)
+        else:
+            joblib.load(tmp_path / "model.joblib")
+    assert [w.filename for w in record if "saved with" in str(w.message)] == [__file__]
+
+
 @pytest.mark.parametrize(
     "name", ["PCA", "BaseAutoencoder", "os.system", "builtins.eval", "", "Autoencoder "]
 )

@@ -251,6 +251,7 @@ def test_a_default_fit_says_nothing_even_to_a_warn_always_torch():
     import torch
     from sklearn.datasets import load_digits
 
+    previous = torch.is_warn_always_enabled()
     torch.set_warn_always(True)
     try:
         with warnings.catch_warnings():
@@ -259,4 +260,4 @@ def test_a_default_fit_says_nothing_even_to_a_warn_always_torch():
                 load_digits().data[:300] / 16
             )
     finally:
-        torch.set_warn_always(False)
+        torch.set_warn_always(previous)

@@ -171,6 +171,19 @@ def test_a_model_fitted_on_numpy_refuses_tensors_under_dispatch():
         assert type(est.transform(sp.csr_matrix(X))) is np.ndarray
 
 
+def test_a_tensor_score_beyond_its_dtype_is_refused_with_dispatch():
+    # the score is summed in float64 and cast to X's dtype: the check for
+    # non-finite values ran before the cast, and -inf came back
+    big = (np.random.default_rng(0).random((100, 6)) + [1, 0, 0, 0, 0, 0]) * 3e19
+    big = big.astype(np.float32)
+    with dispatch():
+        est = make(skae.Autoencoder, n_components=1).fit(torch.tensor(big))
+        probe = torch.tensor(big[:3])
+        probe[:, 1], probe[:, 2] = 3e19, -9e19
+        with pytest.raises(ValueError, match="non-finite values"):
+            est.score_samples(probe)
+
+
 def test_bad_tensors_are_refused_with_dispatch():
     t = torch.tensor(X)
     t[2, 3] = float("nan")
