@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import copy
 import functools
-import sys
 import warnings
 from numbers import Integral, Real
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 import numpy as np
 import scipy.sparse as sp
@@ -91,11 +90,6 @@ from ._validation import (
 )
 from ._warnings import user_stacklevel
 from .nn import ACTIVATIONS
-
-if sys.version_info >= (3, 11):
-    from typing import Self
-else:  # Python 3.10: typing_extensions, a dependency there
-    from typing_extensions import Self
 
 __all__ = ["Activation", "BaseAutoencoder"]
 

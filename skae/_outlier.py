@@ -4,10 +4,9 @@ far out along it) are the outliers."""
 
 from __future__ import annotations
 
-import sys
 import warnings
 from numbers import Integral, Real
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -46,11 +45,6 @@ from ._validation import (
     plain_rows,
     validate_aside,
 )
-
-if sys.version_info >= (3, 11):
-    from typing import Self
-else:  # Python 3.10: typing_extensions, a dependency there
-    from typing_extensions import Self
 
 #: The inner estimator's settings when ``estimator=None`` (besides the code
 #: size and batch size of :func:`default_size`), chosen on

@@ -102,16 +102,25 @@ def reconstruction_scores(model, X):
     return scores
 
 
+def _mean_square(rows):
+    """The mean square of the values of rows (numpy or CSR), in float64."""
+    rows = rows.astype(np.float64)
+    return float(rows.multiply(rows).mean() if sp.issparse(rows) else np.square(rows).mean())
+
+
 def noise_floor(X):
     """The least ``noise_variance_`` of a detector fitted on X (numpy or CSR):
     the square of X's rounding, ``eps**2`` times the mean square of its
-    values (summed in float64 over at most 4,096 evenly spaced rows), at
-    least its dtype's ``tiny``; 1 for rows of zeros, which have no scale (as
-    ``input_scale`` takes it). The scores divide by it in X's dtype: on rows
-    the model reconstructs exactly (identical rows) it was ``tiny``, and any
-    other row's score overflowed."""
-    rows = X[:: max(1, X.shape[0] // 4096)].astype(np.float64)
-    square = float(rows.multiply(rows).mean() if sp.issparse(rows) else np.square(rows).mean())
+    values (over at most 4,096 evenly spaced rows; all rows where those are
+    zeros), at least its dtype's ``tiny``; 1 where X is all zeros, which has
+    no scale (as ``input_scale`` takes it). The scores divide by it in X's
+    dtype: on rows the model reconstructs exactly (identical rows) it was
+    ``tiny``, and any other row's score overflowed."""
+    square = _mean_square(X[:: max(1, X.shape[0] // 4096)])
+    if square == 0:
+        blocks = range(0, X.shape[0], 4096)
+        square = sum(_mean_square(X[i : i + 4096]) * X[i : i + 4096].shape[0] for i in blocks)
+        square /= X.shape[0]
     info = np.finfo(X.dtype)
     return max(float(info.eps) ** 2 * square, float(info.tiny)) if square > 0 else 1.0
 

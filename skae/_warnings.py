@@ -6,30 +6,33 @@ line of scikit-learn's. :func:`user_stacklevel` walks out of the libraries
 instead, as pandas' ``find_stack_level`` does.
 """
 
+import importlib.util
 import os
 import sys
 import sysconfig
 
-import joblib
-import sklearn
-import torch
+
+def _folder(package):
+    """The folder of an installed ``package``, found without importing it
+    (the torch-only modules that warn must not import scikit-learn)."""
+    spec = importlib.util.find_spec(package)
+    return os.path.dirname(spec.origin) + os.sep if spec and spec.origin else None
+
 
 #: Frames in these folders are the libraries', not the user's...
-LIBRARY_FOLDERS = tuple(
-    os.path.dirname(path) + os.sep
-    for path in (__file__, sklearn.__file__, torch.__file__, joblib.__file__)
-)
+_FOUND = (os.path.dirname(__file__) + os.sep, *map(_folder, ("sklearn", "torch", "joblib")))
+LIBRARY_FOLDERS = tuple(folder for folder in _FOUND if folder)
 #: ...and so are Python's own (pickle, threading, multiprocessing), but
 #: for the packages installed among them.
-_PATHS = sysconfig.get_paths()
-STANDARD_LIBRARY = _PATHS["stdlib"] + os.sep
-SITE_PACKAGES = tuple({_PATHS["purelib"] + os.sep, _PATHS["platlib"] + os.sep})
+STANDARD_LIBRARY = sysconfig.get_paths()["stdlib"] + os.sep
+INSTALLED = (f"{os.sep}site-packages{os.sep}", f"{os.sep}dist-packages{os.sep}")
 
 
 def _is_library(filename):
     if filename.startswith(LIBRARY_FOLDERS) or filename.startswith("<frozen "):
         return True
-    return filename.startswith(STANDARD_LIBRARY) and not filename.startswith(SITE_PACKAGES)
+    installed = any(folder in filename for folder in INSTALLED)
+    return filename.startswith(STANDARD_LIBRARY) and not installed
 
 
 def user_stacklevel():

@@ -1866,9 +1866,11 @@ def check_trains_or_overflows(cls, method, state, X, params=None):
 
 
 @pytest.mark.parametrize("state", ["fresh", "fitted"])
-def test_non_finite_validation_score_raises(state):
+@pytest.mark.parametrize("pretraining", [None, "greedy"])
+def test_non_finite_validation_score_raises(state, pretraining):
     """A value the model overflows on in a held-out row (early stopping's):
-    a clear error, nothing fitted or changed, as for the training loss."""
+    a clear error, nothing fitted or changed, as for the training loss; also
+    after greedy pretraining, whose epochs it counts."""
     X = np.random.default_rng(0).uniform(size=(20, N_FEATURES))
     X[3, 2] = F32_MAX  # row 3 is among the two held out at random_state=0
     check_bad_input(
@@ -1878,7 +1880,7 @@ def test_non_finite_validation_score_raises(state):
         X,
         ValueError,
         r"the validation score \(on the rows early stopping holds out\) became non-finite",
-        params={"early_stopping": True},
+        params={"early_stopping": True, "pretraining": pretraining},
     )
 
 

@@ -209,3 +209,9 @@ def test_the_noise_floor_is_that_of_rounding_at_any_scale(sparse):
         X = scipy.sparse.csr_matrix(X) if sparse else X
         expected = np.finfo(np.float32).eps ** 2 * scale**2
         assert noise_floor(X) == pytest.approx(expected, rel=0.01)
+    # the sampled rows (every other one of 8,192) all zeros: X is not, and
+    # its floor is not the 1 of an all-zero X
+    X = np.zeros((8192, 10))
+    X[1::2] = 1e-3
+    X = scipy.sparse.csr_matrix(X) if sparse else X
+    assert noise_floor(X) == pytest.approx(np.finfo(np.float64).eps ** 2 * 0.5e-6)

@@ -205,7 +205,7 @@ def test_hints_accept_what_the_docstrings_allow():
     assert not _matches((3.0, 8), hints["image_shape"])
 
     fit = typing.get_type_hints(skae.Autoencoder.fit)
-    assert repr(fit["return"]).endswith("Self")  # typing.Self, or typing_extensions' on 3.10
+    assert repr(fit["return"]).endswith("Self")  # typing.Self
 
 
 def test_py_typed_marker_is_installed():

@@ -3,15 +3,9 @@ the names in their titles, and the typing aliases that work without matplotlib."
 
 from __future__ import annotations
 
-import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
-
-if sys.version_info >= (3, 11):
-    from typing import Self
-else:  # Python 3.10: typing_extensions is installed with torch, which requires it
-    from typing_extensions import Self
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
