@@ -111,11 +111,11 @@ def _mean_square(rows):
 def noise_floor(X):
     """The least ``noise_variance_`` of a detector fitted on X (numpy or CSR):
     the square of X's rounding, ``eps**2`` times the mean square of its
-    values (over at most 4,096 evenly spaced rows; all rows where those are
-    zeros), at least its dtype's ``tiny``; 1 where X is all zeros, which has
-    no scale (as ``input_scale`` takes it). The scores divide by it in X's
-    dtype: on rows the model reconstructs exactly (identical rows) it was
-    ``tiny``, and any other row's score overflowed."""
+    values (over every ``n_samples // 4096``-th row, fewer than 8,192; all
+    rows where those are zeros), at least its dtype's ``tiny``; 1 where X
+    is all zeros, which has no scale (as ``input_scale`` takes it). The
+    scores divide by it in X's dtype: on rows the model reconstructs exactly
+    (identical rows) it was ``tiny``, and any other row's score overflowed."""
     square = _mean_square(X[:: max(1, X.shape[0] // 4096)])
     if square == 0:
         blocks = range(0, X.shape[0], 4096)
