@@ -13,6 +13,7 @@ import torch
 from sklearn.covariance import LedoitWolf
 
 from ._losses import UNIT_INTERVAL_LOSSES
+from ._rows import ArrayRows, root_mean_square
 from ._validation import UNIT_INTERVAL_SLACK
 from ._warnings import user_stacklevel
 
@@ -102,25 +103,18 @@ def reconstruction_scores(model, X):
     return scores
 
 
-def _mean_square(rows):
-    """The mean square of the values of rows (numpy or CSR), in float64."""
-    rows = rows.astype(np.float64)
-    return float(rows.multiply(rows).mean() if sp.issparse(rows) else np.square(rows).mean())
-
-
 def noise_floor(X):
     """The least ``noise_variance_`` of a detector fitted on X (numpy or CSR):
     the square of X's rounding, ``eps**2`` times the mean square of its
-    values (over every ``n_samples // 4096``-th row, fewer than 8,192; all
-    rows where those are zeros), at least its dtype's ``tiny``; 1 where X
-    is all zeros, which has no scale (as ``input_scale`` takes it). The
-    scores divide by it in X's dtype: on rows the model reconstructs exactly
-    (identical rows) it was ``tiny``, and any other row's score overflowed."""
-    square = _mean_square(X[:: max(1, X.shape[0] // 4096)])
-    if square == 0:
-        blocks = range(0, X.shape[0], 4096)
-        square = sum(_mean_square(X[i : i + 4096]) * X[i : i + 4096].shape[0] for i in blocks)
-        square /= X.shape[0]
+    values (summed in float64, a CSR matrix's implicit zeros counted), at
+    least its dtype's ``tiny``; 1 where X is all zeros, which has no scale
+    (as ``input_scale`` takes it). The scores divide by it in X's dtype: on
+    rows the model reconstructs exactly (identical rows) it was ``tiny``,
+    and any other row's score overflowed."""
+    if sp.issparse(X):
+        square = float(np.square(X.data, dtype=np.float64).sum()) / (X.shape[0] * X.shape[1])
+    else:  # block by block: X may be a memory map
+        square = root_mean_square(ArrayRows(X, torch.float64)) ** 2
     info = np.finfo(X.dtype)
     return max(float(info.eps) ** 2 * square, float(info.tiny)) if square > 0 else 1.0
 
