@@ -155,7 +155,7 @@ class AutoencoderImputer(BaseAutoencoder):
         ``sample_posterior=True`` the draws of ``transform`` (an int: the same
         draws at every call). The global numpy random state is never used.
     device : str or torch.device, default="auto"
-        Where to train ("auto": CUDA, then MPS, else the CPU).
+        Where to train ("auto": CUDA when available, else the CPU).
     deterministic : bool, default=False
         Use torch's deterministic algorithms.
     distributed : bool or "auto", default="auto"

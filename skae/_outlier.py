@@ -126,8 +126,8 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
     small data set has few to spare) and every row for the final model; it
     costs ``cv`` more fits on ``(cv - 1) / cv`` of the rows. The fold models
     saw fewer rows than the final one; where that makes them worse, the
-    threshold errs low (held-out inliers of one-class digits at 0.1: 6.9 %
-    flagged with ``cv=5``, 4.7 % with 3, 20 % from the training scores).
+    threshold errs low (the shares of held-out inliers flagged are on the
+    benchmarks page).
     On a few dozen rows the final model's own early stopping, on a handful
     of held-out rows, makes it vary from seed to seed, and the share flagged
     with it (60 rows of four blobs: 0 % to 39 % over eight seeds, 0 % on
