@@ -39,6 +39,7 @@ from ._optim import (
     AUTO_BATCHES,
     LINEAR_PATH_STEP,
     MIN_LEARNING_RATE_FRACTION,
+    OPTIMIZER_NAMES,
     auto_learning_rate,
     copy_optimizer,
     make_optimizer,
@@ -71,6 +72,7 @@ from ._state import (
 from ._validation import (
     NETWORK_PARAMS,
     Interval,
+    NonFiniteOutputError,
     StrOptions,
     _fit_context,
     array_namespace,
@@ -281,7 +283,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         Like ``IncrementalPCA.partial_fit``: call it on successive chunks of a
         data set that does not fit in memory. Early stopping does not apply.
         The input scale (``module_.input_scale``) is learned from the first
-        chunk and kept for the later ones.
+        chunk and kept for the later ones. The optimiser's moments carry over
+        (at the ``weight_decay`` set now); a changed ``optimizer`` starts anew.
 
         Parameters
         ----------
@@ -436,11 +439,16 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     def _starting_optimizer(self, module, device, rate, *, reuse):
         """A new optimiser at ``rate``, or for ``partial_fit`` a copy of the last
-        call's (its moments carry over, also through pickling and skae.save)."""
+        call's (its moments carry over, also through pickling and skae.save)
+        at today's ``weight_decay``; a changed ``optimizer`` starts anew (the
+        moments of one kind mean nothing to another)."""
         previous = getattr(self, "_optimizer_", None) if reuse else None
-        if previous is None:
+        if previous is None or OPTIMIZER_NAMES[type(previous)] != self.optimizer:
             return self._new_optimizer(module, device, rate)
-        return copy_optimizer(previous, module.parameters(), device=device)
+        copied = copy_optimizer(previous, module.parameters(), device=device)
+        for group in copied.param_groups:
+            group["weight_decay"] = self.weight_decay
+        return copied
 
     def _learning_rate(self, module, batch_size):
         """The rate to train ``module`` at in global batches of ``batch_size``
@@ -693,10 +701,11 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             row = start + int(torch.argmin(finite.to(torch.uint8)))
             dtype = str(block.dtype).removeprefix("torch.")
             hint = " (or pass float64 input)" if block.dtype == torch.float32 else ""
-            raise ValueError(
+            raise NonFiniteOutputError(
                 f"{type(self).__name__} computed non-finite values (NaN or inf) from row "
                 f"{row} of the input: its values overflow the model's {dtype} "
-                f"arithmetic. Scale the input the way the training data was scaled{hint}."
+                f"arithmetic. Scale the input the way the training data was scaled{hint}.",
+                row,
             )
 
     def _inference(self, X, fn, method, *, codes=False, passes=1):

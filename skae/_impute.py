@@ -15,7 +15,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import BaseAutoencoder
-from ._impute_columns import column_groups, fixed_indicator, training_statistics
+from ._impute_columns import check_observed, column_groups, fixed_indicator, training_statistics
 from ._impute_module import MaskedImputerModule, calibrate_variance, masked_errors
 from ._random import seed_source
 from ._validation import (
@@ -121,18 +121,16 @@ class AutoencoderImputer(BaseAutoencoder):
     learning_rate_schedule : {"constant", "cosine", "plateau"}, default="plateau"
         How the rate changes over the epochs: "plateau" divides it by 10
         after ``n_iter_no_change`` epochs without an improvement by ``tol``
-        and stops once it is below a thousandth of it (the lowest held-out
-        RMSE on digits and MNIST of the rules tried, for fewer epochs than a
-        longer patience; lower rates no longer changed the fills).
+        and stops once it is below a thousandth of it (see :ref:`imputation`).
     weight_decay : float, default=0.1
-        L2 penalty (decoupled for "adamw"). AdamW with 0.1 and a rate of
-        3e-3 were chosen on digits with 20 % missing: without the decay the
-        network overfits the training rows' holes (see :ref:`imputation`).
+        L2 penalty (decoupled for "adamw"): without it the network overfits
+        the training rows' holes (see :ref:`imputation`).
     batch_size : int or "auto", default="auto"
-        Rows per minibatch; "auto" is about 20 batches an epoch, at least 64
-        rows and at most 512 (``min(n_samples, max(64, min(512, n_samples
-        // 20)))``): on large sets, fewer and larger steps train faster and
-        the weight decay applies fewer times an epoch.
+        Rows per minibatch; "auto" is about 20 batches an epoch of ``n``
+        training rows (those early stopping does not hold out), at least 64
+        and at most 512 (``min(n, max(64, min(512, n // 20)))``): on large
+        sets, fewer and larger steps train faster and the weight decay
+        applies fewer times an epoch.
     max_iter : int, default=500
         Most epochs.
     tol : float, default=1e-3
@@ -466,6 +464,7 @@ class AutoencoderImputer(BaseAutoencoder):
             ).fit(X)
         X = self._with_nan_marker(X, _get_mask(X, self.missing_values))
         check_float32_range(X)
+        check_observed(X, fresh=reset)
         return X, attributes
 
     # ------------------------------------------------------------- transform

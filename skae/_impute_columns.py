@@ -48,6 +48,20 @@ def column_groups(n_features, hide_fraction):
     return np.random.default_rng(0).permutation(n_features) % n_passes
 
 
+def check_observed(X, *, fresh):
+    """Refuse training rows (NaN where missing) with no observed value for a
+    fitted imputer (``partial_fit``, a warm start): they have nothing to
+    teach, and their epoch had moved the network (weight decay) and set
+    ``best_loss_`` to 0. A fresh fit on them keeps no feature, as
+    :class:`~sklearn.impute.SimpleImputer`."""
+    if not fresh and X.size and np.isnan(X).all():
+        raise ValueError(
+            "AutoencoderImputer: every value of X is missing, so a fitted imputer has "
+            "nothing to learn from it; the imputer is left as it was. Train on rows "
+            "with observed values."
+        )
+
+
 def column_statistics(rows):
     """``(means, stds, ranges)`` of the observed (non-NaN) values of each
     column of a row source (:mod:`skae._rows`), read block by block and

@@ -5,6 +5,7 @@ far out along it) are the outliers."""
 from __future__ import annotations
 
 import warnings
+from functools import partial
 from numbers import Integral, Real
 from typing import Any, Self
 
@@ -28,6 +29,7 @@ from ._outlier_scores import (
     error_and_distance,
     fit_code_density,
     noise_floor,
+    overflow_as_outliers,
     reconstruction_scores,
     residuals,
     satterthwaite_variance,
@@ -438,8 +440,10 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         # the score the detector was fitted with (offset_ is in its units),
         # whatever score_by says since
         if hasattr(self, "noise_variance_"):
-            return density_scores(self.estimator_, self.__dict__, rows, plain=plain)
-        return reconstruction_scores(self.estimator_, rows)
+            score = partial(density_scores, self.estimator_, self.__dict__, plain=plain)
+        else:
+            score = partial(reconstruction_scores, self.estimator_)
+        return overflow_as_outliers(score, rows)
 
     def __sklearn_is_fitted__(self) -> bool:
         # offset_ is set last by fit (and by a load, with the rest)

@@ -14,7 +14,7 @@ from sklearn.covariance import LedoitWolf
 
 from ._losses import UNIT_INTERVAL_LOSSES
 from ._rows import ArrayRows, root_mean_square
-from ._validation import UNIT_INTERVAL_SLACK
+from ._validation import UNIT_INTERVAL_SLACK, NonFiniteOutputError
 from ._warnings import user_stacklevel
 
 #: The values of ``score_by`` that score by the Gaussian on the code and the
@@ -101,6 +101,39 @@ def reconstruction_scores(model, X):
     if inside.any():
         scores[inside] = model.score_samples(X[inside])
     return scores
+
+
+def overflow_as_outliers(score, X):
+    """``score(X)``, the scores of the rows of X (numpy, CSR or a tensor), but
+    -inf, with a warning, for each row whose score overflows the model's
+    arithmetic (values far outside the training data's scale: an outlier),
+    where the model refuses the whole call; such rows are found by halving
+    the rows of a call that raises, and the others keep their scores."""
+    overflowed = []
+
+    def scores(rows):
+        try:
+            return score(rows)
+        except NonFiniteOutputError:
+            if rows.shape[0] > 1:
+                half = rows.shape[0] // 2
+                parts = [scores(rows[:half]), scores(rows[half:])]
+                return torch.cat(parts) if torch.is_tensor(parts[0]) else np.concatenate(parts)
+            overflowed.append(1)
+            if torch.is_tensor(rows):
+                return torch.full((1,), -torch.inf, dtype=rows.dtype, device=rows.device)
+            return np.full(1, -np.inf, dtype=rows.dtype)
+
+    result = scores(X)
+    if overflowed:
+        warnings.warn(
+            f"AutoencoderOutlierDetector: {len(overflowed)} of {X.shape[0]} rows overflow "
+            "the inner model's arithmetic (values far outside the training data's scale); "
+            "they are scored -inf, as outliers.",
+            UserWarning,
+            stacklevel=user_stacklevel(),
+        )
+    return result
 
 
 def noise_floor(X):

@@ -501,17 +501,19 @@ class VariationalModule(EncoderDecoder):
     def start_at_pca(self, mean, components, residual_variance=None):
         """PCA's posterior mean and decoder (see :meth:`EncoderDecoder.start_at_pca`;
         the codes are PCA's divided by ``input_scale``), a small constant
-        posterior variance, ``exp(START_LOG_VARIANCE)``, and PCA's
-        ``residual_variance`` as the decoder's noise variance (at least
-        :meth:`noise_variance_floor`)."""
+        posterior variance, ``exp(START_LOG_VARIANCE)``, and the noise variance
+        training estimates (at least :meth:`noise_variance_floor`): the error of
+        decoded posterior draws, PCA's ``residual_variance`` plus their spread."""
         super().start_at_pca(mean, components)
         with torch.no_grad():
             self.log_var.weight.zero_()
             self.log_var.bias.fill_(START_LOG_VARIANCE)
             if residual_variance is not None:
+                r, n = components.shape  # orthonormal rows: r codes' spread, over n values
+                spread = float(self.input_scale) ** 2 * math.exp(START_LOG_VARIANCE) * r / n
                 largest = torch.finfo(self.noise_variance.dtype).max
-                variance = min(max(float(residual_variance), self.noise_variance_floor()), largest)
-                self.noise_variance.fill_(variance)
+                variance = max(float(residual_variance) + spread, self.noise_variance_floor())
+                self.noise_variance.fill_(min(variance, largest))
         return self
 
     def noise_variance_floor(self):

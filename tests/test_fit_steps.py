@@ -127,6 +127,21 @@ def test_warm_start_keeps_the_history_and_extends_it():
     assert est.n_iter_ == len(est.loss_curve_) == 2 * TINY["max_iter"]
 
 
+def test_partial_fit_carries_the_moments_at_the_optimizer_settings_set_now():
+    # a changed optimizer or weight_decay had been ignored by partial_fit
+    # (which kept the last call's), while learning_rate applied
+    est = skae.Autoencoder(**TINY).partial_fit(X)
+    moments = copy.deepcopy(est._optimizer_.state_dict()["state"])
+    est.set_params(weight_decay=0.3).partial_fit(X)
+    assert isinstance(est._optimizer_, torch.optim.Adam)
+    assert est._optimizer_.param_groups[0]["weight_decay"] == 0.3
+    steps = [float(s["step"]) for s in est._optimizer_.state_dict()["state"].values()]
+    assert steps == [2 * float(s["step"]) for s in moments.values()]  # carried over
+    est.set_params(optimizer="sgd", weight_decay=0.5).partial_fit(X)
+    assert isinstance(est._optimizer_, torch.optim.SGD)
+    assert est._optimizer_.param_groups[0]["weight_decay"] == 0.5
+
+
 # ----------------------------------------------------- documentation
 
 

@@ -257,6 +257,21 @@ def test_partial_fit_trains_one_epoch_per_call():
     assert not np.isnan(imputer.transform(X_missing)).any()
 
 
+@pytest.mark.parametrize("call", ["partial_fit", "warm_fit"])
+def test_a_fitted_imputer_refuses_rows_with_nothing_observed(call):
+    # an all-missing chunk counted an epoch of weight decay (the fills moved)
+    # and set best_loss_ to 0, silently
+    _, X_missing = low_rank()
+    imputer = fast(warm_start=True)
+    imputer.partial_fit(X_missing[:200])
+    before, state = imputer.transform(X_missing), pickle.dumps(imputer)
+    method = imputer.partial_fit if call == "partial_fit" else imputer.fit
+    with pytest.raises(ValueError, match="every value of X is missing"):
+        method(np.full((50, X_missing.shape[1]), np.nan))
+    assert_array_equal(imputer.transform(X_missing), before)
+    assert pickle.dumps(imputer) == state
+
+
 def test_memmap_input(tmp_path):
     _, X_missing = low_rank()
     path = tmp_path / "X.npy"

@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse
+from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
 from skae import Autoencoder, AutoencoderOutlierDetector
@@ -117,3 +118,21 @@ def test_reconstruction_scores_of_rows_outside_a_bounded_loss_are_minus_inf(spar
     np.testing.assert_array_equal(scores[[1, 3]], detector.score_samples(X[[1, 3]]))
     np.testing.assert_array_equal(detector.predict(rows)[[0, 2]], [-1, -1])
     np.testing.assert_array_equal(detector.predict_proba(rows)[[0, 2], 0], [1.0, 1.0])
+
+
+@pytest.mark.parametrize("dtype, huge", [(np.float32, 1e30), (np.float64, 1e160)])
+def test_rows_whose_scores_overflow_are_outliers_and_the_others_keep_theirs(fitted, dtype, huge):
+    # a finite glitch value (such as uint64's largest, 1.8e19, in float32 data
+    # near 1) overflowed the inner model's arithmetic, which refused the call
+    detector, X = fitted
+    detector = clone(detector).fit(X.astype(dtype))
+    new = X[:9].astype(dtype)
+    new[[2, 7], 1] = huge
+    with pytest.warns(UserWarning, match="2 of 9 rows overflow"):
+        scores = detector.score_samples(new)
+    assert scores.dtype == dtype and np.isneginf(scores[[2, 7]]).all()
+    others = [0, 1, 3, 4, 5, 6, 8]
+    np.testing.assert_allclose(scores[others], detector.score_samples(new[others]), rtol=1e-5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        np.testing.assert_array_equal(detector.predict(new)[[2, 7]], [-1, -1])

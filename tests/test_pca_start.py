@@ -191,6 +191,36 @@ def test_variational_model_keeps_pca_where_training_cannot_help():
     )
 
 
+@pytest.mark.parametrize("n_components", [2, 6])
+def test_variational_start_noise_variance_is_its_draws_error(n_components):
+    """A kept start's decoder noise variance is the one training estimates:
+    the squared error per value of reconstructions decoded from posterior
+    draws. PCA's residual alone (0 at full rank) had made the start's
+    plug-in ELBO huge, and GridSearchCV's scoring prefer it."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 6)) @ rng.normal(size=(6, 6))
+    vae = VariationalAutoencoder(n_components=n_components, random_state=0).fit(X)
+    assert vae.best_epoch_ == 0
+    module, x = vae.module_, torch.as_tensor(X, dtype=torch.float32)
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        mu, log_var = module.encode_distribution(x)
+        errors = [
+            (
+                module.output(
+                    mu + (0.5 * log_var).exp() * torch.randn(mu.shape, generator=generator)
+                )
+                - x
+            )
+            .square()
+            .mean()
+            for _ in range(400)
+        ]
+    assert float(module.noise_variance) == pytest.approx(
+        float(torch.stack(errors).mean()), rel=0.05
+    )
+
+
 def test_verbose_says_when_the_start_was_kept(capsys):
     X = np.random.default_rng(0).normal(size=(30, 12))
     ae = Autoencoder(n_components=3, random_state=0, verbose=1).fit(X)
