@@ -211,12 +211,19 @@ def summary(rows):
     table = []
     for key in dict.fromkeys((r["dataset"], r["pattern"]) for r in rows):
         found = {r["imputer"]: r for r in rows if (r["dataset"], r["pattern"]) == key}
-        if "skae" not in found:  # a run of the peers alone (--imputers): no comparison
+        if "skae" not in found:  # a run of the peers or of skae5 alone: no comparison
             continue
-        skae = [r for r in rows if (r["dataset"], r["pattern"], r["imputer"]) == (*key, "skae")]
-        found["skae"] = {
-            k: float(np.mean([r[k] for r in skae])) for k in ("rmse", "downstream", "fit_s")
-        }
+        runs = {}  # skae's and skae5's rows, one per seed: their means
+        for name in ("skae", "skae5"):
+            runs[name] = [
+                r for r in rows if (r["dataset"], r["pattern"], r["imputer"]) == (*key, name)
+            ]
+            if runs[name]:
+                found[name] = {
+                    k: float(np.mean([r[k] for r in runs[name]]))
+                    for k in ("rmse", "downstream", "fit_s")
+                }
+        skae = runs["skae"]
         # the best of the real peers (the mean is the floor, not a peer to beat)
         rivals = {k: v for k, v in found.items() if not k.startswith("skae") and k != "mean"}
         best = min((v["rmse"] for v in rivals.values()), default=None)

@@ -169,7 +169,7 @@ class Autoencoder(BaseMLPAutoencoder):
     best_epoch_ : int or None
         With ``early_stopping``, the epoch (of the last call) whose weights
         were kept: 0 when no epoch beat the starting point (PCA, with
-        ``init="pca"``). None otherwise.
+        ``init="pca"``), which the fit then warns. None otherwise.
     init_validation_score_ : float or None
         With ``early_stopping`` and ``init="pca"`` (or a warm start), the
         validation score of the starting point, which the kept weights never

@@ -72,7 +72,6 @@ from ._state import (
 from ._validation import (
     NETWORK_PARAMS,
     Interval,
-    NonFiniteOutputError,
     StrOptions,
     _fit_context,
     array_namespace,
@@ -341,7 +340,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         history, family_attributes = self._train_module(
             module, X_train, setup, optimizer=optimizer, fresh=fresh, incremental=incremental
         )
-        report_kept_start(type(self).__name__, self.verbose, history.best_epoch, fresh)
+        report_kept_start(type(self).__name__, self.verbose, history, fresh)
         if not incremental:  # partial_fit's chunk: its own mean is no fair baseline
             warn_if_no_better_than_mean(type(self).__name__, module, X_train, history.stop_reason)
         self._set_fitted(
@@ -701,11 +700,10 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             row = start + int(torch.argmin(finite.to(torch.uint8)))
             dtype = str(block.dtype).removeprefix("torch.")
             hint = " (or pass float64 input)" if block.dtype == torch.float32 else ""
-            raise NonFiniteOutputError(
+            raise ValueError(
                 f"{type(self).__name__} computed non-finite values (NaN or inf) from row "
                 f"{row} of the input: its values overflow the model's {dtype} "
-                f"arithmetic. Scale the input the way the training data was scaled{hint}.",
-                row,
+                f"arithmetic. Scale the input the way the training data was scaled{hint}."
             )
 
     def _inference(self, X, fn, method, *, codes=False, passes=1):

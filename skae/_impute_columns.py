@@ -49,10 +49,10 @@ def column_groups(n_features, hide_fraction):
 
 
 def check_observed(X, *, fresh):
-    """Refuse training rows (NaN where missing) with no observed value for a
-    fitted imputer (``partial_fit``, a warm start): they have nothing to
-    teach, and their epoch had moved the network (weight decay) and set
-    ``best_loss_`` to 0. A fresh fit on them keeps no feature, as
+    """Refuse training data (NaN where missing) without a single observed
+    value for a fitted imputer (``partial_fit``, a warm start): it has
+    nothing to teach, and its epoch had moved the network (weight decay) and
+    set ``best_loss_`` to 0. A fresh fit on it keeps no feature, as
     :class:`~sklearn.impute.SimpleImputer`."""
     if not fresh and X.size and np.isnan(X).all():
         raise ValueError(

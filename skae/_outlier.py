@@ -5,7 +5,6 @@ far out along it) are the outliers."""
 from __future__ import annotations
 
 import warnings
-from functools import partial
 from numbers import Integral, Real
 from typing import Any, Self
 
@@ -35,7 +34,7 @@ from ._outlier_scores import (
     satterthwaite_variance,
     warn_if_code_covers_input,
 )
-from ._progress import NO_BETTER_THAN_MEAN
+from ._progress import KEPT_START, NO_BETTER_THAN_MEAN
 from ._random import seed_source
 from ._validation import (
     FEATURE_ATTRIBUTES,
@@ -366,7 +365,9 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         template = self._template(X.shape, seed)
         warn_if_code_covers_input(template, X.shape[1], self.score_by)
         scores, noise = self._out_of_fold_scores(X, template, split_seed)
-        estimator = clone(template).fit(X)
+        with warnings.catch_warnings():  # a detector of PCA's code is sound (estimator_ says)
+            warnings.filterwarnings("ignore", f".*{KEPT_START}")
+            estimator = clone(template).fit(X)
         density = {}
         if self.score_by in DENSITY_SCORES:
             density = {"noise_variance_": noise, **fit_code_density(estimator, X)}
@@ -394,7 +395,8 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         folds = KFold(n_splits=self.cv, shuffle=True, random_state=seed)
         for fitted_rows, held_out in folds.split(X):
             with warnings.catch_warnings():  # the final model's fit says it once
-                warnings.filterwarnings("ignore", f".*{NO_BETTER_THAN_MEAN}")
+                for message in (NO_BETTER_THAN_MEAN, KEPT_START):
+                    warnings.filterwarnings("ignore", f".*{message}")
                 model = clone(template).fit(X[fitted_rows])
             if density:
                 codes = fit_code_density(model, X[fitted_rows])
@@ -440,10 +442,10 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         # the score the detector was fitted with (offset_ is in its units),
         # whatever score_by says since
         if hasattr(self, "noise_variance_"):
-            score = partial(density_scores, self.estimator_, self.__dict__, plain=plain)
+            scores = density_scores(self.estimator_, self.__dict__, rows, plain=plain)
         else:
-            score = partial(reconstruction_scores, self.estimator_)
-        return overflow_as_outliers(score, rows)
+            scores = reconstruction_scores(self.estimator_, rows)
+        return overflow_as_outliers(scores)
 
     def __sklearn_is_fitted__(self) -> bool:
         # offset_ is set last by fit (and by a load, with the rest)

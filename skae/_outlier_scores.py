@@ -14,7 +14,7 @@ from sklearn.covariance import LedoitWolf
 
 from ._losses import UNIT_INTERVAL_LOSSES
 from ._rows import ArrayRows, root_mean_square
-from ._validation import UNIT_INTERVAL_SLACK, NonFiniteOutputError
+from ._validation import UNIT_INTERVAL_SLACK
 from ._warnings import user_stacklevel
 
 #: The values of ``score_by`` that score by the Gaussian on the code and the
@@ -85,55 +85,59 @@ def error_and_distance(model, codes, X) -> np.ndarray:
 
 
 def reconstruction_scores(model, X):
-    """``model.score_samples`` of each row of X (numpy or CSR), but -inf for
-    a row with values outside [0, 1] where the model's loss ("bce",
-    "bernoulli") models values in it: no likelihood, an outlier, where the
-    model itself refuses the whole call. A tensor goes to the model as it is."""
+    """``model.score_samples`` of each row of X (numpy or CSR), under
+    :func:`overflow_free`, but -inf for a row with values outside [0, 1]
+    where the model's loss ("bce", "bernoulli") models values in it: no
+    likelihood, an outlier, where the model itself refuses the whole call. A
+    tensor goes to the model as it is."""
+
+    def scores(rows):
+        return model._inference(rows, overflow_free(model._scored_batch), "score_samples")
+
     if model._build_params_.get("loss") not in UNIT_INTERVAL_LOSSES or torch.is_tensor(X):
-        return model.score_samples(X)
+        return scores(X)
     low, high = X.min(axis=1), X.max(axis=1)  # CSR: implicit zeros count
     if sp.issparse(X):
         low, high = low.toarray().ravel(), high.toarray().ravel()
     inside = (low >= -UNIT_INTERVAL_SLACK) & (high <= 1 + UNIT_INTERVAL_SLACK)
     if inside.all():
-        return model.score_samples(X)
-    scores = np.full(X.shape[0], -np.inf, dtype=X.dtype)
+        return scores(X)
+    result = np.full(X.shape[0], -np.inf, dtype=X.dtype)
     if inside.any():
-        scores[inside] = model.score_samples(X[inside])
-    return scores
+        result[inside] = scores(X[inside])
+    return result
 
 
-def overflow_as_outliers(score, X):
-    """``score(X)``, the scores of the rows of X (numpy, CSR or a tensor), but
-    -inf, with a warning, for each row whose score overflows the model's
-    arithmetic (values far outside the training data's scale: an outlier),
-    where the model refuses the whole call; such rows are found by halving
-    the rows of a call that raises, and the others keep their scores."""
-    overflowed = []
+def overflow_free(fn):
+    """``fn(module, x)``, each row's score, with a score that is not finite
+    in x's dtype (a row whose values overflow the model's arithmetic: far
+    outside the training data's scale) at that dtype's lowest finite value,
+    which the model's check of its output lets through: one such row had
+    made the whole call raise. :func:`overflow_as_outliers` makes it -inf."""
 
-    def scores(rows):
-        try:
-            return score(rows)
-        except NonFiniteOutputError:
-            if rows.shape[0] > 1:
-                half = rows.shape[0] // 2
-                parts = [scores(rows[:half]), scores(rows[half:])]
-                return torch.cat(parts) if torch.is_tensor(parts[0]) else np.concatenate(parts)
-            overflowed.append(1)
-            if torch.is_tensor(rows):
-                return torch.full((1,), -torch.inf, dtype=rows.dtype, device=rows.device)
-            return np.full(1, -np.inf, dtype=rows.dtype)
+    def scored(module, x):
+        score, limits = fn(module, x), torch.finfo(x.dtype)
+        score = score.clamp(max=limits.max)  # a likelihood so high is no outlier
+        return torch.where(score >= limits.min, score, limits.min)  # NaN too
 
-    result = scores(X)
-    if overflowed:
+    return scored
+
+
+def overflow_as_outliers(scores):
+    """``scores`` (numpy or a tensor) with :func:`overflow_free`'s stand-ins
+    at -inf (outliers), in place, and a warning that counts them."""
+    lowest = (torch.finfo if torch.is_tensor(scores) else np.finfo)(scores.dtype).min
+    overflowed = scores == lowest
+    if overflowed.any():
+        scores[overflowed] = -np.inf
         warnings.warn(
-            f"AutoencoderOutlierDetector: {len(overflowed)} of {X.shape[0]} rows overflow "
-            "the inner model's arithmetic (values far outside the training data's scale); "
-            "they are scored -inf, as outliers.",
+            f"AutoencoderOutlierDetector: {int(overflowed.sum())} of {len(scores)} rows "
+            "overflow the inner model's arithmetic (values far outside the training "
+            "data's scale); they are scored -inf, as outliers.",
             UserWarning,
             stacklevel=user_stacklevel(),
         )
-    return result
+    return scores
 
 
 def noise_floor(X):
@@ -162,6 +166,7 @@ def density_scores(model, density, X, *, plain=False) -> np.ndarray:
     noise = density["noise_variance_"]
     fn = _error_and_distance(density["code_location_"], density["code_precision_"])
 
+    @overflow_free
     def score(module, x):
         error, distance = fn(module, x)
         return -0.5 * (error / noise + distance)

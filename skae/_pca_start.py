@@ -46,8 +46,10 @@ def pca_start(X, n_components, seed, scale=1.0):
     """The :class:`PCAStart` of PCA on the rows of validated ``X``; see
     :func:`_pca_start`. scikit-learn's array API dispatch is switched off
     for it: the rows are numpy here, and the start must not depend on how
-    the caller's arrays were dispatched."""
-    with config_context(array_api_dispatch=False):
+    the caller's arrays were dispatched. On rows that do not vary, PCA's
+    ``explained_variance_ratio_`` (not used) is 0 / 0: numpy's warning of it
+    is silenced."""
+    with config_context(array_api_dispatch=False), np.errstate(divide="ignore", invalid="ignore"):
         return _pca_start(X, n_components, seed, scale)
 
 
@@ -115,12 +117,21 @@ def _dense(X):
 
 
 def _fitted(pca, scale):
-    """The start of a PCA fitted on rows divided by ``scale``, in X's units."""
+    """The start of a PCA fitted on rows divided by ``scale``, in X's units,
+    without the components of no variance (beyond the rows' rank, as
+    ``numpy.linalg.matrix_rank`` counts it): their directions are arbitrary,
+    and a code unit carrying one reconstructed new rows' deviations along it,
+    which no training row had (a detector fitted on constant rows took a
+    row 50 units off for an inlier). Their units start at zero."""
     n_features = pca.components_.shape[1]
     # noise_variance_: the mean of the variances PCA leaves out
     residual = float(pca.noise_variance_) * (n_features - pca.n_components_) / n_features
     mean = pca.mean_.astype(np.float64) * scale
-    return PCAStart(mean, pca.components_.astype(np.float64), residual * scale**2)
+    deviations = np.sqrt(np.maximum(pca.explained_variance_, 0.0))
+    n_rows = getattr(pca, "n_samples_seen_", None) or pca.n_samples_  # IncrementalPCA's, PCA's
+    floor = deviations.max(initial=0.0) * max(n_rows, n_features) * np.finfo(float).eps
+    kept = deviations > floor
+    return PCAStart(mean, pca.components_[kept].astype(np.float64), residual * scale**2)
 
 
 def _incremental_pca(X, rows, rank, scale):

@@ -149,16 +149,25 @@ def epoch_reporter(verbose, *, desc, total, first_epoch=0):
             bar.close()
 
 
-def report_kept_start(name, verbose, best_epoch, fresh):
-    """At ``verbose >= 1``, say when no epoch beat the starting point (a
-    fresh fit's is PCA's: one from random weights never keeps its start)."""
-    if verbose and best_epoch == 0:
-        start = "PCA's" if fresh else "the previous fit's"
-        print(
-            f"{name}: no epoch improved on the starting point's ({start}) held-out error; "
-            "the fit keeps it.",
-            file=sys.stderr,
-        )
+#: The message of :func:`report_kept_start` (the detector's fold models
+#: leave it to its final model).
+KEPT_START = "no epoch improved on the starting point's"
+
+
+def report_kept_start(name, verbose, history, fresh):
+    """Say when no epoch beat the starting point (a fresh fit's is PCA's: one
+    from random weights never keeps its start), unless Ctrl-C stopped the
+    fit: a warning, and at ``verbose >= 1`` a line on stderr. The model, the
+    start, is sound, but the training bought nothing, and the caller should
+    know it (PCA alone is as good here, and faster)."""
+    if history.best_epoch != 0 or history.stop_reason is StopReason.INTERRUPTED:
+        return
+    start = "PCA's" if fresh else "the previous fit's"
+    message = f"{name}: {KEPT_START} ({start}) held-out error; the fit keeps it"
+    if verbose:
+        print(f"{message}.", file=sys.stderr)
+    hint = " (best_epoch_ is 0): PCA alone is as good on this data, and faster." if fresh else "."
+    warnings.warn(f"{message}{hint}", UserWarning, stacklevel=user_stacklevel())
 
 
 #: Training rows (at most) that :func:`warn_if_no_better_than_mean` reads, and
@@ -202,6 +211,10 @@ def warn_if_no_better_than_mean(name, module, rows, stop_reason):
     x = rows.take(spaced_positions(len(rows), n_rows, rows.device)).to(device)
     error = float((module.decode(module.encode(x)) - x).double().square().sum(1).mean())
     spread = float((x.double() - x.double().mean(0)).square().sum(1).mean())
+    # rows all alike (spread 0): their mean is exact, and an error past a
+    # millionth of their mean square (float32's rounding is far below) is none
+    if spread == 0:
+        spread = 1e-6 * float(x.double().square().sum(1).mean())
     if spread > 0 and not error < spread:
         warnings.warn(
             f"{name}: the fitted network reconstructs its training rows {NO_BETTER_THAN_MEAN} "

@@ -150,15 +150,6 @@ def check_unchanged_params(estimator, names):
             )
 
 
-class NonFiniteOutputError(ValueError):
-    """A fitted model computed NaN or inf from rows of the input (their values
-    overflow its arithmetic); ``row`` is the first such row's position."""
-
-    def __init__(self, message, row):
-        super().__init__(message)
-        self.row = row
-
-
 def check_float32_range(X):
     """Training runs in float32: refuse finite values it cannot hold rather
     than turn them into inf."""

@@ -27,6 +27,7 @@ from sklearn.exceptions import NotFittedError
 
 import skae
 from skae import Autoencoder, SparseAutoencoder
+from skae._progress import KEPT_START
 from skae._registry import estimator_classes
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -253,6 +254,25 @@ def test_a_fit_no_better_than_the_column_means_says_so(params):
     rebuilt = est.inverse_transform(est.transform(digits))
     spread = ((digits - digits.mean(0)) ** 2).sum(1).mean()
     assert ((rebuilt - digits) ** 2).sum(1).mean() >= spread  # what it said
+
+
+def test_a_fit_on_identical_rows_that_misses_them_says_so():
+    # their spread is 0, and the check had been skipped: a random start that
+    # ends far from the one row the data holds passed silently
+    X = np.full((40, 4), 2.5)
+    est = Autoencoder(n_components=2, init="random", max_iter=3, random_state=0, device="cpu")
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        est.fit(X)
+    assert any("no better than their column means" in str(w.message) for w in record)
+    assert ((est.inverse_transform(est.transform(X)) - X) ** 2).mean() > 1e-6 * 2.5**2
+    # the PCA start reconstructs them exactly, and keeps them (and says that)
+    pca_start = Autoencoder(n_components=2, max_iter=3, random_state=0, device="cpu")
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        pca_start.fit(X)
+    said = [str(w.message) for w in record]
+    assert not any("column means" in m for m in said) and any(KEPT_START in m for m in said)
 
 
 def skae_digits():

@@ -21,6 +21,7 @@ from skae import (
 )
 from skae._evaluation import evaluate, reconstruction_error
 from skae._noise import NOISES
+from skae._progress import KEPT_START
 from skae.nn import AutoencoderModule
 
 
@@ -270,6 +271,7 @@ def test_convolutional_warns_when_a_square_width_is_taken_as_1d(width, side):
     assert conv.image_shape_ == (1, width)  # warned, not guessed
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # once per fit from scratch, and never with a shape
+        warnings.filterwarnings("ignore", f".*{KEPT_START}")  # 6 rows: no epoch helps
         fit_quietly(conv.set_params(warm_start=True), X)
         conv.partial_fit(X)
         fit_quietly(ConvolutionalAutoencoder(image_shape=(side, side), **small), X)

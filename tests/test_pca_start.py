@@ -221,14 +221,39 @@ def test_variational_start_noise_variance_is_its_draws_error(n_components):
     )
 
 
-def test_verbose_says_when_the_start_was_kept(capsys):
+def test_a_fit_says_when_the_start_was_kept(capsys):
+    # a warning at every verbosity (no silent failures: the training bought
+    # nothing), and at verbose >= 1 a line on stderr
     X = np.random.default_rng(0).normal(size=(30, 12))
-    ae = Autoencoder(n_components=3, random_state=0, verbose=1).fit(X)
+    with pytest.warns(UserWarning, match=r"starting point's \(PCA's\).*best_epoch_ is 0"):
+        ae = Autoencoder(n_components=3, random_state=0).fit(X)
+    assert capsys.readouterr().err == ""
+    with pytest.warns(UserWarning, match="no epoch improved"):
+        ae.set_params(verbose=1).fit(X)
     assert "no epoch improved on the starting point's (PCA's)" in capsys.readouterr().err
     # a warm start begins at the previous fit's weights, and says so
-    ae.set_params(warm_start=True).fit(X)
+    with pytest.warns(UserWarning, match=r"\(the previous fit's\) held-out error"):
+        ae.set_params(warm_start=True).fit(X)
     assert ae.best_epoch_ == 0
     assert "(the previous fit's) held-out error" in capsys.readouterr().err
+    # a start beaten by training says nothing
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        fitted = Autoencoder(n_components=2, random_state=0).fit(load_digits().data[:400] / 16)
+    assert fitted.best_epoch_ > 0
+    assert not [w for w in record if "no epoch improved" in str(w.message)]
+
+
+def test_units_beyond_the_rows_rank_start_at_zero():
+    # PCA's components of no variance point anywhere; a unit carrying one
+    # reconstructed a new row's deviation along it, which no training row had
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 2)) @ rng.normal(size=(2, 6))  # rank 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = Autoencoder(n_components=4, max_iter=1, random_state=0).fit(X)
+    encoder = est.module_.linear_encoder.weight.detach().numpy()
+    assert np.abs(encoder[:2]).sum() > 0 and np.all(encoder[2:] == 0)
 
 
 @settings(max_examples=8, deadline=None)
