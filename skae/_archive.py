@@ -28,6 +28,11 @@ MAX_METADATA_BYTES = 64 * 1024 * 1024
 #: moments (a detector's calibration scores, generator states), and the
 #: safetensors header
 ARRAY_MARGIN_BYTES = 64 * 1024 * 1024
+#: The most an arrays member may inflate, beyond one megabyte: skae.save
+#: stores it uncompressed, and float weights barely compress (1.1 times);
+#: a member of zeros deflates a thousandfold, under a budget that a build
+#: record edited to describe a huge network would raise.
+MAX_INFLATION = 16
 #: bytes per element in safetensors' dtypes
 DTYPE_BYTES = {
     "BOOL": 1, "U8": 1, "I8": 1, "F8_E4M3": 1, "F8_E5M2": 1, "U16": 2, "I16": 2,
@@ -113,9 +118,16 @@ def _too_large(member, size, limit):
 def read_arrays_capped(archive, member, limit):
     """The bytes of a safetensors member whose header declares at most
     ``limit`` bytes of data, its shapes checked before the data is read."""
-    declared = archive.getinfo(member).file_size
+    info = archive.getinfo(member)
+    declared = info.file_size
     if declared > limit:
         raise _too_large(member, declared, limit)
+    if declared > MAX_INFLATION * info.compress_size + 2**20:
+        raise ValueError(
+            f"The member {member!r} inflates from {info.compress_size} to {declared} bytes, "
+            f"more than {MAX_INFLATION} times: skae.save stores the arrays uncompressed, "
+            "and weights do not compress that far. Refusing to read it."
+        )
     with _reading(archive, member) as stream:
         prefix = stream.read(8)
         if len(prefix) < 8:

@@ -510,8 +510,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """An untrained module shaped as ``fit`` builds it from ``build_params``
         (not from any parameter set since), to load saved weights into."""
         known = set(self._get_param_names())
-        # fitted before skae 0.3, whose networks had no linear path
-        build_params = {"init": "random", **build_params}
+        # fitted before skae 0.3, whose networks had no linear path (the imputer has none)
+        build_params = {"init": "random", **build_params} if "init" in known else build_params
         name = type(self).__name__
         unknown = sorted(set(build_params) - known)
         if unknown:

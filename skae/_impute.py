@@ -15,7 +15,13 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import BaseAutoencoder
-from ._impute_columns import check_observed, column_groups, fixed_indicator, training_statistics
+from ._impute_columns import (
+    check_observed,
+    check_saved_columns,
+    column_groups,
+    fixed_indicator,
+    training_statistics,
+)
 from ._impute_module import MaskedImputerModule, calibrate_variance, masked_errors
 from ._random import seed_source
 from ._validation import (
@@ -64,13 +70,10 @@ class AutoencoderImputer(BaseAutoencoder):
     (``round(2 / hide_fraction)``, at most 8): the columns are split into
     that many fixed groups, and each pass also hides the observed entries
     of one group, so that the network sees rows about as thin as in
-    training (on the benchmark, 8 passes fill digits better than 4 or one
-    pass of the whole row). For at most ``1 / hide_fraction`` columns, where
-    one column is ``hide_fraction`` of them or more, one plain pass fills
-    them instead: hiding a group would hide more than
-    training does, often a row's only observed value. A row with every
-    value missing has nothing to restore from: it gets the column means
-    (``statistics_``).
+    training (see :ref:`imputation`). For at most ``1 / hide_fraction``
+    columns one plain pass fills them instead: hiding a group would hide
+    more than training does, often a row's only observed value. A row with
+    every value missing gets the column means (``statistics_``).
 
     Parameters
     ----------
@@ -80,9 +83,7 @@ class AutoencoderImputer(BaseAutoencoder):
         Widths of the hidden layers between the input (the row and its mask,
         ``2 * n_features`` wide) and the restored row. "auto": two layers as
         wide as the input has features, at least 256 and at most 512 units
-        (``min(512, max(256, n_features))``): wide inputs such as MNIST's
-        need the wider layers, narrow ones gain little from them for twice
-        the time (see :ref:`imputation`).
+        (``min(512, max(256, n_features))``; see :ref:`imputation`).
     activation : {"relu", "identity", "logistic", "tanh", "leaky_relu", \
 "elu", "gelu", "softplus"}, default="relu"
         Activation of the hidden layers.
@@ -90,8 +91,7 @@ class AutoencoderImputer(BaseAutoencoder):
         Share of the observed entries hidden from the network in each batch
         (and, drawn once, in the rows early stopping holds out), in (0, 1).
     observed_weight : float, default=0.1
-        Weight of the squared error on the entries the network saw, next to
-        weight 1 on the hidden ones.
+        Weight of the error on the entries the network saw (1 on the hidden).
     add_indicator : bool, default=False
         Stack a :class:`~sklearn.impute.MissingIndicator` (of the features
         with missing values at fit) to the right of the imputed data.
@@ -361,17 +361,6 @@ class AutoencoderImputer(BaseAutoencoder):
         width = max((layer.out_features for layer in layers), default=AUTO_MIN_WIDTH)
         return AUTO_LEARNING_RATE * AUTO_MIN_WIDTH / max(AUTO_MIN_WIDTH, width)
 
-    def _architecture(self, build_params, n_features):
-        """An untrained module shaped as ``fit`` built it from ``build_params``
-        (the autoencoders' version adds their ``init``, which this has not)."""
-        unknown = sorted(set(build_params) - set(self._get_param_names()))
-        if unknown:
-            raise ValueError(
-                f"AutoencoderImputer: the saved build_params hold parameters {unknown} "
-                "that AutoencoderImputer does not have."
-            )
-        return type(self)(**build_params)._seeded_module(n_features, seed=0)
-
     def _training_loss(self, module, generator):
         """The mean squared error (in standard deviations) of the entries
         hidden in the batch, plus ``observed_weight`` times that of the
@@ -580,6 +569,7 @@ class AutoencoderImputer(BaseAutoencoder):
         attributes = dict(state["attributes"]) if isinstance(state, dict) else {}
         features = attributes.pop("_indicator_features_", None)
         super()._import_state({**state, "attributes": attributes} if attributes else state)
+        check_saved_columns(vars(self), self._build_params_["keep_empty_features"], features)
         if features is not None:
             self.indicator_ = fixed_indicator(
                 features, self.n_features_in_, self._build_params_["missing_values"]

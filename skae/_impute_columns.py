@@ -171,6 +171,45 @@ def warn_unseen_columns(X, scales, ranges):
         )
 
 
+def check_saved_columns(attributes, keep_empty_features, features):
+    """Refuse a saved imputer state whose column attributes do not fit its
+    ``n_features_in_``: ``statistics_`` a float per column, NaN exactly at
+    the ``_empty_features_`` (0 there with ``keep_empty_features``), and the
+    indicator's ``features`` distinct columns in increasing order. Edited
+    by hand, they had loaded and failed in ``transform``, or silently
+    dropped a column or added indicator columns."""
+    n_features = attributes.get("n_features_in_")
+    try:
+        statistics = np.asarray(attributes["statistics_"], dtype=np.float64)
+        empty = np.asarray(attributes["_empty_features_"])
+        indicated = np.asarray([] if features is None else features)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"The file's imputer columns are not readable: {exc!r}.") from None
+    shape = (n_features,)
+    if statistics.shape != shape or empty.shape != shape or empty.dtype != bool:
+        raise ValueError(
+            f"The file's imputer has statistics_ of shape {statistics.shape} and "
+            f"_empty_features_ of shape {empty.shape} ({empty.dtype}); its "
+            f"n_features_in_={n_features} needs {shape}, and booleans for the latter."
+        )
+    filled = statistics[empty] == 0 if keep_empty_features else np.isnan(statistics[empty])
+    if np.isnan(statistics[~empty]).any() or not filled.all():
+        raise ValueError(
+            "The file's imputer statistics_ are not NaN (0 with keep_empty_features) "
+            "exactly at its _empty_features_."
+        )
+    ordered = indicated.ndim == 1 and np.issubdtype(indicated.dtype, np.integer)
+    if indicated.size and not (
+        ordered
+        and np.all(np.diff(indicated) > 0)
+        and 0 <= indicated[0] <= indicated[-1] < n_features
+    ):
+        raise ValueError(
+            f"The file's imputer indicator features {indicated.tolist()} are not distinct "
+            f"columns of 0 to {n_features - 1} in increasing order."
+        )
+
+
 def fixed_indicator(features, n_features, missing_values):
     """A fitted :class:`~sklearn.impute.MissingIndicator` over ``features``
     (the columns that had missing values at fit), rebuilt from that list

@@ -23,6 +23,7 @@ from ._distributed import rank_zero_seeds
 from ._outlier_scores import (
     DENSITY_ATTRIBUTES,
     DENSITY_SCORES,
+    checked_attributes,
     checked_density,
     density_scores,
     error_and_distance,
@@ -568,6 +569,7 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         missing = required - set(attributes)
         if missing:
             raise ValueError(f"The file's detector state lacks {sorted(missing)}.")
+        attributes = checked_attributes(attributes)
         classes = {cls.__name__: cls for cls in AUTOENCODERS}
         name = inner["class"]
         if name not in classes:
@@ -580,10 +582,9 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         estimator._import_state(inner["state"])
         if estimator.n_features_in_ != attributes["n_features_in_"]:
             raise ValueError("The file's detector and inner estimator disagree on n_features_in_.")
-        calibration = np.asarray(attributes["calibration_scores_"], dtype=np.float64)
         if density:
             attributes.update(checked_density(attributes, estimator))
-        self.__dict__.update({**attributes, "calibration_scores_": calibration})
+        self.__dict__.update(attributes)
         self.estimator_ = estimator
 
     def __sklearn_tags__(self) -> Tags:

@@ -5,6 +5,7 @@ and the reconstruction score of rows a bounded loss gives no likelihood."""
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -174,6 +175,40 @@ def density_scores(model, density, X, *, plain=False) -> np.ndarray:
     if plain:  # checked by plain_rows already: straight to the network
         return model._apply(score, X)
     return model._inference(X, score, "score_samples")
+
+
+#: The fitted attributes of the detector itself that a saved state holds.
+DETECTOR_ATTRIBUTES = {
+    "offset_",
+    "calibration_scores_",
+    "n_features_in_",
+    "feature_names_in_",
+    *DENSITY_ATTRIBUTES,
+}
+
+
+def checked_attributes(attributes):
+    """The saved detector attributes, refused unless they are the detector's
+    own (one named after a method or a parameter had replaced it), with a
+    finite threshold and a row of calibration scores, none NaN."""
+    unknown = sorted(set(attributes) - DETECTOR_ATTRIBUTES)
+    if unknown:
+        raise ValueError(
+            f"The file's detector state holds {unknown}, which a fitted "
+            "AutoencoderOutlierDetector does not have."
+        )
+    try:
+        offset = float(attributes["offset_"])
+        scores = np.asarray(attributes["calibration_scores_"], dtype=np.float64)
+    except (TypeError, ValueError):
+        offset, scores = math.nan, np.empty(0)
+    if not math.isfinite(offset):
+        raise ValueError("The file's detector attribute offset_ is not a finite number.")
+    if scores.ndim != 1 or not scores.size or np.isnan(scores).any():
+        raise ValueError(
+            "The file's detector attribute calibration_scores_ is not a row of numbers without NaN."
+        )
+    return {**attributes, "offset_": offset, "calibration_scores_": scores}
 
 
 def checked_density(attributes, estimator):

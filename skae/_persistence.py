@@ -406,8 +406,9 @@ def _read_members(archive, path):
 def _read_metadata(data):
     try:
         metadata = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"The member {METADATA!r} is not a JSON document: {exc}") from exc
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        # RecursionError: nested deeper than Python's stack (skae nests a few levels)
+        raise ValueError(f"The member {METADATA!r} is not a JSON document: {exc}") from None
     if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
         raise ValueError(f"The member {METADATA!r} is not a skae document.")
     if metadata.get("format_version") not in (1, FORMAT_VERSION):

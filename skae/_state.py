@@ -68,9 +68,19 @@ def module_weights(module):
 
 
 def check_weight_shapes(module, saved):
-    """A ValueError when a saved weight that ``module`` (on any device, the
-    meta one included) also holds has another shape."""
+    """A ValueError when the saved weights are not those ``module`` (on any
+    device, the meta one included) holds: other names, or other shapes. On
+    the meta module it refuses a file before its network is built (a build
+    record edited to describe a huge one, without its weights, had the
+    network allocated first)."""
     shapes = {key: tuple(value.shape) for key, value in module.state_dict().items()}
+    held = set(saved["weights"]) | set(saved["aliases"])
+    # "input_scale": saved before modules had one (load_module_weights adds it)
+    missing, unexpected = sorted(set(shapes) - held - {"input_scale"}), sorted(held - set(shapes))
+    if missing or unexpected:
+        raise ValueError(
+            f"The saved weights do not fit the module: missing {missing}, unexpected {unexpected}."
+        )
     for key, array in saved["weights"].items():
         if key in shapes and np.shape(array) != shapes[key]:
             raise ValueError(
@@ -134,9 +144,10 @@ class Context:
 
 
 def _positive_int(value):
-    if isinstance(value, Integral) and not isinstance(value, bool) and value >= 1:
+    # below 2**62: a count past int64 overflowed torch's shapes, with its C++ stack
+    if isinstance(value, Integral) and not isinstance(value, bool) and 1 <= value < 2**62:
         return None
-    return f"must be a positive int; got {value!r}"
+    return f"must be a positive int below 2**62; got {value!r}"
 
 
 def _mapping(value):

@@ -228,8 +228,8 @@ def _check_opset(model, opset, estimator):
     if opset is not None and produced != opset:
         raise ValueError(
             f"torch's ONNX exporter could not produce opset {opset} for this "
-            f"{type(estimator).__name__} (its version converter stopped at opset "
-            f"{produced}); ask for opset {produced} or later, or opset=None."
+            f"{type(estimator).__name__} (its version converter gave opset {produced}); "
+            "ask for another opset, or opset=None for the exporter's own."
         )
 
 
