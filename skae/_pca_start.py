@@ -31,6 +31,12 @@ MAX_WHOLE_VALUES = 2**23
 BLOCK_VALUES = 2**18
 
 
+#: Rows (at most) on which :func:`_fitted` measures the spread along each
+#: component, and the multiple of the rows' rounding (their dtype's eps
+#: times their root mean square norm) below which a component has none.
+NULL_CHECK_ROWS, NULL_ROUNDINGS = 2048, 100
+
+
 class PCAStart(NamedTuple):
     """What :meth:`skae.nn.EncoderDecoder.start_at_pca` takes, in the data's
     units: ``mean`` (n_features,), orthonormal ``components`` (r, n_features)
@@ -88,7 +94,8 @@ def _pca_start(X, n_components, seed, scale):
     if sp.issparse(X) and rank < min(X.shape):
         pca = PCA(rank, svd_solver="arpack", random_state=random_state)
         try:
-            return _fitted(pca.fit(X / scale), scale)
+            scaled = X / scale
+            return _fitted(pca.fit(scaled), scale, scaled)
         except ArpackError:
             if _has_variance(X):
                 raise
@@ -98,7 +105,8 @@ def _pca_start(X, n_components, seed, scale):
                 np.asarray(X.mean(axis=0), dtype=np.float64).ravel(), np.zeros((0, n_features)), 0.0
             )
     pca = PCA(rank, random_state=random_state)
-    return _fitted(pca.fit(_dense(X) / scale), scale)
+    scaled = _dense(X) / scale
+    return _fitted(pca.fit(scaled), scale, scaled)
 
 
 def _has_variance(X):
@@ -116,22 +124,28 @@ def _dense(X):
     return X.toarray() if sp.issparse(X) else np.ascontiguousarray(X)
 
 
-def _fitted(pca, scale):
-    """The start of a PCA fitted on rows divided by ``scale``, in X's units,
-    without the components of no variance (beyond the rows' rank, as
-    ``numpy.linalg.matrix_rank`` counts it): their directions are arbitrary,
-    and a code unit carrying one reconstructed new rows' deviations along it,
-    which no training row had (a detector fitted on constant rows took a
-    row 50 units off for an inlier). Their units start at zero."""
+def _fitted(pca, scale, rows):
+    """The start of a PCA fitted on ``rows`` (X divided by ``scale``), in X's
+    units, without the components along which the rows do not vary beyond
+    their rounding: such a direction is arbitrary (rows that are all alike,
+    or fewer directions than components), and a code unit carrying it
+    reconstructed new rows' deviations along it, which no training row had
+    (a detector fitted on identical rows took a row 50 units off for an
+    inlier). Their units start at zero. The spread along each component is
+    measured on at most ``NULL_CHECK_ROWS`` of the rows, in float64, as the
+    solvers' own variances of such directions are their rounding (1e-8 of
+    the largest from the covariance's eigenvectors)."""
     n_features = pca.components_.shape[1]
     # noise_variance_: the mean of the variances PCA leaves out
     residual = float(pca.noise_variance_) * (n_features - pca.n_components_) / n_features
     mean = pca.mean_.astype(np.float64) * scale
-    deviations = np.sqrt(np.maximum(pca.explained_variance_, 0.0))
-    n_rows = getattr(pca, "n_samples_seen_", None) or pca.n_samples_  # IncrementalPCA's, PCA's
-    floor = deviations.max(initial=0.0) * max(n_rows, n_features) * np.finfo(float).eps
-    kept = deviations > floor
-    return PCAStart(mean, pca.components_[kept].astype(np.float64), residual * scale**2)
+    components = pca.components_.astype(np.float64)
+    step = max(1, -(-rows.shape[0] // NULL_CHECK_ROWS))
+    sample = _dense(rows[::step]).astype(np.float64)
+    spread = np.sqrt(np.mean(((sample - pca.mean_) @ components.T) ** 2, axis=0))
+    size = np.sqrt(np.mean(np.sum(sample**2, axis=1)))
+    kept = spread > NULL_ROUNDINGS * np.finfo(rows.dtype).eps * size
+    return PCAStart(mean, components[kept], residual * scale**2)
 
 
 def _incremental_pca(X, rows, rank, scale):
@@ -151,7 +165,7 @@ def _incremental_pca(X, rows, rank, scale):
     total = float(pca.var_.sum()) * n_seen / max(n_seen - 1, 1)
     left = max(total - float(pca.explained_variance_.sum()), 0.0)
     pca.noise_variance_ = left / max(n_features - rank, 1)
-    return _fitted(pca, scale)
+    return _fitted(pca, scale, np.asarray(X[rows[:: max(1, len(rows) // NULL_CHECK_ROWS)]]) / scale)
 
 
 def warn_thin_first_chunk(estimator, shape):

@@ -158,15 +158,19 @@ def report_kept_start(name, verbose, history, fresh):
     """Say when no epoch beat the starting point (a fresh fit's is PCA's: one
     from random weights never keeps its start), unless Ctrl-C stopped the
     fit: a warning, and at ``verbose >= 1`` a line on stderr. The model, the
-    start, is sound, but the training bought nothing, and the caller should
-    know it (PCA alone is as good here, and faster)."""
+    start, is sound, but this fit's training bought nothing."""
     if history.best_epoch != 0 or history.stop_reason is StopReason.INTERRUPTED:
         return
     start = "PCA's" if fresh else "the previous fit's"
     message = f"{name}: {KEPT_START} ({start}) held-out error; the fit keeps it"
     if verbose:
         print(f"{message}.", file=sys.stderr)
-    hint = " (best_epoch_ is 0): PCA alone is as good on this data, and faster." if fresh else "."
+    hint = (
+        " (best_epoch_ is 0), so the fitted model is PCA's; more epochs, patience "
+        "(n_iter_no_change) or other settings may still beat it."
+        if fresh
+        else "."
+    )
     warnings.warn(f"{message}{hint}", UserWarning, stacklevel=user_stacklevel())
 
 
@@ -213,8 +217,8 @@ def warn_if_no_better_than_mean(name, module, rows, stop_reason):
     spread = float((x.double() - x.double().mean(0)).square().sum(1).mean())
     # rows all alike (spread 0): their mean is exact, and an error past a
     # millionth of their mean square (float32's rounding is far below) is none
-    if spread == 0:
-        spread = 1e-6 * float(x.double().square().sum(1).mean())
+    if spread == 0:  # all zeros: their mean, 0, is exact too
+        spread = 1e-6 * float(x.double().square().sum(1).mean()) or float(torch.finfo().tiny)
     if spread > 0 and not error < spread:
         warnings.warn(
             f"{name}: the fitted network reconstructs its training rows {NO_BETTER_THAN_MEAN} "

@@ -256,16 +256,17 @@ def test_a_fit_no_better_than_the_column_means_says_so(params):
     assert ((rebuilt - digits) ** 2).sum(1).mean() >= spread  # what it said
 
 
-def test_a_fit_on_identical_rows_that_misses_them_says_so():
+@pytest.mark.parametrize("value", [2.5, 0.0])
+def test_a_fit_on_identical_rows_that_misses_them_says_so(value):
     # their spread is 0, and the check had been skipped: a random start that
     # ends far from the one row the data holds passed silently
-    X = np.full((40, 4), 2.5)
+    X = np.full((40, 4), value)
     est = Autoencoder(n_components=2, init="random", max_iter=3, random_state=0, device="cpu")
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
         est.fit(X)
     assert any("no better than their column means" in str(w.message) for w in record)
-    assert ((est.inverse_transform(est.transform(X)) - X) ** 2).mean() > 1e-6 * 2.5**2
+    assert ((est.inverse_transform(est.transform(X)) - X) ** 2).mean() > 1e-6 * value**2
     # the PCA start reconstructs them exactly, and keeps them (and says that)
     pca_start = Autoencoder(n_components=2, max_iter=3, random_state=0, device="cpu")
     with warnings.catch_warnings(record=True) as record:

@@ -138,15 +138,16 @@ def test_rows_whose_scores_overflow_are_outliers_and_the_others_keep_theirs(fitt
         np.testing.assert_array_equal(detector.predict(new)[[2, 7]], [-1, -1])
 
 
+@pytest.mark.parametrize("value", [2.0, 0.7])  # a mean exact in floats, and one not
 @pytest.mark.parametrize("score_by", ["density", "satterthwaite", "reconstruction"])
-def test_a_detector_of_identical_rows_flags_a_row_off_them_in_any_direction(score_by):
+def test_a_detector_of_identical_rows_flags_a_row_off_them_in_any_direction(score_by, value):
     # PCA of rows that do not vary picks an arbitrary direction; a code unit
     # carrying it had reconstructed rows off along it, scored as inliers
-    X = np.full((60, 4), 2.0)
+    X = np.full((60, 4), value)
     detector = AutoencoderOutlierDetector(score_by=score_by, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # the data has no spread
         detector.fit(X)
-    off = np.full((4, 4), 2.0) - 52 * np.eye(4)
+    off = np.full((4, 4), value) - 52 * np.eye(4)
     np.testing.assert_array_equal(detector.predict(off), [-1, -1, -1, -1])
     np.testing.assert_array_equal(detector.predict(X[:2]), [1, 1])

@@ -113,7 +113,7 @@ def test_a_memory_map_read_block_by_block_starts_at_pca(tmp_path, monkeypatch):
     path = tmp_path / "X.npy"
     np.save(path, X)
     got = _incremental_pca(np.load(path, mmap_mode="r"), None, 8, scale=4.0)
-    expected = _fitted(PCA(8).fit(X / 4.0), 4.0)
+    expected = _fitted(PCA(8).fit(X / 4.0), 4.0, X / 4.0)
     assert_allclose(got.mean, expected.mean, rtol=1e-10)
     # its components are near PCA's, and so is the error they leave: measured
     # 6.36 against their own reconstruction's 6.31 and PCA's 6.13
@@ -244,11 +244,13 @@ def test_a_fit_says_when_the_start_was_kept(capsys):
     assert not [w for w in record if "no epoch improved" in str(w.message)]
 
 
-def test_units_beyond_the_rows_rank_start_at_zero():
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n_rows", [50, 300])  # PCA's full SVD, and the covariance's eigh
+def test_units_beyond_the_rows_rank_start_at_zero(n_rows, dtype):
     # PCA's components of no variance point anywhere; a unit carrying one
     # reconstructed a new row's deviation along it, which no training row had
     rng = np.random.default_rng(0)
-    X = rng.normal(size=(50, 2)) @ rng.normal(size=(2, 6))  # rank 2
+    X = (rng.normal(size=(n_rows, 2)) @ rng.normal(size=(2, 6))).astype(dtype)  # rank 2
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         est = Autoencoder(n_components=4, max_iter=1, random_state=0).fit(X)
