@@ -187,13 +187,15 @@ def run(datasets, patterns, quick, mnist_rows, names=None, seeds=(0,)):
         if quick:
             X_train, y_train = X_train[:600], y_train[:600]
         data = (X_train.astype(np.float64), y_train, X_test.astype(np.float64), y_test, task)
+        available = list(imputers(dataset, quick))
+        wanted = names or [name for name in available if name not in ON_REQUEST]
         for pattern in patterns:
             rng = np.random.default_rng(0)
             masks = (hide(data[0], pattern, rng), hide(data[2], pattern, rng))
-            runs = [(name, 0) for name in imputers(dataset, quick) if not name.startswith("skae")]
+            runs = [(name, 0) for name in available if not name.startswith("skae")]
             runs = [(name, seed) for name in ("skae", "skae5") for seed in seeds] + runs
             for name, seed in runs:
-                if name not in (names or set(imputers(dataset, quick)) - set(ON_REQUEST)):
+                if name not in wanted:
                     continue
                 row = {"dataset": dataset, "pattern": pattern, "imputer": name}
                 row.update(score(imputers(dataset, quick, seed)[name], data, masks))

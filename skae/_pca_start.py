@@ -124,6 +124,11 @@ def _dense(X):
     return X.toarray() if sp.issparse(X) else np.ascontiguousarray(X)
 
 
+def _null_check_step(n_rows):
+    """The step through ``n_rows`` rows that keeps at most ``NULL_CHECK_ROWS``."""
+    return max(1, -(-n_rows // NULL_CHECK_ROWS))
+
+
 def _fitted(pca, scale, rows):
     """The start of a PCA fitted on ``rows`` (X divided by ``scale``), in X's
     units, without the components along which the rows do not vary beyond
@@ -140,8 +145,7 @@ def _fitted(pca, scale, rows):
     residual = float(pca.noise_variance_) * (n_features - pca.n_components_) / n_features
     mean = pca.mean_.astype(np.float64) * scale
     components = pca.components_.astype(np.float64)
-    step = max(1, -(-rows.shape[0] // NULL_CHECK_ROWS))
-    sample = _dense(rows[::step]).astype(np.float64)
+    sample = _dense(rows[:: _null_check_step(rows.shape[0])]).astype(np.float64)
     spread = np.sqrt(np.mean(((sample - pca.mean_) @ components.T) ** 2, axis=0))
     size = np.sqrt(np.mean(np.sum(sample**2, axis=1)))
     kept = spread > NULL_ROUNDINGS * np.finfo(rows.dtype).eps * size
@@ -165,7 +169,8 @@ def _incremental_pca(X, rows, rank, scale):
     total = float(pca.var_.sum()) * n_seen / max(n_seen - 1, 1)
     left = max(total - float(pca.explained_variance_.sum()), 0.0)
     pca.noise_variance_ = left / max(n_features - rank, 1)
-    return _fitted(pca, scale, np.asarray(X[rows[:: max(1, len(rows) // NULL_CHECK_ROWS)]]) / scale)
+    # the rows _fitted measures on, read alone (not the whole subsample again)
+    return _fitted(pca, scale, np.asarray(X[rows[:: _null_check_step(len(rows))]]) / scale)
 
 
 def warn_thin_first_chunk(estimator, shape):
