@@ -31,7 +31,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from . import _distributed, _engine, _settings
 from ._copying import copy_module
-from ._dask import is_dask_array, score_dask_array
+from ._dask import is_dask_array, is_dask_frame, score_dask_array, score_dask_frame
 from ._device import TORCH_DTYPES, as_tensor, inference_module, resolve_device
 from ._engine import StopReason, TrainingSetup
 from ._losses import BATCH_TOTALS, RECONSTRUCTION_LOSSES, squared_error
@@ -702,8 +702,10 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             hint = " (or pass float64 input)" if block.dtype == torch.float32 else ""
             raise ValueError(
                 f"{type(self).__name__} computed non-finite values (NaN or inf) from row "
-                f"{row} of the input: its values overflow the model's {dtype} "
-                f"arithmetic. Scale the input the way the training data was scaled{hint}."
+                f"{row} of the input: its values overflow the model's {dtype} arithmetic "
+                "(scale the input the way the training data was scaled"
+                f"{hint}), or it holds NaN or inf (unchecked under scikit-learn's "
+                "assume_finite=True)."
             )
 
     def _inference(self, X, fn, method, *, codes=False, passes=1):
@@ -804,13 +806,13 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
         Notes
         -----
-        A dask array (``dask_ml.wrappers.ParallelPostFit.score`` passes its
-        input on) is scored where its blocks are: the workers compute each
-        block's scores and only their mean comes back.
+        A dask array or DataFrame (``dask_ml.wrappers.ParallelPostFit.score``
+        passes its input on) is scored where its blocks are: the workers
+        compute each block's scores and only their mean comes back.
         """
-        if is_dask_array(X):
+        if is_dask_array(X) or is_dask_frame(X):
             check_is_fitted(self)
-            return score_dask_array(self, X)
+            return (score_dask_array if is_dask_array(X) else score_dask_frame)(self, X)
         return namespace_mean(self.score_samples(X))
 
     # ----------------------------------------------------- the fitted state

@@ -1,5 +1,5 @@
-"""Scoring a dask array where its blocks are (``ParallelPostFit.score``),
-told apart without importing dask."""
+"""Scoring a dask array or DataFrame where its blocks are
+(``ParallelPostFit.score``), told apart without importing dask."""
 
 import numpy as np
 
@@ -9,6 +9,13 @@ from ._validation import FLOAT_DTYPES
 def is_dask_array(X):
     """Whether ``X`` is a 2-d dask array (told without importing dask)."""
     return hasattr(X, "__dask_graph__") and hasattr(X, "map_blocks") and getattr(X, "ndim", 0) == 2
+
+
+def is_dask_frame(X):
+    """Whether ``X`` is a dask DataFrame (told without importing dask)."""
+    return (
+        hasattr(X, "__dask_graph__") and hasattr(X, "map_partitions") and getattr(X, "ndim", 0) == 2
+    )
 
 
 def _score_samples_of_block(block, estimator):
@@ -29,4 +36,20 @@ def score_dask_array(estimator, X):
         dtype=dtype,
         meta=np.empty((0,), dtype=dtype),
     )
+    return float(scores.mean().compute())
+
+
+def _scores_of_partition(frame, estimator):
+    """A partition's scores as a pandas Series (an empty partition has none)."""
+    import pandas as pd
+
+    scores = estimator.score_samples(frame) if len(frame) else np.empty((0,))
+    return pd.Series(np.asarray(scores, dtype=np.float64), index=frame.index)
+
+
+def score_dask_frame(estimator, X):
+    """The mean score of a dask DataFrame's rows, computed partition by
+    partition on the cluster (each a pandas DataFrame, whose column names the
+    estimator checks); converted on the client, the whole frame had been."""
+    scores = X.map_partitions(_scores_of_partition, estimator, meta=(None, "f8"))
     return float(scores.mean().compute())

@@ -9,6 +9,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 from numpy.typing import ArrayLike
+from sklearn import config_context
 from sklearn.impute import MissingIndicator
 from sklearn.utils import Tags
 from sklearn.utils.metaestimators import available_if
@@ -482,7 +483,9 @@ class AutoencoderImputer(BaseAutoencoder):
         if not kept.all():
             imputed = imputed[:, kept]
         if self.add_indicator:
-            imputed = np.hstack([imputed, self.indicator_.transform(X).astype(imputed.dtype)])
+            with config_context(transform_output="default"):  # numpy, whatever the global
+                indicator = self.indicator_.transform(X)
+            imputed = np.hstack([imputed, indicator.astype(imputed.dtype)])
         return imputed
 
     def _imputed(self, X, mask):

@@ -12,6 +12,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.special import erf
 from sklearn.base import BaseEstimator, OutlierMixin, clone
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import KFold
 from sklearn.utils import ClassifierTags, Tags, get_tags
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -398,6 +399,7 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
             with warnings.catch_warnings():  # the final model's fit says it once
                 for message in (NO_BETTER_THAN_MEAN, KEPT_START):
                     warnings.filterwarnings("ignore", f".*{message}")
+                warnings.simplefilter("ignore", ConvergenceWarning)
                 model = clone(template).fit(X[fitted_rows])
             if density:
                 codes = fit_code_density(model, X[fitted_rows])

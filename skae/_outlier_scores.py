@@ -133,8 +133,9 @@ def overflow_as_outliers(scores):
         scores[overflowed] = -np.inf
         warnings.warn(
             f"AutoencoderOutlierDetector: {int(overflowed.sum())} of {len(scores)} rows "
-            "overflow the inner model's arithmetic (values far outside the training "
-            "data's scale); they are scored -inf, as outliers.",
+            "give no finite score: they overflow the inner model's arithmetic (values "
+            "far outside the training data's scale), or hold NaN or inf (unchecked "
+            "under scikit-learn's assume_finite=True); they are scored -inf, as outliers.",
             UserWarning,
             stacklevel=user_stacklevel(),
         )

@@ -145,11 +145,25 @@ def _fitted(pca, scale, rows):
     residual = float(pca.noise_variance_) * (n_features - pca.n_components_) / n_features
     mean = pca.mean_.astype(np.float64) * scale
     components = pca.components_.astype(np.float64)
-    sample = _dense(rows[:: _null_check_step(rows.shape[0])]).astype(np.float64)
-    spread = np.sqrt(np.mean(((sample - pca.mean_) @ components.T) ** 2, axis=0))
-    size = np.sqrt(np.mean(np.sum(sample**2, axis=1)))
+    spread, size = _spread_and_size(rows[:: _null_check_step(rows.shape[0])], pca.mean_, components)
     kept = spread > NULL_ROUNDINGS * np.finfo(rows.dtype).eps * size
     return PCAStart(mean, components[kept], residual * scale**2)
+
+
+def _spread_and_size(sample, mean, components):
+    """The root mean square of the ``sample`` rows' deviations from ``mean``
+    along each of the ``components``, and of the rows' norms, in float64. A
+    sparse sample stays sparse (its projections are dense, one column per
+    component): densified, a wide vocabulary's rows had taken hundreds of MB."""
+    if sp.issparse(sample):
+        sample = sp.csr_array(sample, dtype=np.float64)
+        projected = sample @ components.T - mean @ components.T
+        squares = np.asarray(sample.multiply(sample).sum(axis=1)).ravel()
+    else:
+        sample = _dense(sample).astype(np.float64)
+        projected = (sample - mean) @ components.T
+        squares = np.sum(sample**2, axis=1)
+    return np.sqrt(np.mean(projected**2, axis=0)), np.sqrt(np.mean(squares))
 
 
 def _incremental_pca(X, rows, rank, scale):

@@ -176,7 +176,7 @@ def report_kept_start(name, verbose, history, fresh):
 
 #: Training rows (at most) that :func:`warn_if_no_better_than_mean` reads, and
 #: values (at most: fewer rows of wide data), as an inference block holds.
-DEGENERATE_ROWS, DEGENERATE_VALUES = 2048, 2**22
+DEGENERATE_ROWS, DEGENERATE_VALUES = 256, 2**22
 
 #: The message of :func:`warn_if_no_better_than_mean` (the detector's fold
 #: models leave it to its final model).

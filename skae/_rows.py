@@ -213,6 +213,14 @@ def available_memory():
 MAX_COPY_FRACTION = 0.5
 
 
+def _owned_tensor(array, device):
+    """``array`` as a tensor on ``device``, copied first when it is read-only
+    (a memory-mapped CSR matrix's parts, as ``joblib.load(mmap_mode="r")``
+    gives): torch warns of shared read-only memory, as the dense rows'
+    :func:`~skae._device.as_tensor` copies them."""
+    return torch.from_numpy(array if array.flags.writeable else array.copy()).to(device)
+
+
 def training_rows(X, device):
     """The engine's row source (:mod:`skae._rows`) for the validated training
     data ``X``, in float32.
@@ -228,9 +236,9 @@ def training_rows(X, device):
     """
     if sp.issparse(X):
         return SparseRows(
-            torch.from_numpy(X.indptr.astype(np.int64, copy=False)).to(device),
-            torch.from_numpy(X.indices).to(device),  # int32 or int64, as scipy made it
-            torch.from_numpy(X.data.astype(np.float32, copy=False)).to(device),
+            _owned_tensor(X.indptr.astype(np.int64, copy=False), device),
+            _owned_tensor(X.indices, device),  # int32 or int64, as scipy made it
+            _owned_tensor(X.data.astype(np.float32, copy=False), device),
             X.shape[1],
         )
     if isinstance(X, torch.Tensor):

@@ -39,7 +39,18 @@ def positive_count(value, name):
 
 def seeded_generator(random_state, device):
     """A torch Generator on ``device`` seeded from ``random_state`` (never the
-    global random state)."""
+    global random state); ``random_state`` is checked as scikit-learn's
+    parameter validation checks the estimators' own."""
+    valid_int = isinstance(random_state, Integral) and not isinstance(random_state, bool)
+    if not (
+        random_state is None
+        or isinstance(random_state, np.random.RandomState)
+        or (valid_int and 0 <= random_state < 2**32)
+    ):
+        raise ValueError(
+            "random_state must be None, an int in [0, 2**32 - 1] or a "
+            f"numpy.random.RandomState instance; got {random_state!r}."
+        )
     generator = torch.Generator(device=device)
     generator.manual_seed(draw_seed(seed_source(random_state)))
     return generator

@@ -163,3 +163,29 @@ def test_workers_keep_the_thread_count_dask_gave_them(client, digits):
     incremental.transform(X_dask).compute()
     threads = client.run(lambda: __import__("torch").get_num_threads())
     assert set(threads.values()) == {1}, threads
+
+
+def test_a_dask_dataframe_is_scored_on_the_workers(client, digits):
+    """``ParallelPostFit.score`` of a dask DataFrame: each partition (a pandas
+    DataFrame, its column names checked) scored where it is, as an array's
+    blocks are, with an empty partition among them; not gathered whole into
+    the client."""
+    pd = pytest.importorskip("pandas")
+    dd = pytest.importorskip("dask.dataframe")
+    X, _ = digits
+    frame = pd.DataFrame(X, columns=[f"pixel{i}" for i in range(X.shape[1])])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = small(Autoencoder, max_iter=2).fit(frame)
+    parts = dd.from_pandas(frame, npartitions=4)
+    empty = dd.from_pandas(frame.iloc[:0], npartitions=1)
+    with_empty = dd.concat([parts, empty])
+    with distributed.get_task_stream(client) as stream:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no "fitted with feature names" warning
+            score = wrappers.ParallelPostFit(est).score(with_empty, None)
+    np.testing.assert_allclose(score, est.score(frame), rtol=1e-5)
+    names = {
+        task["key"][0] if isinstance(task["key"], tuple) else task["key"] for task in stream.data
+    }
+    assert any("scores_of_partition" in str(name) for name in names), names

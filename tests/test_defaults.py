@@ -65,13 +65,20 @@ def test_default_fit_stops_on_its_own_and_beats_pca_at_8_components(cls, digits,
 def test_codes_of_pixels_in_0_255_classify_as_well_as_of_0_1(digits, default_fit):
     """PCA needs no scaler before it; with its defaults, neither does the
     Autoencoder (measured on MNIST too, README). Not the denoising model: its
-    noise_level is in the units of X (on digits 0.924 against 0.938)."""
+    noise_level is in the units of X (on digits 0.924 against 0.938).
+
+    The two fits round differently (255 is no power of two), so they follow
+    different trajectories, as two seeds do: over seeds 0-3 and two CPU
+    kernels (AVX-512, and ``ATEN_CPU_CAPABILITY=default``) their accuracies
+    differed by up to 0.0111 (5 of 450 rows) and their errors by up to 3.7 %;
+    the tolerances are about twice that, far below what a fit that the scale
+    throws off loses (PCA's codes: 0.900)."""
     unit = default_fit(Autoencoder)[1]
     raw = accuracy_and_error(
         Autoencoder(n_components=8, random_state=0, device="cpu"), digits, 255.0
     )
-    assert abs(raw[0] - unit[0]) <= 0.01
-    assert np.isfinite(raw[1])
+    assert abs(raw[0] - unit[0]) <= 0.025
+    assert raw[1] / 255.0**2 == pytest.approx(unit[1], rel=0.08)
 
 
 def rate_of_quiet_fit(model, X):

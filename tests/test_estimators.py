@@ -467,6 +467,17 @@ def test_variational_sample_shape_and_seed(digits):
     assert not np.array_equal(a, vae.sample(7, random_state=2))
 
 
+@pytest.mark.parametrize("random_state", ["0", -1, 2**32, 1.5, True])
+def test_variational_draws_refuse_a_bad_random_state_by_name(digits, random_state):
+    X, _ = digits
+    vae = VariationalAutoencoder(**TINY).fit(X)
+    with pytest.raises(ValueError, match="random_state must be"):
+        vae.sample(2, random_state=random_state)
+    with pytest.raises(ValueError, match="random_state must be"):
+        vae.log_likelihood(X[:2], random_state=random_state)
+    assert vae.sample(2, random_state=0).shape == (2, X.shape[1])  # still usable
+
+
 def test_variational_score_samples_is_elbo(digits):
     X, _ = digits
     vae = VariationalAutoencoder(loss="bernoulli", **TINY).fit(X)

@@ -17,8 +17,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.utils.estimator_checks import (
+    check_global_set_output_transform_polars,
     check_param_validation,
     check_set_output_transform_pandas,
+    check_set_output_transform_polars,
     check_transformer_get_feature_names_out,
     check_transformer_get_feature_names_out_pandas,
     parametrize_with_checks,
@@ -345,6 +347,17 @@ def test_new_features_count_refused():
     quiet_fit_transform(imputer, X_missing)
     with pytest.raises(ValueError, match="features"):
         imputer.transform(X_missing[:, :5])
+
+
+@pytest.mark.parametrize(
+    "check", [check_global_set_output_transform_polars, check_set_output_transform_polars]
+)
+def test_polars_output_with_the_indicator(check):
+    """The indicator's columns joined the fills through numpy; a polars frame
+    (the global output setting reaches the inner MissingIndicator) had none
+    of numpy's methods."""
+    pytest.importorskip("polars")
+    check("AutoencoderImputer", fast(add_indicator=True))
 
 
 def test_no_inverse_transform_nor_score():

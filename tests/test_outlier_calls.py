@@ -128,7 +128,7 @@ def test_rows_whose_scores_overflow_are_outliers_and_the_others_keep_theirs(fitt
     detector = clone(detector).fit(X.astype(dtype))
     new = X[:9].astype(dtype)
     new[[2, 7], 1] = huge
-    with pytest.warns(UserWarning, match="2 of 9 rows overflow"):
+    with pytest.warns(UserWarning, match="2 of 9 rows give no finite score"):
         scores = detector.score_samples(new)
     assert scores.dtype == dtype and np.isneginf(scores[[2, 7]]).all()
     others = [0, 1, 3, 4, 5, 6, 8]
@@ -151,3 +151,14 @@ def test_a_detector_of_identical_rows_flags_a_row_off_them_in_any_direction(scor
     off = np.full((4, 4), value) - 52 * np.eye(4)
     np.testing.assert_array_equal(detector.predict(off), [-1, -1, -1, -1])
     np.testing.assert_array_equal(detector.predict(X[:2]), [1, 1])
+
+
+def test_an_unconverged_inner_model_warns_once_per_detector_fit():
+    """The fold models' fits do not repeat the final model's warning (cv + 1
+    ConvergenceWarnings for one call before)."""
+    X = np.random.default_rng(0).normal(size=(60, 5))
+    inner = Autoencoder(n_components=2, max_iter=2, early_stopping=False, random_state=0)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        AutoencoderOutlierDetector(inner, cv=3, random_state=0).fit(X)
+    assert [w.category for w in record].count(ConvergenceWarning) == 1

@@ -143,6 +143,21 @@ def test_duplicate_entries_add_up_as_in_toarray_and_the_caller_keeps_them():
     np.testing.assert_array_equal(X.indices, indices)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_read_only_csr_matrix_fits_quietly_like_a_writeable_one(dtype):
+    """A memory-mapped CSR matrix (``joblib.load(..., mmap_mode="r")``) has
+    read-only parts; torch warned of "undefined behavior" sharing them."""
+    X = X_SPARSE.astype(dtype)
+    read_only = X.copy()
+    for part in (read_only.data, read_only.indices, read_only.indptr):
+        part.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        Z = make(skae.Autoencoder, early_stopping=False).fit_transform(read_only)
+    assert_same(Z, make(skae.Autoencoder, early_stopping=False).fit_transform(X))
+
+
 def test_sparse_input_with_explicit_zeros_and_empty_rows():
     X = sp.csr_matrix(X_DENSE)
     X[3] = 0  # an empty row
