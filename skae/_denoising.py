@@ -281,8 +281,10 @@ class DenoisingAutoencoder(BaseMLPAutoencoder):
                 f"and must be in [0, 1]; got {self.noise_level}."
             )
 
-    def _corrupt(self, x, generator):
+    def _corrupt(self, x, generator, units=1.0):
         if self.noise_level == 0:  # no corruption: the plain model's step, bit for bit
             return x
+        # a standard deviation is in X's units; fractions have none
+        level = self.noise_level * units if self.noise == "gaussian" else self.noise_level
         with torch.no_grad():
-            return NOISES[self.noise](x, self.noise_level, generator)
+            return NOISES[self.noise](x, level, generator)

@@ -42,8 +42,10 @@ class BaseMLPAutoencoder(BaseAutoencoder):
     #: code override it.
     _code_activation = "identity"
 
-    def _corrupt(self, x, generator):
-        """The training input made from a clean batch (identity here)."""
+    def _corrupt(self, x, generator, units=1.0):
+        """The training input made from a clean batch (identity here);
+        ``units``: X's units per unit of ``x`` (an inner layer pair's hidden
+        activations are in the layers' units, ``1 / input_scale``)."""
         return x
 
     def _penalty(self, module, x, code):
@@ -68,13 +70,16 @@ class BaseMLPAutoencoder(BaseAutoencoder):
             linear_path=self.init == "pca",
         )
 
-    def _training_loss(self, module, generator, *, reconstruction=None, penalize=True):
+    def _training_loss(
+        self, module, generator, *, reconstruction=None, penalize=True, noise_units=1.0
+    ):
         """``batch_loss(x) -> 0-d tensor`` for the engine: the reconstruction of
         the clean batch from its corruption, plus the penalty.
 
         ``reconstruction`` replaces the loss chosen by ``loss`` (greedy
         pretraining of inner layers reconstructs hidden activations with squared
-        error); ``penalize=False`` leaves out :meth:`_penalty`.
+        error); ``penalize=False`` leaves out :meth:`_penalty`; ``noise_units``
+        as :meth:`_corrupt`'s ``units``.
         """
         reconstruction = reconstruction or RECONSTRUCTION_LOSSES[self.loss][0]
         total, scale = BATCH_TOTALS[reconstruction], module.loss_scale  # the engine's factor
@@ -84,9 +89,10 @@ class BaseMLPAutoencoder(BaseAutoencoder):
             # the penalty sees the non-linear path's code (the whole code
             # without a linear path)
             if folded:
-                loss, nonlinear_code = folded(x, self._corrupt(x, generator))
+                loss, nonlinear_code = folded(x, self._corrupt(x, generator, noise_units))
             else:
-                code, nonlinear_code = module.encode_parts(self._corrupt(x, generator))
+                corrupted = self._corrupt(x, generator, noise_units)
+                code, nonlinear_code = module.encode_parts(corrupted)
                 loss = total(module.output(code), x) / (x.shape[0] * scale)
             penalty = self._penalty(module, x, nonlinear_code) if penalize else None
             return loss if penalty is None else loss + penalty
@@ -135,6 +141,8 @@ class BaseMLPAutoencoder(BaseAutoencoder):
                 setup.loss_generator,
                 reconstruction=None if depth == 0 else squared_error,
                 penalize=depth == len(pairs) - 1,
+                # the inner pairs' rows are hidden activations, in the layers' units
+                noise_units=1.0 if depth == 0 else 1.0 / float(module.input_scale),
             )
             optimizer = self._new_optimizer(pair, setup.device, setup.learning_rate)
             layer_setup = replace(

@@ -141,8 +141,11 @@ def _fitted(pca, scale, rows):
     solvers' own variances of such directions are their rounding (1e-8 of
     the largest from the covariance's eigenvectors)."""
     n_features = pca.components_.shape[1]
-    # noise_variance_: the mean of the variances PCA leaves out
-    residual = float(pca.noise_variance_) * (n_features - pca.n_components_) / n_features
+    # noise_variance_: the mean of the variances PCA leaves out, of which
+    # there are min(n_samples, n_features) - n_components (scikit-learn's
+    # rule; fewer rows than features leave n_samples - 1 at most)
+    left_out = min(pca.n_samples_, n_features) - pca.n_components_
+    residual = float(pca.noise_variance_) * left_out / n_features
     mean = pca.mean_.astype(np.float64) * scale
     components = pca.components_.astype(np.float64)
     spread, size = _spread_and_size(rows[:: _null_check_step(rows.shape[0])], pca.mean_, components)
@@ -182,7 +185,8 @@ def _incremental_pca(X, rows, rank, scale):
     n_seen, n_features = pca.n_samples_seen_, X.shape[1]
     total = float(pca.var_.sum()) * n_seen / max(n_seen - 1, 1)
     left = max(total - float(pca.explained_variance_.sum()), 0.0)
-    pca.noise_variance_ = left / max(n_features - rank, 1)
+    pca.n_samples_ = n_seen  # as PCA's, which _fitted reads
+    pca.noise_variance_ = left / max(min(n_seen, n_features) - rank, 1)
     # the rows _fitted measures on, read alone (not the whole subsample again)
     return _fitted(pca, scale, np.asarray(X[rows[:: _null_check_step(len(rows))]]) / scale)
 

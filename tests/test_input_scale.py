@@ -275,6 +275,26 @@ def test_folded_score_is_the_reconstruction_error_in_the_data_units(init):
     np.testing.assert_allclose(model.score_samples(X), -error, rtol=1e-10)
 
 
+def test_greedy_pretraining_noise_follows_the_scale_of_X():
+    """Gaussian noise of ``noise_level`` (X's units) on the inner layer pairs'
+    hidden activations (the layers' units) is ``noise_level / input_scale``:
+    added as it was, X at 1000 times the scale with 1000 times the noise put
+    noise 85 times the activations' size into the inner pair."""
+    model = skae.DenoisingAutoencoder(
+        n_components=3, hidden_layer_sizes=(16, 8), pretraining="greedy", **FIXED
+    )
+    X = low_rank()
+    small = fit(clone(model).set_params(noise_level=0.05), X)
+    large = fit(clone(model).set_params(noise_level=50.0), 1000 * X)
+    reconstruction = small.inverse_transform(small.transform(X))
+    np.testing.assert_allclose(
+        large.inverse_transform(large.transform(1000 * X)) / 1000,
+        reconstruction,
+        rtol=1e-3,
+        atol=1e-3,
+    )
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_denoising_model_trains_alike_on_tiny_data(dtype):
     # a masked batch of rows near 1e-20 is scored in double: in float32 the

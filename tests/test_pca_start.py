@@ -258,6 +258,23 @@ def test_units_beyond_the_rows_rank_start_at_zero(n_rows, dtype):
     assert np.abs(encoder[:2]).sum() > 0 and np.all(encoder[2:] == 0)
 
 
+@pytest.mark.parametrize("kind", ["dense", "sparse"])
+@pytest.mark.parametrize("n_rows, n_features", [(500, 20), (30, 60), (12, 200)])
+def test_the_start_residual_is_pcas_error_per_value(kind, n_rows, n_features):
+    """``residual_variance`` (the VAE's starting noise variance) is the mean
+    squared error per value of PCA's reconstruction (with the rows' ddof=1,
+    as PCA's variances); with fewer rows than features it had been
+    ``(p - k) / (n - 1 - k)`` times too large (24 times at 12 x 200)."""
+    from skae._pca_start import pca_start
+
+    X = np.random.default_rng(0).normal(size=(n_rows, n_features))
+    start = pca_start(sp.csr_array(X) if kind == "sparse" else X, 3, seed=0)
+    centred = X - start.mean
+    residual = centred - centred @ start.components.T @ start.components
+    expected = np.square(residual).sum() / ((n_rows - 1) * n_features)
+    assert start.residual_variance == pytest.approx(expected, rel=1e-6)
+
+
 def test_the_null_check_of_a_wide_sparse_matrix_does_not_densify_it():
     """The spread along each component of a sparse start is measured on the
     sparse rows (a 2,048 x 20,000 vocabulary densified took 627 MB); it
