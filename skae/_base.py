@@ -354,7 +354,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 "batch_size_": batch_size,
                 "_rng_": rng,
                 "_optimizer_": optimizer,
-                "_plateau_progress_": plateau_progress(setup.scheduler),
+                "_plateau_progress_": plateau_progress(setup.scheduler, validated=early_stopping),
                 "_build_params_": self._build_params() if fresh else self._build_params_,
             },
             replace=fresh,

@@ -94,7 +94,8 @@ class DenoisingAutoencoder(BaseMLPAutoencoder):
         above, at most 256 (fewer, larger steps: large data sets fit
         faster, with codes as good); see :ref:`training`.
     max_iter : int, default=200
-        Maximum number of epochs per call to :meth:`fit`.
+        Maximum number of epochs per call to :meth:`fit` (with greedy
+        pretraining, also of each layer pair's pretraining before it).
     tol : float, default=1e-4
         Improvement of the loss (or validation score), relative to the best
         so far, below which an epoch counts as no improvement.

@@ -5,7 +5,8 @@ scikit-learn. The caller hands it a module, a batch loss and the training rows
 
 Stopping follows scikit-learn's MLPRegressor: with a validation score, stop when
 it has not improved for more than ``n_iter_no_change`` epochs and restore the
-best weights; without one, do the same on the training loss. Unlike
+best weights; without one, stop alike on the training loss and keep the last
+epoch's weights. Unlike
 MLPRegressor's, ``tol`` is relative: an epoch improves when it beats the best
 so far by ``tol`` times the best's magnitude, whatever the units of the loss.
 With ``score_start`` the starting weights are scored first and count as a
@@ -440,15 +441,19 @@ def _record_epoch(run, module, epoch, loss, validation_score, tol, shard, device
         improved = improves(-loss, -history.best_loss, tol)
     else:
         module.eval()
-        run.score = score = _from_rank_zero(validation_score(), shard, device)
+        score = _from_rank_zero(validation_score(), shard, device)
         if not math.isfinite(score):
             return StopReason.NON_FINITE_SCORE
+        # the copy before anything is recorded: Ctrl-C during it leaves the
+        # epoch out whole (it had left a best epoch the history did not count)
+        best = clone_state(module) if score > history.best_validation_score else None
+        run.score = score
         history.validation_scores.append(score)
         improved = improves(score, run.best_trained, tol)
         run.best_trained = max(run.best_trained, score)
-        if score > history.best_validation_score:
+        if best is not None:
             history.best_validation_score, history.best_epoch = score, epoch
-            run.best_state = clone_state(module)
+            run.best_state = best
     history.loss_curve.append(loss)
     history.best_loss = min(history.best_loss, loss)
     run.no_improvement = 0 if improved else run.no_improvement + 1

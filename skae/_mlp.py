@@ -3,6 +3,7 @@ hidden layers mirrored in the decoder, tied weights, a corruption of the
 training input, a penalty on the code and greedy layer-wise pretraining."""
 
 import math
+import warnings
 from dataclasses import replace
 from numbers import Integral
 
@@ -10,6 +11,7 @@ from ._base import BaseAutoencoder
 from ._engine import History, StopReason
 from ._losses import BATCH_TOTALS, RECONSTRUCTION_LOSSES, squared_error
 from ._validation import Interval, StrOptions, positive_ints
+from ._warnings import user_stacklevel
 from .nn import AutoencoderModule
 
 __all__ = ["BaseMLPAutoencoder"]
@@ -159,5 +161,9 @@ class BaseMLPAutoencoder(BaseAutoencoder):
             if history.stop_reason is StopReason.INTERRUPTED:
                 return curves, True
             # the next layer learns to reconstruct this layer's codes
-            X = self._map_rows(pair, lambda m, x: m.encode(x), X).to(setup.device)
+            try:
+                X = self._map_rows(pair, lambda m, x: m.encode(x), X).to(setup.device)
+            except KeyboardInterrupt:  # Ctrl-C between layers: the layers done stay
+                warnings.warn("Training interrupted by user.", stacklevel=user_stacklevel())
+                return curves, True
         return curves, False

@@ -195,13 +195,19 @@ def min_learning_rate(scheduler, learning_rate, fraction=MIN_LEARNING_RATE_FRACT
     return learning_rate * fraction * (1 - 1e-9)
 
 
-def plateau_progress(scheduler):
+def plateau_progress(scheduler, *, validated=False):
     """What :meth:`BaseAutoencoder._starting_scheduler` continues a
-    ``ReduceLROnPlateau`` from (plain data), or None for other schedules."""
+    ``ReduceLROnPlateau`` from (plain data), or None for other schedules.
+    ``validated``: the scheduler followed a validation score, which the next
+    ``partial_fit`` (on its training loss) cannot be compared with: its best
+    and bad epochs start afresh, its rate and cooldown carry over."""
     if not isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
         return None
     state = scheduler.state_dict()
-    return {key: state[key] for key in PLATEAU_PROGRESS}
+    progress = {key: state[key] for key in PLATEAU_PROGRESS}
+    if validated:
+        progress.update(best=scheduler.mode_worse, num_bad_epochs=0)
+    return progress
 
 
 def optimizer_state(optimizer):

@@ -12,6 +12,7 @@ only (no scikit-learn).
 
 import functools
 import importlib.metadata
+import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -388,8 +389,12 @@ def merged_history(estimator, history, early_stopping):
         merged["validation_scores_"] = (
             (scores or []) + [np.nan] * unscored_epochs(estimator) + history.validation_scores
         )
-        merged["best_validation_score_"] = max(
-            -np.inf if best is None else best, history.best_validation_score
+        # this call's: its weights are this call's best (a warm start scores
+        # its start, the last model, among them); a maximum over the calls
+        # had named a score that weights since moved by partial_fit lost
+        this_call = history.best_validation_score
+        merged["best_validation_score_"] = (
+            this_call if math.isfinite(this_call) or best is None else best
         )
         merged["best_loss_"] = None
     elif history.n_iter:

@@ -640,6 +640,67 @@ def test_keyboard_interrupt_in_greedy_pretraining_ends_the_fit(early_stopping, d
     assert np.isfinite(est.best_validation_score_)
 
 
+def test_keyboard_interrupt_while_copying_a_best_epoch_leaves_it_out(digits, monkeypatch):
+    """Ctrl-C during the copy of a new best epoch's weights: that epoch is left
+    out whole (its score had been counted, and named the best, without its
+    loss or its weights)."""
+    from skae import _engine
+
+    X, _ = digits
+    copies, original = {"n": 0}, _engine.clone_state
+
+    def interrupted_third_copy(module):
+        copies["n"] += 1
+        if copies["n"] == 3:
+            raise KeyboardInterrupt
+        return original(module)
+
+    monkeypatch.setattr(_engine, "clone_state", interrupted_third_copy)
+    est = Autoencoder(**{**TINY, "max_iter": 10, "init": "random", "learning_rate": 1e-2})
+    with pytest.warns(UserWarning, match="interrupted"):
+        est.fit(X)
+    assert len(est.validation_scores_) == est.n_iter_ == len(est.loss_curve_) == 2
+    assert est.best_epoch_ <= est.n_iter_
+    assert est.best_validation_score_ == max(est.validation_scores_)
+
+
+def test_keyboard_interrupt_between_pretrained_layers_keeps_the_done_ones(digits, monkeypatch):
+    """Ctrl-C while the rows are encoded for the next layer pair: the fit ends
+    with the layers done (it escaped fit, and the model stayed unfitted)."""
+    X, _ = digits
+    est = Autoencoder(**{**TINY, "hidden_layer_sizes": (16, 8), "early_stopping": False})
+    est.set_params(pretraining="greedy", max_iter=2)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(est, "_map_rows", interrupted)  # its first call: the encoding
+    with pytest.warns(UserWarning, match="interrupted"):
+        est.fit(X)
+    assert len(est.pretraining_loss_curves_) == 1 and est.n_iter_ == 2
+    monkeypatch.undo()
+    assert np.all(np.isfinite(est.transform(X)))
+
+
+def test_after_a_warm_start_the_best_score_is_the_kept_weights(digits):
+    """best_validation_score_ is this call's best (its start, the model as it
+    was, scored among its epochs): the maximum over calls had named the
+    score of weights that partial_fit had since moved."""
+    X, _ = digits
+    est = Autoencoder(**{**TINY, "max_iter": 20})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X)
+        first = est.best_validation_score_
+        est.set_params(learning_rate=0.05)
+        est.partial_fit(X)
+        est.partial_fit(X)
+        est.set_params(warm_start=True, max_iter=2, learning_rate="auto").fit(X)
+    this_call = [est.init_validation_score_, *est.validation_scores_[-2:]]
+    assert est.best_validation_score_ == max(this_call)
+    assert est.best_validation_score_ < first  # partial_fit's large steps cost
+
+
 def test_estimator_device_auto_resolves(digits):
     X, _ = digits
     ae = Autoencoder(hidden_layer_sizes=(8,), max_iter=1, device="auto")

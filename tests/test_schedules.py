@@ -249,6 +249,20 @@ def test_plateau_partial_fit_carries_the_schedule_across_calls(records):
     assert est.n_iter_ == 7  # partial_fit never stops
 
 
+def test_partial_fit_after_an_early_stopped_fit_compares_training_losses_afresh():
+    """The plateau an early-stopped fit followed was its validation loss;
+    partial_fit's is the training loss, which (on corrupted rows) may never
+    come below it: carried over, the best cut the rate every other call."""
+    est = plateau_estimator(early_stopping=True, n_iter_no_change=1)
+    fit_quietly(est)
+    rate = est._optimizer_.param_groups[0]["lr"]
+    assert est._plateau_progress_["best"] == math.inf
+    est.partial_fit(X)
+    assert est._plateau_progress_["best"] == pytest.approx(est.loss_curve_[-1], rel=1e-12)
+    assert est._plateau_progress_["num_bad_epochs"] == 0
+    assert est._optimizer_.param_groups[0]["lr"] == rate  # the fit's rate carries over
+
+
 @pytest.mark.parametrize("route", ["pickle", "deepcopy", "skae.save"])
 def test_plateau_state_survives_persistence(route, records, tmp_path):
     est = plateau_estimator(n_iter_no_change=1)
