@@ -166,7 +166,9 @@ def test_estimator_partial_fit_over_chunks(Estimator, digits):
             est.partial_fit(chunk)
     assert est.n_iter_ == 5 * len(chunks)
     assert len(est.loss_curve_) == est.n_iter_
-    assert est.loss_curve_[-1] < first_pass_losses[0]
+    # the same chunk's loss, first pass against last (chunks differ by more
+    # than the later passes gain on some models)
+    assert est.loss_curve_[-len(chunks)] < first_pass_losses[0]
     assert est.transform(X).shape == (X.shape[0], est.n_components)
 
 

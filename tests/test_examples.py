@@ -61,7 +61,8 @@ EXPECTED = {
         r"dask cluster: 2 workers",
         r"Incremental: 2 passes over 5 blocks of 1347 rows on the cluster",
         r"codes of 450 held-out digits: shape \(450, 8\)",
-        r"max \|cluster - local\| on codes: 0\.00e\+00",
+        # other BLAS libraries may round by block height: below 1e-5, not 0
+        r"max \|cluster - local\| on codes: (0\.00e\+00|\d\.\d\de-(0[6-9]|[1-9]\d))",
         r"held-out score \(cluster\): (-?\d+\.\d{3}), \(local\): \1",
     ],
     "impute_digits.py": [

@@ -345,11 +345,14 @@ def test_the_optimizer_steps_alike_at_every_data_scale(params):
     # the optimiser sees the loss in the layers' units: SGD's rate and weight
     # decay mean the same at every scale (SGD on raw digits, 0-16, diverged;
     # weight decay on data of RMS 0.005 gave 10x PCA's error)
+    # init="random": from the PCA start Adam turns the gradients' rounding
+    # noise into whole steps (about 1 %, test_folded_training_...), which
+    # reached 0.88 of the tolerance under MKL_CBWR=COMPATIBLE
     X = low_rank()
     codes = {}
     for factor in (1e-3, 1.0, 1e3):
-        ae = fit(Autoencoder(n_components=2, **FIXED, **params), X * factor)
-        codes[factor] = ae.transform(X * factor) / factor
+        ae = fit(Autoencoder(n_components=2, **FIXED, init="random", **params), X * factor)
+        codes[factor] = ae.transform(X * factor)  # a random network's are in its units
         assert ae._optimizer_.param_groups[0].get("eps", 1e-8) == 1e-8
     # float32 rounding differs with the scale; the same steps otherwise
     np.testing.assert_allclose(
@@ -366,8 +369,11 @@ def test_small_and_large_data_train_as_data_at_unit_scale(model):
     # epsilon of 1e-8 swamped its gradients, 1e-6 of those at unit scale; the
     # VAE's at 1e-4, where its decoder variance's floor of 1e-8 held
     from sklearn.datasets import load_digits
+    from sklearn.decomposition import PCA
 
     X = (load_digits().data[:400] / 16).astype(np.float32)
+    pca = PCA(4).fit(X)
+    pca_error = np.square(pca.inverse_transform(pca.transform(X)) - X).sum(1).mean()  # 2.16
     errors = {}
     for factor in (1e-4, 1.0, 1e3):
         Xf = X * np.float32(factor)
@@ -376,9 +382,12 @@ def test_small_and_large_data_train_as_data_at_unit_scale(model):
         assert est.best_epoch_ > 10
         errors[factor] = np.square(est.inverse_transform(est.transform(Xf)) - Xf).sum(1).mean()
         errors[factor] /= factor**2
-    # float32 rounding differs with the scale, and so do the paths; within 10 %
-    assert errors[1e-4] == pytest.approx(errors[1.0], rel=0.1)
-    assert errors[1e3] == pytest.approx(errors[1.0], rel=0.1)
+        assert errors[factor] < 0.75 * pca_error  # trained well past the start
+    # float32 rounding differs with the scale, and so do the paths (best
+    # epochs 33-71): over six CPU kernels and BLAS settings the Autoencoder's
+    # errors at 1e-4 and 1e3 were 0.885-1.041 times those at unit scale
+    assert errors[1e-4] == pytest.approx(errors[1.0], rel=0.25)
+    assert errors[1e3] == pytest.approx(errors[1.0], rel=0.25)
 
 
 def test_early_stopping_scores_data_far_beyond_float32s_square():
@@ -395,8 +404,9 @@ def test_early_stopping_scores_data_far_beyond_float32s_square():
         assert est.best_epoch_ == unit.best_epoch_ > 0
         scores = np.array([est.init_validation_score_, *est.validation_scores_]) / factor**2
         unit_scores = [unit.init_validation_score_, *unit.validation_scores_]
-        # float32 rounding of the layers differs with the scale: within 1e-3
-        np.testing.assert_allclose(scores, unit_scores, rtol=1e-3)
+        # float32 rounding of the layers differs with the scale: within 3e-3
+        # (up to 0.37e-3 over six CPU kernels and BLAS settings)
+        np.testing.assert_allclose(scores, unit_scores, rtol=3e-3)
     # the VAE's score of its start too (its training at 1e-23 takes another
     # path: its variance floor is float32's smallest normal number)
     unit = fit(VariationalAutoencoder(**params), X)

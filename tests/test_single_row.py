@@ -83,14 +83,18 @@ def test_short_way_equals_validated_way(models, X, dtype, method):
 def test_one_row_equals_its_row_of_a_batch(models, X, dtype):
     """Each row's output does not depend on its block: float64 to rounding
     (1e-12), float32 to the ulps kernels of other shapes round differently
-    (rtol 1e-5, atol 1e-6)."""
-    tolerance = dict(rtol=1e-12, atol=1e-12) if dtype == np.float64 else dict(rtol=1e-5, atol=1e-6)
+    (rtol 1e-5 and as much of the block's largest magnitude: the VAE's ELBO
+    is a sum of large terms whose float32 rounding, 4-7e-6, stays when the
+    sum is small)."""
     rows = X[:20].astype(dtype)
     for est in models.values():
         for method in ("transform", "score_samples"):
             batch = getattr(est, method)(rows)
             single = np.concatenate([getattr(est, method)(rows[i : i + 1]) for i in range(20)])
-            assert_allclose(single, batch, **tolerance)
+            if dtype == np.float64:
+                assert_allclose(single, batch, rtol=1e-12, atol=1e-12)
+            else:
+                assert_allclose(single, batch, rtol=1e-5, atol=1e-5 * np.abs(batch).max())
 
 
 def test_short_way_keeps_the_errors_and_warnings(models, X):
