@@ -166,7 +166,8 @@ class Autoencoder(BaseMLPAutoencoder):
         with ``early_stopping``; None otherwise. NaN for epochs trained
         without it (``partial_fit``) once any epoch was scored.
     best_validation_score_ : float or None
-        Best validation score with ``early_stopping``; None otherwise.
+        With ``early_stopping``, the best validation score of the last call
+        (its start included): the kept weights'. None otherwise.
     best_epoch_ : int or None
         With ``early_stopping``, the epoch (of the last call) whose weights
         were kept: 0 when no epoch beat the starting point (PCA, with

@@ -372,9 +372,9 @@ def train_epochs(
     """The loop of :func:`train` (which documents the parameters), on a row
     source ``X``: epochs until a stop, then the best weights restored."""
     run = _Run()
-    if score_start and validation_score is not None:
-        run.best_state = _score_start(module, validation_score, run.history, shard, device)
     try:
+        if score_start and validation_score is not None:
+            run.best_state = _score_start(module, validation_score, run.history, shard, device)
         for epoch in range(1, max_iter + 1):
             loss = run_epoch(
                 module,
@@ -403,9 +403,20 @@ def train_epochs(
         run.history.stop_reason = StopReason.INTERRUPTED
     finally:
         module.eval()
-    if run.best_state is not None:
-        module.load_state_dict(run.best_state)
+    _restore_best(run, module)
     return run.history
+
+
+def _restore_best(run, module):
+    """Load the run's best weights into ``module`` (if it kept a copy); Ctrl-C
+    during the load finishes it, and stops the run as interrupted."""
+    if run.best_state is None:
+        return
+    try:
+        module.load_state_dict(run.best_state)
+    except KeyboardInterrupt:
+        module.load_state_dict(run.best_state)
+        run.history.stop_reason = StopReason.INTERRUPTED
 
 
 @dataclass

@@ -187,7 +187,7 @@ class AutoencoderImputer(BaseAutoencoder):
         The validation score of each epoch, with early stopping; NaN for
         epochs trained without it (``partial_fit``) once any epoch was scored.
     best_validation_score_ : float or None
-        The best of them.
+        The best of the last call's (its start included): the kept weights'.
     best_epoch_ : int or None
         With ``early_stopping``, the epoch (of the last call) whose weights
         were kept (0: the starting weights). None otherwise.

@@ -11,6 +11,7 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 import torch
+from sklearn import config_context
 from sklearn.covariance import LedoitWolf
 
 from ._losses import UNIT_INTERVAL_LOSSES
@@ -57,7 +58,9 @@ def residuals(model, X) -> np.ndarray:
 def fit_code_density(model, X) -> dict[str, np.ndarray]:
     """The Gaussian of the codes of a fitted ``model`` on its training rows
     ``X``, shrunk by Ledoit-Wolf: ``code_location_`` and ``code_precision_``."""
-    shrunk = LedoitWolf().fit(np.asarray(model.transform(X), dtype=np.float64))
+    with config_context(transform_output="default"):  # numpy, whatever the global
+        codes = model.transform(X)
+    shrunk = LedoitWolf().fit(np.asarray(codes, dtype=np.float64))
     return {"code_location_": shrunk.location_, "code_precision_": shrunk.precision_}
 
 
@@ -66,7 +69,8 @@ def _error_and_distance(location, precision):
     the features) and the squared Mahalanobis distance of its code."""
 
     def error_and_distance(module, x):
-        def tensor(array):
+        def tensor(array):  # a copy of a read-only array (joblib's memory map)
+            array = array if array.flags.writeable else array.copy()
             return torch.as_tensor(array, dtype=x.dtype, device=x.device)
 
         code = module.encode(x)

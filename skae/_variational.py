@@ -41,11 +41,10 @@ def seeded_generator(random_state, device):
     """A torch Generator on ``device`` seeded from ``random_state`` (never the
     global random state); ``random_state`` is checked as scikit-learn's
     parameter validation checks the estimators' own."""
-    valid_int = isinstance(random_state, Integral) and not isinstance(random_state, bool)
     if not (
         random_state is None
         or isinstance(random_state, np.random.RandomState)
-        or (valid_int and 0 <= random_state < 2**32)
+        or (isinstance(random_state, Integral) and 0 <= random_state < 2**32)
     ):
         raise ValueError(
             "random_state must be None, an int in [0, 2**32 - 1] or a "
@@ -208,7 +207,8 @@ class VariationalAutoencoder(BaseAutoencoder):
         (see ``early_stopping``); None otherwise. NaN for epochs trained
         without it (``partial_fit``) once any epoch was scored.
     best_validation_score_ : float or None
-        Best validation score with ``early_stopping``; None otherwise.
+        With ``early_stopping``, the best validation score of the last call
+        (its start included): the kept weights'. None otherwise.
     best_epoch_ : int or None
         With ``early_stopping``, the epoch (of the last call) whose weights
         were kept: 0 when no epoch beat the starting point (PCA, with

@@ -162,3 +162,19 @@ def test_an_unconverged_inner_model_warns_once_per_detector_fit():
         warnings.simplefilter("always")
         AutoencoderOutlierDetector(inner, cv=3, random_state=0).fit(X)
     assert [w.category for w in record].count(ConvergenceWarning) == 1
+
+
+def test_a_global_polars_output_fits_the_same_detector():
+    """The codes the detector's density is fitted on are numpy whatever the
+    global output (under polars they went through a DataFrame and the
+    fitted attributes differed in the last bits)."""
+    pytest.importorskip("polars")
+    from sklearn import config_context
+
+    X = np.random.default_rng(0).normal(size=(80, 5))
+    inner = Autoencoder(n_components=2, max_iter=2, early_stopping=False, random_state=0)
+    plain = AutoencoderOutlierDetector(inner, cv=2, random_state=0).fit(X)
+    with config_context(transform_output="polars"):
+        framed = AutoencoderOutlierDetector(inner, cv=2, random_state=0).fit(X)
+    np.testing.assert_array_equal(framed.code_location_, plain.code_location_)
+    np.testing.assert_array_equal(framed.code_precision_, plain.code_precision_)

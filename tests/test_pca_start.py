@@ -264,7 +264,7 @@ def test_the_start_residual_is_pcas_error_per_value(kind, n_rows, n_features):
     """``residual_variance`` (the VAE's starting noise variance) is the mean
     squared error per value of PCA's reconstruction (with the rows' ddof=1,
     as PCA's variances); with fewer rows than features it had been
-    ``(p - k) / (n - 1 - k)`` times too large (24 times at 12 x 200)."""
+    ``(p - k) / (n - k)`` times too large (22 times at 12 x 200)."""
     from skae._pca_start import pca_start
 
     X = np.random.default_rng(0).normal(size=(n_rows, n_features))

@@ -156,6 +156,16 @@ def test_a_read_only_csr_matrix_fits_quietly_like_a_writeable_one(dtype):
         warnings.simplefilter("ignore", ConvergenceWarning)
         Z = make(skae.Autoencoder, early_stopping=False).fit_transform(read_only)
     assert_same(Z, make(skae.Autoencoder, early_stopping=False).fit_transform(X))
+    # torch warns once per process: that the parts are not shared is the check
+    from skae._rows import training_rows
+
+    rows = training_rows(read_only, "cpu")
+    for tensor, part in zip(
+        (rows.crow, rows.col, rows.values),
+        (read_only.indptr, read_only.indices, read_only.data),
+        strict=True,
+    ):
+        assert not np.shares_memory(tensor.numpy(), part)
 
 
 def test_sparse_input_with_explicit_zeros_and_empty_rows():
