@@ -17,6 +17,7 @@ scikit-learn).
 """
 
 import mmap
+import os
 import warnings
 
 import numpy as np
@@ -195,16 +196,55 @@ def is_memory_mapped(X):
     return False
 
 
-def available_memory():
-    """Bytes of memory available to new allocations (Linux's MemAvailable),
-    or None where it cannot be read."""
+def available_memory(root="/"):
+    """Bytes of memory available to new allocations: Linux's MemAvailable, or
+    less where this process's control group caps it (a container's memory
+    limit, which MemAvailable does not see: a copy that fit the machine
+    could exceed the container's limit); None where neither can be read.
+    ``root``: the file system's root (tests give another)."""
+    values = [v for v in (_mem_available(root), _cgroup_room(root)) if v is not None]
+    return min(values) if values else None
+
+
+def _read(root, path):
+    """The stripped text of the file at ``path`` under ``root``, or None."""
     try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
+        with open(os.path.join(root, path.lstrip("/"))) as f:
+            return f.read().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _mem_available(root):
+    for line in (_read(root, "/proc/meminfo") or "").splitlines():
+        if line.startswith("MemAvailable:") and len(line.split()) > 1:
+            value = line.split()[1]
+            return int(value) * 1024 if value.isdigit() else None
+    return None
+
+
+def _cgroup_room(root):
+    """The bytes this process's control group may still allocate (its limit
+    less its usage; cgroup v2, else v1's memory controller), or None without
+    a limit. Its own group first (as ``/proc/self/cgroup`` names it), then
+    the hierarchy's root (a container sees its group there)."""
+    v2, v1 = [], []
+    for line in (_read(root, "/proc/self/cgroup") or "").splitlines():
+        _, controllers, path = (line.split(":", 2) + ["", ""])[:3]
+        if controllers == "":
+            v2.append(path)
+        elif "memory" in controllers.split(","):
+            v1.append(path)
+    places = [(f"/sys/fs/cgroup{p}".rstrip("/"), "memory.max", "memory.current") for p in v2]
+    places.append(("/sys/fs/cgroup", "memory.max", "memory.current"))
+    v1_files = ("memory.limit_in_bytes", "memory.usage_in_bytes")
+    places += [(f"/sys/fs/cgroup/memory{p}".rstrip("/"), *v1_files) for p in v1]
+    places.append(("/sys/fs/cgroup/memory", *v1_files))
+    for base, limit_file, usage_file in places:
+        limit, usage = _read(root, f"{base}/{limit_file}"), _read(root, f"{base}/{usage_file}")
+        # "max", or v1's page-rounded 2**63 for a group without a limit
+        if limit and limit.isdigit() and int(limit) < 2**60 and usage and usage.isdigit():
+            return max(int(limit) - int(usage), 0)
     return None
 
 

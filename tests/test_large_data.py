@@ -198,3 +198,65 @@ def test_fit_transform_and_partial_fit_on_a_400_mb_file_do_not_copy_it(tmp_path)
     # flat after the first calls: the heap may settle a chunk or so higher
     # once, where keeping each call's input would add 13 chunks (426 MB)
     assert peaks[-1] - peaks[2] < 2 * out["chunk"], out
+
+
+def _fake_root(tmp_path, files):
+    """A file system root holding ``files`` (path -> text)."""
+    for path, text in files.items():
+        target = tmp_path / path.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+    return str(tmp_path)
+
+
+MEMINFO = {"/proc/meminfo": "MemTotal: 32000000 kB\nMemAvailable: 20000000 kB\n"}
+
+
+@pytest.mark.parametrize(
+    "files, expected",
+    [
+        ({}, None),
+        (MEMINFO, 20_000_000 * 1024),
+        (  # a container (cgroup v2): its limit less its usage, below MemAvailable
+            {
+                **MEMINFO,
+                "/proc/self/cgroup": "0::/\n",
+                "/sys/fs/cgroup/memory.max": "1000000000\n",
+                "/sys/fs/cgroup/memory.current": "250000000\n",
+            },
+            750_000_000,
+        ),
+        (  # no limit
+            {
+                **MEMINFO,
+                "/proc/self/cgroup": "0::/\n",
+                "/sys/fs/cgroup/memory.max": "max\n",
+                "/sys/fs/cgroup/memory.current": "250000000\n",
+            },
+            20_000_000 * 1024,
+        ),
+        (  # cgroup v1, the process's own group
+            {
+                **MEMINFO,
+                "/proc/self/cgroup": "4:memory:/docker/abc\n0::/\n",
+                "/sys/fs/cgroup/memory/docker/abc/memory.limit_in_bytes": "2000000000\n",
+                "/sys/fs/cgroup/memory/docker/abc/memory.usage_in_bytes": "500000000\n",
+            },
+            1_500_000_000,
+        ),
+        (  # cgroup v1 without a limit: a page-rounded 2**63
+            {
+                **MEMINFO,
+                "/proc/self/cgroup": "4:memory:/\n",
+                "/sys/fs/cgroup/memory/memory.limit_in_bytes": "9223372036854771712\n",
+                "/sys/fs/cgroup/memory/memory.usage_in_bytes": "500000000\n",
+            },
+            20_000_000 * 1024,
+        ),
+    ],
+    ids=["nothing", "meminfo", "v2-limit", "v2-max", "v1-limit", "v1-unlimited"],
+)
+def test_available_memory_sees_a_containers_limit(tmp_path, files, expected):
+    """MemAvailable is the machine's; a container's memory limit (its control
+    group's) is what a copy must fit in."""
+    assert _rows.available_memory(_fake_root(tmp_path, files)) == expected
