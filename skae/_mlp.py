@@ -46,8 +46,9 @@ class BaseMLPAutoencoder(BaseAutoencoder):
 
     def _corrupt(self, x, generator, units=1.0):
         """The training input made from a clean batch (identity here);
-        ``units``: X's units per unit of ``x`` (an inner layer pair's hidden
-        activations are in the layers' units, ``1 / input_scale``)."""
+        ``units``: the size in ``x``'s units of one of X's (``1 / input_scale``
+        for an inner layer pair, whose rows are hidden activations in the
+        layers' units), by which a noise level in X's units is multiplied."""
         return x
 
     def _penalty(self, module, x, code):

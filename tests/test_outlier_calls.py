@@ -178,3 +178,40 @@ def test_a_global_polars_output_fits_the_same_detector():
         framed = AutoencoderOutlierDetector(inner, cv=2, random_state=0).fit(X)
     np.testing.assert_array_equal(framed.code_location_, plain.code_location_)
     np.testing.assert_array_equal(framed.code_precision_, plain.code_precision_)
+
+
+READ_ONLY_SCRIPT = """
+import sys, warnings
+import joblib, numpy as np
+from skae import Autoencoder, AutoencoderOutlierDetector
+
+X = np.random.default_rng(0).normal(size=(60, 5))
+inner = Autoencoder(n_components=2, max_iter=2, early_stopping=False, random_state=0)
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    fitted = AutoencoderOutlierDetector(inner, cv=2, random_state=0).fit(X)
+joblib.dump(fitted, sys.argv[1])
+loaded = joblib.load(sys.argv[1], mmap_mode="r")
+assert not loaded.code_precision_.flags.writeable
+warnings.simplefilter("error")
+np.testing.assert_array_equal(loaded.score_samples(X), fitted.score_samples(X))
+"""
+
+
+def test_a_detector_loaded_as_a_memory_map_scores_quietly(tmp_path):
+    """joblib's ``mmap_mode="r"`` gives the fitted arrays read-only; torch
+    warned of "undefined behavior" sharing them. In a new process: torch
+    warns once per process, and an earlier test may have used it up."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.run(
+        [sys.executable, "-c", READ_ONLY_SCRIPT, str(tmp_path / "detector.joblib")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
