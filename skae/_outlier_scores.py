@@ -14,6 +14,7 @@ import torch
 from sklearn import config_context
 from sklearn.covariance import LedoitWolf
 
+from ._device import as_tensor
 from ._losses import UNIT_INTERVAL_LOSSES
 from ._rows import ArrayRows, root_mean_square
 from ._validation import UNIT_INTERVAL_SLACK
@@ -69,9 +70,8 @@ def _error_and_distance(location, precision):
     the features) and the squared Mahalanobis distance of its code."""
 
     def error_and_distance(module, x):
-        def tensor(array):  # a copy of a read-only array (joblib's memory map)
-            array = array if array.flags.writeable else array.copy()
-            return torch.as_tensor(array, dtype=x.dtype, device=x.device)
+        def tensor(array):  # copies a read-only array (joblib's memory map)
+            return as_tensor(array, x.device, x.dtype)
 
         code = module.encode(x)
         error = (module.decode(code) - x).square().sum(dim=1)
