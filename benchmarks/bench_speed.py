@@ -12,7 +12,10 @@ batch size:
   beside a linear path that starts at PCA, joined through gates that start at
   zero, on rows divided once by their root mean square (what skae's input
   scale does), plain and with its fastest levers (fused Adam, one thread on
-  digits). skae's rows are compared with these: the same network;
+  digits). skae's rows are compared with these: the same network; on digits
+  also that loop with the linear path stepping at skae's ``LINEAR_PATH_STEP``
+  of the rate (a parameter group of its own), the same training rule, as a
+  hand-written loop would take it;
 - skae ``Autoencoder`` with its defaults (``init="pca"``; ``partial_fit``: one
   epoch per call);
 - skorch ``NeuralNetRegressor`` fit on X -> X (``partial_fit``);
@@ -47,10 +50,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from skae._optim import LINEAR_PATH_STEP
+
 TARGETS = {"mnist": 0.85, "digits": 0.5}
 #: skae's default fit against the fastest hand-written loop of its own
 #: network (issue 21): at most this ratio of seconds per epoch
 DEFAULT_NETWORK_TARGET = 1.15
+
+#: The hand-written loop of skae's whole training rule on digits: its network
+#: (the default-network loop), and its linear path stepping at
+#: ``LINEAR_PATH_STEP`` of the rate, as a parameter group of its own.
+SAME_TRAINING = (
+    f"default network, linear path at {LINEAR_PATH_STEP}x the rate (param group) + fused + 1 thread"
+)
 
 
 def make_module(n_features, hidden, code):
@@ -95,6 +107,15 @@ class DefaultNetwork(nn.Module):
             self.linear_decoder.weight.copy_(components.t())
             self.linear_decoder.bias.copy_(mean)
 
+    def parameter_groups(self, linear_rate):
+        """Adam's parameter groups with the linear path at ``linear_rate``
+        (skae's ``LINEAR_PATH_STEP`` of the rate, as a hand-written loop
+        would: one group more, so one more fused kernel per step)."""
+        linear = [*self.linear_encoder.parameters(), *self.linear_decoder.parameters()]
+        ids = {id(p) for p in linear}
+        rest = [p for p in self.parameters() if id(p) not in ids]
+        return [{"params": rest}, {"params": linear, "lr": linear_rate}]
+
     def forward(self, u):
         code = self.linear_encoder(u) + self.encoder_gate * self.encoder(u)
         return self.linear_decoder(code) + self.decoder_gate * self.decoder(code)
@@ -122,6 +143,7 @@ class TorchLoop:
         compile=False,
         device="cpu",
         default_network=False,
+        linear_path_step=None,
     ):
         torch.manual_seed(seed)
         self.X = torch.from_numpy(X).to(device)
@@ -132,7 +154,12 @@ class TorchLoop:
             self.model.to(device)
         else:
             self.model = make_module(X.shape[1], hidden, code).to(device)
-        self.opt = torch.optim.Adam(self.model.parameters(), lr=1e-3, **(optimizer_kwargs or {}))
+        params = self.model.parameters()
+        if (
+            linear_path_step is not None
+        ):  # skae's training: the linear path at a fraction of the rate
+            params = self.model.parameter_groups(1e-3 * linear_path_step)
+        self.opt = torch.optim.Adam(params, lr=1e-3, **(optimizer_kwargs or {}))
         self.batch_size = batch_size
         self.threads = threads
         self.gen = torch.Generator(device=device).manual_seed(seed)
@@ -280,6 +307,17 @@ def build_peers(regime, X, hidden, code, batch_size, args):
     if regime == "digits" and on_cpu:
         peers["default-network loop + fused + 1 thread"] = lambda: TorchLoop(
             X, hidden, code, batch_size, seed, {"fused": True}, 1, default_network=True
+        )
+        peers[SAME_TRAINING] = lambda: TorchLoop(
+            X,
+            hidden,
+            code,
+            batch_size,
+            seed,
+            {"fused": True},
+            1,
+            default_network=True,
+            linear_path_step=LINEAR_PATH_STEP,
         )
     if args.compile:
         peers["torch loop + torch.compile"] = lambda: TorchLoop(
@@ -486,6 +524,16 @@ def evaluate_default_network(rows):
                     r["cpu_sec_per_epoch"] / fastest_cpu["cpu_sec_per_epoch"]
                 )
                 out["peers"][r["peer"]]["cpu_against"] = fastest_cpu["peer"]
+    same = next((r for r in rows if r["peer"] == SAME_TRAINING and "samples" in r), None)
+    if same is not None:
+        out["same_training"] = {
+            r["peer"]: {
+                "median": r["sec_per_epoch"] / same["sec_per_epoch"],
+                "min": r["sec_per_epoch_min"] / same["sec_per_epoch_min"],
+            }
+            for r in rows
+            if r["peer"].startswith("skae") and "samples" in r
+        }
     return out
 
 
@@ -503,6 +551,11 @@ def default_network_lines(t):
         lines.append(
             f"- target: {peer} <= {t['target_ratio']}x the fastest hand-written loop of "
             f"the same network: {'; '.join(verdicts)}"
+        )
+    for peer, m in t.get("same_training", {}).items():
+        lines.append(
+            f"- {peer} against the hand-written loop of the same training ({SAME_TRAINING}): "
+            f"{m['median']:.3f}x (medians), {m['min']:.3f}x (mins)"
         )
     return lines
 

@@ -99,11 +99,12 @@ def read_capped(archive, member, limit):
 @contextmanager
 def _reading(archive, member):
     """``member`` opened for reading; a corrupt one (bad CRC, a deflate
-    stream that breaks off) is a ValueError naming it."""
+    stream that breaks off, a flag or method flipped to one zipfile cannot
+    read, such as encryption) is a ValueError naming it."""
     try:
         with archive.open(member) as stream:
             yield stream
-    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as exc:
         raise ValueError(f"The member {member!r} is corrupt: {exc}") from exc
 
 
@@ -117,8 +118,13 @@ def _too_large(member, size, limit):
 
 def read_arrays_capped(archive, member, limit):
     """The bytes of a safetensors member whose header declares at most
-    ``limit`` bytes of data, its shapes checked before the data is read."""
+    ``limit`` bytes of data, or the bytes it stores uncompressed in the file,
+    as skae.save stores it (arrays that grow with the data, such as a large
+    detector's calibration scores, take no more memory than the file's own
+    bytes); its shapes checked before the data is read."""
     info = archive.getinfo(member)
+    if info.compress_type == zipfile.ZIP_STORED:
+        limit = max(limit, info.compress_size)
     declared = info.file_size
     if declared > limit:
         raise _too_large(member, declared, limit)

@@ -160,7 +160,8 @@ class Autoencoder(BaseMLPAutoencoder):
         With ``pretraining="greedy"``, the loss curve of each layer's
         pretraining, from the input inwards; empty otherwise.
     best_loss_ : float or None
-        Lowest training loss reached; None with ``early_stopping``.
+        Lowest training loss of the calls since the last one with
+        ``early_stopping`` (``partial_fit`` never has it); None after one.
     validation_scores_ : list of float or None
         Validation score (negative reconstruction loss) per end-to-end epoch
         with ``early_stopping``; None otherwise. NaN for epochs trained

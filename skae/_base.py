@@ -256,13 +256,13 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: ArrayLike, y: ArrayLike | None = None) -> Self:
-        """Fit the autoencoder to X.
+        """Fit the estimator to X.
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Training data. A sparse matrix stays sparse (a CSR copy of other
-            formats) and is densified one minibatch at a time.
+            Training data. A sparse matrix (refused by the imputer) stays
+            sparse, in CSR, and is densified one minibatch at a time.
         y : None
             Ignored; present for API consistency.
 
@@ -281,9 +281,10 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
         Like ``IncrementalPCA.partial_fit``: call it on successive chunks of a
         data set that does not fit in memory. Early stopping does not apply.
-        The input scale (``module_.input_scale``) is learned from the first
-        chunk and kept for the later ones. The optimiser's moments carry over
-        (at the ``weight_decay`` set now); a changed ``optimizer`` starts anew.
+        The data's scale (``module_.input_scale``; the imputer's column
+        statistics) is learned from the first chunk and kept for the later
+        ones. The optimiser's moments carry over (at the ``weight_decay`` set
+        now); a changed ``optimizer`` starts anew.
 
         Parameters
         ----------

@@ -162,7 +162,8 @@ class ConvolutionalAutoencoder(BaseAutoencoder):
     loss_curve_ : list of float
         Mean training loss per sample, one entry per epoch.
     best_loss_ : float or None
-        Lowest training loss reached; None with ``early_stopping``.
+        Lowest training loss of the calls since the last one with
+        ``early_stopping`` (``partial_fit`` never has it); None after one.
     validation_scores_ : list of float or None
         Validation score per epoch with ``early_stopping``; None otherwise.
         NaN for epochs trained without it (``partial_fit``) once any epoch

@@ -109,12 +109,24 @@ def training_statistics(X, X_train, keep_empty_features, incremental):
     if incremental:
         scales[ranges == 0] = 1.0
     warn_unseen_columns(X, scales, ranges)
-    constant = np.flatnonzero(ranges == 0)  # in float32: X's own value, one read of X
-    if constant.size:
-        values = np.asarray(X[:, constant], dtype=np.float64)
-        low, high = np.nanmin(values, axis=0), np.nanmax(values, axis=0)
-        means[constant] = np.where(low == high, low, np.nanmean(values, axis=0))
+    constant = np.flatnonzero(ranges == 0)
+    if constant.size:  # X's own value (one read of X), not its float32 rounding
+        means[constant] = constant_values(X[:, constant], means[constant])
     return means, scales, unseen
+
+
+def constant_values(values, seen):
+    """The values in X's precision of columns ``values`` (X's columns, with
+    NaN where missing) that are constant at ``seen`` in the training rows'
+    float32: the column's values that round to it, their value when they
+    are equal in X too, else their mean; whatever the rows early stopping
+    held out hold."""
+    values = np.asarray(values, dtype=np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        rounds_to = values.astype(np.float32) == np.asarray(seen, dtype=np.float32)
+    values = np.where(rounds_to, values, np.nan)  # each column keeps its training rows'
+    low, high = np.nanmin(values, axis=0), np.nanmax(values, axis=0)
+    return np.where(low == high, low, np.nanmean(values, axis=0))  # a mean of equals may round
 
 
 def standardizing_scales(stds, ranges):

@@ -12,7 +12,6 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.special import erf
 from sklearn.base import BaseEstimator, OutlierMixin, clone
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import KFold
 from sklearn.utils import ClassifierTags, Tags, get_tags
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -36,7 +35,7 @@ from ._outlier_scores import (
     satterthwaite_variance,
     warn_if_code_covers_input,
 )
-from ._progress import KEPT_START, NO_BETTER_THAN_MEAN
+from ._progress import KEPT_START
 from ._random import seed_source
 from ._validation import (
     FEATURE_ATTRIBUTES,
@@ -312,15 +311,16 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         ``estimator`` is refused by fit)."""
         return Autoencoder() if self.estimator is None else self.estimator
 
-    def _accepts_sparse(self):
-        inner = self._inner()  # as the inner estimator does
+    def _accepts_sparse(self, inner=None):
+        inner = self._inner() if inner is None else inner  # as the inner estimator does
         return isinstance(inner, BaseAutoencoder) and get_tags(inner).input_tags.sparse
 
-    def _check_params(self):
-        """How X is checked: float, and sparse input as CSR, which the folds
-        can index by rows (COO and DIA cannot) and the inner estimators take
-        as it is."""
-        inner = self._inner()
+    def _check_params(self, inner=None):
+        """How X is checked: float, and sparse input as CSR where ``inner``
+        (the fitted inner estimator when scoring, not the ``estimator`` set
+        since) takes it, which the folds can index by rows (COO and DIA
+        cannot) and the inner estimators take as it is."""
+        inner = self._inner() if inner is None else inner
         if not hasattr(inner, "score_samples"):  # AutoencoderImputer
             raise InvalidParameterError(
                 "The 'estimator' parameter of AutoencoderOutlierDetector must be one of "
@@ -328,7 +328,7 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
             )
         return {
             "dtype": (np.float64, np.float32),
-            "accept_sparse": "csr" if self._accepts_sparse() else False,
+            "accept_sparse": "csr" if self._accepts_sparse(inner) else False,
         }
 
     # prefer_skip_nested_validation=False: the inner estimator's parameters
@@ -396,10 +396,8 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         kept = np.empty(X.shape, dtype=np.float64) if self.score_by == "satterthwaite" else None
         folds = KFold(n_splits=self.cv, shuffle=True, random_state=seed)
         for fitted_rows, held_out in folds.split(X):
-            with warnings.catch_warnings():  # the final model's fit says it once
-                for message in (NO_BETTER_THAN_MEAN, KEPT_START):
-                    warnings.filterwarnings("ignore", f".*{message}")
-                warnings.simplefilter("ignore", ConvergenceWarning)
+            with warnings.catch_warnings():  # the final model's fit says what applies, once
+                warnings.simplefilter("ignore")
                 model = clone(template).fit(X[fitted_rows])
             if density:
                 codes = fit_code_density(model, X[fitted_rows])
@@ -441,7 +439,8 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         rows = None if names else plain_rows(X, self.n_features_in_)
         plain = rows is not None
         if not plain:
-            rows = validate_data(self, detached_input(X), reset=False, **self._check_params())
+            checks = self._check_params(self.estimator_)
+            rows = validate_data(self, detached_input(X), reset=False, **checks)
         # the score the detector was fitted with (offset_ is in its units),
         # whatever score_by says since
         if hasattr(self, "noise_variance_"):

@@ -67,15 +67,17 @@ def fit_code_density(model, X) -> dict[str, np.ndarray]:
 
 def _error_and_distance(location, precision):
     """``fn(module, x)``: each row's squared reconstruction error (summed over
-    the features) and the squared Mahalanobis distance of its code."""
+    the features) and the squared Mahalanobis distance of its code, both in
+    float64: the precision goes as the inverse square of the data's scale,
+    past float32's range (to inf) for float32 data at 1e-19 and below."""
 
     def error_and_distance(module, x):
         def tensor(array):  # copies a read-only array (joblib's memory map)
-            return as_tensor(array, x.device, x.dtype)
+            return as_tensor(array, x.device, torch.float64)
 
         code = module.encode(x)
-        error = (module.decode(code) - x).square().sum(dim=1)
-        centred = code - tensor(location)
+        error = (module.decode(code) - x).double().square().sum(dim=1)
+        centred = code.double() - tensor(location)
         return error, ((centred @ tensor(precision)) * centred).sum(dim=1)
 
     return error_and_distance

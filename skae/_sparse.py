@@ -184,7 +184,8 @@ class SparseAutoencoder(BaseMLPAutoencoder):
         With ``pretraining="greedy"``, the loss curve of each layer's
         pretraining; empty otherwise.
     best_loss_ : float or None
-        Lowest training loss reached; None with ``early_stopping``.
+        Lowest training loss of the calls since the last one with
+        ``early_stopping`` (``partial_fit`` never has it); None after one.
     validation_scores_ : list of float or None
         Validation score per end-to-end epoch with ``early_stopping``; None
         otherwise. NaN for epochs trained without it (``partial_fit``) once

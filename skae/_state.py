@@ -397,9 +397,11 @@ def merged_history(estimator, history, early_stopping):
             this_call if math.isfinite(this_call) or best is None else best
         )
         merged["best_loss_"] = None
-    elif history.n_iter:
-        best = previous["best_loss_"]
-        merged["best_loss_"] = min(np.inf if best is None else best, history.best_loss)
+    else:  # no validation: no best score of this call's weights (nor best epoch)
+        merged["best_validation_score_"] = None
+        if history.n_iter:
+            best = previous["best_loss_"]
+            merged["best_loss_"] = min(np.inf if best is None else best, history.best_loss)
     return merged
 
 

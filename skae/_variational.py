@@ -200,7 +200,8 @@ class VariationalAutoencoder(BaseAutoencoder):
     loss_curve_ : list of float
         Mean training loss (negative ELBO with ``beta``) per sample, per epoch.
     best_loss_ : float or None
-        Lowest training loss reached; None with ``early_stopping``.
+        Lowest training loss of the calls since the last one with
+        ``early_stopping`` (``partial_fit`` never has it); None after one.
     validation_scores_ : list of float or None
         Validation score per epoch with ``early_stopping``: the negative
         reconstruction error of the held-out rows from their posterior mean

@@ -414,19 +414,19 @@ class AutoencoderModule(EncoderDecoder):
         """The shallow autoencoders of greedy layer-wise pretraining, from the
         input inwards: pair ``l`` encodes the activations of layer ``l - 1``
         (the input for ``l = 0``) and decodes them back. The outermost pair keeps
-        this module's output activation; inner pairs reconstruct hidden
-        activations through the hidden activation."""
+        this module's output activation; an inner pair's decoder ends with the
+        hidden activation, so that its loss (on ``decode_layers``) is on them."""
         encoder_steps = _steps(self.encoder)
         decoder_steps = _steps(self.decoder)[::-1]
         pairs = []
         for depth, (enc, dec) in enumerate(zip(encoder_steps, decoder_steps, strict=True)):
-            linear, act = dec[0], dec[1:]
-            output = self.output_activation if depth == 0 else nn.Sequential(*act)
+            decoder = dec[0] if depth == 0 else nn.Sequential(*dec)
+            output = self.output_activation if depth == 0 else nn.Identity()
             # inner pairs work on hidden activations, at scale 1 (a buffer of
             # the module's dtype and device, which data-parallel training
             # broadcasts like the module's own)
             scale = self.input_scale if depth == 0 else torch.ones_like(self.input_scale)
-            pairs.append(Shallow(nn.Sequential(*enc), linear, output, scale))
+            pairs.append(Shallow(nn.Sequential(*enc), decoder, output, scale))
         return pairs
 
 

@@ -20,6 +20,7 @@ from skae import (
     _engine,
 )
 from skae._evaluation import evaluate, reconstruction_error
+from skae._losses import squared_error
 from skae._noise import NOISES
 from skae._progress import KEPT_START
 from skae.nn import AutoencoderModule
@@ -365,6 +366,24 @@ def test_greedy_pretraining_is_deterministic_and_off_by_default(digits):
     plain = fit_quietly(Autoencoder(**params), X_train)
     assert plain.pretraining_loss_curves_ == []
     assert len(plain.loss_curve_) == 3
+
+
+@pytest.mark.parametrize("activation", ["logistic", "tanh", "relu"])
+def test_inner_pretraining_pairs_are_trained_on_what_they_decode(activation):
+    """An inner pair's pretraining loss is the squared error of its decode,
+    the hidden activation applied (as the network uses that layer), not of
+    the linear layer's output before it."""
+    X = torch.rand(64, 8, generator=torch.Generator().manual_seed(0))
+    est = Autoencoder(n_components=3, hidden_layer_sizes=(6,), activation=activation, init="random")
+    module = est._seeded_module(8, seed=0)
+    outer, inner = module.layer_pairs()
+    with torch.no_grad():
+        h = outer.encode(X)
+        batch_loss = est._training_loss(
+            inner, torch.Generator(), reconstruction=squared_error, penalize=False
+        )
+        expected = (inner.decode(inner.encode(h)) - h).square().sum(1).mean()
+        torch.testing.assert_close(batch_loss(h), expected, rtol=1e-6, atol=0)
 
 
 def test_stacked_denoising_corrupts_every_layer(digits, monkeypatch):

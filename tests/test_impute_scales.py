@@ -46,6 +46,26 @@ def test_a_constant_column_is_filled_with_its_value(value):
     assert not record
 
 
+def test_a_column_constant_in_the_training_rows_only_is_filled_with_their_value():
+    # one row differs, and early stopping holds it out for some seeds: the fill
+    # (and statistics_) was the mean over every row, the held-out ones too
+    _, X_missing = correlated(n_samples=40)
+    X_missing[:, 2] = 5.0
+    X_missing[0, 2] = 9.0
+    X_missing[5:8, 2] = np.nan
+    held_out = 0
+    for seed in range(8):
+        imputer = AutoencoderImputer(**{**FAST, "random_state": seed, "max_iter": 2})
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            imputer.fit(X_missing)
+        if imputer.module_.scale[2] == 0:  # constant in the rows trained on
+            held_out += 1
+            assert imputer.statistics_[2] == 5.0
+            assert_array_equal(imputer.transform(X_missing)[5:8, 2], 5.0)
+    assert held_out  # the case arose
+
+
 def test_a_column_in_units_below_float32_is_filled_with_its_mean_and_warns():
     # float32 holds 1e-40 as a subnormal: the column was left unscaled and
     # its fills came out about 1e38 times its values

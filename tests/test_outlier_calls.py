@@ -1,6 +1,7 @@
 """AutoencoderOutlierDetector's scoring calls: the short path of a plain numpy
 array against validated input, and the fitted check."""
 
+import copy
 import warnings
 
 import numpy as np
@@ -162,6 +163,30 @@ def test_an_unconverged_inner_model_warns_once_per_detector_fit():
         warnings.simplefilter("always")
         AutoencoderOutlierDetector(inner, cv=3, random_state=0).fit(X)
     assert [w.category for w in record].count(ConvergenceWarning) == 1
+
+
+def test_an_inner_model_warning_is_said_once_per_detector_fit():
+    """Any warning of the inner model's fit: the folds' fits (on fewer rows,
+    with their own figures in the message) had said it cv more times."""
+    X = np.random.default_rng(0).normal(size=(40, 5))
+    inner = Autoencoder(n_components=2, batch_size=64, max_iter=2, random_state=0)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        AutoencoderOutlierDetector(inner, cv=5, random_state=0).fit(X)
+    clipped = [w for w in record if "batch_size" in str(w.message)]
+    assert len(clipped) == 1
+
+
+def test_scoring_follows_the_fitted_inner_model_not_a_later_set_params(fitted):
+    # a list (validated input) was checked against the estimator set since,
+    # an ndarray was not: only the list's predict refused an imputer
+    from skae import AutoencoderImputer
+
+    detector, X = fitted
+    changed = copy.deepcopy(detector).set_params(estimator=AutoencoderImputer())
+    expected = detector.predict(X[:5])
+    np.testing.assert_array_equal(changed.predict(X[:5].tolist()), expected)
+    np.testing.assert_array_equal(changed.predict(X[:5]), expected)
 
 
 def test_a_global_polars_output_fits_the_same_detector():

@@ -140,6 +140,22 @@ def test_density_keeps_the_input_dtype(plane):
     np.testing.assert_allclose(scores32, scores64, rtol=1e-4, atol=1e-3)
 
 
+@pytest.mark.parametrize("scale", [1e-20, 1e15])
+def test_density_of_float32_rows_at_any_scale_matches_float64(plane, scale):
+    # the code's precision goes as 1 / scale**2: at 1e-20 it was inf in float32,
+    # fit refused float32 data as overflowing and a float64 fit flagged every
+    # float32 row; scored in float64, float32 rows rank as float64 ones do
+    X_train, X_new, _ = (part * scale for part in plane)
+    detector = _linear_detector("density").fit(X_train)
+    scores64 = detector.score_samples(X_new)
+    scores32 = detector.score_samples(X_new.astype(np.float32))
+    assert np.isfinite(scores32).all()
+    assert np.corrcoef(scores32, scores64)[0, 1] > 0.999
+    fitted32 = _linear_detector("density").fit(X_train.astype(np.float32))
+    flagged = np.mean(fitted32.predict(X_new.astype(np.float32)) == -1)
+    assert 0.02 < flagged < 0.25  # contamination=0.1 of new rows like the training ones
+
+
 def test_density_takes_sparse_input(plane, density):
     sparse = pytest.importorskip("scipy.sparse")
     X_train, X_new, _ = plane
