@@ -115,14 +115,14 @@ def main(argv=None):
     outcomes = Parallel(n_jobs=args.n_jobs, return_as="generator")(
         delayed(fit_and_evaluate)(model, data) for _, _, model in tasks
     )
-    fitted, results = {}, []
+    fitted, results, largest = {}, [], max(args.components)
     for (k, name, _), (model, error, accuracy, seconds) in zip(tasks, outcomes, strict=True):
         print(f"| {k} | {name} | {error:.3f} | {accuracy:.3f} | {seconds:.1f} |", flush=True)
-        if k == args.components[-1]:
+        if k == largest:
             fitted[name] = model
             results.append(dict(name=name, reconstruction_error=error, accuracy=accuracy))
     if args.figures:
-        save_figures(Path(args.figures), fitted, results, X_test, y_test, k)
+        save_figures(Path(args.figures), fitted, results, X_test, y_test, largest)
     return 0
 
 

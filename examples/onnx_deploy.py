@@ -8,7 +8,8 @@ digits, then
 2. converts the whole Pipeline with ``skl2onnx.to_onnx`` (after
    ``skae.onnx.register_converters()``) and compares its labels and
    probabilities with scikit-learn's;
-3. saves the pipeline's ``.onnx`` file, which onnxruntime serves from C++, C#,
+3. saves the pipeline's ``.onnx`` file (to ``--out``; else to a temporary
+   folder, reloaded and then removed), which onnxruntime serves from C++, C#,
    Java or JavaScript without Python.
 
 Needs the onnx extra: ``pip install "skae[onnx]"``.
@@ -107,8 +108,9 @@ def main(argv=None):
         path.write_bytes(model.SerializeToString())
         reloaded = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         (reloaded_labels, _) = reloaded.run(None, {"X": X_test})
+        where = f"saved {path}" if args.out else f"wrote {path.name} to a temporary folder"
         print(
-            f"saved {path.name} ({path.stat().st_size / 1024:.1f} KB); reloaded labels "
+            f"{where} ({path.stat().st_size / 1024:.1f} KB); reloaded labels "
             f"identical: {bool((reloaded_labels == labels).all())}"
         )
 

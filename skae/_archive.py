@@ -108,6 +108,14 @@ def _reading(archive, member):
         raise ValueError(f"The member {member!r} is corrupt: {exc}") from exc
 
 
+def _file_size(archive):
+    """The bytes of ``archive``'s file, whatever its directory declares."""
+    here = archive.fp.tell()
+    size = archive.fp.seek(0, os.SEEK_END)
+    archive.fp.seek(here)
+    return size
+
+
 def _too_large(member, size, limit):
     return ValueError(
         f"The member {member!r} holds {size} bytes, more than the {limit} bytes the "
@@ -123,8 +131,8 @@ def read_arrays_capped(archive, member, limit):
     detector's calibration scores, take no more memory than the file's own
     bytes); its shapes checked before the data is read."""
     info = archive.getinfo(member)
-    if info.compress_type == zipfile.ZIP_STORED:
-        limit = max(limit, info.compress_size)
+    if info.compress_type == zipfile.ZIP_STORED:  # no more than the file holds
+        limit = max(limit, min(info.compress_size, _file_size(archive)))
     declared = info.file_size
     if declared > limit:
         raise _too_large(member, declared, limit)

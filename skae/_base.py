@@ -271,7 +271,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self : object
             The fitted estimator.
         """
-        with _settings.deterministic_algorithms(self.deterministic, self.device):
+        with _settings.training(self.deterministic, self.device):
             self._fit(X, incremental=False)
         return self
 
@@ -298,7 +298,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self : object
             The fitted estimator.
         """
-        with _settings.deterministic_algorithms(self.deterministic, self.device):
+        with _settings.training(self.deterministic, self.device):
             self._fit(X, incremental=True)
         return self
 
@@ -528,9 +528,9 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         return builder._seeded_module(n_features, seed=0)
 
     def _seeded_module(self, n_features, seed):
-        """``_build_module`` with its initial weights drawn from ``seed``; the
-        global torch random state is neither used nor changed."""
-        with torch.random.fork_rng(devices=[]):
+        """``_build_module`` in float32 with its initial weights drawn from
+        ``seed``; the global torch random state is neither used nor changed."""
+        with torch.random.fork_rng(devices=[]), _settings.float32_default():
             torch.default_generator.manual_seed(seed)
             return self._build_module(n_features)
 

@@ -187,7 +187,8 @@ class AutoencoderImputer(BaseAutoencoder):
         The validation score of each epoch, with early stopping; NaN for
         epochs trained without it (``partial_fit``) once any epoch was scored.
     best_validation_score_ : float or None
-        The best of the last call's (its start included): the kept weights'.
+        The best of the last call's (its start included): the kept weights';
+        None after a call without validation (``partial_fit``).
     best_epoch_ : int or None
         With ``early_stopping``, the epoch (of the last call) whose weights
         were kept (0: the starting weights). None otherwise.

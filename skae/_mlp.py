@@ -10,6 +10,7 @@ from numbers import Integral
 from ._base import BaseAutoencoder
 from ._engine import History, StopReason
 from ._losses import BATCH_TOTALS, RECONSTRUCTION_LOSSES, squared_error
+from ._progress import INTERRUPTED
 from ._validation import Interval, StrOptions, positive_ints
 from ._warnings import user_stacklevel
 from .nn import AutoencoderModule
@@ -165,6 +166,6 @@ class BaseMLPAutoencoder(BaseAutoencoder):
             try:
                 X = self._map_rows(pair, lambda m, x: m.encode(x), X).to(setup.device)
             except KeyboardInterrupt:  # Ctrl-C between layers: the layers done stay
-                warnings.warn("Training interrupted by user.", stacklevel=user_stacklevel())
+                warnings.warn(INTERRUPTED, stacklevel=user_stacklevel())
                 return curves, True
         return curves, False

@@ -35,7 +35,7 @@ from ._outlier_scores import (
     satterthwaite_variance,
     warn_if_code_covers_input,
 )
-from ._progress import KEPT_START
+from ._progress import INTERRUPTED, KEPT_START
 from ._random import seed_source
 from ._validation import (
     FEATURE_ATTRIBUTES,
@@ -398,6 +398,7 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         for fitted_rows, held_out in folds.split(X):
             with warnings.catch_warnings():  # the final model's fit says what applies, once
                 warnings.simplefilter("ignore")
+                warnings.filterwarnings("default", INTERRUPTED)  # but Ctrl-C, here
                 model = clone(template).fit(X[fitted_rows])
             if density:
                 codes = fit_code_density(model, X[fitted_rows])

@@ -152,16 +152,17 @@ def noise_floor(X):
     """The least ``noise_variance_`` of a detector fitted on X (numpy or CSR):
     the square of X's rounding, ``eps**2`` times the mean square of its
     values (summed in float64, a CSR matrix's implicit zeros counted), at
-    least its dtype's ``tiny``; 1 where X is all zeros, which has no scale
-    (as ``input_scale`` takes it). The scores divide by it in X's dtype: on
-    rows the model reconstructs exactly (identical rows) it was ``tiny``,
-    and any other row's score overflowed."""
+    least float64's ``tiny``, the arithmetic the scores divide by it in; 1
+    where X is all zeros, which has no scale (as ``input_scale`` takes it).
+    On rows the model reconstructs exactly (identical rows) it was ``tiny``,
+    and any other row's score overflowed; float32's ``tiny`` floored float32
+    data at 1e-20, whose rounding is far smaller, off its residual term."""
     if sp.issparse(X):
         square = float(np.square(X.data, dtype=np.float64).sum()) / (X.shape[0] * X.shape[1])
     else:  # block by block: X may be a memory map
         square = root_mean_square(ArrayRows(X, torch.float64)) ** 2
-    info = np.finfo(X.dtype)
-    return max(float(info.eps) ** 2 * square, float(info.tiny)) if square > 0 else 1.0
+    rounding = float(np.finfo(X.dtype).eps) ** 2 * square
+    return max(rounding, float(np.finfo(np.float64).tiny)) if square > 0 else 1.0
 
 
 def density_scores(model, density, X, *, plain=False) -> np.ndarray:

@@ -149,6 +149,10 @@ def epoch_reporter(verbose, *, desc, total, first_epoch=0):
             bar.close()
 
 
+#: The warning of a fit that Ctrl-C stopped (the detector's fold fits, quiet
+#: otherwise, let it through)
+INTERRUPTED = "Training interrupted by user."
+
 #: The message of :func:`report_kept_start` (the detector's fold models
 #: leave it to its final model).
 KEPT_START = "no epoch improved on the starting point's"

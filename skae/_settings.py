@@ -148,3 +148,26 @@ def _deterministic_algorithms(device):
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     with _deterministic():
         yield
+
+
+def _float32_default():
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float32)
+    return previous
+
+
+#: torch's default dtype at float32 while skae builds or trains its networks
+#: (float32 whatever the caller's default: a float64 one made float64 layers
+#: that float32 batches could not pass)
+float32_default = SharedSetting(_float32_default, torch.set_default_dtype)
+
+
+@contextmanager
+def training(deterministic, device):
+    """What ``fit`` and ``partial_fit`` run under, whatever the caller's torch
+    state: gradients on and inference mode off (a fit within ``torch.no_grad()``
+    or ``torch.inference_mode()`` trains), :data:`float32_default`, and
+    :func:`deterministic_algorithms` when ``deterministic``."""
+    with torch.inference_mode(False), torch.enable_grad(), float32_default():
+        with deterministic_algorithms(deterministic, device):
+            yield

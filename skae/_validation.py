@@ -181,9 +181,13 @@ def detached_input(X):
     ``np.asarray`` could not make of one that requires grad, and which
     scikit-learn would turn from float32 into float64. A float dtype numpy
     lacks (bfloat16, float8) is widened to float64 first, exactly, as
-    scikit-learn widens float16 (and as array API dispatch does)."""
+    scikit-learn widens float16 (and as array API dispatch does). A complex
+    tensor is refused as scikit-learn refuses complex numpy (under dispatch
+    its check does not see a tensor, and torch dropped the imaginary part)."""
     if not isinstance(X, torch.Tensor):
         return X
+    if X.is_complex():
+        raise ValueError(f"Complex data not supported: a tensor of dtype {X.dtype}.")
     if get_config()["array_api_dispatch"]:
         return X.detach()
     if X.is_floating_point() and X.dtype not in (torch.float16, torch.float32, torch.float64):

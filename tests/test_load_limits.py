@@ -110,6 +110,24 @@ def test_a_directory_entry_zipfile_cannot_read_is_a_value_error(autoencoder, off
         load(io.BytesIO(bytes(data)))
 
 
+def test_a_stored_member_whose_directory_lies_about_its_size_is_refused(autoencoder):
+    # "stored in the file" is what the file holds, not what its directory says:
+    # a 12 KB file declaring a 1 TB stored member had load allocate it
+    declared = 2**40
+    header = json.dumps(
+        {"x": {"dtype": "U8", "shape": [declared - 200], "data_offsets": [0, declared - 200]}}
+    ).encode()
+    members = {**autoencoder, ARRAYS: len(header).to_bytes(8, "little") + header + bytes(1000)}
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as out:
+        for name, content in members.items():
+            out.writestr(name, content, compress_type=zipfile.ZIP_STORED)
+        info = out.getinfo(ARRAYS)
+        info.file_size = info.compress_size = declared  # the directory lies (zip64)
+    with pytest.raises(ValueError, match=f"holds {declared} bytes, more than"):
+        load(io.BytesIO(buffer.getvalue()))
+
+
 def test_json_nested_past_the_stack_is_a_value_error(autoencoder):
     members = {**autoencoder, METADATA: b"[" * 100_000 + b"]" * 100_000}
     with pytest.raises(ValueError, match="is not a JSON document"):

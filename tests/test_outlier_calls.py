@@ -177,6 +177,26 @@ def test_an_inner_model_warning_is_said_once_per_detector_fit():
     assert len(clipped) == 1
 
 
+def test_ctrl_c_in_a_fold_fit_is_still_said(monkeypatch):
+    from skae import _engine
+
+    X = np.random.default_rng(0).normal(size=(40, 5))
+    inner = Autoencoder(n_components=2, max_iter=3, random_state=0)
+    original, calls = _engine._after_epoch, []
+
+    def interrupted_once(*args):
+        calls.append(1)
+        if len(calls) == 1:  # the first fold's first epoch
+            raise KeyboardInterrupt
+        return original(*args)
+
+    monkeypatch.setattr(_engine, "_after_epoch", interrupted_once)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        AutoencoderOutlierDetector(inner, cv=2, random_state=0).fit(X)
+    assert any("interrupted by user" in str(w.message) for w in record)
+
+
 def test_scoring_follows_the_fitted_inner_model_not_a_later_set_params(fitted):
     # a list (validated input) was checked against the estimator set since,
     # an ndarray was not: only the list's predict refused an imputer

@@ -152,6 +152,8 @@ def test_density_of_float32_rows_at_any_scale_matches_float64(plane, scale):
     assert np.isfinite(scores32).all()
     assert np.corrcoef(scores32, scores64)[0, 1] > 0.999
     fitted32 = _linear_detector("density").fit(X_train.astype(np.float32))
+    # the noise floor is float64's: float32's tiny had floored it 1e4 times up
+    assert fitted32.noise_variance_ == pytest.approx(detector.noise_variance_, rel=0.01, abs=0)
     flagged = np.mean(fitted32.predict(X_new.astype(np.float32)) == -1)
     assert 0.02 < flagged < 0.25  # contamination=0.1 of new rows like the training ones
 

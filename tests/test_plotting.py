@@ -420,6 +420,37 @@ def test_comparison_display_list_and_given_axes(plt, digits):
     assert display.results[1]["reconstruction_error"] < display.results[0]["reconstruction_error"]
 
 
+def test_comparison_display_takes_a_bar_colour(plt, digits):
+    # its own colours were passed beside **kwargs: color= was a TypeError
+    X, y = digits
+    display = ComparisonDisplay.from_estimators(
+        [PCA(n_components=2)], X[:200], X[200:], y[:200], y[200:], color="k"
+    )
+    for bars in (display.error_bars_, display.accuracy_bars_):
+        assert matplotlib_colors().to_rgb(bars[0].get_facecolor()) == (0.0, 0.0, 0.0)
+
+
+def test_an_empty_name_draws_no_title(plt, fitted, digits):
+    # "" titled the plots ": codes", ": loss per epoch", ": reconstructions"
+    X, y = digits
+    latent = LatentSpaceDisplay.from_estimator(fitted, X, y, name="")
+    assert latent.ax_.get_title() == ""
+    curve = LossCurveDisplay.from_estimator(fitted, name="")
+    assert curve.ax_.get_title() == ""
+    images = ReconstructionDisplay.from_estimator(fitted, X[:3], name="")
+    assert images.figure_.get_suptitle() == ""
+
+
+def test_more_than_twenty_named_classes_get_a_colour_each(plt, fitted, digits):
+    # tab20 repeated its colours past 20 string labels
+    X, _ = digits
+    labels = np.array([f"class {i}" for i in range(25)])[np.arange(len(X)) % 25]
+    display = LatentSpaceDisplay.from_estimator(fitted, X, labels)
+    handles = display.legend_.legend_handles
+    assert len(handles) == 25
+    assert len({matplotlib_colors().to_rgb(h.get_color()) for h in handles}) == 25
+
+
 def test_comparison_display_refuses_results_with_different_scores(plt):
     # a classifier's accuracy beside a regressor's R^2 is no one axis (it
     # raised KeyError: 'r2')

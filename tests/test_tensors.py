@@ -7,6 +7,9 @@ the input's device and in its dtype, equal to the numpy path's result.
 (scikit-learn's own array API checks run in test_common.py.)
 """
 
+import io
+import pickle
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -197,6 +200,57 @@ def test_bad_tensors_are_refused_with_dispatch():
             make(skae.Autoencoder).fit(torch.full((4, 3), 1e300, dtype=torch.float64))
     assert torch.isnan(t[2, 3])  # the caller's tensor is unchanged
     assert torch.isnan(t).sum() == 1
+
+
+@pytest.mark.parametrize("method", ["fit", *METHODS])
+def test_complex_tensors_are_refused_with_dispatch(method):
+    # scikit-learn's complex check sees numpy dtypes only: torch dropped the
+    # imaginary part with a warning, and the model fitted on the real part
+    C = torch.tensor(X) + 1j * torch.tensor(X)
+    est = make(skae.Autoencoder).fit(X)
+    with dispatch(), pytest.raises(ValueError, match="Complex data not supported"):
+        make(skae.Autoencoder).fit(C) if method == "fit" else getattr(est, method)(C)
+
+
+# ------------------------------------------------------- the caller's torch state
+
+
+@pytest.fixture
+def float64_default():
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda c: c.__name__)
+def test_a_float64_default_dtype_changes_nothing(cls, float64_default):
+    # the layers were built float64 and float32 batches could not pass them;
+    # a model fitted before failed to unpickle, copy or load
+    with torch.random.fork_rng(devices=[]), sklearn.config_context():
+        torch.set_default_dtype(torch.float32)
+        reference = make(cls).fit(X)
+        torch.set_default_dtype(torch.float64)
+        est = make(cls).fit(X)
+    np.testing.assert_array_equal(est.transform(X), reference.transform(X))
+    buffer = io.BytesIO()
+    skae.save(reference, buffer)
+    buffer.seek(0)
+    for copied in (pickle.loads(pickle.dumps(reference)), skae.load(buffer)):
+        np.testing.assert_array_equal(copied.transform(X), reference.transform(X))
+    assert torch.get_default_dtype() == torch.float64
+
+
+@pytest.mark.parametrize("mode", [torch.no_grad, torch.inference_mode])
+def test_fit_within_no_grad_or_inference_mode_trains(mode):
+    reference = make(skae.Autoencoder).fit(X)
+    with mode():
+        est = make(skae.Autoencoder).fit(X)
+        est.partial_fit(X)
+        assert not torch.is_grad_enabled()
+    np.testing.assert_array_equal(
+        make(skae.Autoencoder).fit(X).transform(X), reference.transform(X)
+    )
 
 
 @pytest.mark.cuda

@@ -148,14 +148,15 @@ class ComparisonDisplay:
         fig, axes = _comparison_axes(ax, len(self.results))
         names = [str(r["name"]) for r in self.results]
         positions = np.arange(len(names))
-        bar_kwargs = {"height": 0.6}
-        bar_kwargs.update(kwargs)
+        bar_kwargs = {"height": 0.6, **kwargs}
         error_ax, score_ax = axes
         key, score_label, score_title = _score_column(self.results)
         errors = [r["reconstruction_error"] for r in self.results]
         scores = [r[key] for r in self.results]
-        self.error_bars_ = error_ax.barh(positions, errors, color="tab:red", **bar_kwargs)
-        self.accuracy_bars_ = score_ax.barh(positions, scores, color="tab:blue", **bar_kwargs)
+        self.error_bars_ = error_ax.barh(positions, errors, **{"color": "tab:red", **bar_kwargs})
+        self.accuracy_bars_ = score_ax.barh(
+            positions, scores, **{"color": "tab:blue", **bar_kwargs}
+        )
         error_ax.bar_label(self.error_bars_, fmt="%.3f", padding=2)
         score_ax.bar_label(self.accuracy_bars_, fmt="%.3f", padding=2)
         for a in axes:

@@ -41,7 +41,10 @@ def _scatter_classes(
             f"to be told apart; got labels of types {kinds}."
         ) from None
     n_classes = len(classes)
-    cmap = plt.get_cmap(cmap or ("tab10" if n_classes <= 10 else "tab20"))
+    if cmap is None:  # past 20 classes, as many colours of a continuous map
+        cmap = "tab10" if n_classes <= 10 else "tab20" if n_classes <= 20 else "turbo"
+        cmap = plt.get_cmap(cmap, None if n_classes <= 20 else n_classes)
+    cmap = plt.get_cmap(cmap)
     scatter = ax.scatter(
         *codes.T,
         c=index,
@@ -167,10 +170,11 @@ class LatentSpaceDisplay:
         ax : matplotlib Axes, default=None
             Axes to plot on; a new figure and axes are created if None.
         name : str, default=None
-            Name used in the title; ``estimator_name`` if None.
+            Name used in the title; ``estimator_name`` if None; "" for no title.
         cmap : str or matplotlib Colormap, default=None
             Colormap for ``y``: "tab10" or "tab20" for up to 10 or 20 classes,
-            "viridis" for a continuous target.
+            as many colours of "turbo" for more, "viridis" for a continuous
+            target.
         **kwargs : dict
             Keyword arguments passed to matplotlib's ``scatter``.
 
@@ -199,7 +203,7 @@ class LatentSpaceDisplay:
         if self.axis_labels is not None:
             ax.set_xlabel(self.axis_labels[0])
             ax.set_ylabel(self.axis_labels[1])
-        if name is not None:
+        if name:  # "" draws no title
             ax.set_title(f"{name}: codes")
         self.ax_ = ax
         self.figure_ = ax.figure
@@ -234,7 +238,8 @@ class LatentSpaceDisplay:
         ax : matplotlib Axes, default=None
             Axes to plot on; a new figure and axes are created if None.
         name : str, default=None
-            Name used in the title; the estimator's class name if None.
+            Name used in the title; the estimator's class name if None; "" for
+            no title.
         cmap : str or matplotlib Colormap, default=None
             Colormap for ``y``.
         **kwargs : dict

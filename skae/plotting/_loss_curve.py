@@ -157,7 +157,7 @@ class LossCurveDisplay:
         ax : matplotlib Axes, default=None
             Axes to plot on; a new figure and axes are created if None.
         name : str, default=None
-            Name used in the title; ``estimator_name`` if None.
+            Name used in the title; ``estimator_name`` if None; "" for no title.
         **kwargs : dict
             Keyword arguments passed to matplotlib's ``plot`` for the training
             loss.
@@ -185,7 +185,7 @@ class LossCurveDisplay:
             )
         ax.set_xlabel("epoch")
         ax.set_ylabel("loss per sample")
-        if name is not None:
+        if name:  # "" draws no title
             ax.set_title(f"{name}: loss per epoch")
         ax.legend(loc="best")
         ax.grid(True, alpha=0.3)
@@ -212,7 +212,8 @@ class LossCurveDisplay:
         ax : matplotlib Axes, default=None
             Axes to plot on; a new figure and axes are created if None.
         name : str, default=None
-            Name used in the title; the estimator's class name if None.
+            Name used in the title; the estimator's class name if None; "" for
+            no title.
         **kwargs : dict
             Keyword arguments passed to matplotlib's ``plot`` for the training
             loss.

@@ -190,7 +190,7 @@ class ReconstructionDisplay:
             A single axes, whose area is split into one cell per image; or
             ``n_rows * n_images`` axes, one per image; a new figure if None.
         name : str, default=None
-            Name used in the title; ``estimator_name`` if None.
+            Name used in the title; ``estimator_name`` if None; "" for no title.
         cmap : str or matplotlib Colormap, default="gray_r"
             Grayscale colormap: dark ink on a light background.
         vmin, vmax : float, default=None
@@ -224,9 +224,9 @@ class ReconstructionDisplay:
         if self.row_labels is not None:
             for row_ax, label in zip(axes[:, 0], self.row_labels, strict=True):
                 row_ax.set_ylabel(label, rotation=0, ha="right", va="center", labelpad=6)
-        if name is not None and self.ax_ is not None:
+        if name and self.ax_ is not None:  # "" draws no title
             self.ax_.set_title(f"{name}: reconstructions")
-        elif name is not None:
+        elif name:
             fig.suptitle(f"{name}: reconstructions")
         self.images_ = images
         self.axes_ = axes
@@ -263,7 +263,8 @@ class ReconstructionDisplay:
         ax : matplotlib Axes or array-like of Axes, default=None
             See :meth:`plot`.
         name : str, default=None
-            Name used in the title; the estimator's class name if None.
+            Name used in the title; the estimator's class name if None; "" for
+            no title.
         cmap : str or matplotlib Colormap, default="gray_r"
             Grayscale colormap.
         **kwargs : dict
