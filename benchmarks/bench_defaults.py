@@ -42,8 +42,9 @@ stratified hold-out), and text: TF-IDF of the docstrings of functions and classe
 in installed numpy, scipy, scikit-learn, torch, pandas and matplotlib, labelled by
 package (read from the source files with ``ast``, nothing imported; 500 per
 package drawn with a fixed seed; cached under ``~/.cache/skae``). TruncatedSVD is
-the linear reference there. skae estimators get the TF-IDF matrix densified unless
-``--sparse`` is given and a probe fit shows that skae accepts sparse input.
+the linear reference there (``--references pca``: PCA, what skae's start alone
+gives). skae estimators get the TF-IDF matrix sparse, or densified with
+``--dense-text`` (or where a probe fit shows skae refuses sparse input).
 
 ``--params`` passes explicit parameters, to all estimators or per estimator, to
 explore candidate defaults; a string value starting with ``=`` is evaluated with
@@ -113,6 +114,10 @@ TEXT_PER_PACKAGE = 500
 #: NEVER_WORSE_ACCURACY below.
 NEVER_WORSE_ERROR = 1.01
 NEVER_WORSE_ACCURACY = 0.005
+#: An error ratio counts as below the reference's ("beats", "error below")
+#: only under 1 - BELOW_RTOL: a fit that kept PCA's start differs from PCA
+#: by float rounding alone (the VAE at k = 32 on digits: x0.999999996).
+BELOW_RTOL = 1e-4
 #: In --quick mode every skae fit is capped at this many epochs (unless --params
 #: sets max_iter): quick mode checks that the script runs, it measures nothing.
 QUICK_MAX_ITER = 10
@@ -475,6 +480,8 @@ def run_dataset(name, data, args, spec):
         dense = {key: data[key].toarray() for key in ("X_train", "X_valid")}
         skae_data = {**data, **dense}
     rows = []
+    if args.references == "pca":  # PCA (centred) as the reference, whatever the data's
+        data = {**data, "linear": "PCA"}
     if args.references == "all":
         rows.append(
             {
@@ -544,7 +551,7 @@ def _judge_against(row, ref):
     row["error_ratio_to_linear"] = row["recon_error"] / ref["recon_error"]
     # strictly better, not equal up to float rounding of the fold means
     row["beats_linear"] = bool(
-        row["accuracy_minus_linear"] > 1e-9 and row["error_ratio_to_linear"] < 1
+        row["accuracy_minus_linear"] > 1e-9 and row["error_ratio_to_linear"] < 1 - BELOW_RTOL
     )
     row["never_worse"] = bool(
         row["error_ratio_to_linear"] <= NEVER_WORSE_ERROR
@@ -716,7 +723,7 @@ def goal_lines(results):
             )
             checks = [("never worse", r["never_worse"])]
             if name in ("digits", "mnist"):
-                checks.append(("error below", ratio < 1))
+                checks.append(("error below", ratio < 1 - BELOW_RTOL))
                 if k <= 8:
                     checks.append(("accuracy above", acc > 1e-9))
             if name == "mnist" and k == 32:
@@ -869,7 +876,11 @@ def main():
     p.add_argument(
         "--datasets", default=None, help=f"comma-separated subset of {','.join(DATASETS)}"
     )
-    p.add_argument("--estimators", default=None, help="comma-separated subset of ESTIMATORS")
+    p.add_argument(
+        "--estimators",
+        default=None,
+        help="comma-separated subset of ESTIMATORS, or none (the references alone)",
+    )
     p.add_argument("--ks", default=None, help="comma-separated n_components (default 2,8,16,32)")
     p.add_argument(
         "--seeds",
@@ -881,10 +892,11 @@ def main():
     p.add_argument("--params", default=None, help="JSON (or @file): explicit parameters")
     p.add_argument(
         "--references",
-        choices=["all", "linear", "none"],
+        choices=["all", "linear", "pca", "none"],
         default="all",
         help="also run the raw-feature classifier and the linear reduction (all), only the latter, "
-        "or neither",
+        "PCA as the latter whatever the data's (on text, what the PCA start alone gives beside "
+        "TruncatedSVD), or neither",
     )
     p.add_argument("--dense-text", action="store_true", help="give skae the TF-IDF densified")
     p.add_argument(
@@ -924,6 +936,7 @@ def main():
     threadpool_limits(args.threads)
     args.datasets = (args.datasets or ("digits" if args.quick else ",".join(DATASETS))).split(",")
     args.estimators = (args.estimators or ",".join(ESTIMATORS)).split(",")
+    args.estimators = [] if args.estimators == ["none"] else args.estimators
     args.ks = [
         int(k)
         for k in (args.ks or ("2,8" if args.quick else ",".join(map(str, K_GRID)))).split(",")

@@ -1,5 +1,6 @@
 """What a default fit costs: CPU seconds of default fits against the same
-estimator with the defaults of before and with skae 0.2's network, in one run.
+estimator with the defaults of before and with skae 0.2's network (from
+random weights), in one run.
 
 Configurations, interleaved (every repeat fits each in turn, so machine noise
 hits them alike), one torch and BLAS thread unless ``--threads``:
@@ -9,7 +10,9 @@ hits them alike), one torch and BLAS thread unless ``--threads``:
 - ``batches of 64 at 5e-3``: the same with the "auto" batch and rate of skae
   before large data sets took larger batches (``batch_size=64``,
   ``learning_rate=5e-3``);
-- ``skae 0.2 network``: ``init="random"`` (no PCA start), batches of 64 at 5e-3.
+- ``skae 0.2 network``: ``init="random"`` (no PCA start), batches of 64 at 5e-3:
+  skae 0.2's network and batches, trained by this version's loop (its
+  stopping rule, losses and penalties), not skae 0.2's code.
 
 Cases: the first 10,000 MNIST rows at 32 components (issue 21: no slower than
 skae 0.2's network, about 20 s), and digits' 1,347 training rows at 8

@@ -43,6 +43,7 @@ from sklearn.ensemble import IsolationForest
 from sklearn.metrics import roc_auc_score
 from sklearn.neighbors import LocalOutlierFactor
 from sklearn.svm import OneClassSVM
+from threadpoolctl import threadpool_limits
 
 from skae import (
     Autoencoder,
@@ -447,8 +448,9 @@ def main():
         args.train_rows = args.train_rows or 200
         args.valid_rows = args.valid_rows or 1000
         args.epochs = args.epochs or 3
-    if args.threads:
+    if args.threads:  # torch's and BLAS's (PCA, OneClassSVM): the peers get what skae gets
         torch.set_num_threads(args.threads)
+        threadpool_limits(args.threads)
     seeds = [int(s) for s in args.seeds.split(",")]
     if q:
         seeds = seeds[:2]
@@ -521,7 +523,9 @@ def main():
             "score_by='density'. Held-out inliers flagged: "
             "the share of the held-out rows of the inlier class below each detector's "
             f"threshold for contamination={CONTAMINATION} (skae: the cross-fitted "
-            "`offset_`; the others: the training scores' quantile, their own rule). Fit "
+            "`offset_`; IsolationForest and LocalOutlierFactor: their own, the training "
+            "scores' quantile; PCA and OneClassSVM, which have none here: that quantile "
+            "too, which over-flags new rows where a model fits its training rows closely). Fit "
             "seconds are the mean per fit, on the hardware above while other jobs shared "
             "the machine.\n\n" + table(results, descriptions, classes)
         )
@@ -536,7 +540,8 @@ def main():
         data = load_data(name, args)
         # the default's code and batch sizes for one class's training rows
         per_class = int(np.bincount(data["y_train"]).min())
-        shape = (min(per_class, args.train_rows or per_class), data["X_train"].shape[1])
+        train_rows = (args.mnist_train_rows if name == "mnist" else None) or args.train_rows
+        shape = (min(per_class, train_rows or per_class), data["X_train"].shape[1])
         settings = [
             setting
             for setting in sweep_settings(args.epochs, shape)
@@ -545,7 +550,9 @@ def main():
         factories = {label: factory for label, factory, _ in settings}
         log(f" sweep over the Autoencoder detector's settings on {name}")
         classes = CLASSES[name]
-        results = one_class(data, factories, classes, args.train_rows, log, seeds=seeds[:1])
+        if args.classes:  # as the main sections take them
+            classes = [int(c) for c in args.classes.split(",")]
+        results = one_class(data, factories, classes, train_rows, log, seeds=seeds[:1])
         descriptions = {label: params for label, _, params in settings}
         payload[section] = {"results": results, "descriptions": descriptions}
         sections.append(
