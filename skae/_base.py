@@ -316,7 +316,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         module = self._starting_module(X.shape[1], rng, device, fresh=fresh)
         generator, loss_generator = self._generators(rng, device, shard)
         fraction = self.validation_fraction if early_stopping else None
-        X_train, X_val = split_validation(training_rows(X, device), fraction, generator)
+        X_train, X_val = split_validation(rows := training_rows(X, device), fraction, generator)
         started = self._start_module(module, X, X_train, rng, incremental) if fresh else {}
         if fresh and incremental:
             warn_thin_first_chunk(self, X.shape)
@@ -325,14 +325,13 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         resumed = incremental and not fresh  # partial_fit on a fitted model
         optimizer = self._starting_optimizer(module, device, rate, reuse=resumed)
         old = None if fresh else self
-        previous = starting_history(old)
         setup = TrainingSetup(
             batch_size,
             generator,
             loss_generator,
             device,
             validation_score=self._validation_score(module, X_val),
-            previous_epochs=previous["n_iter_"],
+            previous_epochs=starting_history(old)["n_iter_"],
             shard=shard,
             scheduler=self._starting_scheduler(optimizer, rate, incremental=resumed),
             score_start=early_stopping and (self.init == "pca" or not fresh),
@@ -341,9 +340,10 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         history, family_attributes = self._train_module(
             module, X_train, setup, optimizer=optimizer, fresh=fresh, incremental=incremental
         )
-        report_kept_start(type(self).__name__, self.verbose, history, fresh)
+        report_kept_start(type(self).__name__, self.verbose, history, fresh, self.tol)
         if not incremental:  # partial_fit's chunk: its own mean is no fair baseline
-            warn_if_no_better_than_mean(type(self).__name__, module, X_train, history.stop_reason)
+            judged = X_train if len(X_train) > 1 else rows  # one row has no spread to beat
+            warn_if_no_better_than_mean(type(self).__name__, module, judged, history.stop_reason)
         self._set_fitted(
             {
                 **features,
@@ -579,20 +579,17 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     def _raise_on_failed_training(self, history, previous_epochs, rate):
         """A ValueError, with what to change, for a non-finite loss or score;
         a warning for an interrupted run."""
-        if history.stop_reason is StopReason.NON_FINITE:
+        what = {
+            StopReason.NON_FINITE: "the training loss",
+            StopReason.NON_FINITE_SCORE: "the validation score (on the rows early stopping "
+            "holds out)",
+        }.get(history.stop_reason)
+        if what is not None:
             raise ValueError(
-                f"{type(self).__name__}: the training loss became non-finite (NaN or inf) "
-                f"in epoch {previous_epochs + history.n_iter + 1}. Scale the data (for "
-                "example with sklearn.preprocessing.StandardScaler) or lower learning_rate "
-                f"(now {rate:g})."
-            )
-        if history.stop_reason is StopReason.NON_FINITE_SCORE:
-            raise ValueError(
-                f"{type(self).__name__}: the validation score (on the rows early stopping "
-                f"holds out) became non-finite (NaN or inf) in epoch "
-                f"{previous_epochs + history.n_iter + 1}. Scale the data (for example "
-                "with sklearn.preprocessing.StandardScaler) or lower learning_rate "
-                f"(now {rate:g})."
+                f"{type(self).__name__}: {what} became non-finite (NaN or inf) in epoch "
+                f"{previous_epochs + history.n_iter + 1}. Scale the data (for example with "
+                f"sklearn.preprocessing.StandardScaler) or lower learning_rate (now {rate:g}),"
+                f" weight_decay (now {self.weight_decay:g}) or a penalty's weight."
             )
         if history.stop_reason is StopReason.INTERRUPTED:
             warnings.warn("Training interrupted by user.", stacklevel=user_stacklevel())

@@ -23,7 +23,12 @@ from ._impute_columns import (
     fixed_indicator,
     training_statistics,
 )
-from ._impute_module import MaskedImputerModule, calibrate_variance, masked_errors
+from ._impute_module import (
+    MaskedImputerModule,
+    calibrate_variance,
+    masked_errors,
+    warn_if_no_better_than_means,
+)
 from ._random import seed_source
 from ._validation import (
     FLOAT_DTYPES,
@@ -376,9 +381,11 @@ class AutoencoderImputer(BaseAutoencoder):
         return batch_loss
 
     def _train_module(self, module, X, setup, **kwargs):
-        """The base's training, then the variance head calibrated on the
-        training rows (with ``sample_posterior``)."""
+        """The base's training, checked against the column means, then the
+        variance head calibrated on the training rows (``sample_posterior``)."""
         trained = super()._train_module(module, X, setup, **kwargs)
+        if not kwargs["incremental"]:  # a chunk's own mean is no fair baseline
+            warn_if_no_better_than_means(module, X, self.hide_fraction, setup.device)
         if module.log_variance is not None:
             groups = torch.as_tensor(column_groups(X.n_features, self.hide_fraction))
             calibrate_variance(module, X, groups.to(setup.device), setup.generator)

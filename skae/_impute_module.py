@@ -9,9 +9,12 @@ missing value and an observed mean are told apart. The network's output is
 mapped back to the data's units.
 """
 
+import warnings
+
 import torch
 from torch import nn
 
+from ._warnings import user_stacklevel
 from .nn import mlp
 
 
@@ -203,3 +206,34 @@ def calibrate_variance(module, rows, groups, generator):
     prior = CALIBRATION_PRIOR * variances / count.clamp(min=1)
     factor = torch.where(count > 0, (errors + overall * prior) / (variances + prior), overall)
     module.log_variance.bias += factor.log().to(module.log_variance.bias.dtype)
+
+
+#: Training rows (at most) that :func:`warn_if_no_better_than_means` reads
+MEAN_FILL_ROWS = 2048
+
+
+@torch.no_grad()
+def warn_if_no_better_than_means(module, rows, hide_fraction, device):
+    """Warn when the fitted ``module`` restores entries hidden from its
+    training ``rows`` (a row source; the first ``MEAN_FILL_ROWS``, a fixed
+    ``hide_fraction`` of their observed entries) no better than their column
+    means (0 in standard deviations): its fills add nothing to
+    ``SimpleImputer``'s. A learning rate too small or too large, or a
+    network too narrow, had ended such a fit silently."""
+    x = rows.take(slice(0, min(len(rows), MEAN_FILL_ROWS))).to(device)
+    z, observed = module.standardize(x)
+    generator = torch.Generator(device=z.device).manual_seed(0)
+    hidden = observed & (torch.rand(z.shape, generator=generator, device=z.device) < hide_fraction)
+    seen = observed & ~hidden
+    restored = module.restore(torch.where(seen, z, torch.zeros_like(z)), seen)
+    error = float(((restored - z).square() * hidden).sum())
+    mean_fill = float((z.square() * hidden).sum())
+    if mean_fill > 0 and not error < mean_fill:
+        warnings.warn(
+            "AutoencoderImputer: the fitted network fills entries hidden from its training "
+            f"rows no better than their column means (squared error {error / mean_fill:.3g} "
+            "times the means'). Causes seen: a learning rate too small or too large, too few "
+            "epochs, or a network too narrow.",
+            UserWarning,
+            stacklevel=user_stacklevel(),
+        )

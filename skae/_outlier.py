@@ -35,7 +35,7 @@ from ._outlier_scores import (
     satterthwaite_variance,
     warn_if_code_covers_input,
 )
-from ._progress import INTERRUPTED, KEPT_START
+from ._progress import KEPT_START, fit_quietly
 from ._random import seed_source
 from ._validation import (
     FEATURE_ATTRIBUTES,
@@ -396,10 +396,7 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         kept = np.empty(X.shape, dtype=np.float64) if self.score_by == "satterthwaite" else None
         folds = KFold(n_splits=self.cv, shuffle=True, random_state=seed)
         for fitted_rows, held_out in folds.split(X):
-            with warnings.catch_warnings():  # the final model's fit says what applies, once
-                warnings.simplefilter("ignore")
-                warnings.filterwarnings("default", INTERRUPTED)  # but Ctrl-C, here
-                model = clone(template).fit(X[fitted_rows])
+            model = fit_quietly(clone(template), X[fitted_rows])  # the final fit says it
             if density:
                 codes = fit_code_density(model, X[fitted_rows])
                 parts[held_out] = error_and_distance(model, codes, X[held_out])

@@ -9,6 +9,7 @@ the bar so that the two do not garble each other.
 """
 
 import logging
+import math
 import sys
 import warnings
 from contextlib import contextmanager, nullcontext
@@ -16,7 +17,7 @@ from contextlib import contextmanager, nullcontext
 import torch
 from sklearn.exceptions import ConvergenceWarning
 
-from ._engine import StopReason
+from ._engine import StopReason, improves
 from ._settings import SharedSetting
 from ._warnings import user_stacklevel
 
@@ -153,29 +154,58 @@ def epoch_reporter(verbose, *, desc, total, first_epoch=0):
 #: otherwise, let it through)
 INTERRUPTED = "Training interrupted by user."
 
+
+def fit_quietly(estimator, X):
+    """``estimator.fit(X)`` keeping its warnings to itself but Ctrl-C's,
+    said again here under the caller's own filters (the detector's fold fits:
+    its final fit says the rest, once)."""
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        estimator.fit(X)
+    if any(str(w.message) == INTERRUPTED for w in said):
+        warnings.warn(INTERRUPTED, stacklevel=user_stacklevel())
+    return estimator
+
+
 #: The message of :func:`report_kept_start` (the detector's fold models
 #: leave it to its final model).
 KEPT_START = "no epoch improved on the starting point's"
 
 
-def report_kept_start(name, verbose, history, fresh):
+def report_kept_start(name, verbose, history, fresh, tol=0.0):
     """Say when no epoch beat the starting point (a fresh fit's is PCA's: one
-    from random weights never keeps its start), unless Ctrl-C stopped the
-    fit: a warning, and at ``verbose >= 1`` a line on stderr. The model, the
-    start, is sound, but this fit's training bought nothing."""
-    if history.best_epoch != 0 or history.stop_reason is StopReason.INTERRUPTED:
+    from random weights never keeps its start), or, from PCA's, none by the
+    relative ``tol`` that early stopping counts as improving (a gain of
+    rounding kept an epoch and said nothing), unless Ctrl-C stopped the fit:
+    a warning, and at ``verbose >= 1`` a line on stderr. The model, the start
+    or next to it, is sound, but this fit's training bought nothing."""
+    if history.best_epoch is None or history.stop_reason is StopReason.INTERRUPTED:
+        return
+    kept = history.best_epoch == 0
+    if not kept and not (fresh and not improves(*_best_and_start(history), tol)):
         return
     start = "PCA's" if fresh else "the previous fit's"
     message = f"{name}: {KEPT_START} ({start}) held-out error; the fit keeps it"
+    if not kept:
+        message = (
+            f"{name}: {KEPT_START} ({start}) held-out error by more than tol ({tol:g} of "
+            f"it); the fit keeps epoch {history.best_epoch}, as good"
+        )
     if verbose:
         print(f"{message}.", file=sys.stderr)
     hint = (
         " (best_epoch_ is 0), so the fitted model is PCA's; more epochs, patience "
         "(n_iter_no_change) or other settings may still beat it."
-        if fresh
+        if fresh and kept
         else "."
     )
     warnings.warn(f"{message}{hint}", UserWarning, stacklevel=user_stacklevel())
+
+
+def _best_and_start(history):
+    """The best held-out score and the start's (-inf where not finite)."""
+    start = history.start_score
+    return history.best_validation_score, -math.inf if start is None else start
 
 
 #: Training rows (at most) that :func:`warn_if_no_better_than_mean` reads, and

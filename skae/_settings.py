@@ -167,7 +167,9 @@ def training(deterministic, device):
     """What ``fit`` and ``partial_fit`` run under, whatever the caller's torch
     state: gradients on and inference mode off (a fit within ``torch.no_grad()``
     or ``torch.inference_mode()`` trains), :data:`float32_default`, and
-    :func:`deterministic_algorithms` when ``deterministic``."""
+    :func:`deterministic_algorithms` when ``deterministic``. The default dtype
+    is process-wide, as the deterministic flags: other threads creating tensors
+    while a fit runs get float32 (a change only where the caller set float64)."""
     with torch.inference_mode(False), torch.enable_grad(), float32_default():
         with deterministic_algorithms(deterministic, device):
             yield

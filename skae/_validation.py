@@ -72,11 +72,12 @@ FLOAT_DTYPES = (np.float64, np.float32)
 
 
 class Interval(_Interval):
-    """scikit-learn's parameter interval, but an integer interval refuses
-    bools (``n_components=True`` passed as 1 and failed inside torch)."""
+    """scikit-learn's parameter interval, but refusing bools, which are
+    numbers to Python (``n_components=True`` passed as 1 and failed inside
+    torch; ``noise_level=True`` masked every value)."""
 
     def is_satisfied_by(self, val):
-        if self.type is Integral and isinstance(val, bool):
+        if isinstance(val, bool):
             return False
         return super().is_satisfied_by(val)
 

@@ -4,6 +4,7 @@ trick and a KL term to the N(0, I) prior (Kingma & Welling, 2014)."""
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from numbers import Integral, Real
 from typing import Literal
@@ -11,6 +12,7 @@ from typing import Literal
 import numpy as np
 import torch
 from numpy.typing import ArrayLike
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import Activation, BaseAutoencoder
@@ -19,6 +21,7 @@ from ._optim import AUTO_BATCH_SIZE, AUTO_BATCHES_PER_EPOCH
 from ._random import draw_seed, seed_source
 from ._settings import deterministic_algorithms
 from ._validation import Interval, StrOptions, check_loss_range, positive_ints
+from ._warnings import user_stacklevel
 from .nn import VariationalModule
 
 #: Weight of the newest batch in the running estimate of that variance.
@@ -53,6 +56,11 @@ def seeded_generator(random_state, device):
     generator = torch.Generator(device=device)
     generator.manual_seed(draw_seed(seed_source(random_state)))
     return generator
+
+
+#: Training rows (at most) the collapse check reads, and the mean KL per code
+#: unit (nats) under which a unit's posterior is the prior's
+COLLAPSE_ROWS, COLLAPSED_KL = 2048, 0.01
 
 
 class VariationalAutoencoder(BaseAutoencoder):
@@ -364,6 +372,34 @@ class VariationalAutoencoder(BaseAutoencoder):
 
         return batch_loss
 
+    def _train_module(self, module, X, setup, *, incremental, **kwargs):
+        """Training as every estimator trains, then a warning when the
+        posterior has collapsed to the prior (no silent failures)."""
+        history, attributes = super()._train_module(
+            module, X, setup, incremental=incremental, **kwargs
+        )
+        if not incremental:
+            rows = X.take(slice(0, min(len(X), COLLAPSE_ROWS))).to(setup.device)
+            self._warn_on_collapse(module, rows)
+        return history, attributes
+
+    @torch.no_grad()
+    def _warn_on_collapse(self, module, rows):
+        """A ConvergenceWarning when every code unit's posterior is the prior
+        on the training ``rows`` (its mean KL to N(0, 1) under
+        ``COLLAPSED_KL`` nats): the codes then say nothing of the rows."""
+        mu, log_var = module.encode_distribution(rows)
+        kl = 0.5 * (mu.square() + torch.expm1(log_var) - log_var).double().mean(dim=0)
+        if len(rows) and bool((kl < COLLAPSED_KL).all()):
+            warnings.warn(
+                f"VariationalAutoencoder: the posterior collapsed to the prior: each of the "
+                f"{kl.numel()} code units is within {COLLAPSED_KL} nats of N(0, 1) on the "
+                "training rows, so transform gives nearly the same code for every row. "
+                f"Lower beta (now {self.beta:g}), or keep init='pca'.",
+                ConvergenceWarning,
+                stacklevel=user_stacklevel(),
+            )
+
     _validation_label = "validation reconstruction error (posterior mean)"
 
     def _validation_score(self, module, X_val):
@@ -513,6 +549,11 @@ class VariationalAutoencoder(BaseAutoencoder):
         check_is_fitted(self)
         n_samples = positive_count(n_samples, "n_samples")
         generator = seeded_generator(random_state, self.device_)
-        z = torch.randn((n_samples, self._n_features_out), generator=generator, device=self.device_)
+        z = torch.randn(
+            (n_samples, self._n_features_out),
+            generator=generator,
+            device=self.device_,
+            dtype=next(self.module_.parameters()).dtype,  # not the caller's default dtype
+        )
         with torch.inference_mode(), deterministic_algorithms(self.deterministic, self.device_):
             return self.module_.decode(z).cpu().numpy().astype(np.float64)

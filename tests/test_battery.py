@@ -276,6 +276,18 @@ def test_a_fit_on_identical_rows_that_misses_them_says_so(value):
     assert not any("column means" in m for m in said) and any(KEPT_START in m for m in said)
 
 
+def test_a_fit_on_two_rows_is_judged_on_both():
+    # early stopping holds one out and trains on the other, which has no spread
+    # to beat: the check was skipped, and reconstructions 1.5 times the spread
+    # passed silently
+    X = np.random.default_rng(0).normal(size=(2, 5))
+    est = Autoencoder(init="random", hidden_layer_sizes=(8,), max_iter=30, random_state=0)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        est.set_params(device="cpu").fit(X)
+    assert any("no better than their column means" in str(w.message) for w in record)
+
+
 def skae_digits():
     from sklearn.datasets import load_digits
 

@@ -445,6 +445,21 @@ def test_variational_codes_carry_information(loss, digits):
     assert (vae.transform(X_train).std(axis=0) > 0.1).sum() >= 4
 
 
+def test_a_variational_posterior_collapsed_to_the_prior_warns():
+    # beta=10 from random weights: every unit's KL fell to 1e-4 nats (codes
+    # the same for every row) and only the max_iter warning was said
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(200, 2)) @ rng.normal(size=(2, 6)) + 0.05 * rng.normal(size=(200, 6))
+    params = dict(hidden_layer_sizes=(16,), early_stopping=False, max_iter=150, device="cpu")
+    with pytest.warns(ConvergenceWarning, match="posterior collapsed to the prior"):
+        vae = VariationalAutoencoder(beta=10, init="random", random_state=0, **params).fit(X)
+    assert vae.transform(X).std(axis=0).max() < 0.05
+    with warnings.catch_warnings(record=True) as record:  # the PCA start keeps its codes
+        warnings.simplefilter("always")
+        VariationalAutoencoder(beta=10, random_state=0, **params).fit(X)
+    assert not [w for w in record if "collapsed" in str(w.message)]
+
+
 def test_variational_unit_variance_would_collapse_learned_variance_does_not(digits):
     # the reason for the default: the learned noise variance is far below 1 on
     # data in [0, 1], so reconstruction is weighed enough to keep the code

@@ -1005,6 +1005,7 @@ COMMON_BAD_PARAMS = [
     ("learning_rate", -0.1),
     ("learning_rate", "0.1"),
     ("learning_rate", None),
+    ("learning_rate", True),  # a bool is no rate (Python counts it a number)
     ("learning_rate_schedule", "adaptive"),
     ("learning_rate_schedule", "Cosine"),
     ("learning_rate_schedule", None),
@@ -1024,6 +1025,7 @@ COMMON_BAD_PARAMS = [
     ("tol", -1.0),
     ("tol", "x"),
     ("tol", None),
+    ("tol", True),
     ("n_iter_no_change", 0),
     ("n_iter_no_change", -2),
     ("n_iter_no_change", 1.5),
@@ -1093,6 +1095,7 @@ EXTRA_BAD_PARAMS = {
         ("noise_level", -0.1),
         ("noise_level", "x"),
         ("noise_level", None),
+        ("noise_level", True),  # it masked every value
     ],
     VariationalAutoencoder: [
         ("loss", "mse"),
@@ -1100,6 +1103,7 @@ EXTRA_BAD_PARAMS = {
         ("beta", -1.0),
         ("beta", "x"),
         ("beta", None),
+        ("beta", True),
     ],
     SparseAutoencoder: [
         *MSE_FAMILY_BAD_LOSSES,
@@ -1124,6 +1128,7 @@ EXTRA_BAD_PARAMS = {
         ("contraction_weight", -1.0),
         ("contraction_weight", "x"),
         ("contraction_weight", None),
+        ("contraction_weight", True),
     ],
     ConvolutionalAutoencoder: [
         *MSE_FAMILY_BAD_LOSSES,

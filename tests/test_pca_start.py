@@ -244,6 +244,18 @@ def test_a_fit_says_when_the_start_was_kept(capsys):
     assert not [w for w in record if "no epoch improved" in str(w.message)]
 
 
+def test_a_fit_says_when_its_best_epoch_beat_the_start_by_rounding_only():
+    # at a rate of 1e-9 an epoch beat PCA by 3e-10 of its error, under the tol
+    # that early stopping counts as improving: it was kept, and nothing said
+    X = np.random.default_rng(0).normal(size=(60, 5))
+    with pytest.warns(UserWarning, match=r"\(PCA's\) held-out error by more than tol") as said:
+        vae = VariationalAutoencoder(learning_rate=1e-9, max_iter=20, random_state=0).fit(X)
+    assert vae.best_epoch_ > 0
+    gain = vae.best_validation_score_ - vae.init_validation_score_
+    assert 0 < gain < vae.tol * abs(vae.init_validation_score_)
+    assert any(f"keeps epoch {vae.best_epoch_}, as good" in str(w.message) for w in said)
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("n_rows", [50, 300])  # PCA's full SVD, and the covariance's eigh
 def test_units_beyond_the_rows_rank_start_at_zero(n_rows, dtype):
