@@ -55,6 +55,7 @@ from ._progress import (
     report_kept_start,
     warn_if_no_better_than_mean,
     warn_not_converged,
+    what_to_lower,
 )
 from ._random import draw_seed, seed_source
 from ._rows import as_rows, block_rows, input_scale, split_validation, training_rows
@@ -342,8 +343,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         )
         report_kept_start(type(self).__name__, self.verbose, history, fresh, self.tol)
         if not incremental:  # partial_fit's chunk: its own mean is no fair baseline
-            judged = X_train if len(X_train) > 1 else rows  # one row has no spread to beat
-            warn_if_no_better_than_mean(type(self).__name__, module, judged, history.stop_reason)
+            warn_if_no_better_than_mean(type(self).__name__, module, X_train, history, rows)
         self._set_fitted(
             {
                 **features,
@@ -588,8 +588,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             raise ValueError(
                 f"{type(self).__name__}: {what} became non-finite (NaN or inf) in epoch "
                 f"{previous_epochs + history.n_iter + 1}. Scale the data (for example with "
-                f"sklearn.preprocessing.StandardScaler) or lower learning_rate (now {rate:g}),"
-                f" weight_decay (now {self.weight_decay:g}) or a penalty's weight."
+                f"sklearn.preprocessing.StandardScaler) or lower {what_to_lower(self, rate)}."
             )
         if history.stop_reason is StopReason.INTERRUPTED:
             warnings.warn("Training interrupted by user.", stacklevel=user_stacklevel())

@@ -13,6 +13,7 @@ import math
 import sys
 import warnings
 from contextlib import contextmanager, nullcontext
+from numbers import Real
 
 import torch
 from sklearn.exceptions import ConvergenceWarning
@@ -202,6 +203,18 @@ def report_kept_start(name, verbose, history, fresh, tol=0.0):
     warnings.warn(f"{message}{hint}", UserWarning, stacklevel=user_stacklevel())
 
 
+def what_to_lower(estimator, rate):
+    """The settings a non-finite loss may come from, as a phrase:
+    ``learning_rate`` (at ``rate``), and ``weight_decay`` and the penalty
+    weights the estimator has where they are not 0."""
+    names = [f"learning_rate (now {rate:g})"]
+    for name in ("weight_decay", "sparsity_weight", "contraction_weight", "beta"):
+        value = getattr(estimator, name, 0)
+        if isinstance(value, Real) and value > 0:
+            names.append(f"{name} (now {value:g})")
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+
+
 def _best_and_start(history):
     """The best held-out score and the start's (-inf where not finite)."""
     start = history.start_score
@@ -234,15 +247,20 @@ def warn_not_converged(max_iter):
 
 
 @torch.no_grad()
-def warn_if_no_better_than_mean(name, module, rows, stop_reason):
+def warn_if_no_better_than_mean(name, module, rows, history, all_rows=None):
     """Warn when a fitted network reconstructs its training ``rows`` (a row
     source; at most ``DEGENERATE_ROWS`` of them, evenly spaced, as ordered
     rows may be sorted) no better than their column means: its code carries
     nothing. A learning rate that diverged without reaching inf, a penalty
     that outweighs the reconstruction, or a collapse to one code had all
-    ended a fit silently. Not judged: a fit Ctrl-C stopped, and modules
-    without a decoder (the imputer's)."""
-    if not hasattr(module, "decode") or len(rows) < 2 or stop_reason is StopReason.INTERRUPTED:
+    ended a fit silently. Where early stopping left one training row (no
+    spread to beat), ``all_rows``, the held-out ones too, and the message
+    says so. Not judged: a fit Ctrl-C stopped (``history``'s stop reason),
+    and modules without a decoder (the imputer's)."""
+    one_row = len(rows) < 2 and all_rows is not None
+    rows = all_rows if one_row else rows
+    stopped = history.stop_reason is StopReason.INTERRUPTED
+    if not hasattr(module, "decode") or len(rows) < 2 or stopped:
         return
     n_rows = min(len(rows), DEGENERATE_ROWS, max(2, DEGENERATE_VALUES // rows.n_features))
     device = next(module.parameters()).device
@@ -256,10 +274,15 @@ def warn_if_no_better_than_mean(name, module, rows, stop_reason):
     if spread > 0 and not error < spread:
         warnings.warn(
             f"{name}: the fitted network reconstructs its training rows {NO_BETTER_THAN_MEAN} "
-            f"(squared error {error:.4g} per row against {spread:.4g}). Causes seen: a "
-            "learning rate that diverged, a penalty that outweighs the reconstruction, "
-            "too few epochs, or, with loss='bce' or 'bernoulli', a start that the "
-            "logistic output makes worse than PCA's.",
+            f"(squared error {error:.4g} per row against {spread:.4g}). "
+            + (
+                f"Early stopping held out {len(rows) - 1} of the {len(rows)} rows and "
+                "trained on one (early_stopping=False trains on every row)."
+                if one_row
+                else "Causes seen: a learning rate that diverged, a penalty that outweighs "
+                "the reconstruction, too few epochs, or, with loss='bce' or 'bernoulli', "
+                "a start that the logistic output makes worse than PCA's."
+            ),
             UserWarning,
             stacklevel=user_stacklevel(),
         )

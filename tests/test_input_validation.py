@@ -1388,6 +1388,30 @@ def test_variant_non_finite_loss_keeps_warm_started_model(cls, variant):
         assert_weights_tied(est)
 
 
+@pytest.mark.parametrize(
+    "cls, params, named",
+    [
+        (Autoencoder, {"learning_rate": 1e4}, r"lower learning_rate \(now 10000\)\.$"),
+        (
+            SparseAutoencoder,
+            {"weight_decay": 1e3},
+            r"learning_rate \(now 0\.005\), weight_decay \(now 1000\) or "
+            r"sparsity_weight \(now 0\.01\)\.$",
+        ),
+    ],
+    ids=["rate", "weight-decay"],
+)
+def test_a_non_finite_loss_names_the_settings_that_may_cause_it(cls, params, named):
+    # "lower learning_rate" alone blamed the rate for a weight_decay of 1000;
+    # settings at 0 (a weight_decay of 0 cannot be lowered) are left out
+    est = cls(optimizer="sgd", learning_rate=5e-3, random_state=0, device="cpu")
+    X = np.random.default_rng(0).normal(size=(60, 5))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(ValueError, match=named):
+            est.set_params(**params).fit(X)
+
+
 @pytest.mark.parametrize("bad", ["yes", "Greedy", 1], ids=repr)
 @pytest.mark.parametrize("cls", MLP_ESTIMATORS, ids=[c.__name__ for c in MLP_ESTIMATORS])
 def test_pretraining_error_names_allowed_values(cls, bad):
