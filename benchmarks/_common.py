@@ -201,6 +201,25 @@ def load_digits_split(random_state=0, test_size=0.25):
     }
 
 
+def standardised_split(X, y, test_size, *, stratify=True, random_state=0):
+    """``X_train``, ``y_train``, ``X_valid``, ``y_valid``: rows held out
+    (stratified by ``y`` when asked), both parts standardised with a
+    ``StandardScaler`` fitted on the training part alone."""
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+
+    X_train, X_valid, y_train, y_valid = train_test_split(
+        X, y, test_size=test_size, random_state=random_state, stratify=y if stratify else None
+    )
+    scaler = StandardScaler().fit(X_train)
+    return {
+        "X_train": scaler.transform(X_train),
+        "y_train": y_train,
+        "X_valid": scaler.transform(X_valid),
+        "y_valid": y_valid,
+    }
+
+
 def low_rank_data(n_samples, n_features, rank=8, noise=0.05, random_state=0):
     """Synthetic float32 rows near a rank-``rank`` subspace, made in chunks so
     no float64 copy of the whole array is ever held."""

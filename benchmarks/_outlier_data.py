@@ -44,21 +44,9 @@ def load_iris_split():
     training part (all classes: a label-free scaling, as digits' 1/16): each
     class's training rows are its inliers, every held-out row is scored."""
     from sklearn.datasets import load_iris
-    from sklearn.model_selection import train_test_split
-    from sklearn.preprocessing import StandardScaler
 
     X, y = load_iris(return_X_y=True)
-    X_train, X_valid, y_train, y_valid = train_test_split(
-        X, y, test_size=0.3, random_state=0, stratify=y
-    )
-    scaler = StandardScaler().fit(X_train)
-    return {
-        "X_train": scaler.transform(X_train),
-        "y_train": y_train,
-        "X_valid": scaler.transform(X_valid),
-        "y_valid": y_valid,
-        "source": "sklearn.datasets.load_iris",
-    }
+    return {**C.standardised_split(X, y, 0.3), "source": "sklearn.datasets.load_iris"}
 
 
 def load_data(name, args):

@@ -234,23 +234,15 @@ def load_untuned(name):
     """A generated set of :data:`UNTUNED`, standardised on its training part
     (25 % held out, stratified for classes)."""
     X, y, task, about = _untuned_rows(name)
-    X = X.astype(np.float32)
-    stratify = y if task == "classification" else None
-    X_train, X_valid, y_train, y_valid = train_test_split(
-        X, y, test_size=0.25, random_state=0, stratify=stratify
-    )
-    scaler = StandardScaler().fit(X_train)
+    stratify = task == "classification"
     return {
-        "X_train": scaler.transform(X_train),
-        "y_train": y_train,
-        "X_valid": scaler.transform(X_valid),
-        "y_valid": y_valid,
+        **C.standardised_split(X.astype(np.float32), y, 0.25, stratify=stratify),
         "image_shape": None,
         "linear": "PCA",
         "task": task,
         "about": f"{about}; StandardScaler fitted on the training rows; no default was tuned "
         "on it" + ("; 'accuracy' is the R^2 of Ridge" if task == "regression" else ""),
-        "split": "25 % hold-out" + (", stratified" if stratify is not None else ""),
+        "split": "25 % hold-out" + (", stratified" if stratify else ""),
     }
 
 
