@@ -183,7 +183,8 @@ def report_kept_start(name, verbose, history, fresh, tol=0.0):
     if history.best_epoch is None or history.stop_reason is StopReason.INTERRUPTED:
         return
     kept = history.best_epoch == 0
-    if not kept and not (fresh and not improves(*_best_and_start(history), tol)):
+    barely = fresh and not kept and not improves(*_best_and_start(history), tol)
+    if not (kept or barely):
         return
     start = "PCA's" if fresh else "the previous fit's"
     message = f"{name}: {KEPT_START} ({start}) held-out error; the fit keeps it"
@@ -216,7 +217,7 @@ def what_to_lower(estimator, rate):
 
 
 def _best_and_start(history):
-    """The best held-out score and the start's (-inf where not finite)."""
+    """The best held-out score and the start's (-inf where none was scored)."""
     start = history.start_score
     return history.best_validation_score, -math.inf if start is None else start
 
