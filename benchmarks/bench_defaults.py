@@ -160,20 +160,8 @@ def load_dataset(name, args):
         X, y = getattr(datasets, f"load_{name}")(return_X_y=True)
         X = X.astype(np.float32)
         regression = name == "diabetes"
-        if regression:
-            train, valid = train_test_split(np.arange(len(y)), test_size=0.5, random_state=0)
-            data = {
-                "X_train": X[train],
-                "y_train": y[train],
-                "X_valid": X[valid],
-                "y_valid": y[valid],
-            }
-        else:
-            data = _split(X, y, 0.5)
-        scaler = StandardScaler().fit(data["X_train"])
-        data["X_train"], data["X_valid"] = map(scaler.transform, (data["X_train"], data["X_valid"]))
         return {
-            **data,
+            **C.standardised_split(X, y, 0.5, stratify=not regression),
             "X": X,
             "y": y,
             "scale": True,

@@ -36,10 +36,15 @@ def gaussian_nll(mean, target, variance):
     )
 
 
+def gaussian_kl_terms(mu, log_var):
+    """Twice each unit's KL(N(mu, exp(log_var)) || N(0, 1)), per sample."""
+    # expm1 keeps exp(v) - 1 - v >= 0 exact near v = 0
+    return mu.square() + torch.expm1(log_var) - log_var
+
+
 def gaussian_kl(mu, log_var):
     """Per-sample KL(N(mu, diag(exp(log_var))) || N(0, I)) in closed form."""
-    # expm1 keeps exp(v) - 1 - v >= 0 exact near v = 0
-    return 0.5 * (mu.square() + torch.expm1(log_var) - log_var).sum(dim=1)
+    return 0.5 * gaussian_kl_terms(mu, log_var).sum(dim=1)
 
 
 def squared_error_total(output, target):

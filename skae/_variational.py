@@ -16,7 +16,13 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import Activation, BaseAutoencoder
-from ._losses import binary_cross_entropy, gaussian_kl, gaussian_nll, squared_error
+from ._losses import (
+    binary_cross_entropy,
+    gaussian_kl,
+    gaussian_kl_terms,
+    gaussian_nll,
+    squared_error,
+)
 from ._optim import AUTO_BATCH_SIZE, AUTO_BATCHES_PER_EPOCH
 from ._random import draw_seed, seed_source
 from ._settings import deterministic_algorithms
@@ -389,7 +395,7 @@ class VariationalAutoencoder(BaseAutoencoder):
         on the training ``rows`` (its mean KL to N(0, 1) under
         ``COLLAPSED_KL`` nats): the codes then say nothing of the rows."""
         mu, log_var = module.encode_distribution(rows)
-        kl = 0.5 * (mu.square() + torch.expm1(log_var) - log_var).double().mean(dim=0)
+        kl = 0.5 * gaussian_kl_terms(mu, log_var).double().mean(dim=0)
         if len(rows) and bool((kl < COLLAPSED_KL).all()):
             warnings.warn(
                 f"VariationalAutoencoder: the posterior collapsed to the prior: each of the "
