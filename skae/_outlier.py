@@ -34,6 +34,7 @@ from ._outlier_scores import (
     residuals,
     satterthwaite_variance,
     warn_if_code_covers_input,
+    warn_if_rows_identical,
 )
 from ._progress import KEPT_START, fit_quietly
 from ._random import seed_source
@@ -366,6 +367,7 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         seed = None if self.random_state is None else model_seed
         template = self._template(X.shape, seed)
         warn_if_code_covers_input(template, X.shape[1], self.score_by)
+        warn_if_rows_identical(X)
         scores, noise = self._out_of_fold_scores(X, template, split_seed)
         with warnings.catch_warnings():  # a detector of PCA's code is sound (estimator_ says)
             warnings.filterwarnings("ignore", f".*{KEPT_START}")

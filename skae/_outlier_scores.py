@@ -259,3 +259,22 @@ def warn_if_code_covers_input(estimator, n_features, score_by):
             UserWarning,
             stacklevel=user_stacklevel(),
         )
+
+
+def warn_if_rows_identical(X):
+    """Warn where every training row of a validated X (numpy, scipy.sparse or
+    a tensor) is the same row: it gives no spread to set a threshold by, so
+    every row equal to it is an inlier and any row that differs, by however
+    little, an outlier (a detector of such data had said nothing)."""
+    if sp.issparse(X):
+        same = (X.min(axis=0).toarray() == X.max(axis=0).toarray()).all()
+    else:
+        same = (X == X[:1]).all()
+    if X.shape[0] > 1 and bool(same):
+        warnings.warn(
+            f"AutoencoderOutlierDetector: the {X.shape[0]} training rows are all the same "
+            "row, which gives no spread to set a threshold by: rows equal to it are "
+            "inliers and any row that differs from it is an outlier.",
+            UserWarning,
+            stacklevel=user_stacklevel(),
+        )

@@ -71,15 +71,28 @@ __all__ = [
 FLOAT_DTYPES = (np.float64, np.float32)
 
 
+#: Integer parameters end where torch's int64 sizes do (``n_components=10**30``
+#: failed inside torch with "Overflow when unpacking long long").
+INT64_END = 2**63
+
+
 class Interval(_Interval):
     """scikit-learn's parameter interval, but refusing bools, which are
     numbers to Python (``n_components=True`` passed as 1 and failed inside
-    torch; ``noise_level=True`` masked every value)."""
+    torch; ``noise_level=True`` masked every value), and ints past int64."""
 
     def is_satisfied_by(self, val):
         if isinstance(val, bool):
             return False
+        if self.type is Integral and isinstance(val, Integral) and abs(val) >= INT64_END:
+            return False
         return super().is_satisfied_by(val)
+
+    def __str__(self):
+        text = super().__str__()
+        if self.type is Integral:  # int64's ends, where the interval has none
+            text = text.replace("-inf,", "-2**63,").replace(", inf)", ", 2**63)")
+        return text
 
 
 def value_range(X):
@@ -257,8 +270,10 @@ def to_torch(X, namespace, device):
 def positive_ints(value, name):
     """``value`` (an int or a sequence of them) as a list of positive ints."""
     sizes = [value] if isinstance(value, Integral) else list(value)
-    if not all(isinstance(s, Integral) and not isinstance(s, bool) and s >= 1 for s in sizes):
-        raise ValueError(f"{name} must hold positive integers, got {value!r}.")
+    if not all(
+        isinstance(s, Integral) and not isinstance(s, bool) and 1 <= s < INT64_END for s in sizes
+    ):
+        raise ValueError(f"{name} must hold positive integers below 2**63, got {value!r}.")
     return [int(s) for s in sizes]
 
 

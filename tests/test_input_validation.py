@@ -946,7 +946,8 @@ def test_log_likelihood_good_input_keeps_caller_array_and_dtype():
 # ------------------------------------------------------- hidden_layer_sizes
 
 
-BAD_HIDDEN_LAYER_SIZES = [(0,), (8, 0), (8, -2), [-1], (8, 1.5), (8, "a"), [[8]]]
+#: (8, 10**30): past int64, it failed inside torch ("Overflow when unpacking long long")
+BAD_HIDDEN_LAYER_SIZES = [(0,), (8, 0), (8, -2), [-1], (8, 1.5), (8, "a"), [[8]], (8, 10**30)]
 
 
 @pytest.mark.parametrize("state", ["fresh", "fitted"])
@@ -986,6 +987,7 @@ COMMON_BAD_PARAMS = [
     ("n_components", "2"),
     ("n_components", None),
     ("n_components", True),
+    ("n_components", 10**30),  # past int64: it failed inside torch
     ("hidden_layer_sizes", 0),
     ("hidden_layer_sizes", -3),
     ("hidden_layer_sizes", 1.5),
@@ -1018,6 +1020,7 @@ COMMON_BAD_PARAMS = [
     ("batch_size", 1.5),
     ("batch_size", "big"),
     ("batch_size", None),
+    ("batch_size", 2**63),
     ("max_iter", 0),
     ("max_iter", -1),
     ("max_iter", 1.5),

@@ -146,12 +146,28 @@ def test_a_detector_of_identical_rows_flags_a_row_off_them_in_any_direction(scor
     # carrying it had reconstructed rows off along it, scored as inliers
     X = np.full((60, 4), value)
     detector = AutoencoderOutlierDetector(score_by=score_by, random_state=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # the data has no spread
+    with pytest.warns(UserWarning, match="training rows are all the same row"):
         detector.fit(X)
     off = np.full((4, 4), value) - 52 * np.eye(4)
     np.testing.assert_array_equal(detector.predict(off), [-1, -1, -1, -1])
     np.testing.assert_array_equal(detector.predict(X[:2]), [1, 1])
+
+
+@pytest.mark.parametrize("form", ["dense", "csr"])
+def test_identical_training_rows_warn_and_one_differing_entry_does_not(form):
+    """Rows that are all one row leave no spread to threshold by: the fit
+    says so (it had said nothing); one entry off that row is spread enough."""
+    X = np.tile([0.0, 3.0, 0.0, 1.5], (40, 1))
+    as_form = scipy.sparse.csr_matrix if form == "csr" else np.asarray
+    inner = Autoencoder(n_components=1, hidden_layer_sizes=(4,), max_iter=2, random_state=0)
+    detector = AutoencoderOutlierDetector(inner, cv=2, random_state=0)
+    with pytest.warns(UserWarning, match="the 40 training rows are all the same row"):
+        detector.fit(as_form(X))
+    X[7, 2] = 1e-3
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        detector.fit(as_form(X))
+    assert not [w for w in record if "same row" in str(w.message)]
 
 
 def test_an_unconverged_inner_model_warns_once_per_detector_fit():

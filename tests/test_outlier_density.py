@@ -205,7 +205,8 @@ def test_a_detector_of_identical_rows_flags_any_other_row(dtype, value):
     # every row off the training rows overflowed with a ValueError
     X = np.full((60, 4), value, dtype=dtype)
     inner = Autoencoder(n_components=1, hidden_layer_sizes=(8,), max_iter=5, **SEEDED)
-    detector = AutoencoderOutlierDetector(inner, cv=3, random_state=0).fit(X)
+    with pytest.warns(UserWarning, match="all the same row"):
+        detector = AutoencoderOutlierDetector(inner, cv=3, random_state=0).fit(X)
     # the square of X's rounding; rows of zeros have no scale: 1
     floor = np.finfo(dtype).eps ** 2 if value else 1.0
     assert detector.noise_variance_ == pytest.approx(floor, rel=1e-6)
