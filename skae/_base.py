@@ -77,6 +77,7 @@ from ._validation import (
     _fit_context,
     array_namespace,
     canonical_csr,
+    check_float32_normal,
     check_float32_range,
     check_loss_range,
     check_same_namespace,
@@ -383,6 +384,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         )
         X = canonical_csr(X) if sp.issparse(X) else to_torch(X, namespace, device)
         check_float32_range(X)
+        check_float32_normal(X)
         self._check_data(X)
         if early_stopping and X.shape[0] < 2:
             raise ValueError(
@@ -583,6 +585,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             StopReason.NON_FINITE: "the training loss",
             StopReason.NON_FINITE_SCORE: "the validation score (on the rows early stopping "
             "holds out)",
+            StopReason.NON_FINITE_WEIGHTS: "the network's weights",
         }.get(history.stop_reason)
         if what is not None:
             raise ValueError(

@@ -43,6 +43,9 @@ class StopReason(enum.Enum):
     NON_FINITE = "non_finite"
     #: the epoch's validation score was NaN or inf (nor is that epoch)
     NON_FINITE_SCORE = "non_finite_score"
+    #: the last epoch's steps left NaN or inf weights that no loss or score
+    #: read after them (nor is that epoch in the history)
+    NON_FINITE_WEIGHTS = "non_finite_weights"
     #: KeyboardInterrupt during an epoch
     INTERRUPTED = "interrupted"
     #: the learning rate fell below ``min_learning_rate``
@@ -403,8 +406,27 @@ def train_epochs(
         run.history.stop_reason = StopReason.INTERRUPTED
     finally:
         module.eval()
+    return _finish(run, module)
+
+
+def _finish(run, module):
+    """The run's history, with its best weights loaded into ``module``;
+    unless it kept no copy and the last steps left NaN or inf weights, which
+    no loss or score read after them: that epoch then leaves the history, as
+    an epoch whose loss is not finite does."""
+    if run.best_state is None and run.history.loss_curve and not finite_weights(module):
+        run.history.loss_curve.pop()
+        run.history.stop_reason = StopReason.NON_FINITE_WEIGHTS
+        return run.history
     _restore_best(run, module)
     return run.history
+
+
+def finite_weights(module):
+    """Whether every parameter of ``module`` is finite (one reduction over
+    them all: a per-parameter check is a synchronisation each)."""
+    flat = [p.detach().reshape(-1) for p in module.parameters()]
+    return not flat or bool(torch.cat(flat).isfinite().all())
 
 
 def _restore_best(run, module):

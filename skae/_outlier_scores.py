@@ -67,9 +67,12 @@ def fit_code_density(model, X) -> dict[str, np.ndarray]:
 
 def _error_and_distance(location, precision):
     """``fn(module, x)``: each row's squared reconstruction error (summed over
-    the features) and the squared Mahalanobis distance of its code, both in
-    float64: the precision goes as the inverse square of the data's scale,
-    past float32's range (to inf) for float32 data at 1e-19 and below."""
+    the features) in the layers' units (divided by the module's
+    ``loss_scale``: near 1 at any data scale, where in X's units it fell
+    below float32's range for float32 data near 1e-25 and read as 0) and the
+    squared Mahalanobis distance of its code, both computed in float64: the
+    precision goes as the inverse square of the data's scale, past float32's
+    range (to inf) for float32 data at 1e-19 and below."""
 
     def error_and_distance(module, x):
         def tensor(array):  # copies a read-only array (joblib's memory map)
@@ -77,6 +80,7 @@ def _error_and_distance(location, precision):
 
         code = module.encode(x)
         error = (module.decode(code) - x).double().square().sum(dim=1)
+        error = error / getattr(module, "loss_scale", 1.0)
         centred = code.double() - tensor(location)
         return error, ((centred @ tensor(precision)) * centred).sum(dim=1)
 
@@ -85,10 +89,13 @@ def _error_and_distance(location, precision):
 
 def error_and_distance(model, codes, X) -> np.ndarray:
     """Columns: :func:`_error_and_distance` of each row of ``X`` under the
-    fitted ``model`` and its :func:`fit_code_density` ``codes``, in float64."""
+    fitted ``model`` and its :func:`fit_code_density` ``codes``, in float64
+    (the error back in X's units)."""
     fn = _error_and_distance(codes["code_location_"], codes["code_precision_"])
     both = model._inference(X, lambda module, x: torch.stack(fn(module, x), dim=1), "transform")
-    return np.asarray(both, dtype=np.float64)
+    both = np.array(both, dtype=np.float64)
+    both[:, 0] *= getattr(model.module_, "loss_scale", 1.0)
+    return both
 
 
 def reconstruction_scores(model, X):
@@ -177,8 +184,8 @@ def density_scores(model, density, X, *, plain=False) -> np.ndarray:
 
     @overflow_free
     def score(module, x):
-        error, distance = fn(module, x)
-        return -0.5 * (error / noise + distance)
+        error, distance = fn(module, x)  # the error in the layers' units, as the noise is here
+        return -0.5 * (error / (noise / getattr(module, "loss_scale", 1.0)) + distance)
 
     if plain:  # checked by plain_rows already: straight to the network
         return model._apply(score, X)

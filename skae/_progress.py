@@ -72,6 +72,8 @@ def stop_message(stop_reason, n_iter_no_change):
         return "interrupted"
     if stop_reason in (StopReason.NON_FINITE, StopReason.NON_FINITE_SCORE):
         return "stopped: the loss became non-finite"
+    if stop_reason is StopReason.NON_FINITE_WEIGHTS:
+        return "stopped: the weights became non-finite"
     return None
 
 

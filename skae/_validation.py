@@ -50,6 +50,7 @@ __all__ = [
     "_safe_indexing",
     "array_namespace",
     "canonical_csr",
+    "check_float32_normal",
     "check_float32_range",
     "check_loss_range",
     "check_same_namespace",
@@ -177,6 +178,21 @@ def check_float32_range(X):
             f"Input X contains values too large for float32 (largest magnitude "
             f"{largest:.3g}; float32 holds up to {limit:.3g}), which skae trains in. "
             "Scale X, for example with sklearn.preprocessing.StandardScaler."
+        )
+
+
+def check_float32_normal(X):
+    """Refuse training data whose every value is below float32's smallest
+    normal number (and not all zero): in float32, where the network trains,
+    they round to zero or lose their precision, and such a fit had returned
+    a model worse than the column means, saying it was PCA's."""
+    low, high = value_range(X)
+    largest, tiny = max(abs(low), abs(high)), float(np.finfo(np.float32).tiny)
+    if 0 < largest < tiny:
+        raise ValueError(
+            f"Input X holds only values too small for float32 (largest magnitude "
+            f"{largest:.3g}; float32's smallest normal number is {tiny:.3g}), which skae "
+            "trains in. Scale X, for example with sklearn.preprocessing.StandardScaler."
         )
 
 

@@ -1321,6 +1321,25 @@ def test_non_finite_training_loss_keeps_warm_started_model(cls, method, case):
     assert np.all(np.isfinite(est.transform(X_GOOD)))
 
 
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ESTIMATOR_IDS)
+def test_non_finite_weights_after_the_last_step_raise_and_keep_the_model(cls, method):
+    """One batch per epoch: no later loss reads the weights the last step
+    broke. Such a call had returned with NaN weights in place of the model."""
+    est = getattr(make(cls, warm_start=True, batch_size=len(X_GOOD)), method)(X_GOOD)
+    before = FittedState(est)
+    epoch = est.n_iter_ + 1
+    est.set_params(learning_rate=1e38, max_iter=1)
+    with pytest.raises(ValueError, match=rf"weights became non-finite .* in epoch {epoch}\b"):
+        getattr(est, method)(X_GOOD)
+    before.assert_intact()
+    # from scratch, early stopping off: refused, and nothing fitted
+    fresh = make(cls, learning_rate=1e38, max_iter=1, batch_size=len(X_GOOD))
+    with pytest.raises(ValueError, match=r"weights became non-finite .* in epoch 1\b"):
+        fresh.fit(X_GOOD)
+    assert_unfitted_then_fits(fresh, learning_rate=1e-3)
+
+
 # ------------------------------------- tied weights and greedy pretraining
 
 VARIANTS = {
@@ -1925,6 +1944,31 @@ def test_fit_float32_huge_values_train_in_the_layers_units(cls, method, state, v
     X = (np.array(X_GOOD) * value).astype(np.float32)
     assert np.all(np.isfinite(X))
     check_trains_or_overflows(cls, method, state, X)
+
+
+TINY_VALUE_CASES = [
+    pytest.param(np.float64, 1e-50, False, id="float64-1e-50"),
+    pytest.param(np.float64, 1e-300, False, id="float64-1e-300"),
+    pytest.param(np.float32, 1e-40, False, id="float32-subnormal"),
+    pytest.param(np.float64, 1e-50, True, id="csr-1e-50"),
+]
+
+
+@pytest.mark.parametrize("method, state", FIT_METHOD_STATES, ids=FIT_METHOD_STATE_IDS)
+@pytest.mark.parametrize("dtype, scale, sparse", TINY_VALUE_CASES)
+def test_data_too_small_for_float32_is_refused_at_fit(method, state, dtype, scale, sparse):
+    # every value rounds to 0 (or a subnormal) in float32: such a fit had
+    # returned a model worse than the column means, saying it was PCA's
+    X = (np.array(X_GOOD) * scale).astype(dtype)
+    X = sp.csr_matrix(X) if sparse else X
+    check_bad_input(Autoencoder, method, state, X, ValueError, "too small for float32")
+
+
+def test_data_small_but_normal_in_float32_fits_as_at_unit_scale():
+    X = np.array(X_GOOD)
+    small = fitted(Autoencoder, early_stopping=True).fit(X * 1e-30)
+    unit = fitted(Autoencoder, early_stopping=True).fit(X)
+    np.testing.assert_allclose(small.transform(X * 1e-30) / 1e-30, unit.transform(X), rtol=1e-3)
 
 
 HUGE_INFERENCE_VALUES = [

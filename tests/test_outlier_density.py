@@ -140,11 +140,14 @@ def test_density_keeps_the_input_dtype(plane):
     np.testing.assert_allclose(scores32, scores64, rtol=1e-4, atol=1e-3)
 
 
-@pytest.mark.parametrize("scale", [1e-20, 1e15])
+@pytest.mark.parametrize("scale", [1e-35, 1e-25, 1e-20, 1e15])
 def test_density_of_float32_rows_at_any_scale_matches_float64(plane, scale):
     # the code's precision goes as 1 / scale**2: at 1e-20 it was inf in float32,
     # fit refused float32 data as overflowing and a float64 fit flagged every
-    # float32 row; scored in float64, float32 rows rank as float64 ones do
+    # float32 row; scored in float64, float32 rows rank as float64 ones do.
+    # At 1e-25 the squared errors (1e-50) read as 0 in float32: the noise
+    # variance fell to its floor and every row was flagged; they are now
+    # carried in the layers' units
     X_train, X_new, _ = (part * scale for part in plane)
     detector = _linear_detector("density").fit(X_train)
     scores64 = detector.score_samples(X_new)
