@@ -33,6 +33,7 @@ import copy
 import logging
 import warnings
 from contextlib import contextmanager
+from numbers import Integral
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -84,7 +85,7 @@ def _check_estimator(estimator, method):
                 "skae.onnx.register_converters() if they hold skae steps."
             )
         raise TypeError(f"to_onnx exports skae's autoencoders ({names}); got {name}. {advice}")
-    if method not in METHODS:
+    if not isinstance(method, str) or method not in METHODS:
         raise ValueError(
             f"method must be one of {sorted(METHODS)}; got {method!r}. "
             "'transform' exports the encoder, 'inverse_transform' the decoder."
@@ -213,8 +214,9 @@ def to_onnx(
     True
     """
     _check_estimator(estimator, method)
-    if opset is not None and (isinstance(opset, bool) or not isinstance(opset, int)):
+    if opset is not None and (isinstance(opset, bool) or not isinstance(opset, Integral)):
         raise TypeError(f"opset must be an int or None; got {opset!r}.")
+    opset = None if opset is None else int(opset)  # numpy's ints too
     _require("to_onnx", "onnx", "onnxscript")
     model = _export(estimator, method, opset)
     _check_opset(model, opset, estimator)

@@ -149,8 +149,19 @@ def test_bad_method_raises_value_error(digits):
     est = fit_quietly(Autoencoder(**MLP), X[:50])
     with pytest.raises(ValueError, match="method must be one of"):
         to_onnx(est, method="predict")
+    # a list is not hashable: it had raised Python's own TypeError
+    with pytest.raises(ValueError, match="method must be one of"):
+        to_onnx(est, method=["transform"])
     with pytest.raises(TypeError, match="opset must be an int"):
         to_onnx(est, opset="18")
+
+
+def test_opset_as_a_numpy_int_exports(digits):
+    # numpy's ints are ints to scikit-learn; the check had refused them
+    X, _ = digits
+    est = fit_quietly(Autoencoder(**MLP), X[:50])
+    model = to_onnx(est, opset=np.int64(18))
+    assert max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) == 18
 
 
 def test_not_a_skae_estimator_raises_type_error():
