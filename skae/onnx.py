@@ -214,9 +214,7 @@ def to_onnx(
     True
     """
     _check_estimator(estimator, method)
-    if opset is not None and (isinstance(opset, bool) or not isinstance(opset, Integral)):
-        raise TypeError(f"opset must be an int or None; got {opset!r}.")
-    opset = None if opset is None else int(opset)  # numpy's ints too
+    opset = _checked_opset(opset)
     _require("to_onnx", "onnx", "onnxscript")
     model = _export(estimator, method, opset)
     _check_opset(model, opset, estimator)
@@ -233,6 +231,13 @@ def _check_opset(model, opset, estimator):
             f"{type(estimator).__name__} (its version converter gave opset {produced}); "
             "ask for another opset, or opset=None for the exporter's own."
         )
+
+
+def _checked_opset(opset):
+    """``opset`` as a Python int (numpy's ints too), or None."""
+    if opset is not None and (isinstance(opset, bool) or not isinstance(opset, Integral)):
+        raise TypeError(f"opset must be an int or None; got {opset!r}.")
+    return None if opset is None else int(opset)
 
 
 def _export(estimator, method, opset):
