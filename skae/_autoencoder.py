@@ -152,7 +152,7 @@ class Autoencoder(BaseMLPAutoencoder):
     device_ : torch.device
         The device the module lives on.
     n_iter_ : int
-        Number of epochs run, pretraining included.
+        Epochs run over every call, pretraining included (``len(loss_curve_)``).
     loss_curve_ : list of float
         Mean training loss per sample, one entry per epoch: the pretraining
         epochs of every layer first, then the end-to-end epochs.

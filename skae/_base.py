@@ -73,11 +73,12 @@ from ._state import (
 from ._validation import (
     NETWORK_PARAMS,
     Interval,
+    SizeInterval,
     StrOptions,
     _fit_context,
     array_namespace,
     canonical_csr,
-    check_float32_normal,
+    check_float32_not_zero,
     check_float32_range,
     check_loss_range,
     check_same_namespace,
@@ -111,7 +112,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     _auto_batches = AUTO_BATCHES
 
     _parameter_constraints: dict = {
-        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "n_components": [SizeInterval(Integral, 1, None, closed="left")],
         "init": [StrOptions({"pca", "random"})],
         "activation": [StrOptions(set(ACTIVATIONS))],
         "loss": [StrOptions(set(RECONSTRUCTION_LOSSES))],
@@ -384,7 +385,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         )
         X = canonical_csr(X) if sp.issparse(X) else to_torch(X, namespace, device)
         check_float32_range(X)
-        check_float32_normal(X)
+        check_float32_not_zero(X, fresh=reset)
         self._check_data(X)
         if early_stopping and X.shape[0] < 2:
             raise ValueError(

@@ -167,7 +167,7 @@ class ContractiveAutoencoder(BaseMLPAutoencoder):
     device_ : torch.device
         The device the module lives on.
     n_iter_ : int
-        Number of epochs run, pretraining included.
+        Epochs run over every call, pretraining included (``len(loss_curve_)``).
     loss_curve_ : list of float
         Mean training loss (reconstruction plus penalty) per sample, per epoch.
     pretraining_loss_curves_ : list of list of float

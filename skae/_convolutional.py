@@ -13,7 +13,7 @@ import torch
 
 from ._base import Activation, BaseAutoencoder
 from ._losses import RECONSTRUCTION_LOSSES
-from ._validation import Interval, positive_ints
+from ._validation import SizeInterval, positive_ints
 from ._warnings import user_stacklevel
 from .nn import ConvolutionalModule
 
@@ -158,7 +158,7 @@ class ConvolutionalAutoencoder(BaseAutoencoder):
     device_ : torch.device
         The device the module lives on.
     n_iter_ : int
-        Number of epochs run.
+        Epochs run over every call (``len(loss_curve_)``).
     loss_curve_ : list of float
         Mean training loss per sample, one entry per epoch.
     best_loss_ : float or None
@@ -212,9 +212,9 @@ class ConvolutionalAutoencoder(BaseAutoencoder):
     _parameter_constraints: dict = {
         **BaseAutoencoder._parameter_constraints,
         "image_shape": ["array-like", None],
-        "channels": ["array-like", Interval(Integral, 1, None, closed="left")],
-        "kernel_size": [Interval(Integral, 1, None, closed="left")],
-        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "channels": ["array-like", SizeInterval(Integral, 1, None, closed="left")],
+        "kernel_size": [SizeInterval(Integral, 1, None, closed="left")],
+        "hidden_layer_sizes": ["array-like", SizeInterval(Integral, 1, None, closed="left")],
     }
 
     def __init__(

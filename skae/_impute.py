@@ -33,6 +33,7 @@ from ._random import seed_source
 from ._validation import (
     FLOAT_DTYPES,
     Interval,
+    SizeInterval,
     StrOptions,
     _check_feature_names_in,
     _get_mask,
@@ -185,7 +186,7 @@ class AutoencoderImputer(BaseAutoencoder):
     module_ : torch.nn.Module
         The trained network (:class:`skae._impute_module.MaskedImputerModule`).
     n_iter_ : int
-        Epochs run.
+        Epochs run over every call (``len(loss_curve_)``).
     loss_curve_ : list of float
         The training loss of each epoch.
     validation_scores_ : list of float or None
@@ -265,7 +266,7 @@ class AutoencoderImputer(BaseAutoencoder):
         "hidden_layer_sizes": [
             StrOptions({"auto"}),
             "array-like",
-            Interval(Integral, 1, None, closed="left"),
+            SizeInterval(Integral, 1, None, closed="left"),
         ],
         "hide_fraction": [Interval(Real, 0, 1, closed="neither")],
         "observed_weight": [Interval(Real, 0, None, closed="left")],
@@ -439,14 +440,14 @@ class AutoencoderImputer(BaseAutoencoder):
 
     def _with_nan_marker(self, X, mask):
         """X with NaN at the missing entries (X itself when NaN is the marker)."""
-        if is_scalar_nan(self.missing_values) or not mask.any():
-            return X
-        return np.where(mask, np.nan, X).astype(X.dtype, copy=False)
+        keep = is_scalar_nan(self.missing_values) or not mask.any()
+        return X if keep else np.where(mask, np.nan, X).astype(X.dtype, copy=False)
 
     def _validated_training_data(self, X, *, reset, early_stopping, device):
         """The training rows, NaN where missing, and the attributes they
         define (the feature attributes and the indicator when ``reset``)."""
-        X, attributes = validate_aside(self, detached_input(X), reset=reset, **self._check_params())
+        checks = self._check_params()
+        X, attributes = validate_aside(self, detached_input(X, self), reset=reset, **checks)
         self._hidden_sizes(X.shape[1])
         if not reset:
             check_unchanged_params(self, ("missing_values", "keep_empty_features"))
@@ -484,12 +485,11 @@ class AutoencoderImputer(BaseAutoencoder):
             right with ``add_indicator``. In X's float dtype.
         """
         check_is_fitted(self)
-        X = validate_data(self, detached_input(X), reset=False, **self._check_params())
+        X = validate_data(self, detached_input(X, self), reset=False, **self._check_params())
         mask = _get_mask(X, self.missing_values)
         imputed = self._imputed(X, mask)
         kept = ~np.isnan(self.statistics_)
-        if not kept.all():
-            imputed = imputed[:, kept]
+        imputed = imputed if kept.all() else imputed[:, kept]
         if self.add_indicator:
             with config_context(transform_output="default"):  # numpy, whatever the global
                 indicator = self.indicator_.transform(X)

@@ -11,7 +11,7 @@ from ._base import BaseAutoencoder
 from ._engine import History, StopReason
 from ._losses import BATCH_TOTALS, RECONSTRUCTION_LOSSES, squared_error
 from ._progress import INTERRUPTED
-from ._validation import Interval, StrOptions, positive_ints
+from ._validation import SizeInterval, StrOptions, positive_ints
 from ._warnings import user_stacklevel
 from .nn import AutoencoderModule
 
@@ -36,7 +36,7 @@ class BaseMLPAutoencoder(BaseAutoencoder):
 
     _parameter_constraints: dict = {
         **BaseAutoencoder._parameter_constraints,
-        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "hidden_layer_sizes": ["array-like", SizeInterval(Integral, 1, None, closed="left")],
         "tied_weights": ["boolean"],
         "pretraining": [StrOptions({"greedy"}), None],
     }

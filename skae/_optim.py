@@ -6,6 +6,7 @@ import copy
 import math
 import warnings
 from contextlib import contextmanager
+from numbers import Real
 
 import numpy as np
 import torch
@@ -240,6 +241,7 @@ def restored_optimizer(saved, module, device):
         }
         groups = [dict(group) for group in saved["param_groups"]]
         check_optimizer_state(groups, state, list(module.parameters()))
+        check_group_settings(groups, optimizer.defaults)
         optimizer.load_state_dict({"state": state, "param_groups": groups})
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ValueError(f"The saved optimiser state does not fit the module: {exc}") from exc
@@ -261,7 +263,43 @@ def check_optimizer_state(groups, state, parameters):
         shape = tuple(parameters[index].shape)
         for key, value in values.items():
             if key == "step":
-                if torch.is_tensor(value) and value.numel() != 1:
-                    raise ValueError(f"the step count of parameter {index} is not one number")
+                count = value.reshape(-1)[:2].tolist() if torch.is_tensor(value) else [value]
+                if len(count) != 1 or not _setting_number(count[0]):
+                    raise ValueError(f"the step count of parameter {index} is not one count")
             elif value is not None and tuple(getattr(value, "shape", ())) != shape:
                 raise ValueError(f"its {key} of parameter {index} is not of shape {shape}")
+
+
+def _setting_number(value):
+    """A finite, non-negative real (not a bool): a rate, a decay, a count."""
+    return isinstance(value, Real) and not isinstance(value, bool) and 0 <= value < math.inf
+
+
+def check_group_settings(groups, defaults):
+    """Refuse (ValueError) saved parameter-group settings that the optimiser
+    ``defaults`` (a fresh one's) say cannot be: a rate, decay or epsilon
+    that is no finite non-negative number, coefficients (``betas``) that are
+    not as many numbers in [0, 1), a flag that is not a bool. Such states
+    loaded and then failed in the first step with torch's or Python's own
+    error. A setting the defaults do not name (another torch's) is left."""
+    for group in groups:
+        for key in ("lr", *(k for k, v in defaults.items() if isinstance(v, (Real, tuple)))):
+            if key not in group:
+                raise ValueError(f"its parameter group has no {key!r}")
+        for key, value in group.items():
+            default = defaults.get(key, 0.0 if key == "initial_lr" else None)
+            if isinstance(default, bool):
+                fits = isinstance(value, bool) or (value is None and key in FLAGS_MAYBE_NONE)
+            elif isinstance(default, Real):
+                fits = _setting_number(value)
+            elif isinstance(default, tuple):
+                fits = isinstance(value, (tuple, list)) and len(value) == len(default)
+                fits = fits and all(_setting_number(v) and v < 1 for v in value)
+            else:  # None (foreach, and fused where torch chooses) or unknown here
+                fits = key not in defaults or value is None or isinstance(value, bool)
+            if not fits:
+                raise ValueError(f"its {key} is {value!r}")
+
+
+#: Flags torch saves as None where it chose for itself.
+FLAGS_MAYBE_NONE = ("foreach", "fused")

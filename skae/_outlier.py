@@ -351,7 +351,8 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
             The fitted detector.
         """
         # the feature attributes are set once the fit succeeds
-        X, features = validate_aside(self, detached_input(X), reset=True, **self._check_params())
+        checks = self._check_params()
+        X, features = validate_aside(self, detached_input(X, self), reset=True, **checks)
         if X.shape[0] < 2 * self.cv:
             raise ValueError(
                 f"AutoencoderOutlierDetector with cv={self.cv} needs at least "
@@ -440,7 +441,7 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         plain = rows is not None
         if not plain:
             checks = self._check_params(self.estimator_)
-            rows = validate_data(self, detached_input(X), reset=False, **checks)
+            rows = validate_data(self, detached_input(X, self), reset=False, **checks)
         # the score the detector was fitted with (offset_ is in its units),
         # whatever score_by says since
         if hasattr(self, "noise_variance_"):

@@ -67,12 +67,12 @@ def fit_code_density(model, X) -> dict[str, np.ndarray]:
 
 def _error_and_distance(location, precision):
     """``fn(module, x)``: each row's squared reconstruction error (summed over
-    the features) in the layers' units (divided by the module's
-    ``loss_scale``: near 1 at any data scale, where in X's units it fell
-    below float32's range for float32 data near 1e-25 and read as 0) and the
-    squared Mahalanobis distance of its code, both computed in float64: the
-    precision goes as the inverse square of the data's scale, past float32's
-    range (to inf) for float32 data at 1e-19 and below."""
+    the features) in units of :func:`error_unit` (near 1 at any data scale,
+    where in X's units it fell below float32's range for float32 data near
+    1e-25 and read as 0) and the squared Mahalanobis distance of its code,
+    both computed in float64: the precision goes as the inverse square of
+    the data's scale, past float32's range (to inf) for float32 data at
+    1e-19 and below."""
 
     def error_and_distance(module, x):
         def tensor(array):  # copies a read-only array (joblib's memory map)
@@ -80,7 +80,7 @@ def _error_and_distance(location, precision):
 
         code = module.encode(x)
         error = (module.decode(code) - x).double().square().sum(dim=1)
-        error = error / getattr(module, "loss_scale", 1.0)
+        error = error / error_unit(module)
         centred = code.double() - tensor(location)
         return error, ((centred @ tensor(precision)) * centred).sum(dim=1)
 
@@ -94,8 +94,15 @@ def error_and_distance(model, codes, X) -> np.ndarray:
     fn = _error_and_distance(codes["code_location_"], codes["code_precision_"])
     both = model._inference(X, lambda module, x: torch.stack(fn(module, x), dim=1), "transform")
     both = np.array(both, dtype=np.float64)
-    both[:, 0] *= getattr(model.module_, "loss_scale", 1.0)
+    both[:, 0] *= error_unit(model.module_)
     return both
+
+
+def error_unit(module):
+    """The square of the scale the module's layers see the data at
+    (``input_scale``; 1 for a module without one): the unit the squared
+    errors travel in, whatever the module's loss is computed in."""
+    return float(getattr(module, "input_scale", 1.0)) ** 2
 
 
 def reconstruction_scores(model, X):
@@ -184,8 +191,8 @@ def density_scores(model, density, X, *, plain=False) -> np.ndarray:
 
     @overflow_free
     def score(module, x):
-        error, distance = fn(module, x)  # the error in the layers' units, as the noise is here
-        return -0.5 * (error / (noise / getattr(module, "loss_scale", 1.0)) + distance)
+        error, distance = fn(module, x)  # the error in error_unit's units, as the noise is here
+        return -0.5 * (error / (noise / error_unit(module)) + distance)
 
     if plain:  # checked by plain_rows already: straight to the network
         return model._apply(score, X)

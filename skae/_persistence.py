@@ -241,6 +241,12 @@ def _rebuilt(metadata, arrays):
         if not isinstance(output_config, dict) or set(output_config) - {"transform"}:
             raise ValueError(f"Unexpected output configuration {output_config!r}.")
         estimator.set_output(**output_config)
+    unused = sorted(set(arrays) - set(_array_references(metadata)))
+    if unused:  # skae writes the arrays its document refers to, and only those
+        raise ValueError(
+            f"The file's arrays member holds {len(unused)} array(s) its document never "
+            f"refers to ({', '.join(map(repr, unused[:3]))}); refusing to load it."
+        )
     return estimator
 
 
@@ -301,6 +307,18 @@ def _encode(value, where, arrays=None):
         f"skae.save stores plain data only, but {where} is {value!r} "
         f"(of type {type(value).__module__}.{type(value).__qualname__}).{hint}"
     )
+
+
+def _array_references(value):
+    """The keys of the arrays member that the document ``value`` refers to."""
+    if isinstance(value, list):
+        for item in value:
+            yield from _array_references(item)
+    elif isinstance(value, dict):
+        if set(value) == {"__array__"} and isinstance(value["__array__"], str):
+            yield value["__array__"]
+        for item in value.values():
+            yield from _array_references(item)
 
 
 def _decode(value, where, arrays):

@@ -176,7 +176,7 @@ class SparseAutoencoder(BaseMLPAutoencoder):
     device_ : torch.device
         The device the module lives on.
     n_iter_ : int
-        Number of epochs run, pretraining included.
+        Epochs run over every call, pretraining included (``len(loss_curve_)``).
     loss_curve_ : list of float
         Mean training loss (reconstruction plus penalty) per sample, per epoch:
         pretraining epochs first, then the end-to-end epochs.

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ._device import available_device, to_numpy
-from ._optim import optimizer_state, restored_optimizer
+from ._optim import PLATEAU_PROGRESS, optimizer_state, restored_optimizer
 from ._random import rng_from_state
 from ._warnings import user_stacklevel
 
@@ -212,6 +212,14 @@ def _restore_names(saved, restored, context):
     return saved
 
 
+def _plateau_progress(value):
+    """A ``ReduceLROnPlateau``'s progress (:func:`skae._optim.plateau_progress`)."""
+    if isinstance(value, dict) and set(value) == set(PLATEAU_PROGRESS):
+        if all(_is_real(v) and not math.isnan(v) for v in value.values()):
+            return None
+    return f"must map {list(PLATEAU_PROGRESS)} to numbers; got {value!r}"
+
+
 def _plain(check):
     """A plain-data attribute: exported and imported as it is, checked."""
     return Field(_same, check, lambda saved, restored, context: saved)
@@ -251,7 +259,7 @@ def _restore_optimizer(saved, restored, context):
 
 #: fitted attribute -> how it is exported, checked and imported; imported in
 #: this order (the module needs the build parameters, the width and the
-#: device; the optimiser needs the module). The first four are required.
+#: device; the optimiser needs the module). :data:`REQUIRED` lists those a state must hold.
 SCHEMA = {
     "n_features_in_": Field(_same, _positive_int, lambda saved, restored, context: saved),
     "_build_params_": Field(_same, _mapping, lambda saved, restored, context: dict(saved)),
@@ -271,16 +279,16 @@ SCHEMA = {
     "batch_size_": _plain(_positive_int),
     "_rng_": Field(
         lambda rng: rng.bit_generator.state,
-        _optional(_mapping),
-        lambda saved, restored, context: None if saved is None else rng_from_state(saved),
+        _mapping,
+        lambda saved, restored, context: rng_from_state(saved),
     ),
     "_optimizer_": Field(
         lambda optimizer: None if optimizer is None else optimizer_state(optimizer),
         _optional(_mapping),
         _restore_optimizer,
     ),
+    "_plateau_progress_": _plain(_optional(_plateau_progress)),
 }
-REQUIRED = ("n_features_in_", "_build_params_", "device_", "module_")
 
 
 def export_state(attributes):
@@ -346,6 +354,20 @@ HISTORY = {
     "validation_scores_": None,
     "best_validation_score_": None,
 }
+
+
+#: The attributes a saved state must hold: the model's, and what partial_fit
+#: and a warm start continue from (a state without them loaded, then failed
+#: there with an AttributeError).
+REQUIRED = (
+    "n_features_in_",
+    "_build_params_",
+    "device_",
+    "module_",
+    *HISTORY,
+    "batch_size_",
+    "_rng_",
+)
 
 
 def starting_history(estimator):

@@ -42,6 +42,7 @@ else:
 __all__ = [
     "FLOAT_DTYPES",
     "Interval",
+    "SizeInterval",
     "InvalidParameterError",
     "StrOptions",
     "_check_feature_names_in",
@@ -50,7 +51,7 @@ __all__ = [
     "_safe_indexing",
     "array_namespace",
     "canonical_csr",
-    "check_float32_normal",
+    "check_float32_not_zero",
     "check_float32_range",
     "check_loss_range",
     "check_same_namespace",
@@ -72,28 +73,33 @@ __all__ = [
 FLOAT_DTYPES = (np.float64, np.float32)
 
 
-#: Integer parameters end where torch's int64 sizes do (``n_components=10**30``
-#: failed inside torch with "Overflow when unpacking long long").
+#: Where torch's int64 sizes end.
 INT64_END = 2**63
 
 
 class Interval(_Interval):
     """scikit-learn's parameter interval, but refusing bools, which are
     numbers to Python (``n_components=True`` passed as 1 and failed inside
-    torch; ``noise_level=True`` masked every value), and ints past int64."""
+    torch; ``noise_level=True`` masked every value)."""
 
     def is_satisfied_by(self, val):
         if isinstance(val, bool):
             return False
-        if self.type is Integral and isinstance(val, Integral) and abs(val) >= INT64_END:
+        return super().is_satisfied_by(val)
+
+
+class SizeInterval(Interval):
+    """An :class:`Interval` of ints that size tensors, which torch holds in
+    int64: a larger one is refused (``n_components=10**30`` failed inside
+    torch with "Overflow when unpacking long long")."""
+
+    def is_satisfied_by(self, val):
+        if isinstance(val, Integral) and abs(val) >= INT64_END:
             return False
         return super().is_satisfied_by(val)
 
     def __str__(self):
-        text = super().__str__()
-        if self.type is Integral:  # int64's ends, where the interval has none
-            text = text.replace("-inf,", "-2**63,").replace(", inf)", ", 2**63)")
-        return text
+        return super().__str__().replace(", inf)", ", 2**63)")
 
 
 def value_range(X):
@@ -181,18 +187,21 @@ def check_float32_range(X):
         )
 
 
-def check_float32_normal(X):
-    """Refuse training data whose every value is below float32's smallest
-    normal number (and not all zero): in float32, where the network trains,
-    they round to zero or lose their precision, and such a fit had returned
-    a model worse than the column means, saying it was PCA's."""
+def check_float32_not_zero(X, *, fresh):
+    """Refuse training data for a fit from scratch (``fresh``) that is not
+    all zero but whose every value rounds to zero in float32, where the
+    network trains (below about 7e-46): such a fit had returned a model
+    worse than the column means, saying it was PCA's. Subnormal values (down
+    to 1.4e-45) train; a fitted model's scale reads such rows as zeros."""
+    if not fresh:
+        return
     low, high = value_range(X)
-    largest, tiny = max(abs(low), abs(high)), float(np.finfo(np.float32).tiny)
-    if 0 < largest < tiny:
+    largest = max(abs(low), abs(high))
+    if largest > 0 and float(np.float32(largest)) == 0:
         raise ValueError(
             f"Input X holds only values too small for float32 (largest magnitude "
-            f"{largest:.3g}; float32's smallest normal number is {tiny:.3g}), which skae "
-            "trains in. Scale X, for example with sklearn.preprocessing.StandardScaler."
+            f"{largest:.3g}), which skae trains in: every value rounds to 0 there. "
+            "Scale X, for example with sklearn.preprocessing.StandardScaler."
         )
 
 
@@ -205,7 +214,7 @@ def canonical_csr(X):
     return X
 
 
-def detached_input(X):
+def detached_input(X, undispatched=None):
     """A torch tensor detached from autograd (sharing its memory); without
     array API dispatch, as numpy of its dtype: an array-like, which
     ``np.asarray`` could not make of one that requires grad, and which
@@ -213,12 +222,21 @@ def detached_input(X):
     lacks (bfloat16, float8) is widened to float64 first, exactly, as
     scikit-learn widens float16 (and as array API dispatch does). A complex
     tensor is refused as scikit-learn refuses complex numpy (under dispatch
-    its check does not see a tensor, and torch dropped the imaginary part)."""
+    its check does not see a tensor, and torch dropped the imaginary part).
+    ``undispatched``: an estimator that takes tensors without dispatch only,
+    which refuses one under it with a TypeError that says so (it failed
+    inside torch's ``asarray``)."""
     if not isinstance(X, torch.Tensor):
         return X
     if X.is_complex():
         raise ValueError(f"Complex data not supported: a tensor of dtype {X.dtype}.")
     if get_config()["array_api_dispatch"]:
+        if undispatched is not None:
+            raise TypeError(
+                f"{type(undispatched).__name__} takes torch tensors without array API "
+                "dispatch only, as IsolationForest and KNNImputer do: call it outside "
+                "array_api_dispatch=True, or pass X.numpy(force=True)."
+            )
         return X.detach()
     if X.is_floating_point() and X.dtype not in (torch.float16, torch.float32, torch.float64):
         X = X.detach().double()
@@ -275,10 +293,11 @@ def namespace_name(namespace):
 
 
 def to_torch(X, namespace, device):
-    """A validated array of another namespace as a torch tensor (itself for
-    a tensor; through DLPack where it can, without a copy)."""
+    """A validated array of another namespace as a torch tensor (a tensor
+    itself, row-major as validation makes numpy: a transposed one had trained
+    another model than its copy; through DLPack where it can, without a copy)."""
     if namespace is None or _is_xp_namespace(namespace[0], "torch"):
-        return X
+        return X.contiguous() if isinstance(X, torch.Tensor) else X
     xp_torch, _ = get_namespace(torch.empty(0))
     return move_to(X, xp=xp_torch, device=device)
 

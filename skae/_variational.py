@@ -26,7 +26,7 @@ from ._losses import (
 from ._optim import AUTO_BATCH_SIZE, AUTO_BATCHES_PER_EPOCH
 from ._random import draw_seed, seed_source
 from ._settings import deterministic_algorithms
-from ._validation import Interval, StrOptions, check_loss_range, positive_ints
+from ._validation import Interval, SizeInterval, StrOptions, check_loss_range, positive_ints
 from ._warnings import user_stacklevel
 from .nn import VariationalModule
 
@@ -210,7 +210,7 @@ class VariationalAutoencoder(BaseAutoencoder):
     device_ : torch.device
         The device the module lives on.
     n_iter_ : int
-        Number of epochs run.
+        Epochs run over every call (``len(loss_curve_)``).
     loss_curve_ : list of float
         Mean training loss (negative ELBO with ``beta``) per sample, per epoch.
     best_loss_ : float or None
@@ -276,7 +276,7 @@ class VariationalAutoencoder(BaseAutoencoder):
 
     _parameter_constraints: dict = {
         **BaseAutoencoder._parameter_constraints,
-        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "hidden_layer_sizes": ["array-like", SizeInterval(Integral, 1, None, closed="left")],
         "loss": [StrOptions({"gaussian", "bernoulli"})],
         "beta": [Interval(Real, 0, None, closed="left")],
     }

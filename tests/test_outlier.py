@@ -474,7 +474,7 @@ def test_outlier_detector_load_refuses_a_state_that_disagrees(fitted):
 @pytest.mark.parametrize(
     "params, match",
     [
-        ({"cv": 1}, r"'cv' parameter .* in the range \[2, 2\*\*63\)"),
+        ({"cv": 1}, r"'cv' parameter .* in the range \[2, inf\)"),
         ({"cv": 2.5}, r"'cv' parameter .* Got 2\.5 instead"),
         ({"random_state": "zero"}, r"'random_state' parameter .* Got 'zero' instead"),
     ],

@@ -218,6 +218,22 @@ def test_a_detector_of_identical_rows_flags_any_other_row(dtype, value):
     np.testing.assert_array_equal(detector.predict(new), [1, -1])
 
 
+def test_a_variational_inner_model_scores_float32_rows_at_any_scale(plane):
+    # its loss is not in the layers' units (loss_scale 1): the errors of
+    # float32 rows near 1e-25 had still read as 0 and every row was flagged
+    from skae import VariationalAutoencoder
+
+    inner = VariationalAutoencoder(n_components=2, hidden_layer_sizes=(8,), max_iter=3, **SEEDED)
+    X_train, X_new, _ = plane
+    flagged = []
+    for scale in (1.0, 1e-25):
+        detector = AutoencoderOutlierDetector(inner, cv=2, random_state=0)
+        detector.fit((X_train * scale).astype(np.float32))
+        flagged.append(np.mean(detector.predict((X_new * scale).astype(np.float32)) == -1))
+    assert 0.02 < flagged[0] < 0.25
+    assert flagged[1] == pytest.approx(flagged[0], abs=0.02)
+
+
 @pytest.mark.parametrize("sparse", [False, True])
 def test_the_noise_floor_is_that_of_rounding_at_any_scale(sparse):
     # eps times the mean square (not eps squared) floored the noise of

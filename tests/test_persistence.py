@@ -529,6 +529,16 @@ def test_load_refuses_weights_of_another_architecture(fitted):
         load(io.BytesIO(write(members)))
 
 
+def test_load_refuses_an_array_the_document_never_refers_to(fitted):
+    # it loaded silently: the member's tensors were looked up, never counted
+    _, payload = fitted("Autoencoder")
+    members = read(payload)
+    arrays = safetensors.numpy.load(members[ARRAYS])
+    members[ARRAYS] = safetensors.numpy.save({**arrays, "smuggled": np.zeros(1000, np.float32)})
+    with pytest.raises(ValueError, match=r"1 array\(s\) its document never refers to \('smuggled'"):
+        load(io.BytesIO(write(members)))
+
+
 # ------------------------------------------------- malicious payloads
 
 

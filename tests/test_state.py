@@ -161,13 +161,33 @@ def test_every_load_path_refuses_a_width_that_disagrees_with_the_weights(models,
     [
         (lambda a: a.update(n_features_in_="64"), "n_features_in_ must be a positive int"),
         (lambda a: a.pop("module_"), r"lacks \['module_'\]"),
+        # what continued training reads: such states loaded, then partial_fit
+        # failed with an AttributeError
+        (lambda a: a.pop("n_iter_"), r"lacks \['n_iter_'\]"),
+        (lambda a: a.pop("loss_curve_"), r"lacks \['loss_curve_'\]"),
+        (lambda a: a.pop("validation_scores_"), r"lacks \['validation_scores_'\]"),
+        (lambda a: a.pop("_rng_"), r"lacks \['_rng_'\]"),
         (lambda a: a.update(device_=0), "device_ must be a device name"),
         (lambda a: a.update(_rng_=[1]), "_rng_ must be a mapping"),
+        (lambda a: a.update(_rng_=None), "_rng_ must be a mapping"),
         (lambda a: a.update(module_={"weights": {}}), "module_ does not fit a module"),
         (lambda a: a["_build_params_"].update(n_layers=2), r"hold parameters \['n_layers'\]"),
         (lambda a: a["_build_params_"].update(n_components=0), "build_params are not valid"),
     ],
-    ids=["width-type", "no-module", "device", "rng", "weights-form", "unknown-param", "invalid"],
+    ids=[
+        "width-type",
+        "no-module",
+        "no-n_iter",
+        "no-loss_curve",
+        "no-validation_scores",
+        "no-rng",
+        "device",
+        "rng",
+        "rng-none",
+        "weights-form",
+        "unknown-param",
+        "invalid",
+    ],
 )
 def test_unpickling_runs_the_checks_that_load_runs(models, edit, match):
     """Before the schema, only skae.load ran these checks."""
@@ -175,6 +195,61 @@ def test_unpickling_runs_the_checks_that_load_runs(models, edit, match):
 
     def edit_copy(attributes):
         attributes["_build_params_"] = dict(attributes["_build_params_"])
+        edit(attributes)
+
+    with pytest.raises(ValueError, match=match):
+        Autoencoder.__new__(Autoencoder).__setstate__(_tampered_pickle_state(est, edit_copy))
+
+
+def _edit_group(key, value):
+    def edit(attributes):
+        group = attributes["_optimizer_"]["param_groups"][0]
+        group.pop(key) if value is _REMOVE else group.update({key: value})
+
+    return edit
+
+
+def _edit_step(value):
+    def edit(attributes):
+        attributes["_optimizer_"]["state"]["0"]["step"] = np.array(value, dtype=np.float32)
+
+    return edit
+
+
+_REMOVE = object()
+OPTIMIZER_EDITS = {
+    "lr-str": (_edit_group("lr", "x"), "its lr is 'x'"),
+    "lr-negative": (_edit_group("lr", -1.0), "its lr is -1.0"),
+    "lr-nan": (_edit_group("lr", float("nan")), "its lr is nan"),
+    "lr-missing": (_edit_group("lr", _REMOVE), "has no 'lr'"),
+    "eps-str": (_edit_group("eps", "x"), "its eps is 'x'"),
+    "weight_decay-list": (_edit_group("weight_decay", [1]), r"its weight_decay is \[1\]"),
+    "betas-str": (_edit_group("betas", "ab"), "its betas is 'ab'"),
+    "betas-three": (_edit_group("betas", [0.9, 0.99, 0.5]), "its betas is"),
+    "betas-one": (_edit_group("betas", [0.9, 1.5]), "its betas is"),
+    "amsgrad-str": (_edit_group("amsgrad", "yes"), "its amsgrad is 'yes'"),
+    "step-negative": (_edit_step(-5.0), "step count of parameter 0 is not one count"),
+    "step-nan": (_edit_step(float("nan")), "step count of parameter 0 is not one count"),
+    "plateau-str": (lambda a: a.update(_plateau_progress_="x"), "_plateau_progress_ must map"),
+    "plateau-best-str": (
+        lambda a: a["_plateau_progress_"].update(best="x"),
+        "_plateau_progress_ must map",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", OPTIMIZER_EDITS)
+def test_optimizer_and_schedule_state_that_cannot_train_is_refused(X, case):
+    """Such states loaded, then failed in the first step of partial_fit with
+    torch's or Python's own error (a negative step count blamed the data)."""
+    est = Autoencoder(
+        n_components=2, max_iter=2, learning_rate_schedule="plateau", random_state=0, device="cpu"
+    ).fit(X)
+    edit, match = OPTIMIZER_EDITS[case]
+
+    def edit_copy(attributes):
+        attributes["_optimizer_"] = copy.deepcopy(attributes["_optimizer_"])
+        attributes["_plateau_progress_"] = dict(attributes["_plateau_progress_"])
         edit(attributes)
 
     with pytest.raises(ValueError, match=match):
