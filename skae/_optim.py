@@ -270,6 +270,11 @@ def check_optimizer_state(groups, state, parameters):
                 raise ValueError(f"its {key} of parameter {index} is not of shape {shape}")
 
 
+def _numeric_setting(value):
+    """Whether a default setting is a number (not a bool) or a tuple."""
+    return isinstance(value, (Real, tuple)) and not isinstance(value, bool)
+
+
 def _setting_number(value):
     """A finite, non-negative real (not a bool): a rate, a decay, a count."""
     return isinstance(value, Real) and not isinstance(value, bool) and 0 <= value < math.inf
@@ -283,7 +288,10 @@ def check_group_settings(groups, defaults):
     loaded and then failed in the first step with torch's or Python's own
     error. A setting the defaults do not name (another torch's) is left."""
     for group in groups:
-        for key in ("lr", *(k for k, v in defaults.items() if isinstance(v, (Real, tuple)))):
+        # the numbers torch does not fill in where a state lacks them (its
+        # flags, bools, it does: another torch's states lack some)
+        numbers = (key for key, value in defaults.items() if _numeric_setting(value))
+        for key in ("lr", *numbers):
             if key not in group:
                 raise ValueError(f"its parameter group has no {key!r}")
         for key, value in group.items():

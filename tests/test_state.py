@@ -256,6 +256,33 @@ def test_optimizer_and_schedule_state_that_cannot_train_is_refused(X, case):
         Autoencoder.__new__(Autoencoder).__setstate__(_tampered_pickle_state(est, edit_copy))
 
 
+@pytest.mark.parametrize(
+    "optimizer, flags",
+    [
+        ("adam", ["decoupled_weight_decay", "differentiable", "fused", "capturable"]),
+        ("sgd", ["fused", "differentiable", "maximize"]),
+    ],
+)
+def test_optimizer_state_of_another_torch_without_some_flags_loads_and_trains(X, optimizer, flags):
+    """torch fills in the flags a state lacks (older releases had fewer);
+    the settings check had refused such states, which loaded before it."""
+    params = dict(n_components=2, max_iter=2, optimizer=optimizer, random_state=0, device="cpu")
+    est = Autoencoder(**params).fit(X)
+
+    def without_flags(attributes):
+        attributes["_optimizer_"] = copy.deepcopy(attributes["_optimizer_"])
+        for group in attributes["_optimizer_"]["param_groups"]:
+            for flag in flags:
+                group.pop(flag)
+
+    restored = Autoencoder.__new__(Autoencoder)
+    restored.__setstate__(_tampered_pickle_state(est, without_flags))
+    restored.partial_fit(X)
+    # fused filled in as None: another of the optimiser's kernels, apart in rounding
+    expected = copy.deepcopy(est).partial_fit(X).transform(X)
+    np.testing.assert_allclose(restored.transform(X), expected, rtol=1e-6, atol=1e-9)
+
+
 def test_state_round_trips_through_every_path(models, X):
     est = models["tied"]
     expected = est.transform(X)
