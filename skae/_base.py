@@ -274,7 +274,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self : object
             The fitted estimator.
         """
-        with _settings.training(self.deterministic, self.device):
+        with _settings.training(self.deterministic, self.device, self.distributed):
             self._fit(X, incremental=False)
         return self
 
@@ -301,7 +301,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self : object
             The fitted estimator.
         """
-        with _settings.training(self.deterministic, self.device):
+        with _settings.training(self.deterministic, self.device, self.distributed):
             self._fit(X, incremental=True)
         return self
 

@@ -19,6 +19,10 @@ def is_dask_frame(X):
 
 
 def _score_samples_of_block(block, estimator):
+    """A block's scores (a block a boolean filter emptied has none: the
+    estimator refuses 0 rows, where the frames' path skipped them)."""
+    if len(block) == 0:
+        return np.empty((0,), dtype=block.dtype if block.dtype in FLOAT_DTYPES else np.float64)
     return estimator.score_samples(block)
 
 

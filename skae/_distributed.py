@@ -11,12 +11,14 @@ the training itself is the engine's.
 """
 
 import atexit
+import contextlib
 import multiprocessing
 import os
 import threading
 
 import torch
 
+from ._device import resolve_device
 from ._engine import Shard
 
 #: What torchrun sets in each process it starts.
@@ -93,17 +95,54 @@ def rank_device(device):
 
 def check_same_shape(shape, shard, device):
     """Refuse, on every rank alike, inputs whose shapes differ between ranks:
-    each rank takes its rows by position, so every rank must pass the same X."""
-    local = torch.tensor(shape, dtype=torch.int64, device=device)
+    each rank takes its rows by position, so every rank must pass the same X.
+    ``shape`` None: this rank failed before (:func:`failing_together`)."""
+    _reached.check = True
+    local = torch.tensor(shape or FAILED, dtype=torch.int64, device=device)
     shapes = [torch.empty_like(local) for _ in range(shard.world_size)]
     torch.distributed.all_gather(shapes, local)
     shapes = [tuple(s.tolist()) for s in shapes]
+    failed = [rank for rank, found in enumerate(shapes) if found == FAILED]
+    if failed:
+        raise ValueError(
+            f"Data-parallel fit: rank(s) {failed} failed before training (their own "
+            "error says why), so this rank stops too."
+        )
     if len(set(shapes)) > 1:
         raise ValueError(
             f"Data-parallel fit: every rank must pass the same X, but the ranks passed "
             f"shapes {shapes} (rank order). Pass distributed=False to fit each rank on "
             "its own data."
         )
+
+
+#: The shape a rank that failed before the shape check sends to it.
+FAILED = (-1, -1)
+
+#: Per thread, whether the fit running there has reached the shape check.
+_reached = threading.local()
+
+
+@contextlib.contextmanager
+def failing_together(setting, device):
+    """Run a fit so that an error a rank raises before the ranks' first
+    collective call (:func:`check_same_shape`), such as a refusal of its X,
+    joins that call with a sentinel: the other ranks then raise too, where
+    they had waited for the rank that was gone. Alone (no shard), nothing.
+    ``setting`` and ``device`` are the estimator's parameters."""
+    outer, _reached.check = getattr(_reached, "check", True), False
+    try:
+        yield
+    except Exception:
+        if not _reached.check:
+            with contextlib.suppress(Exception):  # this rank's own error is the one to say
+                device = resolve_device(device)
+                shard = current_shard(setting, device)
+                if shard is not None:
+                    check_same_shape(None, shard, rank_device(device))
+        raise
+    finally:
+        _reached.check = outer
 
 
 def shared_seed(seed, device):

@@ -163,13 +163,17 @@ float32_default = SharedSetting(_float32_default, torch.set_default_dtype)
 
 
 @contextmanager
-def training(deterministic, device):
+def training(deterministic, device, distributed=False):
     """What ``fit`` and ``partial_fit`` run under, whatever the caller's torch
     state: gradients on and inference mode off (a fit within ``torch.no_grad()``
     or ``torch.inference_mode()`` trains), :data:`float32_default`, and
     :func:`deterministic_algorithms` when ``deterministic``. The default dtype
     is process-wide, as the deterministic flags: other threads creating tensors
-    while a fit runs get float32 (a change only where the caller set float64)."""
+    while a fit runs get float32 (a change only where the caller set float64).
+    Data-parallel ranks fail together (``distributed``, the estimator's
+    parameter: :func:`skae._distributed.failing_together`)."""
+    from ._distributed import failing_together  # it imports the engine, which imports this
+
     with torch.inference_mode(False), torch.enable_grad(), float32_default():
-        with deterministic_algorithms(deterministic, device):
+        with deterministic_algorithms(deterministic, device), failing_together(distributed, device):
             yield

@@ -165,6 +165,20 @@ def test_workers_keep_the_thread_count_dask_gave_them(client, digits):
     assert set(threads.values()) == {1}, threads
 
 
+def test_a_dask_array_with_an_empty_block_is_scored_as_its_rows(client, digits):
+    """A boolean filter can empty a block: the estimator refuses 0 rows, and
+    the array's score failed where a frame's skipped the empty partition."""
+    X, _ = digits
+    keep = np.ones(len(X), bool)
+    keep[100:200] = False
+    X_dask = da.from_array(X, chunks=(100, X.shape[1]))[da.from_array(keep, chunks=100)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = small(Autoencoder, max_iter=2).fit(X)
+    score = wrappers.ParallelPostFit(est).score(X_dask, None)
+    np.testing.assert_allclose(score, est.score(X[keep]), rtol=1e-5)
+
+
 def test_a_dask_dataframe_is_scored_on_the_workers(client, digits):
     """``ParallelPostFit.score`` of a dask DataFrame: each partition (a pandas
     DataFrame, its column names checked) scored where it is, as an array's

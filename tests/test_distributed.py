@@ -149,6 +149,16 @@ RANK_SCRIPT = """
     except ValueError as exc:
         result["different_shapes"] = str(exc)
 
+    # rank 1's X is refused before the ranks' first collective call; caught
+    # there, rank 0 had waited for it in the shape check until killed
+    bad = X[:30].copy()
+    if rank == 1:
+        bad[3, 3] = np.nan
+    try:
+        Autoencoder(**TINY, max_iter=1).fit(bad)
+    except ValueError as exc:
+        result["one_rank_refused"] = str(exc)
+
     alone = Autoencoder(**TINY, max_iter=2, distributed=False).fit(X[rank * 50 : rank * 50 + 50])
     result["alone"] = weights(alone)
     with open(os.path.join(out_dir, f"rank{{rank}}.json"), "w") as f:
@@ -274,6 +284,12 @@ def test_different_inputs_are_refused_on_every_rank(ranks):
     for result in ranks[0]:
         assert "every rank must pass the same X" in result["different_shapes"]
         assert "[(30, 64), (31, 64)]" in result["different_shapes"]
+
+
+def test_a_rank_whose_input_is_refused_fails_the_others_too(ranks):
+    rank0, rank1 = ranks[0]
+    assert "rank(s) [1] failed before training" in rank0["one_rank_refused"]
+    assert "Input X contains NaN" in rank1["one_rank_refused"]
 
 
 def test_distributed_false_trains_each_rank_alone(ranks):
