@@ -18,11 +18,11 @@ def is_dask_frame(X):
     )
 
 
-def _score_samples_of_block(block, estimator):
+def _score_samples_of_block(block, estimator, out_dtype):
     """A block's scores (a block a boolean filter emptied has none: the
     estimator refuses 0 rows, where the frames' path skipped them)."""
     if len(block) == 0:
-        return np.empty((0,), dtype=block.dtype if block.dtype in FLOAT_DTYPES else np.float64)
+        return np.empty((0,), dtype=out_dtype)
     return estimator.score_samples(block)
 
 
@@ -36,6 +36,7 @@ def score_dask_array(estimator, X):
     scores = X.map_blocks(
         _score_samples_of_block,
         estimator=estimator,
+        out_dtype=dtype,
         drop_axis=1,
         dtype=dtype,
         meta=np.empty((0,), dtype=dtype),

@@ -287,11 +287,11 @@ def check_group_settings(groups, defaults):
     not as many numbers in [0, 1), a flag that is not a bool. Such states
     loaded and then failed in the first step with torch's or Python's own
     error. A setting the defaults do not name (another torch's) is left."""
+    # the numbers torch does not fill in where a state lacks them (its flags,
+    # bools, it does: another torch's states lack some)
+    required = ["lr", *(key for key, value in defaults.items() if _numeric_setting(value))]
     for group in groups:
-        # the numbers torch does not fill in where a state lacks them (its
-        # flags, bools, it does: another torch's states lack some)
-        numbers = (key for key, value in defaults.items() if _numeric_setting(value))
-        for key in ("lr", *numbers):
+        for key in required:
             if key not in group:
                 raise ValueError(f"its parameter group has no {key!r}")
         for key, value in group.items():
