@@ -720,6 +720,12 @@ def dataset_section(name, result):
         f"Explicit parameters: `{json.dumps(result['params']) if result['params'] else 'none'}`. "
         f"Command: `{result['command']}` ({result['date']}, load average "
         f"{result['loadavg_1_5_15']}, {result['wall_seconds']:.0f} s for this data set).",
+        *(
+            f"Rows of {', '.join(run['estimators'])} replaced (`--replace`) by: "
+            f"`{run['command']}` ({run['date']}, load average {run['loadavg_1_5_15']}, "
+            f"{run['wall_seconds']:.0f} s)."
+            for run in result.get("reruns", [])
+        ),
         "",
         C.markdown_table(rows, [c for c, _ in columns], [h for _, h in columns]),
     ]
@@ -733,6 +739,27 @@ def dataset_section(name, result):
             C.markdown_table(means, [c for c, _ in SEED_COLUMNS], [h for _, h in SEED_COLUMNS]),
         ]
     return name, "\n".join(text)
+
+
+def replace_rows(previous, rerun, estimators):
+    """``previous`` (a data set's stored result) with the skae rows of
+    ``estimators`` taken from ``rerun`` (the same data set, run again), its
+    other rows (the references, the other estimators) kept as measured; the
+    rerun's command, date, load and time listed under ``reruns``."""
+    for key in ("protocol", "n_train", "n_valid", "n_features", "skae_input"):
+        if previous.get(key) != rerun.get(key):
+            raise SystemExit(
+                f"--replace: the rerun's {key} {rerun.get(key)!r} is not the "
+                f"stored {previous.get(key)!r}"
+            )
+    kept = [r for r in previous["rows"] if not ("params" in r and r["model"] in estimators)]
+    new = [r for r in rerun["rows"] if "params" in r and r["model"] in estimators]
+    run = {key: rerun[key] for key in ("command", "date", "loadavg_1_5_15", "wall_seconds")}
+    return {
+        **previous,
+        "rows": kept + new,
+        "reruns": [*previous.get("reruns", []), {"estimators": list(estimators), **run}],
+    }
 
 
 def goal_lines(results):
@@ -956,6 +983,12 @@ def main():
         help="keep the other data sets already in the results file (run them one by one)",
     )
     p.add_argument(
+        "--replace",
+        action="store_true",
+        help="with --merge: keep a data set's other rows and replace the rows of --estimators "
+        "only (after a change to those estimators' defaults); the section names both runs",
+    )
+    p.add_argument(
         "--render",
         action="store_true",
         help="rewrite the Markdown files (results, candidates) from their JSON only",
@@ -964,6 +997,8 @@ def main():
         "--candidate", default=None, help="append this run, so labelled, to the candidates"
     )
     args = p.parse_args()
+    if args.replace and not (args.merge and args.estimators and args.estimators != "none"):
+        p.error("--replace needs --merge and the --estimators whose rows it replaces")
     torch.set_num_threads(args.threads)
     # BLAS threads too: on a loaded 2-core machine two OpenBLAS threads made
     # each small lbfgs fit of LogisticRegression about 10x slower
@@ -1036,6 +1071,8 @@ def main():
             date=hardware["date"],
             loadavg_1_5_15=[round(x, 2) for x in hardware.get("loadavg_1_5_15") or []],
         )
+        if args.replace and name in previous:
+            results[name] = replace_rows(previous[name], results[name], args.estimators)
         sections = save()
     if args.render:
         sections = save()
