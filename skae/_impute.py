@@ -29,7 +29,7 @@ from ._impute_module import (
     masked_errors,
     warn_if_no_better_than_means,
 )
-from ._random import seed_source
+from ._random import row_keyed_normal
 from ._validation import (
     FLOAT_DTYPES,
     Interval,
@@ -115,9 +115,9 @@ class AutoencoderImputer(BaseAutoencoder):
         likelihood of the errors on the hidden entries, its gradient
         stopped at that layer, so that the mean fills are trained as
         without it); it is small where the rest of the row determines the
-        value. An int ``random_state`` gives the same draws at every call
-        of :meth:`transform`. Rows with every value missing keep the column
-        means.
+        value. An int ``random_state`` gives a row the same draws at every
+        call of :meth:`transform`, in any batch; rows with every value
+        missing keep the column means.
     optimizer : {"adam", "adamw", "sgd"}, default="adamw"
         The optimiser.
     learning_rate : float or "auto", default="auto"
@@ -482,7 +482,7 @@ class AutoencoderImputer(BaseAutoencoder):
             X with its missing values filled, its observed values unchanged;
             the features with no observed value at fit are dropped (unless
             ``keep_empty_features``), and the indicator is stacked to the
-            right with ``add_indicator``. In X's float dtype.
+            right with ``add_indicator``. float32 for float32 X, else float64.
         """
         check_is_fitted(self)
         X = validate_data(self, detached_input(X, self), reset=False, **self._check_params())
@@ -541,8 +541,7 @@ class AutoencoderImputer(BaseAutoencoder):
             passes=passes,
         )
         mean, std = np.split(both, 2, axis=1)
-        noise = seed_source(self.random_state).standard_normal(mean.shape)  # never the global one
-        return mean + std * noise.astype(mean.dtype)
+        return mean + std * row_keyed_normal(X, self.random_state).astype(mean.dtype)
 
     # ------------------------------------------------------ names and state
 

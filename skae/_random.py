@@ -2,6 +2,8 @@
 Generator made from ``random_state``, never from the global one. numpy only
 (no scikit-learn)."""
 
+import hashlib
+
 import numpy as np
 
 #: numpy bit generators a saved random state may name; never looked up by getattr.
@@ -36,3 +38,24 @@ def seed_source(random_state):
 def draw_seed(rng):
     """A seed for a torch.Generator (or a new numpy one), drawn from ``rng``."""
     return int(rng.integers(2**62))
+
+
+def row_keyed_normal(X, random_state):
+    """Standard normal draws of ``X``'s shape (2-D, float, NaN where
+    missing), each row's from a generator keyed by one number drawn from
+    ``random_state``, the row's values and how many equal rows come before it
+    in X. With an int seed a row gets the same draws at every call, whichever
+    rows share the call (a row alone gets what it gets in a batch), while
+    different rows, and the copies of a row in one call, get independent
+    draws (one matrix of draws by position repeated them across calls)."""
+    base = int(seed_source(random_state).integers(2**63))
+    # one bit pattern per value: every NaN alike, -0.0 as 0.0
+    rows = np.where(np.isnan(X), np.nan, np.asarray(X, dtype=np.float64)) + 0.0
+    rows = np.ascontiguousarray(rows)
+    out = np.empty(rows.shape)
+    seen = {}
+    for i, row in enumerate(rows):
+        key = int.from_bytes(hashlib.blake2b(row.tobytes(), digest_size=8).digest(), "little")
+        seen[key] = count = seen.get(key, -1) + 1
+        out[i] = np.random.default_rng([base, key, count]).standard_normal(rows.shape[1])
+    return out

@@ -55,6 +55,33 @@ def test_draws_are_seeded_and_keep_the_observed_values():
     assert_array_equal(other[~missing], X_missing[~missing])
 
 
+def test_a_rows_draws_do_not_depend_on_the_rows_beside_it():
+    # the draws were one matrix by position: rows imputed one at a time all
+    # got the first row's noise (every draw on the same side of its mean)
+    _, X_missing = copies_and_noise(400)
+    X_missing[:40, 7] = np.nan
+    imputer = quiet_fit(fast(), X_missing)
+    batch = imputer.transform(X_missing[:40])
+    alone = np.vstack([imputer.transform(X_missing[i : i + 1]) for i in range(40)])
+    reversed_batch = imputer.transform(X_missing[:40][::-1])[::-1]
+    # one process: the network's blocks differ, so equal up to float rounding
+    np.testing.assert_allclose(alone, batch, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(reversed_batch, batch, rtol=0, atol=1e-12)
+    fill = imputer.set_params(sample_posterior=False).transform(X_missing[:40])
+    above = alone[:, 7] > fill[:, 7]
+    assert 10 < above.sum() < 30  # independent draws fall on both sides
+
+
+def test_copies_of_a_row_in_one_call_get_independent_draws():
+    _, X_missing = copies_and_noise(400)
+    imputer = quiet_fit(fast(), X_missing)
+    row = X_missing[np.isnan(X_missing[:, 7])][:1]
+    copies = imputer.transform(np.repeat(row, 3, axis=0))
+    assert len(np.unique(copies[:, 7])) == 3
+    # the first copy's key is the row's (its mean computed in another block)
+    np.testing.assert_allclose(copies[0], imputer.transform(row)[0], rtol=0, atol=1e-12)
+
+
 def test_different_seeds_fit_different_imputers_same_seed_the_same():
     _, X_missing = copies_and_noise(400)
     first = quiet_fit(fast(), X_missing).transform(X_missing)
