@@ -27,6 +27,7 @@ from ._outlier_scores import (
     checked_density,
     density_scores,
     error_and_distance,
+    far_out_rows,
     fit_code_density,
     noise_floor,
     overflow_as_outliers,
@@ -109,10 +110,8 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
     ``tr(C^2) / tr(C)`` (``C`` their second-moment matrix) instead of
     ``tr(C) / p``: correlated residual features then count as the fewer
     independent ones they amount to, which quiets the residual against the
-    code where the residuals are correlated (ROC AUC on
-    ``benchmarks/bench_outliers.py``: better on breast cancer and wine,
-    equal on digits, worse on iris and MNIST, whose reconstruction error
-    carries the signal). Rows scoring low are the outliers.
+    code where the residuals are correlated (:ref:`outliers` compares the
+    two). Rows scoring low are the outliers.
 
     The threshold ``offset_`` is cross-fitted, so that about
     ``contamination`` of *new* inliers fall below it: the rows are split in
@@ -193,15 +192,16 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
     noise_variance_ : float
         ``score_by="density"`` and ``"satterthwaite"`` only: from the
         out-of-fold residuals ``R`` (``n`` rows by ``p`` features) of the
-        training rows (each by the fold model that did not see the row),
-        with ``C = R'R / n``: ``tr(C) / p``, the mean squared residual per
-        feature (``"density"``), or ``tr(C^2) / tr(C)``
-        (``"satterthwaite"``).
+        training rows (each by the fold model that did not see the row)
+        but those far out (squared error beyond ``Q3 + 3 IQR`` on a log
+        scale: a corrupted row), with ``C = R'R / n``: ``tr(C) / p``
+        (``"density"``), or ``tr(C^2) / tr(C)`` (``"satterthwaite"``).
     code_location_ : ndarray of shape (n_components,)
-        Density scores only: the mean of the training rows' codes.
+        Density scores only: the mean of the codes of the training rows
+        but the far-out ones.
     code_precision_ : ndarray of shape (n_components, n_components)
-        Density scores only: the inverse of the training codes'
-        covariance shrunk by :class:`~sklearn.covariance.LedoitWolf`.
+        Density scores only: the inverse of their covariance shrunk by
+        :class:`~sklearn.covariance.LedoitWolf`.
     n_features_in_ : int
         Number of features seen during :term:`fit`.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -225,9 +225,8 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
     ``novelty=True`` is exempt from them for the same reason.
 
     ``predict_proba`` is binary (columns for -1 and +1), so the tags carry
-    ``classifier_tags.multi_class=False``, read by scikit-learn's checks of
-    ``predict_proba``'s shape; the estimator type stays
-    ``"outlier_detector"``.
+    ``classifier_tags.multi_class=False`` (scikit-learn's checks read it for
+    its shape); the estimator type stays ``"outlier_detector"``.
 
     See Also
     --------
@@ -369,16 +368,16 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         template = self._template(X.shape, seed)
         warn_if_code_covers_input(template, X.shape[1], self.score_by)
         warn_if_rows_identical(X)
-        scores, noise = self._out_of_fold_scores(X, template, split_seed)
+        scores, noise, kept = self._out_of_fold_scores(X, template, split_seed)
         with warnings.catch_warnings():  # a detector of PCA's code is sound (estimator_ says)
             warnings.filterwarnings("ignore", f".*{KEPT_START}")
             estimator = clone(template).fit(X)
         density = {}
         if self.score_by in DENSITY_SCORES:
-            density = {"noise_variance_": noise, **fit_code_density(estimator, X)}
-        # everything computed before anything is set: a failed fit keeps the
-        # last one's model and features; a refit by reconstruction drops the
-        # density, one on unnamed columns the names
+            codes = fit_code_density(estimator, X if kept.all() else X[kept])
+            density = {"noise_variance_": noise, **codes}
+        # all computed before anything is set: a failed fit keeps the last fit's
+        # model and features; a refit by reconstruction drops the density, etc.
         for name in (*DENSITY_ATTRIBUTES, *FEATURE_ATTRIBUTES):
             self.__dict__.pop(name, None)
         self.__dict__.update({**features, **density})
@@ -390,8 +389,8 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
     def _out_of_fold_scores(self, X, template, seed):
         """Each row's score by a clone fitted on the other folds and, for the
         density scores, ``noise_variance_`` from these out-of-fold residuals
-        (:func:`noise_variance`; else None). Each fold model's own codes
-        give its code term."""
+        but the :func:`far_out_rows`' (else None), and which rows they
+        kept. Each fold model's own codes give its code term."""
         density = self.score_by in DENSITY_SCORES
         scores = np.empty(X.shape[0], dtype=np.float64)
         parts = np.empty((X.shape[0], 2), dtype=np.float64)
@@ -408,13 +407,14 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
             if kept is not None:
                 kept[held_out] = residuals(model, X[held_out])
         if not density:
-            return scores, None
+            return scores, None, None
+        inside = ~far_out_rows(parts[:, 0])
         if kept is None:  # the mean squared residual per feature
-            noise = float(parts[:, 0].mean()) / X.shape[1]
+            noise = float(parts[inside, 0].mean()) / X.shape[1]
         else:
-            noise = satterthwaite_variance(kept)
+            noise = satterthwaite_variance(kept[inside])
         noise = max(noise, noise_floor(X))
-        return -0.5 * (parts[:, 0] / noise + parts[:, 1]), noise
+        return -0.5 * (parts[:, 0] / noise + parts[:, 1]), noise, inside
 
     def score_samples(self, X: ArrayLike) -> np.ndarray:
         """The score of each row (see ``score_by``): higher is more normal.

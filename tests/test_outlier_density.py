@@ -253,3 +253,19 @@ def test_the_noise_floor_is_that_of_rounding_at_any_scale(sparse):
     X[1::2] = 1e-3
     X = scipy.sparse.csr_matrix(X) if sparse else X
     assert noise_floor(X) == pytest.approx(np.finfo(np.float64).eps ** 2 * 0.5e-6)
+
+
+@pytest.mark.parametrize("score_by", ["density", "satterthwaite"])
+def test_one_corrupted_training_row_does_not_set_the_noise_of_all(score_by):
+    # a mean over every out-of-fold residual let one row of 101 at
+    # (100, 100, -100, 0) raise noise_variance_ from 0.79 to 6e3: the residual
+    # term vanished and 0.1 % of new inliers were flagged at contamination=0.1
+    rng = np.random.default_rng(0)
+    X, X_new = rng.normal(size=(101, 4)), rng.normal(size=(1000, 4))
+    clean = AutoencoderOutlierDetector(random_state=0, score_by=score_by).fit(X[1:])
+    X[0] = [100.0, 100.0, -100.0, 0.0]
+    detector = AutoencoderOutlierDetector(random_state=0, score_by=score_by).fit(X)
+    assert detector.noise_variance_ == pytest.approx(clean.noise_variance_, rel=0.2)
+    assert 0.05 < np.mean(detector.predict(X_new) == -1) < 0.25
+    far = np.array([[8.0, -8.0, 8.0, -8.0], [0.0, 30.0, 0.0, 0.0]])
+    np.testing.assert_array_equal(detector.predict(far), [-1, -1])
