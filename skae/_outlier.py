@@ -374,7 +374,7 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
             estimator = clone(template).fit(X)
         density = {}
         if self.score_by in DENSITY_SCORES:
-            codes = fit_code_density(estimator, X if kept.all() else X[kept])
+            codes = fit_code_density(estimator, X if kept.all() else X[np.flatnonzero(kept)])
             density = {"noise_variance_": noise, **codes}
         # all computed before anything is set: a failed fit keeps the last fit's
         # model and features; a refit by reconstruction drops the density, etc.
