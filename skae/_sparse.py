@@ -84,6 +84,10 @@ class SparseAutoencoder(BaseMLPAutoencoder):
         units of the code off: ``fit`` then warns.
     sparsity_target : float, default=0.05
         Target mean activation rho of each code unit, for ``sparsity="kl"``.
+        The penalty trades against the reconstruction: at the default
+        weight a code of few units keeps mean activations well above it; a
+        heavier ``sparsity_weight`` brings them to it (see
+        :ref:`sparse_pca_start`).
     optimizer : {"adam", "adamw", "sgd"}, default="adam"
         Optimiser; "sgd" uses Nesterov momentum 0.9.
     learning_rate : float or "auto", default="auto"
