@@ -26,6 +26,7 @@ from ._outlier_scores import (
     checked_attributes,
     checked_density,
     density_scores,
+    distances_without_far_out,
     error_and_distance,
     far_out_rows,
     fit_code_density,
@@ -307,8 +308,7 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         return inner.set_params(batch_size=min(inner.batch_size, fold_rows - held_out))
 
     def _inner(self):
-        """The inner estimator as given, or an unfitted default one (a bad
-        ``estimator`` is refused by fit)."""
+        """The inner estimator as given, or an unfitted default (fit refuses a bad one)."""
         return Autoencoder() if self.estimator is None else self.estimator
 
     def _accepts_sparse(self, inner=None):
@@ -389,11 +389,11 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
     def _out_of_fold_scores(self, X, template, seed):
         """Each row's score by a clone fitted on the other folds and, for the
         density scores, ``noise_variance_`` from these out-of-fold residuals
-        but the :func:`far_out_rows`' (else None), and which rows they
-        kept. Each fold model's own codes give its code term."""
+        and which rows they kept (not the :func:`far_out_rows`, left out of
+        each fold model's code Gaussian too, as of the final model's)."""
         density = self.score_by in DENSITY_SCORES
         scores = np.empty(X.shape[0], dtype=np.float64)
-        parts = np.empty((X.shape[0], 2), dtype=np.float64)
+        parts, fits = np.empty((X.shape[0], 2), dtype=np.float64), []
         # the residuals themselves only where their covariance is needed
         kept = np.empty(X.shape, dtype=np.float64) if self.score_by == "satterthwaite" else None
         folds = KFold(n_splits=self.cv, shuffle=True, random_state=seed)
@@ -402,6 +402,7 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
             if density:
                 codes = fit_code_density(model, X[fitted_rows])
                 parts[held_out] = error_and_distance(model, codes, X[held_out])
+                fits.append((model, fitted_rows, held_out))
             else:
                 scores[held_out] = model.score_samples(X[held_out])
             if kept is not None:
@@ -409,6 +410,7 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         if not density:
             return scores, None, None
         inside = ~far_out_rows(parts[:, 0])
+        distances_without_far_out(fits, X, parts, inside)
         if kept is None:  # the mean squared residual per feature
             noise = float(parts[inside, 0].mean()) / X.shape[1]
         else:
@@ -434,16 +436,14 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         """
         if not self.__sklearn_is_fitted__():  # sklearn's check scans every attribute
             check_is_fitted(self)
-        # a plain numpy array is what validation would hand on: the inner
-        # estimator's own check suffices (a small call's time is validation)
+        # plain numpy as validation hands on: the inner model's own check suffices
         names = hasattr(self, "feature_names_in_")
         rows = None if names else plain_rows(X, self.n_features_in_)
         plain = rows is not None
         if not plain:
             checks = self._check_params(self.estimator_)
             rows = validate_data(self, detached_input(X, self), reset=False, **checks)
-        # the score the detector was fitted with (offset_ is in its units),
-        # whatever score_by says since
+        # the score fitted with (offset_ is in its units), whatever score_by says now
         if hasattr(self, "noise_variance_"):
             scores = density_scores(self.estimator_, self.__dict__, rows, plain=plain)
         else:

@@ -50,13 +50,31 @@ def far_out_rows(errors: np.ndarray) -> np.ndarray:
     """Which rows' squared reconstruction ``errors`` lie beyond Tukey's
     far-out fence, ``Q3 + 3 IQR``, of the errors' logarithms: rows no noise
     model of the others explains (a corrupted row, a sentinel value), left
-    out of ``noise_variance_`` and of the code's Gaussian. A mean over them
+    out of ``noise_variance_`` and of the code's Gaussians. A mean over them
     let one row of 178 at -999 raise the noise variance from 0.13 to 0.73,
     and the residual term of every score, new inliers' too, fell to nothing.
-    None where the logarithms have no spread (over half the errors equal)."""
+    No row where the logarithms' quartiles coincide (no spread to judge by)
+    or are not finite."""
     logs = np.log(np.maximum(errors, np.finfo(np.float64).tiny))
-    low, high = np.quantile(logs, [0.25, 0.75])
-    return logs > high + 3.0 * (high - low) if high > low else np.zeros(len(errors), bool)
+    with np.errstate(invalid="ignore"):  # inf - inf: no fence
+        low, high = np.quantile(logs, [0.25, 0.75])
+        fence = high + 3.0 * (high - low)
+    if not (np.isfinite(fence) and high > low):
+        return np.zeros(len(errors), dtype=bool)
+    return logs > fence
+
+
+def distances_without_far_out(fits, X, parts, inside):
+    """The code term (``parts[:, 1]``) of the held-out rows of each fold
+    ``(model, fitted_rows, held_out)`` whose fitted rows hold a far-out row
+    (not ``inside``), again with the fold's code Gaussian fitted without
+    them, in place: the final model's leaves them out, and a threshold set
+    on code terms of a wider Gaussian flagged 1.5 times ``contamination``."""
+    for model, fitted_rows, held_out in fits:
+        if inside[fitted_rows].all():
+            continue
+        codes = fit_code_density(model, X[fitted_rows[inside[fitted_rows]]])
+        parts[held_out, 1] = error_and_distance(model, codes, X[held_out])[:, 1]
 
 
 def residuals(model, X) -> np.ndarray:
