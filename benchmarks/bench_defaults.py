@@ -66,6 +66,7 @@ import importlib.metadata
 import importlib.util
 import json
 import os
+import re
 import time
 import warnings
 from pathlib import Path
@@ -746,14 +747,29 @@ def replace_rows(previous, rerun, estimators):
     ``estimators`` taken from ``rerun`` (the same data set, run again), its
     other rows (the references, the other estimators) kept as measured; the
     rerun's command, date, load and time listed under ``reruns``."""
-    for key in ("protocol", "n_train", "n_valid", "n_features", "skae_input"):
-        if previous.get(key) != rerun.get(key):
+
+    def setting(result, key):  # the data's description less a file's path (MNIST's)
+        value = result.get(key)
+        return re.sub(r"\(/[^)]*\)", "", value) if key == "about" else value
+
+    for key in ("about", "protocol", "n_train", "n_valid", "n_features", "skae_input", "params"):
+        if setting(previous, key) != setting(rerun, key):
             raise SystemExit(
                 f"--replace: the rerun's {key} {rerun.get(key)!r} is not the "
                 f"stored {previous.get(key)!r}"
             )
     kept = [r for r in previous["rows"] if not ("params" in r and r["model"] in estimators)]
     new = [r for r in rerun["rows"] if "params" in r and r["model"] in estimators]
+
+    def grid(rows):
+        return {(r["model"], r["n_components"], r.get("random_state")) for r in rows}
+
+    was = grid(r for r in previous["rows"] if "params" in r and r["model"] in estimators)
+    if was and was != grid(new):  # a grid of its own would leave rows of the old one
+        raise SystemExit(
+            f"--replace: the rerun's (model, k, seed) cells {sorted(grid(new))} are not "
+            f"the stored {sorted(was)}: give the stored run's --ks and --seeds"
+        )
     run = {key: rerun[key] for key in ("command", "date", "loadavg_1_5_15", "wall_seconds")}
     return {
         **previous,

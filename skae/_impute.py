@@ -116,8 +116,8 @@ class AutoencoderImputer(BaseAutoencoder):
         stopped at that layer, so that the mean fills are trained as
         without it); it is small where the rest of the row determines the
         value. An int ``random_state`` gives a row the same draws at every
-        call of :meth:`transform`, in any batch; rows with every value
-        missing keep the column means.
+        call of :meth:`transform`, in any batch (a repeat of it in one call
+        its own); rows with every value missing keep the column means.
     optimizer : {"adam", "adamw", "sgd"}, default="adamw"
         The optimiser.
     learning_rate : float or "auto", default="auto"

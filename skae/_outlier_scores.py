@@ -51,8 +51,9 @@ def far_out_rows(errors: np.ndarray) -> np.ndarray:
     far-out fence, ``Q3 + 3 IQR``, of the errors' logarithms: rows no noise
     model of the others explains (a corrupted row, a sentinel value), left
     out of ``noise_variance_`` and of the code's Gaussians. A mean over them
-    let one row of 178 at -999 raise the noise variance from 0.13 to 0.73,
-    and the residual term of every score, new inliers' too, fell to nothing.
+    let one row of 178 at -999 set the noise variance to 0.73 where the
+    others' residuals give 5e-6: the residual term of every score fell to
+    nothing.
     No row where the logarithms' quartiles coincide (no spread to judge by)
     or are not finite."""
     logs = np.log(np.maximum(errors, np.finfo(np.float64).tiny))
