@@ -50,12 +50,11 @@ def far_out_rows(errors: np.ndarray) -> np.ndarray:
     """Which rows' squared reconstruction ``errors`` lie beyond Tukey's
     far-out fence, ``Q3 + 3 IQR``, of the errors' logarithms: rows no noise
     model of the others explains (a corrupted row, a sentinel value), left
-    out of ``noise_variance_`` and of the code's Gaussians. A mean over them
-    let one row of 178 at -999 set the noise variance to 0.73 where the
-    others' residuals give 5e-6: the residual term of every score fell to
-    nothing.
-    No row where the logarithms' quartiles coincide (no spread to judge by)
-    or are not finite."""
+    out of ``noise_variance_`` and of the code's Gaussians: a mean over them
+    let one sentinel row set the noise of all, and the residual term of
+    every score fell to nothing (:ref:`outliers`). No row where the
+    logarithms' quartiles coincide (no spread to judge by) or are not
+    finite."""
     logs = np.log(np.maximum(errors, np.finfo(np.float64).tiny))
     with np.errstate(invalid="ignore"):  # inf - inf: no fence
         low, high = np.quantile(logs, [0.25, 0.75])
@@ -70,7 +69,8 @@ def distances_without_far_out(fits, X, parts, inside):
     ``(model, fitted_rows, held_out)`` whose fitted rows hold a far-out row
     (not ``inside``), again with the fold's code Gaussian fitted without
     them, in place: the final model's leaves them out, and a threshold set
-    on code terms of a wider Gaussian flagged 1.5 times ``contamination``."""
+    on code terms of a wider Gaussian flagged more than ``contamination``
+    of new inliers."""
     for model, fitted_rows, held_out in fits:
         if inside[fitted_rows].all():
             continue
