@@ -368,13 +368,13 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         template = self._template(X.shape, seed)
         warn_if_code_covers_input(template, X.shape[1], self.score_by)
         warn_if_rows_identical(X)
-        scores, noise, kept = self._out_of_fold_scores(X, template, split_seed)
+        scores, noise, inside = self._out_of_fold_scores(X, template, split_seed)
         with warnings.catch_warnings():  # a detector of PCA's code is sound (estimator_ says)
             warnings.filterwarnings("ignore", f".*{KEPT_START}")
             estimator = clone(template).fit(X)
         density = {}
         if self.score_by in DENSITY_SCORES:
-            codes = fit_code_density(estimator, X if kept.all() else X[np.flatnonzero(kept)])
+            codes = fit_code_density(estimator, X if inside.all() else X[np.flatnonzero(inside)])
             density = {"noise_variance_": noise, **codes}
         # all computed before anything is set: a failed fit keeps the last fit's
         # model and features; a refit by reconstruction drops the density, etc.

@@ -49,9 +49,8 @@ def row_keyed_normal(X, random_state):
     different rows, and the copies of a row in one call, get independent
     draws (one matrix of draws by position repeated them across calls)."""
     base = int(seed_source(random_state).integers(2**63))
-    # one bit pattern per value: every NaN alike, -0.0 as 0.0
-    rows = np.where(np.isnan(X), np.nan, np.asarray(X, dtype=np.float64)) + 0.0
-    rows = np.ascontiguousarray(rows)
+    rows = np.asarray(X, dtype=np.float64) + 0.0  # one copy, -0.0 in it as 0.0
+    rows[np.isnan(rows)] = np.nan  # and every NaN alike
     out = np.empty(rows.shape)
     seen = {}
     for i, row in enumerate(rows):
