@@ -31,6 +31,7 @@ from ._impute_module import (
 )
 from ._random import row_keyed_normal
 from ._validation import (
+    COLUMN_PARAMS,
     FLOAT_DTYPES,
     Interval,
     SizeInterval,
@@ -450,7 +451,7 @@ class AutoencoderImputer(BaseAutoencoder):
         X, attributes = validate_aside(self, detached_input(X, self), reset=reset, **checks)
         self._hidden_sizes(X.shape[1])
         if not reset:
-            check_unchanged_params(self, ("missing_values", "keep_empty_features"))
+            check_unchanged_params(self, COLUMN_PARAMS)
         if early_stopping and X.shape[0] < 2:
             raise ValueError(
                 f"early_stopping=True needs at least 2 samples to hold out a validation "
@@ -498,20 +499,19 @@ class AutoencoderImputer(BaseAutoencoder):
 
     def _imputed(self, X, mask):
         """A copy of X with its missing entries filled: by the network for
-        rows with some value observed, by ``statistics_`` for rows with none
-        and for the features empty or constant at fit."""
+        rows with some value observed that it reads, by ``statistics_`` for
+        the others and for the features empty or constant at fit (which the
+        network does not read)."""
         out = np.array(X, dtype=X.dtype, order="C", copy=True)
         statistics = np.nan_to_num(self.statistics_).astype(X.dtype)
-        some_missing = mask.any(axis=1)
-        all_missing = mask.all(axis=1)
-        rows = np.flatnonzero(some_missing & ~all_missing)
+        by_mean = self._empty_features_ | (self.module_.scale == 0).cpu().numpy()
+        unread = mask[:, ~by_mean].all(axis=1)  # as blank to the network as no value
+        rows = np.flatnonzero(mask.any(axis=1) & ~unread)
         if rows.size:
             restored = self._restored(self._with_nan_marker(X[rows], mask[rows]))
-            # and the columns constant in the training rows (scale 0)
-            by_mean = self._empty_features_ | (self.module_.scale == 0).cpu().numpy()
             restored[:, by_mean] = statistics[by_mean]
             out[rows] = np.where(mask[rows], restored, X[rows])
-        out[all_missing] = statistics
+        out[unread] = np.where(mask[unread], statistics, X[unread])
         return out
 
     def _restored(self, X):

@@ -107,6 +107,7 @@ def training_statistics(X, X_train, keep_empty_features, incremental):
         )
     scales = standardizing_scales(stds, ranges)
     if incremental:
+        warn_constant_in_first_chunk(ranges)
         scales[ranges == 0] = 1.0
     warn_unseen_columns(X, scales, ranges)
     constant = np.flatnonzero(ranges == 0)
@@ -143,6 +144,23 @@ def standardizing_scales(stds, ranges):
     scales = np.fmax(stds, _RANGE_FLOOR * ranges)
     usable = np.isfinite(scales) & (ranges > 0) & (scales > np.finfo(np.float32).tiny)
     return np.where(usable, scales, 0.0)
+
+
+def warn_constant_in_first_chunk(ranges):
+    """Warn of the columns constant in ``partial_fit``'s first chunk: every
+    later chunk is read with their scale taken as 1 in their own units,
+    which misreads a column that varies on another scale (values near 1e3
+    made the other columns' fills several times worse than their means)."""
+    constant = np.flatnonzero(ranges == 0)
+    if constant.size:
+        warnings.warn(
+            f"AutoencoderImputer: features {constant.tolist()} are constant in the first "
+            "chunk given to partial_fit, which fixes every feature's scale; theirs is taken "
+            "as 1 in their own units. Start with a chunk in which they vary, or scale them "
+            "first (for example with sklearn.preprocessing.StandardScaler).",
+            UserWarning,
+            stacklevel=user_stacklevel(),
+        )
 
 
 def warn_unseen_columns(X, scales, ranges):

@@ -49,6 +49,7 @@ from ._archive import (
 )
 from ._base import BaseAutoencoder
 from ._state import check_state, running_versions, warn_on_version_change
+from ._validation import COLUMN_PARAMS, NETWORK_PARAMS, changed_params
 
 __all__ = ["load", "save"]
 
@@ -89,6 +90,12 @@ def save(estimator: BaseAutoencoder, path: str | os.PathLike[str] | BinaryIO) ->
         If ``estimator`` is not an instance of a public skae estimator class,
         or a parameter is not plain data (for example a
         ``numpy.random.RandomState`` as ``random_state``).
+    ValueError
+        If a parameter set since the fit is not valid (as ``fit`` would
+        say), which :func:`load` could not rebuild the estimator with; or
+        one that shapes the network (or the imputer's columns), such as
+        ``n_components``, was set since the fit: the file would describe a
+        network its weights are not (:func:`load` refuses such an edit).
     sklearn.exceptions.NotFittedError
         If ``estimator`` is not fitted.
 
@@ -132,6 +139,34 @@ def _check_savable(estimator):
             f"{type(estimator).__module__}.{type(estimator).__qualname__}."
         )
     check_is_fitted(estimator)
+    # load validates them: a value set since the fit (set_params validates
+    # nothing) had made a file that load refused
+    estimator._validate_params()
+    _check_params_as_fitted(estimator, saving=True)
+
+
+def _check_params_as_fitted(estimator, *, saving):
+    """Refuse a model (or a detector's inner model) whose parameters that
+    shape what its fit built now say otherwise: set since the fit, on saving
+    (the file would say what its weights are not); on loading, a file so
+    edited (it had loaded, reported 9 components and returned 8 columns)."""
+    for model in (estimator, getattr(estimator, "estimator_", None)):
+        if not hasattr(model, "_build_params_"):  # the detector itself, or no inner model
+            continue
+        changed = changed_params(model, (*NETWORK_PARAMS, *COLUMN_PARAMS))
+        if not changed:
+            continue
+        described = ", ".join(f"{name}={now!r} (the fit's: {was!r})" for name, was, now in changed)
+        if saving:
+            raise ValueError(
+                f"skae.save: {type(model).__name__} has {described}, set after the fit, which "
+                "built its network and columns from the values it had then. Refit, or set "
+                "the fit's values back, before saving."
+            )
+        raise ValueError(
+            f"The file's {type(model).__name__} has {described}: parameters that disagree "
+            "with the fit its weights come from; refusing to load it."
+        )
 
 
 def _document(estimator, arrays):
@@ -177,7 +212,8 @@ def load(path: str | os.PathLike[str] | BinaryIO) -> BaseAutoencoder:
         If the file is not a skae archive, has members other than the expected
         ones, has a format version this skae does not read, names a class that
         is not a public skae estimator, or holds parameters, attributes or
-        weights that do not fit together.
+        weights that do not fit together (a parameter that shapes the network
+        other than the fit's value, as a hand edit gives).
 
     Warns
     -----
@@ -236,6 +272,7 @@ def _rebuilt(metadata, arrays):
         estimator._import_state(state)
     except malformed as exc:
         raise ValueError(f"The file's fitted state does not fit {name}: {exc!r}") from exc
+    _check_params_as_fitted(estimator, saving=False)
     output_config = _decode(metadata["output_config"], "output_config", arrays)
     if output_config:
         if not isinstance(output_config, dict) or set(output_config) - {"transform"}:

@@ -57,6 +57,7 @@ __all__ = [
     "check_same_namespace",
     "NETWORK_PARAMS",
     "check_unchanged_params",
+    "changed_params",
     "detached_input",
     "float_dtypes",
     "is_scalar_nan",
@@ -155,20 +156,31 @@ def _same_setting(was, now):
     return bool(was == now) or (is_scalar_nan(was) and is_scalar_nan(now))
 
 
+#: The imputer's parameters that its column statistics follow.
+COLUMN_PARAMS = ("missing_values", "keep_empty_features")
+
+
+def changed_params(estimator, names):
+    """``(name, value at fit, value now)`` for each of the parameters
+    ``names`` that a fitted ``estimator`` built from and that was set since."""
+    built = estimator._build_params_
+    return [
+        (name, built[name], getattr(estimator, name))
+        for name in names
+        if name in built and not _same_setting(built[name], getattr(estimator, name))
+    ]
+
+
 def check_unchanged_params(estimator, names):
     """A warm start or ``partial_fit`` continues what the fit built from the
     parameters ``names`` (the network for its ``loss``, the imputer's column
     statistics for its marker): refuse any of them changed since."""
-    for name in names:
-        if name not in estimator._build_params_:
-            continue
-        was, now = estimator._build_params_[name], getattr(estimator, name)
-        if not _same_setting(was, now):
-            raise ValueError(
-                f"{type(estimator).__name__}: {name}={now!r} was set after the fit with "
-                f"{name}={was!r}; a warm start or partial_fit continues what that fit "
-                "built. Fit with warm_start=False to use the new value."
-            )
+    for name, was, now in changed_params(estimator, names)[:1]:
+        raise ValueError(
+            f"{type(estimator).__name__}: {name}={now!r} was set after the fit with "
+            f"{name}={was!r}; a warm start or partial_fit continues what that fit "
+            "built. Fit with warm_start=False to use the new value."
+        )
 
 
 def check_float32_range(X):

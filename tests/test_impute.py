@@ -99,6 +99,38 @@ def test_rows_with_every_value_missing_get_the_column_means():
     assert_allclose(imputer.transform(X_new)[1], imputer.statistics_)
 
 
+def test_a_row_observed_only_where_the_network_does_not_read_gets_the_means():
+    """Features empty at fit (dropped) or constant there are not read by the
+    network: a row observed only in them is as blank to it as a row with no
+    value, and gets ``statistics_`` too (it got the network's fill of a
+    blank row), its observed values kept."""
+    _, X_missing = low_rank(n_features=6)
+    X_missing[:, 2] = np.nan  # empty at fit: dropped
+    X_missing[:, 4] = np.where(np.isnan(X_missing[:, 4]), np.nan, 5.0)  # constant
+    imputer = fast(early_stopping=False)
+    quiet_fit_transform(imputer, X_missing)
+    row = np.full((2, 6), np.nan)
+    row[:, 2], row[1, 4] = 7.0, 3.0
+    out = imputer.transform(row)  # the kept features: 0, 1, 3, 4, 5
+    expected = np.tile(imputer.statistics_[[0, 1, 3, 4, 5]], (2, 1))
+    expected[1, 3] = 3.0  # observed, returned as given
+    assert_array_equal(out, expected)
+
+
+def test_partial_fit_warns_of_features_constant_in_its_first_chunk():
+    """The first chunk fixes the scales; a feature constant in it is read
+    with scale 1 in its own units ever after, which misreads it where it
+    varies on another scale: the fit says so, naming it."""
+    _, X_missing = low_rank(n_features=6)
+    first = X_missing[:100].copy()
+    first[:, 5] = 0.0
+    with pytest.warns(UserWarning, match=r"features \[5\] are constant in the first chunk"):
+        fast().partial_fit(first)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fast().partial_fit(X_missing[:100])
+
+
 def test_a_marker_other_than_nan():
     X, X_missing = low_rank()
     X_marked = np.nan_to_num(X_missing, nan=-999.0)

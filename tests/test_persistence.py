@@ -34,6 +34,7 @@ from sklearn.exceptions import NotFittedError
 
 from skae import (
     Autoencoder,
+    AutoencoderOutlierDetector,
     ContractiveAutoencoder,
     ConvolutionalAutoencoder,
     DenoisingAutoencoder,
@@ -772,7 +773,9 @@ def test_file_of_an_unknown_format_version_is_refused_with_the_version():
 @pytest.mark.parametrize("case", CASE_IDS)
 def test_pickle_after_set_params_keeps_the_fitted_model(case, fitted, data, tmp_path):
     """The module is rebuilt from the parameters fit built it with, not from
-    any set since, by pickle, deepcopy and skae.save alike."""
+    any set since, by pickle and deepcopy (scikit-learn's semantics: the
+    parameters describe the next fit); skae.save refuses such a model, whose
+    file would say what its weights are not."""
     X, X_new = data
     est = copy.deepcopy(fitted(case)[0])
     expected = est.transform(X_new)
@@ -784,14 +787,83 @@ def test_pickle_after_set_params_keeps_the_fitted_model(case, fitted, data, tmp_
     est.set_params(**changes)
     np.testing.assert_array_equal(est.transform(X_new), expected)  # the live model
     restored = [pickle.loads(pickle.dumps(est)), copy.deepcopy(est)]
-    save(est, tmp_path / "model.skae")
-    restored.append(load(tmp_path / "model.skae"))
+    with pytest.raises(ValueError, match="set after the fit"):
+        save(est, tmp_path / "model.skae")
+    assert not (tmp_path / "model.skae").exists()
     for copy_ in restored:
         np.testing.assert_array_equal(copy_.transform(X_new), expected)
         assert copy_.get_params() == est.get_params()
     # a later refit builds from the new parameters
     refitted = restored[0].fit(X)
     assert refitted.transform(X_new).shape[1] == 4
+
+
+# A parameter that shapes what fit built: (case, parameter, another value).
+SHAPING_PARAMS = [
+    ("Autoencoder", "n_components", 9),
+    ("Autoencoder", "hidden_layer_sizes", (6, 3)),
+    ("Autoencoder", "activation", "tanh"),
+    ("Autoencoder", "init", "random"),
+    ("Autoencoder-tied", "tied_weights", False),
+    ("VariationalAutoencoder", "loss", "bernoulli"),
+    ("SparseAutoencoder", "sparsity", "kl"),
+    ("ConvolutionalAutoencoder-image", "image_shape", (2, 8)),
+    ("ConvolutionalAutoencoder-image", "channels", (3,)),
+    ("ConvolutionalAutoencoder-image", "kernel_size", 5),
+]
+
+
+def _json(value):
+    return {"__tuple__": list(value)} if isinstance(value, tuple) else value
+
+
+@pytest.mark.parametrize("case, name, value", SHAPING_PARAMS)
+def test_a_file_whose_shaping_parameter_was_edited_is_refused(case, name, value, fitted):
+    """A hand edit of the file's parameters had loaded a model that said
+    n_components=9 and returned 8 columns."""
+    est, payload = fitted(case)
+    assert getattr(est, name) != value
+    members = read(payload)
+    document = json.loads(members[METADATA])
+    params(document)[name] = _json(value)
+    members[METADATA] = json.dumps(document).encode()
+    with pytest.raises(ValueError, match=rf"has {name}=.*the fit's: .*refusing to load"):
+        load(io.BytesIO(write(members)))
+
+
+@pytest.mark.parametrize("case, name, value", SHAPING_PARAMS)
+def test_saving_a_model_whose_shaping_parameter_was_set_since_the_fit(
+    case, name, value, fitted, data
+):
+    X, X_new = data
+    est = copy.deepcopy(fitted(case)[0])
+    expected = est.transform(X_new)
+    fitted_value = est.get_params()[name]
+    est.set_params(**{name: value})
+    buffer = io.BytesIO()
+    with pytest.raises(ValueError, match=rf"skae.save: .* has {name}=.*set after the fit"):
+        save(est, buffer)
+    assert buffer.getvalue() == b""  # nothing written
+    np.testing.assert_array_equal(est.transform(X_new), expected)  # the model as it was
+    save(est.set_params(**{name: fitted_value}), buffer)  # with the fit's value back
+    np.testing.assert_array_equal(load(io.BytesIO(buffer.getvalue())).transform(X_new), expected)
+
+
+@pytest.mark.parametrize("detector", [False, True], ids=["autoencoder", "detector"])
+def test_saving_a_model_with_a_parameter_set_invalid_since_the_fit(detector, fitted, data):
+    """set_params validates nothing (scikit-learn's convention) and load
+    validates the parameters: save refuses what load would, writing nothing."""
+    if detector:
+        est = AutoencoderOutlierDetector(make("Autoencoder"), cv=2).fit(data[0])
+        est.set_params(contamination=0.9)
+        match = "'contamination' parameter of AutoencoderOutlierDetector"
+    else:
+        est = copy.deepcopy(fitted("Autoencoder")[0]).set_params(max_iter=0)
+        match = "'max_iter' parameter of Autoencoder"
+    buffer = io.BytesIO()
+    with pytest.raises(ValueError, match=match):
+        save(est, buffer)
+    assert buffer.getvalue() == b""
 
 
 def test_unpickling_a_pickle_from_before_a_parameter_existed(fitted, data):
@@ -902,7 +974,7 @@ def test_build_params_are_a_snapshot_of_the_fit_time_values(data):
 def test_file_records_the_build_params_of_fit_time(fitted, data):
     X, X_new = data
     est, _ = fitted("Autoencoder")
-    changed = copy.deepcopy(est).set_params(hidden_layer_sizes=(3,), max_iter=7)
+    changed = copy.deepcopy(est).set_params(max_iter=7)  # the next fit's, not the network's
     buffer = io.BytesIO()
     save(changed, buffer)
     document = json.loads(read(buffer.getvalue())[METADATA])
