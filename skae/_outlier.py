@@ -12,7 +12,6 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.special import erf
 from sklearn.base import BaseEstimator, OutlierMixin, clone
-from sklearn.model_selection import KFold
 from sklearn.utils import ClassifierTags, Tags, get_tags
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -31,6 +30,7 @@ from ._outlier_scores import (
     far_out_rows,
     fit_code_density,
     noise_floor,
+    out_of_fold_splits,
     overflow_as_outliers,
     reconstruction_scores,
     residuals,
@@ -162,8 +162,8 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         costs ``cv`` fits on ``(cv - 1) / cv`` of the rows besides the final
         one on all rows.
     random_state : int, RandomState instance or None, default=None
-        Seeds the folds and, when ``estimator=None``, the default inner
-        model. Pass an int for results that repeat across calls.
+        Seeds the folds and the default inner model (a given ``estimator``
+        keeps its own: seed it too). An int repeats results across calls.
     score_by : {"density", "satterthwaite", "reconstruction"}, default="density"
         The score of a row: ``"density"``, the Gaussian on the code and the
         residual above (each fold model and the final model with the code
@@ -396,15 +396,14 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         parts, fits = np.empty((X.shape[0], 2), dtype=np.float64), []
         # the residuals themselves only where their covariance is needed
         kept = np.empty(X.shape, dtype=np.float64) if self.score_by == "satterthwaite" else None
-        folds = KFold(n_splits=self.cv, shuffle=True, random_state=seed)
-        for fitted_rows, held_out in folds.split(X):
+        for fitted_rows, held_out in out_of_fold_splits(X, self.cv, seed):
             model = fit_quietly(clone(template), X[fitted_rows])  # the final fit says it
             if density:
                 codes = fit_code_density(model, X[fitted_rows])
                 parts[held_out] = error_and_distance(model, codes, X[held_out])
                 fits.append((model, fitted_rows, held_out))
             else:
-                scores[held_out] = model.score_samples(X[held_out])
+                scores[held_out] = reconstruction_scores(model, X[held_out])
             if kept is not None:
                 kept[held_out] = residuals(model, X[held_out])
         if not density:
@@ -415,7 +414,8 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
             noise = float(parts[inside, 0].mean()) / X.shape[1]
         else:
             noise = satterthwaite_variance(kept[inside])
-        noise = max(noise, noise_floor(X))
+        # the rounding of the rows it is the noise of: a far-out row's had set it
+        noise = max(noise, noise_floor(X if inside.all() else X[np.flatnonzero(inside)]))
         return -0.5 * (parts[:, 0] / noise + parts[:, 1]), noise, inside
 
     def score_samples(self, X: ArrayLike) -> np.ndarray:

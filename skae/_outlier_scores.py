@@ -13,6 +13,7 @@ import scipy.sparse as sp
 import torch
 from sklearn import config_context
 from sklearn.covariance import LedoitWolf
+from sklearn.model_selection import KFold
 
 from ._device import as_tensor
 from ._losses import UNIT_INTERVAL_LOSSES
@@ -78,6 +79,48 @@ def distances_without_far_out(fits, X, parts, inside):
         parts[held_out, 1] = error_and_distance(model, codes, X[held_out])[:, 1]
 
 
+def row_hashes(X) -> np.ndarray:
+    """A 64-bit hash of each row of X (numpy, a memory map or CSR): the
+    same for equal rows (-0.0 as 0.0, a CSR matrix's explicit zeros as its
+    implicit ones, float32 as its float64 value), different for different
+    rows but by a chance of about 2**-64 a pair. Read a block at a time."""
+    weights = np.random.default_rng(0).integers(1, 2**63, size=X.shape[1], dtype=np.uint64)
+    weights |= np.uint64(1)  # odd: each column's bits change the sum
+    out = np.empty(X.shape[0], dtype=np.uint64)
+    step = max(1, 2**20 // max(X.shape[1], 1))
+    with np.errstate(over="ignore"):  # sums modulo 2**64
+        for start in range(0, X.shape[0], step):
+            block = X[start : start + step]
+            if sp.issparse(block):
+                block = sp.csr_matrix(block)
+                bits = (block.data.astype(np.float64) + 0.0).view(np.uint64)
+                terms = np.r_[bits * weights[block.indices], np.uint64(0)]
+                sums = np.add.reduceat(terms, block.indptr[:-1])
+                out[start : start + step] = np.where(np.diff(block.indptr) > 0, sums, 0)
+            else:
+                bits = (np.asarray(block, dtype=np.float64) + 0.0).view(np.uint64)
+                out[start : start + step] = (bits * weights).sum(axis=1, dtype=np.uint64)
+    return out
+
+
+def out_of_fold_splits(X, n_splits, seed):
+    """``KFold(n_splits, shuffle=True, random_state=seed)``'s (fitted rows,
+    held-out rows) of X; where X repeats a row, the folds split the distinct
+    rows, every copy of one in one fold: a copy among the fitted rows made
+    a held-out row's score in-sample, and rows repeated three times flagged
+    2-3 times ``contamination`` of new inliers. KFold over the rows where
+    the distinct rows are fewer than 2 per fold (as ``fit`` asks of rows)."""
+    folds = KFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    _, groups = np.unique(row_hashes(X), return_inverse=True)
+    n_groups = int(groups.max()) + 1 if len(groups) else 0
+    if n_groups == X.shape[0] or n_groups < 2 * n_splits:
+        yield from folds.split(np.empty((X.shape[0], 0)))
+        return
+    for _, held_groups in folds.split(np.empty((n_groups, 0))):
+        held = np.isin(groups, held_groups)
+        yield np.flatnonzero(~held), np.flatnonzero(held)
+
+
 def residuals(model, X) -> np.ndarray:
     """Each row's residual (reconstruction minus row) under the fitted
     ``model``, in float64."""
@@ -124,8 +167,13 @@ def error_and_distance(model, codes, X) -> np.ndarray:
     fitted ``model`` and its :func:`fit_code_density` ``codes``, in float64
     (the error back in X's units)."""
     fn = _error_and_distance(codes["code_location_"], codes["code_precision_"])
-    both = model._inference(X, lambda module, x: torch.stack(fn(module, x), dim=1), "transform")
-    both = np.array(both, dtype=np.float64)
+
+    def stacked(module, x):  # a row past x's dtype: its largest value, not a failed fit
+        limit = torch.finfo(x.dtype).max
+        both = torch.stack(fn(module, x), dim=1)
+        return torch.nan_to_num(both, nan=limit, posinf=limit).clamp(max=limit)
+
+    both = np.array(model._inference(X, stacked, "transform"), dtype=np.float64)
     both[:, 0] *= error_unit(model.module_)
     return both
 
