@@ -241,6 +241,7 @@ def restored_optimizer(saved, module, device):
         }
         groups = [dict(group) for group in saved["param_groups"]]
         check_optimizer_state(groups, state, list(module.parameters()))
+        check_moments(state, MOMENTS[saved["kind"]])
         check_group_settings(groups, optimizer.defaults)
         optimizer.load_state_dict({"state": state, "param_groups": groups})
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -270,6 +271,22 @@ def check_optimizer_state(groups, state, parameters):
                 raise ValueError(f"its {key} of parameter {index} is not of shape {shape}")
 
 
+#: The moments a parameter's state holds once stepped, per optimiser name
+#: (SGD's momentum buffer torch makes where it is missing; Adam's it reads).
+MOMENTS = {"adam": {"step", "exp_avg", "exp_avg_sq"}, "sgd": set()}
+MOMENTS["adamw"] = MOMENTS["adam"]
+
+
+def check_moments(state, required):
+    """Refuse a parameter's saved state that holds some of the ``required``
+    moments but not all (none: never stepped): it loaded, and the next step
+    failed with torch's KeyError."""
+    for index, values in state.items():
+        missing = sorted(required - set(values))
+        if values and missing:
+            raise ValueError(f"the moments of parameter {index} lack {missing}")
+
+
 def _numeric_setting(value):
     """Whether a default setting is a number (not a bool) or a tuple."""
     return isinstance(value, (Real, tuple)) and not isinstance(value, bool)
@@ -284,7 +301,8 @@ def check_group_settings(groups, defaults):
     """Refuse (ValueError) saved parameter-group settings that the optimiser
     ``defaults`` (a fresh one's) say cannot be: a rate, decay or epsilon
     that is no finite non-negative number, coefficients (``betas``) that are
-    not as many numbers in [0, 1), a flag that is not a bool. Such states
+    not as many numbers in [0, 1), a flag other than the fresh one's (but
+    ``foreach`` and ``fused``, which torch and the device choose). Such states
     loaded and then failed in the first step with torch's or Python's own
     error. A setting the defaults do not name (another torch's) is left."""
     # the numbers torch does not fill in where a state lacks them (its flags,
@@ -296,8 +314,12 @@ def check_group_settings(groups, defaults):
                 raise ValueError(f"its parameter group has no {key!r}")
         for key, value in group.items():
             default = defaults.get(key, 0.0 if key == "initial_lr" else None)
-            if isinstance(default, bool):
-                fits = isinstance(value, bool) or (value is None and key in FLAGS_MAYBE_NONE)
+            if isinstance(default, bool) and key not in FLAGS_MAYBE_NONE:
+                # skae sets each flag as make_optimizer does: amsgrad needs a
+                # moment it never saves, differentiable fails the fused step
+                fits = value is default
+            elif isinstance(default, bool):
+                fits = isinstance(value, bool) or value is None
             elif isinstance(default, Real):
                 fits = _setting_number(value)
             elif isinstance(default, tuple):

@@ -310,6 +310,16 @@ def checked_attributes(attributes):
         raise ValueError(
             "The file's detector attribute calibration_scores_ is not a row of numbers without NaN."
         )
+    names = attributes.get("feature_names_in_")
+    if names is not None and not (
+        isinstance(names, np.ndarray)
+        and names.shape == (attributes["n_features_in_"],)
+        and all(isinstance(name, str) for name in names)
+    ):
+        raise ValueError(
+            "The file's detector attribute feature_names_in_ is not a 1-D array of "
+            "n_features_in_ column names."
+        )
     return {**attributes, "offset_": offset, "calibration_scores_": scores}
 
 

@@ -60,6 +60,9 @@ ARRAYS = "arrays.safetensors"
 MEMBERS = {METADATA, ARRAYS}
 ENTRIES = {"format", "format_version", "class", "params", "state", "output_config", "versions"}
 
+#: The values of ``set_output(transform=...)`` a file may hold (scikit-learn's).
+OUTPUTS = ("default", "pandas", "polars")
+
 #: dtype kinds of arrays stored in safetensors (bool, int, uint, float) and
 #: of arrays stored in the JSON document (unicode, and object holding strings).
 NUMERIC_KINDS = set("biuf")
@@ -154,9 +157,11 @@ def _check_params_as_fitted(estimator, *, saving):
         if not hasattr(model, "_build_params_"):  # the detector itself, or no inner model
             continue
         changed = changed_params(model, (*NETWORK_PARAMS, *COLUMN_PARAMS))
-        if not changed:
-            continue
         described = ", ".join(f"{name}={now!r} (the fit's: {was!r})" for name, was, now in changed)
+        if getattr(model, "add_indicator", False) and not hasattr(model, "indicator_"):
+            described = described or "add_indicator=True (no indicator fitted)"
+        if not described:
+            continue
         if saving:
             raise ValueError(
                 f"skae.save: {type(model).__name__} has {described}, set after the fit, which "
@@ -275,7 +280,11 @@ def _rebuilt(metadata, arrays):
     _check_params_as_fitted(estimator, saving=False)
     output_config = _decode(metadata["output_config"], "output_config", arrays)
     if output_config:
-        if not isinstance(output_config, dict) or set(output_config) - {"transform"}:
+        if (
+            not isinstance(output_config, dict)
+            or set(output_config) - {"transform"}
+            or output_config.get("transform") not in OUTPUTS
+        ):
             raise ValueError(f"Unexpected output configuration {output_config!r}.")
         estimator.set_output(**output_config)
     unused = sorted(set(arrays) - set(_array_references(metadata)))

@@ -34,6 +34,7 @@ from sklearn.exceptions import NotFittedError
 
 from skae import (
     Autoencoder,
+    AutoencoderImputer,
     AutoencoderOutlierDetector,
     ContractiveAutoencoder,
     ConvolutionalAutoencoder,
@@ -454,6 +455,10 @@ def test_load_refuses_archive_with_unexpected_members(edit, fitted):
         (lambda d: attributes(d).update(n_features_in_=10**12), "has shape"),
         (lambda d: attributes(d).update(best_loss_={"__array__": []}), "not one skae writes"),
         (lambda d: d.update(format_version=99), "format version 99"),
+        (
+            lambda d: d.update(output_config={"__dict__": {"transform": "bogus"}}),
+            "Unexpected output configuration",
+        ),
         (lambda d: d["state"]["__dict__"].update(version=99), "fitted state has version 99"),
         (lambda d: d.update(code="import os"), "expected"),
         (
@@ -485,6 +490,7 @@ def test_load_refuses_archive_with_unexpected_members(edit, fitted):
         "huge-width",
         "malformed-array-tag",
         "newer-format",
+        "unknown-output",
         "newer-state",
         "unknown-entry",
         "aliases-not-in-module",
@@ -847,6 +853,42 @@ def test_saving_a_model_whose_shaping_parameter_was_set_since_the_fit(
     np.testing.assert_array_equal(est.transform(X_new), expected)  # the model as it was
     save(est.set_params(**{name: fitted_value}), buffer)  # with the fit's value back
     np.testing.assert_array_equal(load(io.BytesIO(buffer.getvalue())).transform(X_new), expected)
+
+
+def _file_with(est, edit):
+    """``est`` saved, its document edited by ``edit``, as bytes."""
+    buffer = io.BytesIO()
+    save(est, buffer)
+    members = read(buffer.getvalue())
+    document = json.loads(members[METADATA])
+    edit(document)
+    members[METADATA] = json.dumps(document).encode()
+    return write(members)
+
+
+def test_a_detector_file_with_feature_names_that_do_not_fit_is_refused(data):
+    # two names for 16 columns loaded, and predict failed on their mismatch
+    detector = AutoencoderOutlierDetector(make("Autoencoder"), cv=2).fit(data[0])
+    names = {"__ndarray__": ["a", "b"], "dtype": "<U1"}
+
+    def edit(document):
+        document["state"]["__dict__"]["attributes"]["__dict__"]["feature_names_in_"] = names
+
+    with pytest.raises(ValueError, match="feature_names_in_ is not a 1-D array of n_features_in_"):
+        load(io.BytesIO(_file_with(detector, edit)))
+
+
+def test_an_imputer_with_add_indicator_but_no_indicator_is_neither_saved_nor_loaded(data):
+    # set_params(add_indicator=True) after a fit without it saved a file whose
+    # transform failed on the missing indicator_ (an AttributeError)
+    X = data[0].copy()
+    X[::4, 1] = np.nan
+    imputer = AutoencoderImputer(**TINY).fit(X)
+    payload = _file_with(imputer, lambda document: params(document).update(add_indicator=True))
+    with pytest.raises(ValueError, match=r"add_indicator=True \(no indicator fitted\)"):
+        load(io.BytesIO(payload))
+    with pytest.raises(ValueError, match=r"skae.save: .*add_indicator=True"):
+        save(copy.deepcopy(imputer).set_params(add_indicator=True), io.BytesIO())
 
 
 @pytest.mark.parametrize("detector", [False, True], ids=["autoencoder", "detector"])

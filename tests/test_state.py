@@ -228,6 +228,14 @@ OPTIMIZER_EDITS = {
     "betas-three": (_edit_group("betas", [0.9, 0.99, 0.5]), "its betas is"),
     "betas-one": (_edit_group("betas", [0.9, 1.5]), "its betas is"),
     "amsgrad-str": (_edit_group("amsgrad", "yes"), "its amsgrad is 'yes'"),
+    # flags skae never sets: amsgrad's moment is never saved, a differentiable
+    # step is not fused (each loaded, and the first step failed)
+    "amsgrad-true": (_edit_group("amsgrad", True), "its amsgrad is True"),
+    "differentiable-true": (_edit_group("differentiable", True), "its differentiable is True"),
+    "moment-missing": (
+        lambda a: a["_optimizer_"]["state"]["0"].pop("exp_avg_sq"),
+        r"moments of parameter 0 lack \['exp_avg_sq'\]",
+    ),
     "step-negative": (_edit_step(-5.0), "step count of parameter 0 is not one count"),
     "step-nan": (_edit_step(float("nan")), "step count of parameter 0 is not one count"),
     "plateau-str": (lambda a: a.update(_plateau_progress_="x"), "_plateau_progress_ must map"),
