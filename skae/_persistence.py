@@ -60,8 +60,7 @@ ARRAYS = "arrays.safetensors"
 MEMBERS = {METADATA, ARRAYS}
 ENTRIES = {"format", "format_version", "class", "params", "state", "output_config", "versions"}
 
-#: The values of ``set_output(transform=...)`` a file may hold (scikit-learn's).
-OUTPUTS = ("default", "pandas", "polars")
+OUTPUTS = ("default", "pandas", "polars")  #: set_output(transform=...)'s values
 
 #: dtype kinds of arrays stored in safetensors (bool, int, uint, float) and
 #: of arrays stored in the JSON document (unicode, and object holding strings).
@@ -280,11 +279,8 @@ def _rebuilt(metadata, arrays):
     _check_params_as_fitted(estimator, saving=False)
     output_config = _decode(metadata["output_config"], "output_config", arrays)
     if output_config:
-        if (
-            not isinstance(output_config, dict)
-            or set(output_config) - {"transform"}
-            or output_config.get("transform") not in OUTPUTS
-        ):
+        known = isinstance(output_config, dict) and set(output_config) == {"transform"}
+        if not known or output_config["transform"] not in OUTPUTS:
             raise ValueError(f"Unexpected output configuration {output_config!r}.")
         estimator.set_output(**output_config)
     unused = sorted(set(arrays) - set(_array_references(metadata)))
