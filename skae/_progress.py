@@ -271,9 +271,12 @@ def warn_if_no_better_than_mean(name, module, rows, history, all_rows=None):
     error = float((module.decode(module.encode(x)) - x).double().square().sum(1).mean())
     spread = float((x.double() - x.double().mean(0)).square().sum(1).mean())
     # rows all alike (spread 0): their mean is exact, and an error past a
-    # millionth of their mean square (float32's rounding is far below) is none
-    if spread == 0:  # all zeros: their mean, 0, is exact too
-        spread = 1e-6 * float(x.double().square().sum(1).mean()) or float(torch.finfo().tiny)
+    # millionth of their mean square (float32's rounding is far below) is none;
+    # all zeros (their mean, 0, exact too): a millionth of the data's own square
+    # (a row the model saw but early stopping held out set the PCA start's mean)
+    if spread == 0:
+        data = float(getattr(module, "input_scale", 0.0)) ** 2 * rows.n_features
+        spread = 1e-6 * (float(x.double().square().sum(1).mean()) or data) or torch.finfo().tiny
     if spread > 0 and not error < spread:
         warnings.warn(
             f"{name}: the fitted network reconstructs its training rows {NO_BETTER_THAN_MEAN} "
