@@ -840,6 +840,28 @@ def test_torchrun_ends_when_a_rank_crashes_mid_fit(tmp_path):
         assert_clear_failure(survivor)
 
 
+@pytest.mark.parametrize("beside_linear_path", [False, True])
+@pytest.mark.parametrize("dead, says", [(4, None), (5, "5 of the 8"), (8, "8")])
+def test_the_dead_unit_warning_starts_past_half_of_the_units(dead, says, beside_linear_path):
+    """The threshold itself, on made-up codes: more than half of the units
+    zero on every row warns, naming how many; half is silent."""
+    codes = torch.rand(50, 8) + 0.1
+    codes[:, :dead] = -torch.rand(50, dead)  # at or below zero on every row
+    est = SparseAutoencoder(n_components=8, sparsity_weight=0.5)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        est._warn_on_dead_units(codes, beside_linear_path)
+    said = [str(w.message) for w in record if "code units" in str(w.message)]
+    if says is None:
+        assert said == []
+        return
+    assert len(said) == 1 and "sparsity_weight" in said[0]
+    if dead < 8:
+        assert says in said[0]
+    elif not beside_linear_path:
+        assert "Every one of the 8 code units" in said[0]
+
+
 def test_dead_units_beside_the_pca_start_are_reported_as_such():
     """With init="pca" dead non-linear units leave the linear path's code,
     which still differs from row to row: the warning says so, not that every

@@ -131,6 +131,23 @@ def test_partial_fit_warns_of_features_constant_in_its_first_chunk():
         fast().partial_fit(X_missing[:100])
 
 
+def test_a_default_fit_stops_early_on_its_held_out_entries_and_keeps_the_best():
+    """The default needs no tuning: early stopping on held-out masked
+    entries ends the fit well before max_iter, without a warning, and the
+    kept weights are the best epoch's."""
+    X = load_digits().data[:400] / 16
+    X[np.random.default_rng(0).random(X.shape) < 0.2] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        imputer = AutoencoderImputer(random_state=0, device="cpu").fit(X)
+    assert imputer.n_iter_ < imputer.max_iter / 2
+    scores = np.asarray(imputer.validation_scores_)
+    assert len(scores) == imputer.n_iter_
+    assert imputer.best_validation_score_ == np.nanmax(scores)
+    assert scores[imputer.best_epoch_ - 1] == imputer.best_validation_score_
+    assert 0 < imputer.best_epoch_ < imputer.n_iter_  # it trained past the best, then stopped
+
+
 def test_a_marker_other_than_nan():
     X, X_missing = low_rank()
     X_marked = np.nan_to_num(X_missing, nan=-999.0)

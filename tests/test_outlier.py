@@ -157,6 +157,28 @@ def test_outlier_detector_offset_is_the_out_of_fold_quantile(digits, contaminati
     assert share == pytest.approx(contamination, abs=1.5 / len(X_train))
 
 
+def test_outlier_detector_calibration_scores_are_of_models_that_left_the_row_out(digits):
+    """Each row's calibration score is that of a clone fitted on the other
+    folds, not the final model's in-sample score (a threshold on those
+    flags more new inliers than ``contamination``)."""
+    from skae._outlier_scores import out_of_fold_splits
+    from skae._random import seed_source
+
+    X = digits[0][:300]
+    detector = _small_detector(max_iter=3).set_params(score_by="reconstruction", cv=3)
+    detector.fit(X)
+    split_seed = int(seed_source(0).integers(2**31, size=2)[0])  # as fit draws it
+    expected = np.empty(len(X))
+    for fitted_rows, held_out in out_of_fold_splits(X, 3, split_seed):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = clone(detector.estimator).fit(X[fitted_rows])
+        expected[held_out] = model.score_samples(X[held_out])
+    # the same process, seeds and rows: the same scores, to rounding
+    np.testing.assert_allclose(detector.calibration_scores_, expected, rtol=1e-9)
+    assert detector.estimator_.score_samples(X).mean() > expected.mean()
+
+
 def test_outlier_detector_fit_predict_equals_fit_then_predict(digits):
     X_train = digits[0]
     detector = _small_detector(max_iter=5)
@@ -216,6 +238,7 @@ def test_outlier_detector_default_estimator(digits):
     assert {k: params[k] for k in expected} == expected
     assert expected["n_components"] == 16 and expected["batch_size"] == 42
     assert params["random_state"] is None
+    assert params["init"] == "pca"  # the PCA start, kept unless training beats it
     assert detector.estimator_.n_iter_ < params["max_iter"]  # early stopping ended it
     assert detector.estimator is None
     assert np.all(detector.predict(digits[2]) == -1)
