@@ -293,6 +293,22 @@ class ConvolutionalAutoencoder(BaseAutoencoder):
             )
         return shape if len(shape) == 3 else (1, *shape)
 
+    @staticmethod
+    def _same_built_setting(name, was, now):
+        """Whether ``image_shape`` ``was`` and ``now`` view rows as the same
+        image: ``(h, w)`` is ``(1, h, w)`` (a warm start had refused it)."""
+        if name != "image_shape" or was is None or now is None:
+            return False
+
+        def image(value):
+            shape = tuple(int(s) for s in np.ravel(value))
+            return (1, *shape) if len(shape) == 2 else shape
+
+        try:
+            return image(was) == image(now)
+        except (TypeError, ValueError):
+            return False
+
     def _validated_training_data(self, X, *, reset, **kwargs):
         X, attributes = super()._validated_training_data(X, reset=reset, **kwargs)
         side = math.isqrt(X.shape[1])

@@ -162,12 +162,19 @@ COLUMN_PARAMS = ("missing_values", "keep_empty_features")
 
 def changed_params(estimator, names):
     """``(name, value at fit, value now)`` for each of the parameters
-    ``names`` that a fitted ``estimator`` built from and that was set since."""
+    ``names`` that a fitted ``estimator`` built from and that was set since
+    to a value that says otherwise (an estimator's ``_same_built_setting``
+    may say two spellings build the same)."""
     built = estimator._build_params_
+    same = getattr(estimator, "_same_built_setting", lambda name, was, now: None)
     return [
         (name, built[name], getattr(estimator, name))
         for name in names
-        if name in built and not _same_setting(built[name], getattr(estimator, name))
+        if name in built
+        and not (
+            same(name, built[name], getattr(estimator, name))
+            or _same_setting(built[name], getattr(estimator, name))
+        )
     ]
 
 

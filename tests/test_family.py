@@ -254,6 +254,29 @@ def test_convolutional_multichannel_and_odd_sizes():
     assert [c.in_channels for c in convs] == [3, 4, 4]
 
 
+@pytest.mark.parametrize("respelled", [(1, 8, 8), [1, 8, 8], np.array([8, 8])])
+def test_convolutional_warm_start_takes_another_spelling_of_the_same_image(respelled, digits):
+    """(8, 8) and (1, 8, 8) view rows as the same image, the same network: a
+    warm start continues it (it was refused as a changed image_shape), and
+    skae.save writes it; another image is still refused."""
+    import io
+
+    import skae
+
+    X = digits[0][:200]
+    conv = ConvolutionalAutoencoder(
+        n_components=4, image_shape=(8, 8), max_iter=2, warm_start=True, random_state=0
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        conv.fit(X)
+        conv.set_params(image_shape=respelled).fit(X)
+    assert conv.image_shape_ == (1, 8, 8)
+    skae.save(conv, io.BytesIO())
+    with pytest.raises(ValueError, match="image_shape=.* was set after the fit"):
+        conv.set_params(image_shape=(2, 32)).fit(X)
+
+
 @pytest.mark.parametrize("width", [1, 2, 3, 17])
 def test_convolutional_any_width_without_image_shape(width):
     X = np.random.default_rng(0).normal(size=(20, width))
