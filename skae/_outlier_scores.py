@@ -79,27 +79,44 @@ def distances_without_far_out(fits, X, parts, inside):
         parts[held_out, 1] = error_and_distance(model, codes, X[held_out])[:, 1]
 
 
+def _mixed(bits):
+    """splitmix64's finaliser of uint64 ``bits``: every input bit moves
+    about half the output bits (a plain weighted sum of float bits had
+    collided on values with zero low mantissa bits, such as digits' k/16)."""
+    bits = bits ^ (bits >> np.uint64(30))
+    bits = bits * np.uint64(0xBF58476D1CE4E5B9)
+    bits = bits ^ (bits >> np.uint64(27))
+    bits = bits * np.uint64(0x94D049BB133111EB)
+    return bits ^ (bits >> np.uint64(31))
+
+
 def row_hashes(X) -> np.ndarray:
-    """A 64-bit hash of each row of X (numpy, a memory map or CSR): the
-    same for equal rows (-0.0 as 0.0, a CSR matrix's explicit zeros as its
-    implicit ones, float32 as its float64 value), different for different
-    rows but by a chance of about 2**-64 a pair. Read a block at a time."""
-    weights = np.random.default_rng(0).integers(1, 2**63, size=X.shape[1], dtype=np.uint64)
-    weights |= np.uint64(1)  # odd: each column's bits change the sum
-    out = np.empty(X.shape[0], dtype=np.uint64)
-    step = max(1, 2**20 // max(X.shape[1], 1))
-    with np.errstate(over="ignore"):  # sums modulo 2**64
+    """A 64-bit hash of each row of X (numpy, a memory map or CSR): the sum
+    over the columns of a mixed hash of (column, value), the same for equal
+    rows (-0.0 as 0.0, a CSR matrix's explicit zeros and duplicate entries
+    as the canonical matrix's, float32 as its float64 value), different for
+    different rows but by chance. Read a block at a time."""
+    keys = _mixed(np.arange(1, X.shape[1] + 1, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15))
+    with np.errstate(over="ignore"):  # uint64 arithmetic modulo 2**64
+
+        def terms(values, columns):  # 0 for a zero, as a CSR matrix's implicit zeros
+            bits = (np.asarray(values, dtype=np.float64) + 0.0).view(np.uint64)
+            return np.where(bits == 0, np.uint64(0), _mixed(bits ^ keys[columns]))
+
+        out = np.empty(X.shape[0], dtype=np.uint64)
+        step = max(1, 2**20 // max(X.shape[1], 1))
         for start in range(0, X.shape[0], step):
             block = X[start : start + step]
             if sp.issparse(block):
-                block = sp.csr_matrix(block)
-                bits = (block.data.astype(np.float64) + 0.0).view(np.uint64)
-                terms = np.r_[bits * weights[block.indices], np.uint64(0)]
-                sums = np.add.reduceat(terms, block.indptr[:-1])
-                out[start : start + step] = np.where(np.diff(block.indptr) > 0, sums, 0)
+                block = sp.csr_matrix(block, copy=True)
+                block.sum_duplicates()
+                summed = np.add.reduceat(
+                    np.r_[terms(block.data, block.indices), np.uint64(0)], block.indptr[:-1]
+                )
+                out[start : start + step] = np.where(np.diff(block.indptr) > 0, summed, 0)
             else:
-                bits = (np.asarray(block, dtype=np.float64) + 0.0).view(np.uint64)
-                out[start : start + step] = (bits * weights).sum(axis=1, dtype=np.uint64)
+                columns = np.arange(X.shape[1])
+                out[start : start + step] = terms(block, columns).sum(axis=1, dtype=np.uint64)
     return out
 
 

@@ -49,12 +49,14 @@ from ._archive import (
 )
 from ._base import BaseAutoencoder
 from ._state import check_state, running_versions, warn_on_version_change
-from ._validation import COLUMN_PARAMS, NETWORK_PARAMS, changed_params
+from ._validation import check_params_as_fitted
 
 __all__ = ["load", "save"]
 
 FORMAT = "skae"
-FORMAT_VERSION = 2
+#: 3: format 2 whose parameters that shape the network are the fit's (save
+#: refuses others); a file of format 1 or 2 may hold ones set since the fit.
+FORMAT_VERSION = 3
 METADATA = "skae.json"
 ARRAYS = "arrays.safetensors"
 MEMBERS = {METADATA, ARRAYS}
@@ -142,35 +144,11 @@ def _check_savable(estimator):
         )
     check_is_fitted(estimator)
     # load validates them: a value set since the fit (set_params validates
-    # nothing) had made a file that load refused
-    estimator._validate_params()
-    _check_params_as_fitted(estimator, saving=True)
-
-
-def _check_params_as_fitted(estimator, *, saving):
-    """Refuse a model (or a detector's inner model) whose parameters that
-    shape what its fit built now say otherwise: set since the fit, on saving
-    (the file would say what its weights are not); on loading, a file so
-    edited (it had loaded, reported 9 components and returned 8 columns)."""
+    # nothing) had made a file that load refused; a detector's inner model's too
     for model in (estimator, getattr(estimator, "estimator_", None)):
-        if not hasattr(model, "_build_params_"):  # the detector itself, or no inner model
-            continue
-        changed = changed_params(model, (*NETWORK_PARAMS, *COLUMN_PARAMS))
-        described = ", ".join(f"{name}={now!r} (the fit's: {was!r})" for name, was, now in changed)
-        if getattr(model, "add_indicator", False) and not hasattr(model, "indicator_"):
-            described = described or "add_indicator=True (no indicator fitted)"
-        if not described:
-            continue
-        if saving:
-            raise ValueError(
-                f"skae.save: {type(model).__name__} has {described}, set after the fit, which "
-                "built its network and columns from the values it had then. Refit, or set "
-                "the fit's values back, before saving."
-            )
-        raise ValueError(
-            f"The file's {type(model).__name__} has {described}: parameters that disagree "
-            "with the fit its weights come from; refusing to load it."
-        )
+        if model is not None:
+            model._validate_params()
+    check_params_as_fitted(estimator, saving=True)
 
 
 def _document(estimator, arrays):
@@ -276,7 +254,7 @@ def _rebuilt(metadata, arrays):
         estimator._import_state(state)
     except malformed as exc:
         raise ValueError(f"The file's fitted state does not fit {name}: {exc!r}") from exc
-    _check_params_as_fitted(estimator, saving=False)
+    check_params_as_fitted(estimator, saving=False, edited=metadata["format_version"] > 2)
     output_config = _decode(metadata["output_config"], "output_config", arrays)
     if output_config:
         known = isinstance(output_config, dict) and set(output_config) == {"transform"}
@@ -437,8 +415,8 @@ def _read_members(archive, path):
             f"{sorted(MEMBERS)}, nothing else."
         )
     metadata = _read_metadata(read_capped(archive, METADATA, MAX_METADATA_BYTES))
-    expected = MEMBERS if metadata["format_version"] == FORMAT_VERSION else FORMAT_1_MEMBERS
-    required = MEMBERS if metadata["format_version"] == FORMAT_VERSION else {METADATA, WEIGHTS}
+    expected = MEMBERS if metadata["format_version"] != 1 else FORMAT_1_MEMBERS
+    required = MEMBERS if metadata["format_version"] != 1 else {METADATA, WEIGHTS}
     if len(names) != len(set(names)) or not required <= set(names) <= expected:
         raise ValueError(
             f"{path!r} is not a skae file: it holds {sorted(names)}, but a skae file of "
@@ -471,10 +449,10 @@ def _read_metadata(data):
         raise ValueError(f"The member {METADATA!r} is not a JSON document: {exc}") from None
     if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
         raise ValueError(f"The member {METADATA!r} is not a skae document.")
-    if metadata.get("format_version") not in (1, FORMAT_VERSION):
+    if metadata.get("format_version") not in (1, 2, FORMAT_VERSION):
         raise ValueError(
             f"The file has format version {metadata.get('format_version')!r}; this skae "
-            f"reads versions 1 and {FORMAT_VERSION}. Load it with the skae version that wrote "
+            f"reads versions 1, 2 and {FORMAT_VERSION}. Load it with the skae version that wrote "
             f"it ({metadata.get('versions', {}).get('skae', 'unknown')})."
         )
     return metadata
@@ -537,7 +515,7 @@ def _from_format_1(metadata, members):
     arrays = {}
     document = {
         "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+        "format_version": 1,  # read as format 2, its parameters unchecked
         "class": metadata["class"],
         "params": _encode(params, "params"),
         "state": _encode(state, "state", arrays),

@@ -19,6 +19,7 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 
 from ._engine import StopReason, improves
+from ._rows import root_mean_square
 from ._settings import SharedSetting
 from ._warnings import user_stacklevel
 
@@ -272,11 +273,13 @@ def warn_if_no_better_than_mean(name, module, rows, history, all_rows=None):
     spread = float((x.double() - x.double().mean(0)).square().sum(1).mean())
     # rows all alike (spread 0): their mean is exact, and an error past a
     # millionth of their mean square (float32's rounding is far below) is none;
-    # all zeros (their mean, 0, exact too): a millionth of the data's own square
-    # (a row the model saw but early stopping held out set the PCA start's mean)
+    # all zeros (their mean, 0, exact too): a millionth of the mean square of
+    # every row given (one early stopping held out set the PCA start's mean)
     if spread == 0:
-        data = float(getattr(module, "input_scale", 0.0)) ** 2 * rows.n_features
-        spread = 1e-6 * (float(x.double().square().sum(1).mean()) or data) or torch.finfo().tiny
+        square = float(x.double().square().sum(1).mean())
+        if not square and all_rows is not None:
+            square = root_mean_square(all_rows) ** 2 * all_rows.n_features
+        spread = 1e-6 * square or float(torch.finfo().tiny)
     if spread > 0 and not error < spread:
         warnings.warn(
             f"{name}: the fitted network reconstructs its training rows {NO_BETTER_THAN_MEAN} "

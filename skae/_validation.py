@@ -5,6 +5,7 @@ scikit-learn's private helpers (``_fit_context``, ``sklearn.utils._array_api``,
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from numbers import Integral
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -28,6 +29,7 @@ from sklearn.utils._param_validation import InvalidParameterError, StrOptions
 from sklearn.utils.validation import _check_feature_names_in, validate_data
 
 from ._losses import UNIT_INTERVAL_LOSSES
+from ._warnings import user_stacklevel
 
 if TYPE_CHECKING:
     _F = TypeVar("_F", bound=Callable[..., Any])
@@ -58,6 +60,7 @@ __all__ = [
     "NETWORK_PARAMS",
     "check_unchanged_params",
     "changed_params",
+    "check_params_as_fitted",
     "detached_input",
     "float_dtypes",
     "is_scalar_nan",
@@ -176,6 +179,41 @@ def changed_params(estimator, names):
             or _same_setting(built[name], getattr(estimator, name))
         )
     ]
+
+
+def check_params_as_fitted(estimator, *, saving, edited=True):
+    """Refuse a model (or a detector's inner model) whose parameters that
+    shape what its fit built now say otherwise: set since the fit, on saving
+    (the file would say what its weights are not); on loading, a file so
+    ``edited`` (it had loaded, reported 9 components and returned 8 columns);
+    one of format 1 or 2, which saved such models, loads with a warning."""
+    for model in (estimator, getattr(estimator, "estimator_", None)):
+        if not hasattr(model, "_build_params_"):  # the detector itself, or no inner model
+            continue
+        changed = changed_params(model, (*NETWORK_PARAMS, *COLUMN_PARAMS))
+        described = ", ".join(f"{name}={now!r} (the fit's: {was!r})" for name, was, now in changed)
+        if getattr(model, "add_indicator", False) and not hasattr(model, "indicator_"):
+            described = described or "add_indicator=True (no indicator fitted)"
+        if not described:
+            continue
+        if saving:
+            raise ValueError(
+                f"skae.save: {type(model).__name__} has {described}, set after the fit, which "
+                "built its network and columns from the values it had then. Refit, or set "
+                "the fit's values back, before saving."
+            )
+        if not edited:
+            warnings.warn(
+                f"The file's {type(model).__name__} has {described}, set after the fit (an "
+                "older skae saved it so): the network is the fit's; the next fit uses them.",
+                UserWarning,
+                stacklevel=user_stacklevel(),
+            )
+            continue
+        raise ValueError(
+            f"The file's {type(model).__name__} has {described}: parameters that disagree "
+            "with the fit its weights come from; refusing to load it."
+        )
 
 
 def check_unchanged_params(estimator, names):

@@ -256,17 +256,19 @@ def test_a_fit_no_better_than_the_column_means_says_so(params):
     assert ((rebuilt - digits) ** 2).sum(1).mean() >= spread  # what it said
 
 
+@pytest.mark.parametrize("scale", [1.0, 1e8])
 @pytest.mark.parametrize("seed", [0, 1, 16])
 @pytest.mark.parametrize("form", ["dense", "csr"])
-def test_zero_training_rows_reconstructed_to_rounding_do_not_warn(seed, form):
+def test_zero_training_rows_reconstructed_to_rounding_do_not_warn(seed, form, scale):
     # the one non-zero row held out by early stopping (these seeds) set the
     # PCA start's mean; its rounding, 3e-18 per zero row, passed float32's
     # tiny, the threshold of all-zero rows, and the fit said it was no better
-    # than the column means
+    # than the column means (at any scale: the threshold is a millionth of
+    # the mean square of every row given, not of the zero training rows')
     import scipy.sparse
 
     rng = np.random.RandomState(1)
-    X = np.vstack([np.zeros((99, 30)), rng.randn(30)])
+    X = np.vstack([np.zeros((99, 30)), scale * rng.randn(30)])
     X = scipy.sparse.csr_matrix(X) if form == "csr" else X
     est = Autoencoder(n_components=2, max_iter=2, random_state=seed, device="cpu")
     with warnings.catch_warnings(record=True) as record:

@@ -357,10 +357,29 @@ def test_copies_of_a_training_row_are_scored_out_of_fold_alike(score_by):
     # split row by row, a copy of each held-out row sat among its fold's
     # fitted rows: scores in-sample, and training rows repeated three times
     # flagged 2-3 times contamination of new inliers (0.20-0.45 on breast
-    # cancer's benign rows; 0.12-0.40 grouped, 0.09-0.22 without copies)
+    # cancer's benign rows; 0.12-0.36 grouped, 0.09-0.22 without copies)
     X = np.random.default_rng(0).normal(size=(60, 5)) @ np.diag([3.0, 2.0, 1.0, 0.3, 0.1])
     detector = AutoencoderOutlierDetector(random_state=0, score_by=score_by).fit(
         np.repeat(X, 3, axis=0)
     )
     copies = detector.calibration_scores_.reshape(60, 3)
     np.testing.assert_array_equal(copies, np.repeat(copies[:, :1], 3, axis=1))
+
+
+def test_row_hashes_tell_rows_of_few_distinct_values_apart():
+    # a weighted sum of the values' raw bits collided where the low mantissa
+    # bits are zero: 0/1 rows, integers, digits' k/16 (1797 rows, 1750 hashes),
+    # which split digits' distinct rows as copies
+    from sklearn.datasets import load_digits
+
+    from skae._outlier_scores import row_hashes
+
+    rng = np.random.default_rng(0)
+    for X in (rng.integers(0, 2, size=(4000, 12)).astype(float), load_digits().data / 16):
+        distinct = len(np.unique(X, axis=0))
+        assert len(np.unique(row_hashes(X))) == distinct
+        np.testing.assert_array_equal(row_hashes(scipy.sparse.csr_matrix(X)), row_hashes(X))
+        np.testing.assert_array_equal(row_hashes(X.astype(np.float32)), row_hashes(X))
+    # a CSR row with duplicate entries (summed) and its canonical form
+    summed = scipy.sparse.csr_matrix(([1.0, 2.0, 3.0], [2, 0, 2], [0, 3]), shape=(1, 4))
+    assert row_hashes(summed) == row_hashes(np.array([[2.0, 0.0, 4.0, 0.0]]))

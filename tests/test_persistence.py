@@ -767,10 +767,42 @@ def test_files_of_format_1_load_and_continue(name, cls):
 def test_file_of_an_unknown_format_version_is_refused_with_the_version():
     members = read((FORMAT_1 / "autoencoder_format1.skae").read_bytes())
     document = json.loads(members[METADATA])
-    document["format_version"] = 3
+    document["format_version"] = 4
     members[METADATA] = json.dumps(document).encode()
-    with pytest.raises(ValueError, match="format version 3; this skae reads versions 1 and 2"):
+    with pytest.raises(ValueError, match="format version 4; this skae reads versions 1, 2 and 3"):
         load(io.BytesIO(write(members)))
+
+
+def test_older_files_with_parameters_set_since_the_fit_load_with_a_warning(fitted, data):
+    """skae.save of formats 1 and 2 wrote models whose parameters were set
+    after the fit (the network the fit's, as a pickle keeps it): such files
+    load as they did, saying so; format 3 refuses them (a hand edit)."""
+    X, X_new = data
+    est, payload = fitted("Autoencoder")
+    members = read(payload)
+    document = json.loads(members[METADATA])
+    params(document)["n_components"] = 5
+    for version, refused in ((2, False), (3, True)):
+        document["format_version"] = version
+        members[METADATA] = json.dumps(document).encode()
+        if refused:
+            with pytest.raises(ValueError, match="n_components=5 .*refusing to load"):
+                load(io.BytesIO(write(members)))
+            continue
+        with pytest.warns(UserWarning, match=r"n_components=5 \(the fit's: 2\), set after the fit"):
+            restored = load(io.BytesIO(write(members)))
+        assert restored.n_components == 5
+        np.testing.assert_array_equal(restored.transform(X_new), est.transform(X_new))
+    # format 1 (skae 0.1.0), with a build record apart from its parameters
+    members = read((FORMAT_1 / "autoencoder_format1.skae").read_bytes())
+    document = json.loads(members[METADATA])
+    document["build_params"] = {k: v for k, v in document["params"].items() if k != "random_state"}
+    document["params"]["n_components"] = 5
+    members[METADATA] = json.dumps(document).encode()
+    with pytest.warns(UserWarning, match=r"n_components=5 \(the fit's: 3\)"):
+        restored = load(io.BytesIO(write(members)))
+    assert restored.n_components == 5
+    assert restored.transform(load_digits().data[:5] / 16).shape == (5, 3)  # the fit's width
 
 
 # ------------------------------------------------- pickled state, edge cases
@@ -891,14 +923,21 @@ def test_an_imputer_with_add_indicator_but_no_indicator_is_neither_saved_nor_loa
         save(copy.deepcopy(imputer).set_params(add_indicator=True), io.BytesIO())
 
 
-@pytest.mark.parametrize("detector", [False, True], ids=["autoencoder", "detector"])
+@pytest.mark.parametrize(
+    "detector", [False, True, "inner"], ids=["autoencoder", "detector", "inner"]
+)
 def test_saving_a_model_with_a_parameter_set_invalid_since_the_fit(detector, fitted, data):
     """set_params validates nothing (scikit-learn's convention) and load
-    validates the parameters: save refuses what load would, writing nothing."""
+    validates the parameters (a detector's inner model's too): save refuses
+    what load would, writing nothing."""
     if detector:
         est = AutoencoderOutlierDetector(make("Autoencoder"), cv=2).fit(data[0])
-        est.set_params(contamination=0.9)
-        match = "'contamination' parameter of AutoencoderOutlierDetector"
+        if detector == "inner":
+            est.estimator_.set_params(max_iter=0)
+            match = "'max_iter' parameter of Autoencoder"
+        else:
+            est.set_params(contamination=0.9)
+            match = "'contamination' parameter of AutoencoderOutlierDetector"
     else:
         est = copy.deepcopy(fitted("Autoencoder")[0]).set_params(max_iter=0)
         match = "'max_iter' parameter of Autoencoder"
