@@ -119,6 +119,9 @@ TEXT_PER_PACKAGE = 500
 #: NEVER_WORSE_ACCURACY below.
 NEVER_WORSE_ERROR = 1.01
 NEVER_WORSE_ACCURACY = 0.005
+#: Float slack at the thresholds: a gap of exactly half a point (one row of
+#: 200) computes as -0.0050000000000000044, which is not below it.
+THRESHOLD_SLACK = 1e-9
 #: An error ratio counts as below the reference's ("beats", "error below")
 #: only under 1 - BELOW_RTOL: a fit that kept PCA's start differs from PCA
 #: by float rounding alone (the VAE at k = 32 on digits: x0.999999996).
@@ -589,8 +592,8 @@ def _judge_against(row, ref):
         row["accuracy_minus_linear"] > 1e-9 and row["error_ratio_to_linear"] < 1 - BELOW_RTOL
     )
     row["never_worse"] = bool(
-        row["error_ratio_to_linear"] <= NEVER_WORSE_ERROR
-        and row["accuracy_minus_linear"] >= -NEVER_WORSE_ACCURACY
+        row["error_ratio_to_linear"] <= NEVER_WORSE_ERROR + THRESHOLD_SLACK
+        and row["accuracy_minus_linear"] >= -NEVER_WORSE_ACCURACY - THRESHOLD_SLACK
     )
 
 
@@ -692,9 +695,23 @@ SEED_COLUMNS = [
 ]
 
 
+def _columns(rows):
+    """COLUMNS for rows of today's holdout protocol; for rows from before it
+    (no accuracy_cv_heldout: their accuracy is the 5-fold CV of the held-out
+    codes) that heading, without the column they lack."""
+    if any("accuracy_cv_heldout" in r for r in rows):
+        return COLUMNS
+    return [
+        (c, "accuracy (5-fold)" if c == "accuracy" else h)
+        for c, h in COLUMNS
+        if c != "accuracy_cv_heldout"
+    ]
+
+
 def dataset_section(name, result):
     several = _several_seeds(result["rows"])
-    columns = COLUMNS[:2] + [("random_state", "seed")] + COLUMNS[2:] if several else COLUMNS
+    columns = _columns(result["rows"])
+    columns = columns[:2] + [("random_state", "seed")] + columns[2:] if several else columns
     protocol = {
         "holdout": "estimator fitted once on the training rows; accuracy = LogisticRegression "
         "fitted on the training rows' codes, scored on the held-out rows' codes (acc 5-fold "
@@ -702,6 +719,13 @@ def dataset_section(name, result):
         "pipeline": "5-fold CV of make_pipeline(estimator, LogisticRegression) on all rows, the "
         "estimator fitted inside each fold; error = mean over the test folds; fit s = median",
     }[result["protocol"]]
+    if result["protocol"] == "holdout" and not any(
+        "accuracy_cv_heldout" in r for r in result["rows"]
+    ):
+        protocol = (  # before the training rows' codes trained the classifier
+            "estimator fitted once on the training rows; accuracy = 5-fold CV of "
+            "LogisticRegression on the held-out rows' codes; error on the held-out rows"
+        )
     rows = sorted(
         result["rows"],
         key=lambda r: (r["n_components"], "params" in r, r["model"]),
@@ -806,7 +830,7 @@ def goal_lines(results):
             if name == "mnist" and k == 32:
                 checks.append(("error <= 0.75x", ratio <= 0.75))
             if name == "text":
-                checks.append(("accuracy within 0.01", acc >= -0.01))
+                checks.append(("accuracy within 0.01", acc >= -0.01 - THRESHOLD_SLACK))
             failed = [label for label, ok in checks if not ok]
             seeds = f", mean of {r['seeds']} seeds" if several else ""
             if several:
@@ -918,8 +942,6 @@ def render_candidates(path):
         C.markdown_table(overview, ["run", "data", "model"] + [f"k={k}" for k in ks]),
         "",
     ]
-    cols = ["model", "n_components", "params"] + [c for c, _ in COLUMNS[2:]]
-    heads = ["model", "k", "params"] + [h for _, h in COLUMNS[2:]]
     for i, run in enumerate(doc["runs"], 1):
         load = [round(x, 2) for x in run["loadavg_1_5_15"] or []]
         parts += [f"## {i}. {run['label']}", "", f"`{run['command']}`", ""]
@@ -929,6 +951,9 @@ def render_candidates(path):
             for r in rows:
                 if isinstance(r.get("params"), dict):
                     r["params"] = json.dumps(r["params"], sort_keys=True) if r["params"] else "{}"
+            columns = _columns(rows)[2:]
+            cols = ["model", "n_components", "params"] + [c for c, _ in columns]
+            heads = ["model", "k", "params"] + [h for _, h in columns]
             parts += [
                 f"**{name}** ({result['protocol']})",
                 "",

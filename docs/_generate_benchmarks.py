@@ -67,6 +67,14 @@ def _row(record):
     return row
 
 
+def _holds_rows(section):
+    """Whether a dict holds a list of records (a table) among its values."""
+    return any(
+        isinstance(value, list) and value and all(isinstance(r, dict) for r in value)
+        for value in section.values()
+    )
+
+
 def tables(obj, path=()):
     """Yield ``(path, rows, context)`` for every table of records in ``obj``.
 
@@ -80,7 +88,9 @@ def tables(obj, path=()):
     if not isinstance(obj, dict):
         return
     values = list(obj.values())
-    if len(values) >= 2 and all(isinstance(v, dict) for v in values):
+    # a dict of sections (bench_defaults' data sets), each holding its own
+    # table of rows, is no table itself: its sections' tables are the figures
+    if len(values) >= 2 and all(isinstance(v, dict) and not _holds_rows(v) for v in values):
         rows = [{"name": key, **_row(value)} for key, value in obj.items()]
         if all(len(row) > 2 for row in rows):
             yield path, rows, obj

@@ -74,6 +74,11 @@ class ContractiveAutoencoder(BaseMLPAutoencoder):
         Weight of the Jacobian penalty, chosen with ``init="random"`` on digits
         with a 16-unit code, where it shrank the encoder's Jacobian at no cost
         in accuracy on the codes (``benchmarks/bench_penalty_weights.py``).
+        With ``init="pca"`` the penalty is the formula above in X's units at
+        any data scale. With ``init="random"`` the Jacobian is taken of the
+        input divided by its root mean square ``s`` (``module_.input_scale``),
+        so in X's units the penalty is ``s**2`` times the formula: the weight
+        is relative to the data's scale (``s**2`` is about 0.23 on digits / 16).
     optimizer : {"adam", "adamw", "sgd"}, default="adam"
         Optimiser; "sgd" uses Nesterov momentum 0.9.
     learning_rate : float or "auto", default="auto"

@@ -499,13 +499,13 @@ class AutoencoderImputer(BaseAutoencoder):
 
     def _imputed(self, X, mask):
         """A copy of X with its missing entries filled: by the network for
-        rows with some value observed that it reads, by ``statistics_`` for
-        the others and for the features empty or constant at fit (which the
-        network does not read)."""
+        rows with a value observed that it learned from, by ``statistics_``
+        for the others and for the features empty or constant at fit (whose
+        values it never learned from)."""
         out = np.array(X, dtype=X.dtype, order="C", copy=True)
         statistics = np.nan_to_num(self.statistics_).astype(X.dtype)
         by_mean = self._empty_features_ | (self.module_.scale == 0).cpu().numpy()
-        unread = mask[:, ~by_mean].all(axis=1)  # as blank to the network as no value
+        unread = mask[:, ~by_mean].all(axis=1)  # nothing the network learned to read
         rows = np.flatnonzero(mask.any(axis=1) & ~unread)
         if rows.size:
             restored = self._restored(self._with_nan_marker(X[rows], mask[rows]))

@@ -100,8 +100,8 @@ def test_rows_with_every_value_missing_get_the_column_means():
 
 
 def test_a_row_observed_only_where_the_network_does_not_read_gets_the_means():
-    """Features empty at fit (dropped) or constant there are not read by the
-    network: a row observed only in them is as blank to it as a row with no
+    """The network never learned from the values of features empty at fit
+    (dropped) or constant there: a row observed only in them is as a row with no
     value, and gets ``statistics_`` too (it got the network's fill of a
     blank row), its observed values kept."""
     _, X_missing = low_rank(n_features=6)
