@@ -220,7 +220,9 @@ def check_unchanged_params(estimator, names):
     """A warm start or ``partial_fit`` continues what the fit built from the
     parameters ``names`` (the network for its ``loss``, the imputer's column
     statistics for its marker): refuse any of them changed since."""
-    for name, was, now in changed_params(estimator, names)[:1]:
+    changed = changed_params(estimator, names)
+    if changed:
+        name, was, now = changed[0]
         raise ValueError(
             f"{type(estimator).__name__}: {name}={now!r} was set after the fit with "
             f"{name}={was!r}; a warm start or partial_fit continues what that fit "
