@@ -71,9 +71,11 @@ def _pca_start(X, n_components, seed, scale):
 
     Dense rows get ``PCA(svd_solver="auto")``, the estimator a user would
     swap out, so that on small data the start is that PCA exactly. A sparse
-    matrix is centred implicitly (``svd_solver="arpack"``, never densified
+    matrix is centred implicitly (``svd_solver="arpack"``, not densified
     whole), so that the model's mean and components are those of a PCA and
-    not of an uncentred ``TruncatedSVD``.
+    not of an uncentred ``TruncatedSVD``; where ``n_components`` reaches its
+    rows or columns, which ARPACK cannot find, its (subsampled) rows are
+    densified for the dense solver.
     """
     rng = np.random.default_rng(seed)
     n_samples, n_features = X.shape
