@@ -698,7 +698,7 @@ SEED_COLUMNS = [
 def _columns(rows):
     """COLUMNS for rows of today's holdout protocol; for rows from before it
     (no accuracy_cv_heldout: their accuracy is the 5-fold CV of the held-out
-    codes) that heading, without the column they lack."""
+    codes) that heading, without that column (others they lack show "-")."""
     if any("accuracy_cv_heldout" in r for r in rows):
         return COLUMNS
     return [

@@ -19,8 +19,7 @@ from scipy.sparse.linalg import ArpackError
 from sklearn import config_context
 from sklearn.decomposition import PCA, IncrementalPCA
 
-from . import _rows
-from ._rows import is_memory_mapped
+from ._rows import read_in_batches
 from ._warnings import user_stacklevel
 
 #: At most this many rows go into the PCA start; more are subsampled.
@@ -87,8 +86,10 @@ def _pca_start(X, n_components, seed, scale):
     if n_rows < 2:  # no direction to find: the mean alone
         mean = _dense(X if rows is None else X[rows]).mean(axis=0, dtype=np.float64)
         return PCAStart(mean, np.zeros((0, n_features)), 0.0)
-    if _read_in_blocks(X, n_rows) and n_rows * n_features > MAX_WHOLE_VALUES:
-        # a subsample of about MAX_WHOLE_VALUES values, read block by block
+    blocks = isinstance(X, np.ndarray) and read_in_batches(X)  # as training reads X
+    if blocks and n_rows * n_features > MAX_WHOLE_VALUES:
+        # a subsample of about MAX_WHOLE_VALUES values, read block by block (an
+        # in-memory array too big to copy had been copied whole in float64)
         kept = min(n_samples, max(2 * rank, MAX_WHOLE_VALUES // n_features))
         rows = np.sort(rng.choice(n_samples, kept, replace=False))
         return _incremental_pca(X, rows, rank, scale)
@@ -110,19 +111,6 @@ def _pca_start(X, n_components, seed, scale):
     pca = PCA(rank, random_state=random_state)
     scaled = _dense(X) / scale
     return _fitted(pca.fit(scaled), scale, scaled)
-
-
-def _read_in_blocks(X, n_rows):
-    """Whether the PCA reads dense ``X`` block by block: a memory map, or an
-    array whose float64 copy of ``n_rows`` rows would take more than
-    ``MAX_COPY_FRACTION`` of the available memory (training reads it in
-    batches too; it had been copied whole here, twice over)."""
-    if is_memory_mapped(X):
-        return True
-    if not isinstance(X, np.ndarray):
-        return False
-    free = _rows.available_memory()
-    return free is not None and 8 * n_rows * X.shape[1] > _rows.MAX_COPY_FRACTION * free
 
 
 def _has_variance(X):

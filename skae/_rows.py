@@ -283,12 +283,17 @@ def training_rows(X, device):
         )
     if isinstance(X, torch.Tensor):
         return TensorRows(X.detach().to(device, torch.float32))
+    return ArrayRows(X) if read_in_batches(X) else TensorRows(as_tensor(X, device))
+
+
+def read_in_batches(X):
+    """Whether training reads the numpy array ``X`` batch by batch
+    (:func:`training_rows`): a memory map, or an array it cannot share (not
+    float32, C-contiguous and writeable) whose float32 copy is too large."""
     if is_memory_mapped(X):
-        return ArrayRows(X)
+        return True
     shareable = X.flags.writeable and X.flags.c_contiguous and X.dtype == np.float32
-    if not shareable and _copy_too_large(X):
-        return ArrayRows(X)
-    return TensorRows(as_tensor(X, device))
+    return not shareable and _copy_too_large(X)
 
 
 def split_validation(rows, fraction, generator):

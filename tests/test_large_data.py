@@ -106,10 +106,11 @@ def test_an_array_too_big_to_copy_is_read_in_batches(digits, monkeypatch):
 
 
 def test_an_array_too_big_to_copy_gets_its_pca_start_block_by_block(digits, monkeypatch):
-    """The PCA start of an in-memory array whose copy would not fit reads it
-    block by block, as a memory map's (it was copied whole in float64, twice
-    the float32 copy training had refused: 134 MB peak against 17 MB for the
-    same rows memory-mapped, 40,000 x 400)."""
+    """The PCA start of an in-memory array that training reads in batches
+    (its copy would not fit) reads it block by block, as a memory map's (it
+    was copied whole in float64, twice the float32 copy training had
+    refused: 134 MB peak against 17 MB for the same rows memory-mapped,
+    40,000 x 400)."""
     from skae import _pca_start
 
     calls = []
@@ -124,6 +125,11 @@ def test_an_array_too_big_to_copy_gets_its_pca_start_block_by_block(digits, monk
     est = Autoencoder(**SMALL, max_iter=1).fit(digits)
     assert calls == [1]
     assert np.isfinite(est.transform(digits)).all()
+    # float32 that training shares whatever the memory: the PCA a user would
+    # fit, as training decides (a rule of the start's own had made two fits
+    # of one array differ by up to 4 with the free memory)
+    Autoencoder(**SMALL, max_iter=1).fit(digits.astype(np.float32))
+    assert calls == [1]
 
 
 MEMMAP_SCRIPT = """
