@@ -695,11 +695,16 @@ SEED_COLUMNS = [
 ]
 
 
+def _before_heldout_protocol(rows):
+    """Whether rows are from before today's holdout protocol (no
+    accuracy_cv_heldout: their accuracy is the 5-fold CV of the held-out codes)."""
+    return not any("accuracy_cv_heldout" in r for r in rows)
+
+
 def _columns(rows):
     """COLUMNS for rows of today's holdout protocol; for rows from before it
-    (no accuracy_cv_heldout: their accuracy is the 5-fold CV of the held-out
-    codes) that heading, without that column (others they lack show "-")."""
-    if any("accuracy_cv_heldout" in r for r in rows):
+    that accuracy heading, without the column they lack (others show "-")."""
+    if not _before_heldout_protocol(rows):
         return COLUMNS
     return [
         (c, "accuracy (5-fold)" if c == "accuracy" else h)
@@ -719,9 +724,7 @@ def dataset_section(name, result):
         "pipeline": "5-fold CV of make_pipeline(estimator, LogisticRegression) on all rows, the "
         "estimator fitted inside each fold; error = mean over the test folds; fit s = median",
     }[result["protocol"]]
-    if result["protocol"] == "holdout" and not any(
-        "accuracy_cv_heldout" in r for r in result["rows"]
-    ):
+    if result["protocol"] == "holdout" and _before_heldout_protocol(result["rows"]):
         protocol = (  # before the training rows' codes trained the classifier
             "estimator fitted once on the training rows; accuracy = 5-fold CV of "
             "LogisticRegression on the held-out rows' codes; error on the held-out rows"

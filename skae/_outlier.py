@@ -368,13 +368,13 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         template = self._template(X.shape, seed)
         warn_if_code_covers_input(template, X.shape[1], self.score_by)
         warn_if_rows_identical(X)
-        scores, noise, inside = self._out_of_fold_scores(X, template, split_seed)
+        scores, noise, rows_inside = self._out_of_fold_scores(X, template, split_seed)
         with warnings.catch_warnings():  # a detector of PCA's code is sound (estimator_ says)
             warnings.filterwarnings("ignore", f".*{KEPT_START}")
             estimator = clone(template).fit(X)
         density = {}
         if self.score_by in DENSITY_SCORES:
-            codes = fit_code_density(estimator, X if inside.all() else X[np.flatnonzero(inside)])
+            codes = fit_code_density(estimator, rows_inside)
             density = {"noise_variance_": noise, **codes}
         # all computed before anything is set: a failed fit keeps the last fit's
         # model and features; a refit by reconstruction drops the density, etc.
@@ -389,7 +389,7 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
     def _out_of_fold_scores(self, X, template, seed):
         """Each row's score by a clone fitted on the other folds and, for the
         density scores, ``noise_variance_`` from these out-of-fold residuals
-        and which rows they kept (not the :func:`far_out_rows`, left out of
+        and the rows they kept (X but the :func:`far_out_rows`, left out of
         each fold model's code Gaussian too, as of the final model's)."""
         density = self.score_by in DENSITY_SCORES
         scores = np.empty(X.shape[0], dtype=np.float64)
@@ -414,9 +414,9 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
             noise = float(parts[inside, 0].mean()) / X.shape[1]
         else:
             noise = satterthwaite_variance(kept[inside])
-        # the rounding of the rows it is the noise of: a far-out row's had set it
-        noise = max(noise, noise_floor(X if inside.all() else X[np.flatnonzero(inside)]))
-        return -0.5 * (parts[:, 0] / noise + parts[:, 1]), noise, inside
+        rows = X if inside.all() else X[np.flatnonzero(inside)]  # one copy, for both
+        noise = max(noise, noise_floor(rows))  # their rounding: a far-out row's had set it
+        return -0.5 * (parts[:, 0] / noise + parts[:, 1]), noise, rows
 
     def score_samples(self, X: ArrayLike) -> np.ndarray:
         """The score of each row (see ``score_by``): higher is more normal.
