@@ -26,19 +26,18 @@ from ._outlier_scores import (
     checked_density,
     density_scores,
     distances_without_far_out,
-    error_and_distance,
     far_out_rows,
     fit_code_density,
+    fit_folds,
     noise_floor,
     out_of_fold_splits,
     overflow_as_outliers,
     reconstruction_scores,
-    residuals,
     satterthwaite_variance,
     warn_if_code_covers_input,
     warn_if_rows_identical,
 )
-from ._progress import KEPT_START, fit_quietly
+from ._progress import KEPT_START
 from ._random import seed_source
 from ._validation import (
     FEATURE_ATTRIBUTES,
@@ -183,7 +182,8 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
     Attributes
     ----------
     estimator_ : skae autoencoder
-        The fitted clone of ``estimator``, fitted on all rows.
+        The fitted clone of ``estimator``, fitted on the training rows but
+        the far-out ones (see ``noise_variance_``).
     calibration_scores_ : ndarray of shape (n_samples,)
         The out-of-fold :meth:`score_samples` of the training rows, each from
         the fold model that did not see the row.
@@ -371,7 +371,7 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         scores, noise, rows_inside = self._out_of_fold_scores(X, template, split_seed)
         with warnings.catch_warnings():  # a detector of PCA's code is sound (estimator_ says)
             warnings.filterwarnings("ignore", f".*{KEPT_START}")
-            estimator = clone(template).fit(X)
+            estimator = clone(template).fit(rows_inside)
         density = {}
         if self.score_by in DENSITY_SCORES:
             codes = fit_code_density(estimator, rows_inside)
@@ -387,34 +387,21 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         return self
 
     def _out_of_fold_scores(self, X, template, seed):
-        """Each row's score by a clone fitted on the other folds and, for the
-        density scores, ``noise_variance_`` from these out-of-fold residuals
-        and the rows they kept (X but the :func:`far_out_rows`, left out of
-        each fold model's code Gaussian too, as of the final model's)."""
-        density = self.score_by in DENSITY_SCORES
-        scores = np.empty(X.shape[0], dtype=np.float64)
-        parts, fits = np.empty((X.shape[0], 2), dtype=np.float64), []
-        # the residuals themselves only where their covariance is needed
-        kept = np.empty(X.shape, dtype=np.float64) if self.score_by == "satterthwaite" else None
-        for fitted_rows, held_out in out_of_fold_splits(X, self.cv, seed):
-            model = fit_quietly(clone(template), X[fitted_rows])  # the final fit says it
-            if density:
-                codes = fit_code_density(model, X[fitted_rows])
-                parts[held_out] = error_and_distance(model, codes, X[held_out])
-                fits.append((model, fitted_rows, held_out))
-            else:
-                scores[held_out] = reconstruction_scores(model, X[held_out])
-            if kept is not None:
-                kept[held_out] = residuals(model, X[held_out])
-        if not density:
-            return scores, None, None
+        """Each row's score by a clone fitted on the other folds; for the
+        density scores ``noise_variance_`` from these out-of-fold residuals;
+        and the rows the final model fits: X but the :func:`far_out_rows`,
+        which the fold models are refitted without (:func:`fit_folds`)."""
+        folds = out_of_fold_splits(X, self.cv, seed)
+        parts, kept, fits = fit_folds(template, X, folds, self.score_by)
         inside = ~far_out_rows(parts[:, 0])
+        rows = X if inside.all() else X[np.flatnonzero(inside)]  # one copy, for both
+        if self.score_by not in DENSITY_SCORES:
+            return parts[:, 1], None, rows
         distances_without_far_out(fits, X, parts, inside)
         if kept is None:  # the mean squared residual per feature
             noise = float(parts[inside, 0].mean()) / X.shape[1]
         else:
             noise = satterthwaite_variance(kept[inside])
-        rows = X if inside.all() else X[np.flatnonzero(inside)]  # one copy, for both
         noise = max(noise, noise_floor(rows))  # their rounding: a far-out row's had set it
         return -0.5 * (parts[:, 0] / noise + parts[:, 1]), noise, rows
 

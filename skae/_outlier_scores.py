@@ -12,11 +12,13 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from sklearn import config_context
+from sklearn.base import clone
 from sklearn.covariance import LedoitWolf
 from sklearn.model_selection import KFold
 
 from ._device import as_tensor
 from ._losses import UNIT_INTERVAL_LOSSES
+from ._progress import fit_quietly
 from ._rows import ArrayRows, root_mean_square
 from ._validation import UNIT_INTERVAL_SLACK
 from ._warnings import user_stacklevel
@@ -136,6 +138,55 @@ def out_of_fold_splits(X, n_splits, seed):
     for _, held_groups in folds.split(np.empty((n_groups, 0))):
         held = np.isin(groups, held_groups)
         yield np.flatnonzero(~held), np.flatnonzero(held)
+
+
+def fit_folds(template, X, folds, score_by):
+    """Fit a clone of ``template`` on the fitted rows of each fold
+    ``(fitted_rows, held_out)`` and score its held-out rows; then, where a
+    row's error is :func:`far_out_rows`, once more each fold model that
+    trained on such rows, without them: one sentinel row of 1e10 among
+    standardised ones took the float32 precision of the rows beside it, and
+    every new inlier was flagged. Returns ``parts`` (per row, the squared
+    error and the code distance, or for ``score_by="reconstruction"`` the
+    score), the residuals for ``"satterthwaite"`` (else None) and the fits
+    ``(model, fitted_rows, held_out)``."""
+    parts = np.empty((X.shape[0], 2), dtype=np.float64)
+    kept = np.empty(X.shape, dtype=np.float64) if score_by == "satterthwaite" else None
+
+    def fit(fitted_rows, held_out):
+        model = fit_quietly(clone(template), X[fitted_rows])  # the final fit says it
+        if score_by in DENSITY_SCORES:
+            codes = fit_code_density(model, X[fitted_rows])
+            parts[held_out] = error_and_distance(model, codes, X[held_out])
+        else:
+            parts[held_out, 1] = reconstruction_scores(model, X[held_out])
+            parts[held_out, 0] = squared_errors(model, X[held_out])
+        if kept is not None:
+            kept[held_out] = residuals(model, X[held_out])
+        return model, fitted_rows, held_out
+
+    fits = [fit(fitted_rows, held_out) for fitted_rows, held_out in folds]
+    inside = ~far_out_rows(parts[:, 0])
+    if not inside.all():
+        fits = [
+            fit(rows[inside[rows]], held_out) if not inside[rows].all() else (model, rows, held_out)
+            for model, rows, held_out in fits
+        ]
+    return parts, kept, fits
+
+
+def squared_errors(model, X) -> np.ndarray:
+    """Each row's squared reconstruction error under the fitted ``model``, in
+    float64 and units of :func:`error_unit`, at most the largest value of X's
+    dtype (which the model's check of its output lets through): a scale for
+    :func:`far_out_rows` alone."""
+
+    def error(module, x):
+        error = (module.decode(module.encode(x)) - x).double().square().sum(dim=1)
+        limit = torch.finfo(x.dtype).max
+        return torch.nan_to_num(error / error_unit(module), nan=limit).clamp(max=limit)
+
+    return np.asarray(model._inference(X, error, "transform"), dtype=np.float64)
 
 
 def residuals(model, X) -> np.ndarray:
