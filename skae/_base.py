@@ -42,6 +42,7 @@ from ._optim import (
     OPTIMIZER_NAMES,
     auto_learning_rate,
     copy_optimizer,
+    global_batch_size,
     make_optimizer,
     min_learning_rate,
     new_scheduler,
@@ -324,7 +325,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         if fresh and incremental:
             warn_thin_first_chunk(self, X.shape)
         batch_size = resolved_batch_size(self.batch_size, len(X_train), *self._auto_batches)
-        rate = self._learning_rate(module, batch_size * (shard.world_size if shard else 1))
+        global_rows = global_batch_size(batch_size, len(X_train), shard, self.batch_size)
+        rate = self._learning_rate(module, global_rows)
         resumed = incremental and not fresh  # partial_fit on a fitted model
         optimizer = self._starting_optimizer(module, device, rate, reuse=resumed)
         old = None if fresh else self
@@ -431,14 +433,9 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """``score() -> float`` on the held-out rows, or None without them."""
         if X_val is None:
             return None
-
         loss = getattr(self, "loss", None)  # the imputer has none
         scored = functools.partial(self._score_samples_batch, loss=loss)
-
-        def score():
-            return self._map_rows(module, scored, X_val).mean().item()
-
-        return score
+        return lambda: self._map_rows(module, scored, X_val).mean().item()
 
     def _starting_optimizer(self, module, device, rate, *, reuse):
         """A new optimiser at ``rate``, or for ``partial_fit`` a copy of the last

@@ -152,11 +152,17 @@ def shared_seed(seed, device):
     return int(value.item())
 
 
-def rank_zero_seeds(seeds, setting, device):
-    """``seeds`` (ints below 2**62) as rank 0 drew them, on every rank of the
-    data-parallel run an estimator with ``distributed=setting`` training on
-    ``device`` joins (:func:`current_shard`); as they are otherwise."""
-    if current_shard(setting, device) is None:
+def same_on_ranks(shape, seeds, setting, device, *, share_seeds):
+    """For a fit of estimators with ``distributed=setting`` on ``device``
+    (the detector's inner models): on the data-parallel ranks it joins
+    (:func:`current_shard`), X's ``shape`` checked to agree on every rank
+    (the first collective call, which :func:`failing_together` joins), and
+    ``seeds`` (ints below 2**62) as rank 0 drew them where ``share_seeds``;
+    alone, ``seeds`` as they are."""
+    device = resolve_device(device)
+    shard = current_shard(setting, device)
+    if shard is None:
         return seeds
     device = rank_device(device)  # each rank's own GPU, as training's collectives use
-    return [shared_seed(seed, device) for seed in seeds]
+    check_same_shape(shape, shard, device)
+    return [shared_seed(seed, device) for seed in seeds] if share_seeds else seeds

@@ -65,6 +65,20 @@ def resolved_batch_size(
     return batch_size
 
 
+def global_batch_size(batch_size, n_rows, shard, setting):
+    """The rows of a global batch: the ranks' (``shard``, None alone)
+    batches of ``batch_size`` rows (resolved), at most the ``n_rows``
+    training rows, as one process clips its batch (with its warning where
+    the user set the size: ``setting``, the ``batch_size`` parameter, not
+    "auto"); the rate follows it. Ranks whose batches outnumbered the rows
+    had trained at the rate of a batch they never formed."""
+    if shard is None:
+        return batch_size
+    if setting != "auto":
+        return resolved_batch_size(batch_size * shard.world_size, n_rows)
+    return min(batch_size * shard.world_size, n_rows)
+
+
 def auto_learning_rate(batch_size, largest=AUTO_MAX_BATCH_SIZE):
     """``learning_rate="auto"`` for batches of ``batch_size`` rows (the global
     batch in data-parallel training): ``AUTO_LEARNING_RATE`` up to 64 rows,

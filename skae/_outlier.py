@@ -17,8 +17,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._autoencoder import Autoencoder
 from ._base import BaseAutoencoder
-from ._device import resolve_device
-from ._distributed import rank_zero_seeds
+from ._distributed import failing_together, same_on_ranks
 from ._outlier_scores import (
     DENSITY_ATTRIBUTES,
     DENSITY_SCORES,
@@ -349,6 +348,12 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         self : object
             The fitted detector.
         """
+        inner = self._inner()
+        setting, device = getattr(inner, "distributed", False), getattr(inner, "device", "cpu")
+        with failing_together(setting, device):  # a rank's refusal stops every rank
+            return self._fit(X, setting, device)
+
+    def _fit(self, X, setting, device):
         # the feature attributes are set once the fit succeeds
         checks = self._check_params()
         X, features = validate_aside(self, detached_input(X, self), reset=True, **checks)
@@ -358,11 +363,9 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
                 f"{2 * self.cv} samples (2 per fold); got n_samples={X.shape[0]}."
             )
         seeds = [int(s) for s in seed_source(self.random_state).integers(2**31, size=2)]
-        if not isinstance(self.random_state, Integral):  # torchrun's ranks: the same folds
-            inner = self._inner()
-            setting = getattr(inner, "distributed", False)
-            device = resolve_device(getattr(inner, "device", "cpu"))
-            seeds = rank_zero_seeds(seeds, setting, device)
+        # torchrun's ranks: the same X, and the same folds
+        share = not isinstance(self.random_state, Integral)
+        seeds = same_on_ranks(X.shape, seeds, setting, device, share_seeds=share)
         split_seed, model_seed = seeds
         seed = None if self.random_state is None else model_seed
         template = self._template(X.shape, seed)

@@ -72,6 +72,9 @@ CASES = {
     "no_shuffle": (40, dict(max_iter=2, shuffle=False)),
     # learning_rate="auto" reads the global batch: 2 x 64 rows, 5e-3 * sqrt(2)
     "auto_rate_of_the_global_batch": (300, dict(max_iter=2, batch_size=64)),
+    # 2 x 64 rows past the 100 there are: the rate of the 100-row batch they
+    # form, as one process clips 128 to 100 (it had been 128's)
+    "global_batch_past_the_rows": (100, dict(max_iter=2, batch_size=64)),
 }
 
 RANK_SCRIPT = """
@@ -158,6 +161,15 @@ RANK_SCRIPT = """
         Autoencoder(**TINY, max_iter=1).fit(bad)
     except ValueError as exc:
         result["one_rank_refused"] = str(exc)
+
+    # the detector too: its own checks and seeds came before any collective
+    # call of the ranks, and rank 0 had waited for rank 1 until killed
+    for name, rows, seed in [("detector_one_rank_refused", bad, None),
+                             ("detector_different_shapes", X[: 30 + rank], 0)]:
+        try:
+            skae.AutoencoderOutlierDetector(inner, cv=2, random_state=seed).fit(rows)
+        except ValueError as exc:
+            result[name] = str(exc)
 
     alone = Autoencoder(**TINY, max_iter=2, distributed=False).fit(X[rank * 50 : rank * 50 + 50])
     result["alone"] = weights(alone)
@@ -290,6 +302,14 @@ def test_a_rank_whose_input_is_refused_fails_the_others_too(ranks):
     rank0, rank1 = ranks[0]
     assert "rank(s) [1] failed before training" in rank0["one_rank_refused"]
     assert "Input X contains NaN" in rank1["one_rank_refused"]
+
+
+def test_a_detectors_refused_input_or_shape_fails_every_rank(ranks):
+    rank0, rank1 = ranks[0]
+    assert "rank(s) [1] failed before training" in rank0["detector_one_rank_refused"]
+    assert "Input X contains NaN" in rank1["detector_one_rank_refused"]
+    for result in ranks[0]:
+        assert "[(30, 64), (31, 64)]" in result["detector_different_shapes"]
 
 
 def test_distributed_false_trains_each_rank_alone(ranks):
