@@ -79,6 +79,7 @@ from ._validation import (
     _fit_context,
     array_namespace,
     canonical_csr,
+    check_finite_output,
     check_float32_not_zero,
     check_float32_range,
     check_loss_range,
@@ -279,16 +280,14 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             self._fit(X, incremental=False)
         return self
 
-    @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X: ArrayLike, y: ArrayLike | None = None) -> Self:
         """Run one epoch over X, starting from the current weights if fitted.
 
-        Like ``IncrementalPCA.partial_fit``: call it on successive chunks of a
-        data set that does not fit in memory. Early stopping does not apply.
-        The data's scale (``module_.input_scale``; the imputer's column
-        statistics) is learned from the first chunk and kept for the later
-        ones. The optimiser's moments carry over (at the ``weight_decay`` set
-        now); a changed ``optimizer`` starts anew.
+        Like ``IncrementalPCA.partial_fit``: call it on successive chunks of a data set
+        that does not fit in memory. Early stopping does not apply. The data's scale
+        (``module_.input_scale``; the imputer's column statistics) is learned from the
+        first chunk and kept for the later ones. The optimiser's moments carry over (at
+        the ``weight_decay`` set now); a changed ``optimizer`` starts anew.
 
         Parameters
         ----------
@@ -302,6 +301,11 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self : object
             The fitted estimator.
         """
+        return self._fit_chunk(X)
+
+    # not "partial_fit", whose fitted model's parameters scikit-learn leaves unchecked
+    @_fit_context(prefer_skip_nested_validation=True)
+    def _fit_chunk(self, X):
         with _settings.training(self.deterministic, self.device, self.distributed):
             self._fit(X, incremental=True)
         return self
@@ -671,11 +675,11 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         X's device), dtype and memory of its own."""
         if isinstance(X, torch.Tensor):  # checked in X's dtype: the cast may overflow
             block = block.to(X.device, X.dtype)
-            self._check_finite_output(block, start)
+            check_finite_output(type(self).__name__, block, start)
             shared = block.untyped_storage().data_ptr() == X.untyped_storage().data_ptr()
             return block.clone() if shared else block
         block = block.cpu().numpy().astype(X.dtype, copy=False)
-        self._check_finite_output(block, start)
+        check_finite_output(type(self).__name__, block, start)
         return block.copy() if np.may_share_memory(block, X) else block
 
     def _input_block(self, block, dtype):
@@ -685,26 +689,6 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         if sp.issparse(block):
             block = block.toarray()
         return as_tensor(block, self.device_, dtype)
-
-    def _check_finite_output(self, block, start):
-        """Never hand back NaN or inf: huge inputs can overflow the arithmetic.
-        ``block``: a tensor, or a numpy array (checked in numpy, quicker)."""
-        if isinstance(block, np.ndarray):
-            if np.isfinite(block).all():
-                return
-            block = torch.from_numpy(block)
-        finite = torch.isfinite(block).reshape(len(block), -1).all(dim=1)
-        if not finite.all():
-            row = start + int(torch.argmin(finite.to(torch.uint8)))
-            dtype = str(block.dtype).removeprefix("torch.")
-            hint = " (or pass float64 input)" if block.dtype == torch.float32 else ""
-            raise ValueError(
-                f"{type(self).__name__} computed non-finite values (NaN or inf) from row "
-                f"{row} of the input: its values overflow the model's {dtype} arithmetic "
-                "(scale the input the way the training data was scaled"
-                f"{hint}), or it holds NaN or inf (unchecked under scikit-learn's "
-                "assume_finite=True)."
-            )
 
     def _inference(self, X, fn, method, *, codes=False, passes=1):
         """``fn(module, block)`` over the rows of ``X`` after validating it:
@@ -790,6 +774,12 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     def score(self, X: ArrayLike, y: ArrayLike | None = None) -> float:
         """Mean of :meth:`score_samples` over X (higher is better).
+
+        In the units of the ``loss`` the model was fitted with (``"bce"``'s
+        cross-entropy is never below ``"mse"``'s squared error of the same
+        reconstruction), so compare it only between models fitted with the
+        same ``loss``: a search over ``loss`` needs a ``scoring`` of its own,
+        such as the negative squared reconstruction error.
 
         Parameters
         ----------

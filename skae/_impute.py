@@ -518,7 +518,8 @@ class AutoencoderImputer(BaseAutoencoder):
         """The network's fill of every entry of rows (NaN where missing):
         the mean of the passes, or with ``sample_posterior`` a draw from
         the Gaussian of that mean and the variance head's deviation."""
-        groups = torch.as_tensor(column_groups(X.shape[1], self.hide_fraction))
+        fraction = self._build_params_["hide_fraction"]  # the fit's, not one set since
+        groups = torch.as_tensor(column_groups(X.shape[1], fraction))
         passes = max(int(groups.max()) + 1, 1)
         if not self.sample_posterior:
             return self._apply(

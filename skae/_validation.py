@@ -54,6 +54,7 @@ __all__ = [
     "array_namespace",
     "canonical_csr",
     "check_float32_not_zero",
+    "check_finite_output",
     "check_float32_range",
     "check_loss_range",
     "check_same_namespace",
@@ -427,3 +428,25 @@ def validate_aside(estimator, X, *, reset, **check_params):
     X = validate_data(probe, X, reset=reset, **check_params)
     names = FEATURE_ATTRIBUTES if reset else ()
     return X, {name: getattr(probe, name) for name in names if hasattr(probe, name)}
+
+
+def check_finite_output(name, block, start):
+    """Never hand back NaN or inf: huge inputs can overflow the arithmetic.
+    ``block``: rows from ``start`` of the output of the estimator of class
+    ``name``, a tensor or a numpy array (checked in numpy, quicker)."""
+    if isinstance(block, np.ndarray):
+        if np.isfinite(block).all():
+            return
+        block = torch.from_numpy(block)
+    finite = torch.isfinite(block).reshape(len(block), -1).all(dim=1)
+    if not finite.all():
+        row = start + int(torch.argmin(finite.to(torch.uint8)))
+        dtype = str(block.dtype).removeprefix("torch.")
+        hint = " (or pass float64 input)" if block.dtype == torch.float32 else ""
+        raise ValueError(
+            f"{name} computed non-finite values (NaN or inf) from row "
+            f"{row} of the input: its values overflow the model's {dtype} arithmetic "
+            "(scale the input the way the training data was scaled"
+            f"{hint}), or it holds NaN or inf (unchecked under scikit-learn's "
+            "assume_finite=True)."
+        )

@@ -286,7 +286,7 @@ def register_converters() -> None:
     casts its output back to float64, since onnxruntime's CPU kernels for
     convolutions and most activations exist in float32 only. Its output then
     agrees with skae's float64 ``transform`` to float32 precision (about 1e-6
-    relative to the codes' scale), not to float64's.
+    of the codes' scale on centred data, more as the mean outgrows the spread).
 
     See Also
     --------

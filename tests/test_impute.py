@@ -297,6 +297,14 @@ def test_same_seed_same_result():
     assert_array_equal(quiet_fit_transform(fast(), X_missing), first)
 
 
+def test_transform_fills_with_the_fits_hide_fraction():
+    # transform read the hide_fraction set since the fit (and took 5.0)
+    _, X = low_rank(n_samples=120)
+    imputer = fast(max_iter=3).fit(X)
+    filled = imputer.transform(X)
+    assert_array_equal(imputer.set_params(hide_fraction=0.5).transform(X), filled)
+
+
 def test_partial_fit_trains_one_epoch_per_call():
     _, X_missing = low_rank()
     imputer = fast()
