@@ -326,8 +326,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         fraction = self.validation_fraction if early_stopping else None
         X_train, X_val = split_validation(rows := training_rows(X, device), fraction, generator)
         started = self._start_module(module, X, X_train, rng, incremental) if fresh else {}
-        if fresh and incremental:
-            warn_thin_first_chunk(self, X.shape)
+        if fresh:
+            warn_thin_first_chunk(self, X.shape, incremental)
         batch_size = resolved_batch_size(self.batch_size, len(X_train), *self._auto_batches)
         global_rows = global_batch_size(batch_size, len(X_train), shard, self.batch_size)
         rate = self._learning_rate(module, global_rows)

@@ -57,7 +57,7 @@ class DenoisingAutoencoder(BaseMLPAutoencoder):
         in the batch (a batch of one row, or of equal rows, stays as it is:
         use a ``batch_size`` of a few dozen rows, as the default does).
     noise_level : float, default=0.05
-        Fraction of corrupted entries (in [0, 1]) for "masking" and
+        Fraction of corrupted entries (in [0, 1)) for "masking" and
         "salt_and_pepper"; standard deviation for "gaussian", in the units of
         X. The default, Gaussian noise of 0.05 (for data in [0, 1]), is
         the noise that kept the reconstruction of clean data close to PCA's
@@ -278,10 +278,11 @@ class DenoisingAutoencoder(BaseMLPAutoencoder):
 
     def _check_data(self, X):
         super()._check_data(X)
-        if self.noise in ("masking", "salt_and_pepper") and self.noise_level > 1:
+        if self.noise in ("masking", "salt_and_pepper") and self.noise_level >= 1:
             raise ValueError(
                 f"noise_level is the fraction of corrupted entries for noise={self.noise!r} "
-                f"and must be in [0, 1]; got {self.noise_level}."
+                f"and must be in [0, 1); got {self.noise_level} (at 1 every entry is "
+                "corrupted, and the input says nothing of its row)."
             )
 
     def _corrupt(self, x, generator, units=1.0):

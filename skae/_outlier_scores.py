@@ -18,7 +18,7 @@ from sklearn.model_selection import KFold
 
 from ._device import as_tensor
 from ._losses import UNIT_INTERVAL_LOSSES
-from ._progress import fit_quietly
+from ._progress import NO_BETTER_THAN_MEAN, fit_quietly
 from ._rows import ArrayRows, root_mean_square
 from ._validation import UNIT_INTERVAL_SLACK
 from ._warnings import user_stacklevel
@@ -152,9 +152,11 @@ def fit_folds(template, X, folds, score_by):
     ``(model, fitted_rows, held_out)``."""
     parts = np.empty((X.shape[0], 2), dtype=np.float64)
     kept = np.empty(X.shape, dtype=np.float64) if score_by == "satterthwaite" else None
+    degenerate = {}  # fold -> what its model said of a fit that bought nothing
 
-    def fit(fitted_rows, held_out):
-        model = fit_quietly(clone(template), X[fitted_rows])  # the final fit says it
+    def fit(fold, fitted_rows, held_out):
+        model, said = fit_quietly(clone(template), X[fitted_rows])  # the final fit says it
+        degenerate[fold] = next((m for m in said if NO_BETTER_THAN_MEAN in m), None)
         if score_by in DENSITY_SCORES:
             codes = fit_code_density(model, X[fitted_rows])
             parts[held_out] = error_and_distance(model, codes, X[held_out])
@@ -165,14 +167,31 @@ def fit_folds(template, X, folds, score_by):
             kept[held_out] = residuals(model, X[held_out])
         return model, fitted_rows, held_out
 
-    fits = [fit(fitted_rows, held_out) for fitted_rows, held_out in folds]
+    fits = [fit(fold, *rows) for fold, rows in enumerate(folds)]
     inside = ~far_out_rows(parts[:, 0])
     if not inside.all():
         fits = [
-            fit(rows[inside[rows]], held_out) if not inside[rows].all() else (model, rows, held_out)
-            for model, rows, held_out in fits
+            (model, rows, held) if inside[rows].all() else fit(fold, rows[inside[rows]], held)
+            for fold, (model, rows, held) in enumerate(fits)
         ]
+    warn_of_degenerate_folds([said for said in degenerate.values() if said], len(fits))
     return parts, kept, fits
+
+
+def warn_of_degenerate_folds(said, n_folds):
+    """Say where fold models ended no better than their column means (what
+    each ``said``): ``offset_`` is a quantile of their scores, and five such
+    models had set a threshold that flagged 0.9 % of new inliers at
+    ``contamination=0.1`` while the final fit, trained on more rows, said
+    nothing of it."""
+    if said:
+        warnings.warn(
+            f"AutoencoderOutlierDetector: {len(said)} of the {n_folds} fold models that "
+            "cross-fit offset_ ended degenerate, so the share of new inliers it flags may be "
+            f"far from contamination. The first said: {said[0]}",
+            UserWarning,
+            stacklevel=user_stacklevel(),
+        )
 
 
 def squared_errors(model, X) -> np.ndarray:

@@ -195,22 +195,25 @@ def _incremental_pca(X, rows, rank, scale):
     return _fitted(pca, scale, np.asarray(X[rows[:: _null_check_step(len(rows))]]) / scale)
 
 
-def warn_thin_first_chunk(estimator, shape):
-    """Warn where the first ``partial_fit`` chunk (of ``shape``) has too few
-    rows for ``init="pca"`` to start every code unit: its centred rows span
-    at most ``n_rows - 1`` directions, and the units beyond start at zero on
-    both linear paths, a saddle the later chunks leave only slowly (as
-    ``IncrementalPCA`` refuses such a first batch)."""
+def warn_thin_first_chunk(estimator, shape, incremental=True):
+    """Warn where the rows a fresh fit starts from (of ``shape``: the first
+    ``partial_fit`` chunk where ``incremental``) are too few for
+    ``init="pca"`` to start every code unit: their centred rows span at most
+    ``n_rows - 1`` directions, and the units beyond start at zero on both
+    linear paths, a saddle that training leaves only slowly (as
+    ``IncrementalPCA`` refuses such a first batch, and ``PCA`` more
+    components than rows)."""
     if getattr(estimator, "init", None) != "pca":  # the imputer has no PCA start
         return
     n_rows, n_features = shape
     wanted = min(estimator.n_components, n_features)
     if n_rows - 1 < wanted:
+        rows = "the first partial_fit chunk has" if incremental else "the fit was given"
+        advice = "Pass a first chunk of" if incremental else "Lower n_components, pass"
         warnings.warn(
-            f"{type(estimator).__name__}: the first partial_fit chunk has {n_rows} rows, "
-            f"whose PCA spans at most {max(n_rows - 1, 0)} of the n_components={wanted} "
-            "directions; the others start at zero and train slowly. Pass a first chunk "
-            f"of more than {wanted} rows, or use init='random'.",
+            f"{type(estimator).__name__}: {rows} {n_rows} rows, whose PCA spans at most "
+            f"{max(n_rows - 1, 0)} of the n_components={wanted} directions; the others start "
+            f"at zero and train slowly. {advice} more than {wanted} rows, or use init='random'.",
             UserWarning,
             stacklevel=user_stacklevel(),
         )

@@ -162,13 +162,14 @@ INTERRUPTED = "Training interrupted by user."
 def fit_quietly(estimator, X):
     """``estimator.fit(X)`` keeping its warnings to itself but Ctrl-C's,
     said again here under the caller's own filters (the detector's fold fits:
-    its final fit says the rest, once)."""
+    its final fit says the rest, once); returns the estimator and the
+    messages of the warnings kept."""
     with warnings.catch_warnings(record=True) as said:
         warnings.simplefilter("always")
         estimator.fit(X)
     if any(str(w.message) == INTERRUPTED for w in said):
         warnings.warn(INTERRUPTED, stacklevel=user_stacklevel())
-    return estimator
+    return estimator, [str(w.message) for w in said]
 
 
 #: The message of :func:`report_kept_start` (the detector's fold models

@@ -285,3 +285,17 @@ def test_a_detector_loaded_as_a_memory_map_scores_quietly(tmp_path):
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def test_fold_models_that_end_degenerate_are_reported():
+    # every fold model diverged to a constant output and set offset_ (0.9 %
+    # of new inliers flagged at contamination=0.1); their warnings were kept
+    # from the user, and the final fit said nothing of it
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(200, 2)) @ rng.normal(size=(2, 6)) + 0.1 * rng.normal(size=(200, 6))
+    inner = Autoencoder(init="random", learning_rate=0.3, max_iter=20, random_state=1)
+    with pytest.warns(UserWarning, match="of the 5 fold models that cross-fit offset_ ended"):
+        AutoencoderOutlierDetector(inner, random_state=1).fit(X)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", "fold models")
+        AutoencoderOutlierDetector(random_state=1).fit(X)

@@ -15,6 +15,7 @@ from numpy.testing import assert_allclose
 from sklearn import config_context
 from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
+from sklearn.exceptions import ConvergenceWarning
 
 import skae
 from skae import (
@@ -157,6 +158,19 @@ def test_a_first_chunk_too_thin_for_the_pca_start_warns(n_rows):
         est.partial_fit(DIGITS[:n_rows])  # once: later chunks continue
         frozen(Autoencoder, n_components=4).partial_fit(DIGITS[:5])
         frozen(Autoencoder, n_components=4, init="random").partial_fit(DIGITS[:1])
+
+
+def test_a_fit_given_too_few_rows_for_n_components_warns():
+    # 30 rows span 29 directions: 11 of 40 code units started at zero and
+    # ended near constant, without a word where partial_fit warned
+    est = frozen(Autoencoder, n_components=40)
+    with pytest.warns(UserWarning, match="the fit was given 30 rows, whose PCA spans at most 29"):
+        est.fit(DIGITS[:30])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # max_iter=1
+        warnings.filterwarnings("error", "the fit was given")
+        frozen(Autoencoder, n_components=29).fit(DIGITS[:30])
+        frozen(Autoencoder, n_components=40, init="random").fit(DIGITS[:30])
 
 
 def test_pretraining_leaves_the_fine_tuning_start_at_pca():
