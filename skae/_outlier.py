@@ -25,7 +25,6 @@ from ._outlier_scores import (
     checked_density,
     density_scores,
     distances_without_far_out,
-    far_out_rows,
     fit_code_density,
     fit_folds,
     noise_floor,
@@ -117,15 +116,16 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
     ``cv`` folds, a clone is fitted on all folds but one and scores the
     held-out fold, and ``offset_`` is the ``contamination`` quantile of these
     out-of-fold scores; the model kept (``estimator_``) is then fitted on
-    all rows. An autoencoder reconstructs its own training rows better than
-    new ones, so the quantile of the training scores (the threshold of
+    the rows but the far-out ones (below). An autoencoder reconstructs its
+    own training rows better than new ones, so the quantile of the training scores (the threshold of
     :class:`~sklearn.ensemble.IsolationForest` with a float
     ``contamination``) flags many more new inliers than ``contamination``
     (20 % to 70 % on small data sets at 0.1); the out-of-fold scores are
     scores of rows the model did not see, as new rows will be. Cross-fitting
     rather than one held-out split keeps every row for the threshold (a
-    small data set has few to spare) and every row for the final model; it
-    costs ``cv`` more fits on ``(cv - 1) / cv`` of the rows. The fold models
+    small data set has few to spare) and for the final model; it costs
+    ``cv`` more fits on ``(cv - 1) / cv`` of the rows, and a refit of each
+    fold model that trained on a far-out row (a sentinel), without it. The fold models
     saw fewer rows than the final one; where that makes them worse, the
     threshold errs low (the shares of held-out inliers flagged are on the
     benchmarks page).
@@ -158,7 +158,7 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
     cv : int, default=5
         Number of folds of the cross-fitted threshold (at least 2); the fit
         costs ``cv`` fits on ``(cv - 1) / cv`` of the rows besides the final
-        one on all rows.
+        one (and refits where rows are far out).
     random_state : int, RandomState instance or None, default=None
         Seeds the folds and the default inner model (a given ``estimator``
         keeps its own: seed it too). An int repeats results across calls.
@@ -395,8 +395,7 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         and the rows the final model fits: X but the :func:`far_out_rows`,
         which the fold models are refitted without (:func:`fit_folds`)."""
         folds = out_of_fold_splits(X, self.cv, seed)
-        parts, kept, fits = fit_folds(template, X, folds, self.score_by)
-        inside = ~far_out_rows(parts[:, 0])
+        parts, kept, fits, inside = fit_folds(template, X, folds, self.score_by)
         rows = X if inside.all() else X[np.flatnonzero(inside)]  # one copy, for both
         if self.score_by not in DENSITY_SCORES:
             return parts[:, 1], None, rows

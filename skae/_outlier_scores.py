@@ -49,21 +49,30 @@ def satterthwaite_variance(residuals: np.ndarray) -> float:
     return float(np.square(gram).sum()) / (n_rows * squares)
 
 
-def far_out_rows(errors: np.ndarray) -> np.ndarray:
+def far_out_rows(errors: np.ndarray, groups=()) -> np.ndarray:
     """Which rows' squared reconstruction ``errors`` lie beyond Tukey's
-    far-out fence, ``Q3 + 3 IQR``, of the errors' logarithms: rows no noise
-    model of the others explains (a corrupted row, a sentinel value), left
-    out of ``noise_variance_`` and of the code's Gaussians: a mean over them
-    let one sentinel row set the noise of all, and the residual term of
-    every score fell to nothing (:ref:`outliers`). No row where the
-    logarithms' quartiles coincide (no spread to judge by) or are not
-    finite."""
+    far-out fence, ``Q3 + 3 IQR``, of the errors' logarithms, or beyond the
+    fence of their own group's (each of ``groups`` an index array: the rows
+    one fold model scored, whose errors a sentinel row it trained on had
+    inflated alike, past the pooled fence's reach): rows no noise model of
+    the others explains (a corrupted row, a sentinel value), left out of
+    ``noise_variance_`` and of the code's Gaussians: a mean over them let one
+    sentinel row set the noise of all, and the residual term of every score
+    fell to nothing (:ref:`outliers`). No row where the logarithms'
+    quartiles coincide (no spread to judge by) or are not finite."""
     logs = np.log(np.maximum(errors, np.finfo(np.float64).tiny))
+    far = _beyond_fence(logs)
+    for group in groups:
+        far[group] |= _beyond_fence(logs[group])
+    return far
+
+
+def _beyond_fence(logs):
     with np.errstate(invalid="ignore"):  # inf - inf: no fence
         low, high = np.quantile(logs, [0.25, 0.75])
         fence = high + 3.0 * (high - low)
     if not (np.isfinite(fence) and high > low):
-        return np.zeros(len(errors), dtype=bool)
+        return np.zeros(len(logs), dtype=bool)
     return logs > fence
 
 
@@ -140,17 +149,24 @@ def out_of_fold_splits(X, n_splits, seed):
         yield np.flatnonzero(~held), np.flatnonzero(held)
 
 
+#: Rounds of refits without the far-out rows (each round's errors may unmask
+#: rows a spoiled model had hidden, or clear rows it had made look far out).
+FAR_OUT_ROUNDS = 2
+
+
 def fit_folds(template, X, folds, score_by):
     """Fit a clone of ``template`` on the fitted rows of each fold
-    ``(fitted_rows, held_out)`` and score its held-out rows; then, where a
-    row's error is :func:`far_out_rows`, once more each fold model that
-    trained on such rows, without them: one sentinel row of 1e10 among
-    standardised ones took the float32 precision of the rows beside it, and
-    every new inlier was flagged. Returns ``parts`` (per row, the squared
-    error and the code distance, or for ``score_by="reconstruction"`` the
-    score), the residuals for ``"satterthwaite"`` (else None) and the fits
-    ``(model, fitted_rows, held_out)``."""
-    parts = np.empty((X.shape[0], 2), dtype=np.float64)
+    ``(fitted_rows, held_out)`` and score its held-out rows; then, while rows
+    are :func:`far_out_rows` (by all rows' errors, or by their fold's alone:
+    one model's, at one scale), refit each fold model whose training rows
+    differ from its fold's rows inside the fence, at most ``FAR_OUT_ROUNDS``
+    times: one sentinel row of 1e10 among standardised ones took the float32
+    precision of the rows beside it, and every new inlier was flagged.
+    Returns ``parts`` (per row, the squared error and the code distance, or
+    for ``score_by="reconstruction"`` the score), the residuals for
+    ``"satterthwaite"`` (else None), the fits ``(model, fitted_rows,
+    held_out)`` and which rows are inside the fence (the final model's)."""
+    parts, folds = np.empty((X.shape[0], 2), dtype=np.float64), list(folds)
     kept = np.empty(X.shape, dtype=np.float64) if score_by == "satterthwaite" else None
     degenerate = {}  # fold -> what its model said of a fit that bought nothing
 
@@ -168,14 +184,18 @@ def fit_folds(template, X, folds, score_by):
         return model, fitted_rows, held_out
 
     fits = [fit(fold, *rows) for fold, rows in enumerate(folds)]
-    inside = ~far_out_rows(parts[:, 0])
-    if not inside.all():
-        fits = [
-            (model, rows, held) if inside[rows].all() else fit(fold, rows[inside[rows]], held)
-            for fold, (model, rows, held) in enumerate(fits)
-        ]
+    for _ in range(FAR_OUT_ROUNDS):
+        inside = ~far_out_rows(parts[:, 0], [held for _, held in folds])
+        wanted = [rows[inside[rows]] for rows, _ in folds]
+        stale = [i for i, rows in enumerate(wanted) if not np.array_equal(fits[i][1], rows)]
+        for i in stale:
+            fits[i] = fit(i, wanted[i], folds[i][1])
+        if not stale:
+            break
+    else:
+        inside = ~far_out_rows(parts[:, 0], [held for _, held in folds])
     warn_of_degenerate_folds([said for said in degenerate.values() if said], len(fits))
-    return parts, kept, fits
+    return parts, kept, fits, inside
 
 
 def warn_of_degenerate_folds(said, n_folds):
@@ -184,11 +204,12 @@ def warn_of_degenerate_folds(said, n_folds):
     models had set a threshold that flagged 0.9 % of new inliers at
     ``contamination=0.1`` while the final fit, trained on more rows, said
     nothing of it."""
-    if said:
+    if said:  # not in the final model's words, which say it of the final fit
         warnings.warn(
             f"AutoencoderOutlierDetector: {len(said)} of the {n_folds} fold models that "
-            "cross-fit offset_ ended degenerate, so the share of new inliers it flags may be "
-            f"far from contamination. The first said: {said[0]}",
+            "cross-fit offset_ reconstruct their training rows no better than those rows' "
+            "mean, so the share of new inliers it flags may be far from contamination. "
+            "Check the inner estimator's settings (its own fit on X says why).",
             UserWarning,
             stacklevel=user_stacklevel(),
         )
@@ -196,16 +217,17 @@ def warn_of_degenerate_folds(said, n_folds):
 
 def squared_errors(model, X) -> np.ndarray:
     """Each row's squared reconstruction error under the fitted ``model``, in
-    float64 and units of :func:`error_unit`, at most the largest value of X's
-    dtype (which the model's check of its output lets through): a scale for
-    :func:`far_out_rows` alone."""
+    float64 and X's units (computed in those of :func:`error_unit`, at most
+    the largest value of X's dtype, which the model's check of its output
+    lets through): for :func:`far_out_rows` alone."""
 
     def error(module, x):
         error = (module.decode(module.encode(x)) - x).double().square().sum(dim=1)
         limit = torch.finfo(x.dtype).max
         return torch.nan_to_num(error / error_unit(module), nan=limit).clamp(max=limit)
 
-    return np.asarray(model._inference(X, error, "transform"), dtype=np.float64)
+    errors = np.asarray(model._inference(X, error, "transform"), dtype=np.float64)
+    return errors * error_unit(model.module_)  # in X's units: one fence for every fold
 
 
 def residuals(model, X) -> np.ndarray:

@@ -160,8 +160,10 @@ def _same_setting(was, now):
     return bool(was == now) or (is_scalar_nan(was) and is_scalar_nan(now))
 
 
-#: The imputer's parameters that its column statistics follow.
-COLUMN_PARAMS = ("missing_values", "keep_empty_features")
+#: The imputer's parameters that its column statistics follow, and the
+#: hiding its column groups (``transform``'s passes, the variance head's
+#: calibration) follow: a continued fit keeps them.
+COLUMN_PARAMS = ("missing_values", "keep_empty_features", "hide_fraction")
 
 
 def changed_params(estimator, names):

@@ -303,6 +303,12 @@ def test_transform_fills_with_the_fits_hide_fraction():
     imputer = fast(max_iter=3).fit(X)
     filled = imputer.transform(X)
     assert_array_equal(imputer.set_params(hide_fraction=0.5).transform(X), filled)
+    # and a continued fit keeps it: it had trained and calibrated the variance
+    # head at the new one while transform filled at the fit's
+    for method, params in [("fit", {"warm_start": True}), ("partial_fit", {})]:
+        with pytest.raises(ValueError, match="hide_fraction=0.5 was set after the fit"):
+            getattr(imputer.set_params(**params), method)(X)
+        assert_array_equal(imputer.transform(X), filled)
 
 
 def test_partial_fit_trains_one_epoch_per_call():

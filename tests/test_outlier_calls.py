@@ -294,7 +294,7 @@ def test_fold_models_that_end_degenerate_are_reported():
     rng = np.random.RandomState(0)
     X = rng.normal(size=(200, 2)) @ rng.normal(size=(2, 6)) + 0.1 * rng.normal(size=(200, 6))
     inner = Autoencoder(init="random", learning_rate=0.3, max_iter=20, random_state=1)
-    with pytest.warns(UserWarning, match="of the 5 fold models that cross-fit offset_ ended"):
+    with pytest.warns(UserWarning, match="of the 5 fold models that cross-fit offset_ reconstruct"):
         AutoencoderOutlierDetector(inner, random_state=1).fit(X)
     with warnings.catch_warnings():
         warnings.filterwarnings("error", "fold models")
