@@ -19,7 +19,7 @@ from sklearn.model_selection import KFold
 from ._device import as_tensor
 from ._losses import UNIT_INTERVAL_LOSSES
 from ._progress import NO_BETTER_THAN_MEAN, fit_quietly
-from ._rows import ArrayRows, root_mean_square
+from ._rows import ArrayRows, block_rows, root_mean_square
 from ._validation import UNIT_INTERVAL_SLACK
 from ._warnings import user_stacklevel
 
@@ -53,9 +53,8 @@ def far_out_rows(errors: np.ndarray, groups=()) -> np.ndarray:
     """Which rows' squared reconstruction ``errors`` lie beyond Tukey's
     far-out fence, ``Q3 + 3 IQR``, of the errors' logarithms, or beyond the
     fence of their own group's (each of ``groups`` an index array: the rows
-    one fold model scored, whose errors a sentinel row it trained on had
-    inflated alike, past the pooled fence's reach): rows no noise model of
-    the others explains (a corrupted row, a sentinel value), left out of
+    one fold model scored, at one scale): rows no noise model of the others
+    explains (a corrupted row, a sentinel value), left out of
     ``noise_variance_`` and of the code's Gaussians: a mean over them let one
     sentinel row set the noise of all, and the residual term of every score
     fell to nothing (:ref:`outliers`). No row where the logarithms'
@@ -74,6 +73,34 @@ def _beyond_fence(logs):
     if not (np.isfinite(fence) and high > low):
         return np.zeros(len(logs), dtype=bool)
     return logs > fence
+
+
+#: The ratio of the mean squares of two folds' training rows past which the
+#: fence is judged within each fold too: one row dominates them (a sentinel),
+#: and the models that trained on it inflated all their rows' errors alike.
+FOLD_SCALE_RATIO = 100.0
+
+
+def fold_groups(X, folds):
+    """The held-out rows of each fold where the folds' training rows differ
+    in mean square by ``FOLD_SCALE_RATIO`` or more (a sentinel of 1e30 among
+    standardised rows, which a fence of all rows' errors no longer reached),
+    for :func:`far_out_rows`; none otherwise, so that a few rows of a fold
+    are not judged on their own quartiles."""
+    if sp.issparse(X):
+        squares = np.asarray(X.multiply(X).sum(axis=1), dtype=np.float64).ravel()
+    elif torch.is_tensor(X):
+        squares = X.double().square().sum(dim=1).cpu().numpy()
+    else:  # block by block: X may be a memory map
+        step = block_rows(X.shape[1])
+        blocks = range(0, X.shape[0], step)
+        squares = np.concatenate(
+            [np.square(X[i : i + step], dtype=np.float64).sum(1) for i in blocks]
+        )
+    means = [squares[rows].mean() for rows, _ in folds if len(rows)]
+    if not means or not min(means) * FOLD_SCALE_RATIO <= max(means):
+        return []
+    return [held for _, held in folds]
 
 
 def distances_without_far_out(fits, X, parts, inside):
@@ -157,8 +184,8 @@ FAR_OUT_ROUNDS = 2
 def fit_folds(template, X, folds, score_by):
     """Fit a clone of ``template`` on the fitted rows of each fold
     ``(fitted_rows, held_out)`` and score its held-out rows; then, while rows
-    are :func:`far_out_rows` (by all rows' errors, or by their fold's alone:
-    one model's, at one scale), refit each fold model whose training rows
+    are :func:`far_out_rows` (where :func:`fold_groups` says so, by their
+    fold's errors alone too: one model's, at one scale), refit each fold model whose training rows
     differ from its fold's rows inside the fence, at most ``FAR_OUT_ROUNDS``
     times: one sentinel row of 1e10 among standardised ones took the float32
     precision of the rows beside it, and every new inlier was flagged.
@@ -184,8 +211,9 @@ def fit_folds(template, X, folds, score_by):
         return model, fitted_rows, held_out
 
     fits = [fit(fold, *rows) for fold, rows in enumerate(folds)]
+    groups = fold_groups(X, folds)
     for _ in range(FAR_OUT_ROUNDS):
-        inside = ~far_out_rows(parts[:, 0], [held for _, held in folds])
+        inside = ~far_out_rows(parts[:, 0], groups)
         wanted = [rows[inside[rows]] for rows, _ in folds]
         stale = [i for i, rows in enumerate(wanted) if not np.array_equal(fits[i][1], rows)]
         for i in stale:
@@ -193,7 +221,7 @@ def fit_folds(template, X, folds, score_by):
         if not stale:
             break
     else:
-        inside = ~far_out_rows(parts[:, 0], [held for _, held in folds])
+        inside = ~far_out_rows(parts[:, 0], groups)
     warn_of_degenerate_folds([said for said in degenerate.values() if said], len(fits))
     return parts, kept, fits, inside
 
