@@ -825,7 +825,7 @@ def test_survivor_of_a_dead_rank_exits_with_an_error_on_its_own(tmp_path, how, d
     codes, survivor = run_ranks(tmp_path, how, dying, torchrun=False)
     assert codes[dying] != 0
     if codes[1 - dying] == -signal.SIGABRT:
-        return
+        pytest.skip("torch aborted the surviving rank from its own thread (SIGABRT)")
     stderr = (tmp_path / f"stderr{1 - dying}").read_text()[-3000:]
     assert codes[1 - dying] == 1, stderr
     assert_clear_failure(survivor)
