@@ -594,9 +594,14 @@ def test_warm_start_takes_another_spelling_of_the_same_network():
     # ambiguous", and [8] or 8 after (8,) was refused as a change
     est = fitted(Autoencoder, hidden_layer_sizes=np.array([8]))
     est.partial_fit(X_GOOD)
+    module = est.module_
     for same in ([8], 8, (8,), np.array([8])):
+        epochs = est.n_iter_
         est.set_params(hidden_layer_sizes=same).partial_fit(X_GOOD)
         est.set_params(warm_start=True).fit(X_GOOD)
+        assert est.n_iter_ > epochs + 1  # both calls trained on
+        assert type(est.module_) is type(module)
+        assert [p.shape for p in est.module_.parameters()] == [p.shape for p in module.parameters()]
     conv = fitted(ConvolutionalAutoencoder, channels=np.array([3]), image_shape=np.array([2, 2]))
     conv.set_params(channels=[3], image_shape=(2, 2)).partial_fit(X_GOOD)
 

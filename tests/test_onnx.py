@@ -134,9 +134,15 @@ def test_column_transformer_with_float64_input(digits):
     np.testing.assert_allclose(out[:, 4:], expected[:, 4:], atol=1e-10)
 
 
-def test_register_converters_twice_is_harmless():
+def test_register_converters_twice_is_harmless(digits):
+    X, _ = digits
+    pipe = fit_quietly(make_pipeline(StandardScaler(), Autoencoder(**MLP)), X[:200])
     register_converters()
     register_converters()
+    (out,) = session(skl2onnx.to_onnx(pipe, X[:1].astype(np.float32))).run(
+        None, {"X": X.astype(np.float32)}
+    )
+    assert_close_to_scale(out, pipe.transform(X.astype(np.float32)))
 
 
 def test_unfitted_estimator_raises_not_fitted():
