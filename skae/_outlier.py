@@ -117,17 +117,17 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
     held-out fold, and ``offset_`` is the ``contamination`` quantile of these
     out-of-fold scores; the model kept (``estimator_``) is then fitted on
     the rows but the far-out ones (below). An autoencoder reconstructs its
-    own training rows better than new ones, so the quantile of the training scores (the threshold of
-    :class:`~sklearn.ensemble.IsolationForest` with a float
-    ``contamination``) flags many more new inliers than ``contamination``
+    own training rows better than new ones, so the quantile of the training
+    scores (the threshold of :class:`~sklearn.ensemble.IsolationForest`
+    with a float ``contamination``) flags many more new inliers than ``contamination``
     (20 % to 70 % on small data sets at 0.1); the out-of-fold scores are
     scores of rows the model did not see, as new rows will be. Cross-fitting
     rather than one held-out split keeps every row for the threshold (a
     small data set has few to spare) and for the final model; it costs
     ``cv`` more fits on ``(cv - 1) / cv`` of the rows, and a refit of each
-    fold model that trained on a far-out row (a sentinel), without it. The fold models
-    saw fewer rows than the final one; where that makes them worse, the
-    threshold errs low (the shares of held-out inliers flagged are on the
+    fold model that trained on a far-out row (a sentinel), without it. The
+    fold models saw fewer rows than the final one; where that makes them
+    worse, the threshold errs low (the shares of held-out inliers flagged are on the
     benchmarks page).
     On a few dozen rows the final model's own early stopping, on a handful
     of held-out rows, makes it vary from seed to seed, and the share flagged

@@ -185,21 +185,22 @@ def fit_folds(template, X, folds, score_by):
     """Fit a clone of ``template`` on the fitted rows of each fold
     ``(fitted_rows, held_out)`` and score its held-out rows; then, while rows
     are :func:`far_out_rows` (where :func:`fold_groups` says so, by their
-    fold's errors alone too: one model's, at one scale), refit each fold model whose training rows
-    differ from its fold's rows inside the fence, at most ``FAR_OUT_ROUNDS``
-    times: one sentinel row of 1e10 among standardised ones took the float32
-    precision of the rows beside it, and every new inlier was flagged.
+    fold's errors alone too: one model's, at one scale), refit each fold
+    model whose training rows differ from its fold's rows inside the fence,
+    at most ``FAR_OUT_ROUNDS`` times: one sentinel row of 1e10 among
+    standardised ones took the float32 precision of the rows beside it, and
+    every new inlier was flagged.
     Returns ``parts`` (per row, the squared error and the code distance, or
     for ``score_by="reconstruction"`` the score), the residuals for
     ``"satterthwaite"`` (else None), the fits ``(model, fitted_rows,
     held_out)`` and which rows are inside the fence (the final model's)."""
     parts, folds = np.empty((X.shape[0], 2), dtype=np.float64), list(folds)
     kept = np.empty(X.shape, dtype=np.float64) if score_by == "satterthwaite" else None
-    degenerate = {}  # fold -> what its model said of a fit that bought nothing
+    degenerate = {}  # fold -> whether its model said it bought nothing
 
     def fit(fold, fitted_rows, held_out):
         model, said = fit_quietly(clone(template), X[fitted_rows])  # the final fit says it
-        degenerate[fold] = next((m for m in said if NO_BETTER_THAN_MEAN in m), None)
+        degenerate[fold] = any(NO_BETTER_THAN_MEAN in message for message in said)
         if score_by in DENSITY_SCORES:
             codes = fit_code_density(model, X[fitted_rows])
             parts[held_out] = error_and_distance(model, codes, X[held_out])
@@ -222,19 +223,19 @@ def fit_folds(template, X, folds, score_by):
             break
     else:
         inside = ~far_out_rows(parts[:, 0], groups)
-    warn_of_degenerate_folds([said for said in degenerate.values() if said], len(fits))
+    warn_of_degenerate_folds(sum(degenerate.values()), len(fits))
     return parts, kept, fits, inside
 
 
-def warn_of_degenerate_folds(said, n_folds):
-    """Say where fold models ended no better than their column means (what
-    each ``said``): ``offset_`` is a quantile of their scores, and five such
+def warn_of_degenerate_folds(n_degenerate, n_folds):
+    """Say where ``n_degenerate`` fold models ended no better than their
+    column means: ``offset_`` is a quantile of their scores, and five such
     models had set a threshold that flagged 0.9 % of new inliers at
     ``contamination=0.1`` while the final fit, trained on more rows, said
     nothing of it."""
-    if said:  # not in the final model's words, which say it of the final fit
+    if n_degenerate:  # not in the final model's words, which say it of the final fit
         warnings.warn(
-            f"AutoencoderOutlierDetector: {len(said)} of the {n_folds} fold models that "
+            f"AutoencoderOutlierDetector: {n_degenerate} of the {n_folds} fold models that "
             "cross-fit offset_ reconstruct their training rows no better than those rows' "
             "mean, so the share of new inliers it flags may be far from contamination. "
             "Check the inner estimator's settings (its own fit on X says why).",
