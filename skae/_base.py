@@ -50,7 +50,7 @@ from ._optim import (
     resolved_batch_size,
     shortened_steps,
 )
-from ._pca_start import pca_start, warn_thin_first_chunk
+from ._pca_start import pca_start, warn_too_few_rows_for_pca
 from ._progress import (
     epoch_reporter,
     report_kept_start,
@@ -327,7 +327,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         X_train, X_val = split_validation(rows := training_rows(X, device), fraction, generator)
         started = self._start_module(module, X, X_train, rng, incremental) if fresh else {}
         if fresh:
-            warn_thin_first_chunk(self, X.shape, incremental)
+            warn_too_few_rows_for_pca(self, X.shape, incremental)
         batch_size = resolved_batch_size(self.batch_size, len(X_train), *self._auto_batches)
         global_rows = global_batch_size(batch_size, len(X_train), shard, self.batch_size)
         rate = self._learning_rate(module, global_rows)

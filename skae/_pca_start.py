@@ -195,7 +195,7 @@ def _incremental_pca(X, rows, rank, scale):
     return _fitted(pca, scale, np.asarray(X[rows[:: _null_check_step(len(rows))]]) / scale)
 
 
-def warn_thin_first_chunk(estimator, shape, incremental=True):
+def warn_too_few_rows_for_pca(estimator, shape, incremental):
     """Warn where the rows a fresh fit starts from (of ``shape``: the first
     ``partial_fit`` chunk where ``incremental``) are too few for
     ``init="pca"`` to start every code unit: their centred rows span at most
