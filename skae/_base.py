@@ -53,8 +53,8 @@ from ._optim import (
 from ._pca_start import pca_start, warn_too_few_rows_for_pca
 from ._progress import (
     epoch_reporter,
-    report_kept_start,
-    warn_if_no_better_than_mean,
+    report_end_of_fit,
+    scored_start,
     warn_not_converged,
     what_to_lower,
 )
@@ -205,6 +205,10 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     #: same losses, fewer operations); False: through the module's entry points.
     _fold_input_scale = True
 
+    #: Whether the network sees standardised columns (the imputer's), so that
+    #: a non-finite loss is no advice to scale the data.
+    _standardizes_columns = False
+
     #: What :class:`~skae.plotting.LossCurveDisplay` calls ``-validation_scores_``.
     _validation_label = "validation loss"
 
@@ -326,6 +330,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         fraction = self.validation_fraction if early_stopping else None
         X_train, X_val = split_validation(rows := training_rows(X, device), fraction, generator)
         started = self._start_module(module, X, X_train, rng, incremental) if fresh else {}
+        start = scored_start(self, module, X_train, fresh and not (early_stopping or incremental))
         if fresh:
             warn_too_few_rows_for_pca(self, X.shape, incremental)
         batch_size = resolved_batch_size(self.batch_size, len(X_train), *self._auto_batches)
@@ -349,9 +354,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         history, family_attributes = self._train_module(
             module, X_train, setup, optimizer=optimizer, fresh=fresh, incremental=incremental
         )
-        report_kept_start(type(self).__name__, self.verbose, history, fresh, self.tol)
-        if not incremental:  # partial_fit's chunk: its own mean is no fair baseline
-            warn_if_no_better_than_mean(type(self).__name__, module, X_train, history, rows)
+        report_end_of_fit(self, module, history, start, (X_train, rows), fresh, incremental)
         self._set_fitted(
             {
                 **features,
@@ -590,10 +593,13 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             StopReason.NON_FINITE_WEIGHTS: "the network's weights",
         }.get(history.stop_reason)
         if what is not None:
+            advice = f"lower {what_to_lower(self, rate)}"
+            if not self._standardizes_columns:
+                scaler = "sklearn.preprocessing.StandardScaler"
+                advice = f"scale the data (for example with {scaler}) or {advice}"
             raise ValueError(
                 f"{type(self).__name__}: {what} became non-finite (NaN or inf) in epoch "
-                f"{previous_epochs + history.n_iter + 1}. Scale the data (for example with "
-                f"sklearn.preprocessing.StandardScaler) or lower {what_to_lower(self, rate)}."
+                f"{previous_epochs + history.n_iter + 1}. {advice[0].upper() + advice[1:]}."
             )
         if history.stop_reason is StopReason.INTERRUPTED:
             warnings.warn("Training interrupted by user.", stacklevel=user_stacklevel())

@@ -277,11 +277,11 @@ class AutoencoderImputer(BaseAutoencoder):
         "learning_rate": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither")],
     }
 
-    #: Not a parameter: the module starts from random weights (a PCA start of
-    #: the autoencoders does not apply to rows with holes).
+    #: Not a parameter: random weights (no PCA start for rows with holes).
     init = "random"
     _n_features_out = None  # the autoencoders' code width: none here (as dir() reads it)
     _relative_plateau = False  # tol in the held-out score's units, as documented
+    _standardizes_columns = True  # a non-finite loss is no advice to scale the data
 
     #: "plateau" stops once below a thousandth of the rate, not the
     #: autoencoders' millionth: the epochs at lower rates left the fills as

@@ -386,6 +386,14 @@ def test_infinite_values_refused():
         fast().fit(X_missing)
 
 
+def test_a_non_finite_loss_names_the_rate_not_the_data_scale():
+    # the imputer standardises its columns: "scale the data" was no advice
+    _, X_missing = low_rank()
+    with pytest.raises(ValueError, match=r"non-finite.*\. Lower learning_rate") as raised:
+        fast(learning_rate=1e20).fit(X_missing)
+    assert "Scale the data" not in str(raised.value)
+
+
 @pytest.mark.parametrize(
     "params, message",
     [

@@ -258,16 +258,20 @@ def test_a_fit_says_when_the_start_was_kept(capsys):
     assert not [w for w in record if "no epoch improved" in str(w.message)]
 
 
-def test_a_fit_says_when_its_best_epoch_beat_the_start_by_rounding_only():
-    # at a rate of 1e-9 an epoch beat PCA by 3e-10 of its error, under the tol
-    # that early stopping counts as improving: it was kept, and nothing said
-    X = np.random.default_rng(0).normal(size=(60, 5))
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_fit_says_when_its_best_epoch_beat_the_start_by_less_than_tol(seed):
+    # an epoch that beat PCA by less than the tol that early stopping counts
+    # as improving (at a rate of 1e-9, by 3e-10 of its error) was kept, and
+    # nothing said; here by 17-33 % (eight seeds) of it, under tol=0.9
+    rng = np.random.default_rng(0)
+    t = rng.uniform(-1, 1, size=300)
+    X = np.column_stack([t, t**2, np.sin(3 * t), np.cos(2 * t)]) + 0.01 * rng.normal(size=(300, 4))
     with pytest.warns(UserWarning, match=r"\(PCA's\) held-out error by more than tol") as said:
-        vae = VariationalAutoencoder(learning_rate=1e-9, max_iter=20, random_state=0).fit(X)
-    assert vae.best_epoch_ > 0
-    gain = vae.best_validation_score_ - vae.init_validation_score_
-    assert 0 < gain < vae.tol * abs(vae.init_validation_score_)
-    assert any(f"keeps epoch {vae.best_epoch_}, as good" in str(w.message) for w in said)
+        est = Autoencoder(n_components=1, tol=0.9, random_state=seed).fit(X)
+    assert est.best_epoch_ > 0
+    gain = est.best_validation_score_ - est.init_validation_score_
+    assert 0 < gain < est.tol * abs(est.init_validation_score_)
+    assert any(f"keeps epoch {est.best_epoch_}, as good" in str(w.message) for w in said)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

@@ -5,6 +5,7 @@ how "plateau" stops.
 """
 
 import copy
+import functools
 import logging
 import math
 import os
@@ -56,25 +57,32 @@ def fit_quietly(est, method="fit", data=X):
 # ------------------------------------------------------------ the engine
 
 
-def test_engine_steps_the_scheduler_once_per_epoch_after_reporting():
+def train_linear(make_scheduler, **kwargs):
+    """Train a linear autoencoder of 4 values with SGD at ``LR`` under the
+    scheduler ``make_scheduler(optimizer)``; (history, the rate each epoch
+    ran at, the optimiser)."""
     torch.manual_seed(0)
     module = torch.nn.Linear(4, 4)
     optimizer = torch.optim.SGD(module.parameters(), lr=LR)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=5)
     seen = []
-    _engine.train(
+    history = _engine.train(
         module,
         lambda x: ((module(x) - x) ** 2).sum(1).mean(),
         torch.randn(32, 4),
         optimizer=optimizer,
-        batch_size=8,
-        max_iter=5,
         generator=torch.Generator().manual_seed(0),
         device=torch.device("cpu"),
         stop_early=False,
-        scheduler=scheduler,
+        scheduler=make_scheduler(optimizer),
         on_epoch=lambda loss, score: seen.append(optimizer.param_groups[0]["lr"]),
+        **kwargs,
     )
+    return history, seen, optimizer
+
+
+def test_engine_steps_the_scheduler_once_per_epoch_after_reporting():
+    cosine_schedule = functools.partial(torch.optim.lr_scheduler.CosineAnnealingLR, T_max=5)
+    _, seen, optimizer = train_linear(cosine_schedule, batch_size=8, max_iter=5)
     assert seen == pytest.approx([cosine(e, 5) for e in range(5)], rel=1e-12)
     assert optimizer.param_groups[0]["lr"] == pytest.approx(0, abs=1e-15)
 
@@ -229,15 +237,32 @@ def first_plateau(losses, patience):
 
 
 def test_plateau_monitors_the_validation_loss_with_early_stopping(records):
-    # large steps make both curves wander; their first plateaus differ, and
-    # the rate is cut at the validation loss's
+    # every epoch's rate is ReduceLROnPlateau's on the validation loss
     est = plateau_estimator(early_stopping=True, tol=0.0, n_iter_no_change=1, learning_rate=0.5)
     fit_quietly(est)
     lr = rates(records)
-    first_cut = next(epoch for epoch in range(len(lr) - 1) if lr[epoch + 1] < lr[epoch])
-    validation_losses = [-score for score in est.validation_scores_]
-    assert first_cut == first_plateau(validation_losses, patience=1)
-    assert first_cut != first_plateau(est.loss_curve_, patience=1)
+    cuts = [epoch for epoch in range(len(lr) - 1) if lr[epoch + 1] < lr[epoch]]
+    assert cuts and cuts[0] == first_plateau([-s for s in est.validation_scores_], patience=1)
+
+
+def test_engine_cuts_the_rate_at_the_validation_plateau_not_the_training_loss():
+    # a scripted validation loss that stalls after epoch 2, beside a training
+    # loss that falls every epoch (gradient descent on a convex loss, one
+    # batch): the rate is cut after epoch 4 (two epochs no lower), where the
+    # training loss would never cut it (the curves of a real fit may coincide)
+    plateau = functools.partial(
+        torch.optim.lr_scheduler.ReduceLROnPlateau,
+        factor=0.1,
+        patience=1,
+        threshold=0.0,
+        threshold_mode="abs",
+    )
+    validation_losses = iter([3.0, 2.0, 2.0, 2.0, 2.0, 2.0])
+    history, seen, _ = train_linear(
+        plateau, batch_size=32, max_iter=6, validation_score=lambda: -next(validation_losses)
+    )
+    assert all(b < a for a, b in zip(history.loss_curve, history.loss_curve[1:], strict=False))
+    assert seen == pytest.approx([LR] * 4 + [LR / 10] * 2, rel=1e-12)
 
 
 def test_plateau_partial_fit_carries_the_schedule_across_calls(records):

@@ -1,0 +1,124 @@
+"""Fits that end degenerate say so (issue 23, item 2): a fit without
+held-out rows that ends no better than its PCA start, a hidden layer whose
+ReLU units all died."""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+from sklearn.decomposition import PCA
+
+from skae import Autoencoder, DenoisingAutoencoder
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+WORSE_THAN_START = "no better than its PCA start"
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_digits().data
+
+
+def _said(est, X):
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        est.fit(X)
+    return [str(w.message) for w in record]
+
+
+def _error(est, X):
+    return ((est.inverse_transform(est.transform(X)) - X) ** 2).sum(1).mean()
+
+
+def test_a_fit_without_held_out_rows_worse_than_its_pca_start_says_so(digits):
+    # masking 99 % of the inputs, training pulls the clean reconstruction far
+    # from PCA's; without early stopping nothing had compared the two
+    params = dict(n_components=8, noise="masking", noise_level=0.99, max_iter=30)
+    est = DenoisingAutoencoder(early_stopping=False, random_state=0, device="cpu", **params)
+    said = [m for m in _said(est, digits) if WORSE_THAN_START in m]
+    assert len(said) == 1 and "early_stopping=True" in said[0]
+    pca = PCA(n_components=8).fit(digits)
+    assert _error(est, digits) > 1.5 * _error(pca, digits)  # what it said
+    # early stopping keeps the start instead, and says that, not this
+    kept = DenoisingAutoencoder(random_state=0, device="cpu", **params)
+    assert not [m for m in _said(kept, digits) if WORSE_THAN_START in m]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_fit_without_held_out_rows_that_beats_its_pca_start_is_quiet(digits, seed):
+    est = Autoencoder(n_components=8, early_stopping=False, max_iter=20, random_state=seed)
+    assert not [m for m in _said(est, digits) if WORSE_THAN_START in m]
+    assert _error(est, digits) < _error(PCA(n_components=8).fit(digits), digits)
+
+
+@pytest.mark.parametrize("init", ["pca", "random"])
+def test_a_hidden_layer_whose_relu_units_all_died_says_so(digits, init):
+    # at learning_rate=0.1 the encoder's 100 units die in the first epochs;
+    # beside a linear path the model stayed PCA-like and nothing was said
+    est = Autoencoder(n_components=8, learning_rate=0.1, init=init, random_state=0)
+    said = [m for m in _said(est, digits) if "ReLU units" in m]
+    assert len(said) == 1 and "module_.encoder.1" in said[0], said
+    assert "learning_rate=0.1" in said[0]
+    hidden = est.module_.encoder[:2](est.module_.scaled(torch.as_tensor(digits).float()))
+    assert not (hidden > 0).any()  # what it said, on every row
+
+
+def test_units_dead_in_part_are_not_judged(digits):
+    est = Autoencoder(n_components=8, random_state=0)
+    assert not [m for m in _said(est, digits) if "ReLU units" in m]
+    hidden = est.module_.encoder[:2](est.module_.scaled(torch.as_tensor(digits).float()))
+    assert 0 < (~(hidden > 0).any(0)).sum() < hidden.shape[1]
+
+
+def test_a_dead_convolution_layer_says_so():
+    # its units are channels: zero at every position of every row
+    from skae import ConvolutionalAutoencoder
+    from skae._engine import History
+    from skae._progress import warn_if_a_layer_died
+    from skae._rows import as_rows
+
+    images = np.random.default_rng(0).uniform(size=(60, 64))
+    est = ConvolutionalAutoencoder(
+        n_components=4, image_shape=(8, 8), max_iter=2, random_state=0, device="cpu"
+    )
+    est.fit(images)
+    rows = as_rows(torch.as_tensor(images).float())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_if_a_layer_died(est, est.module_, rows, History())  # alive: quiet
+    with torch.no_grad():
+        est.module_.encoder[0].bias.fill_(-1e6)  # every channel below zero everywhere
+    with pytest.warns(UserWarning, match=r"module_\.encoder\.1 is zero"):
+        warn_if_a_layer_died(est, est.module_, rows, History())
+
+
+@pytest.mark.parametrize(("share", "warns"), [(0.994, True), (0.98, False)])
+def test_a_network_without_a_linear_path_must_beat_the_means_by_a_margin(share, warns):
+    # a network reconstructing mean + a (x - mean) errs (1 - a)**2 times the
+    # spread; a collapsed code ends within about 1 % of it either way, and
+    # 0.6 % under it had passed as better than the means
+    from skae._engine import History
+    from skae._progress import NO_BETTER_THAN_MEAN, warn_if_no_better_than_mean
+    from skae._rows import as_rows
+    from skae.nn import Shallow
+
+    x = torch.as_tensor(np.random.default_rng(0).normal(size=(200, 5)))
+    mean, a = x.mean(0), 1 - np.sqrt(share)
+    encoder, decoder = torch.nn.Linear(5, 5).double(), torch.nn.Linear(5, 5).double()
+    with torch.no_grad():
+        encoder.weight.copy_(a * torch.eye(5))
+        encoder.bias.copy_(-a * mean)
+        decoder.weight.copy_(torch.eye(5))
+        decoder.bias.copy_(mean)
+    module = Shallow(encoder, decoder, torch.nn.Identity(), torch.ones((), dtype=x.dtype))
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        warn_if_no_better_than_mean("Autoencoder", module, as_rows(x), History())
+    said = [str(w.message) for w in record if NO_BETTER_THAN_MEAN in str(w.message)]
+    assert len(said) == warns, said
+    with torch.no_grad():
+        error = (module.decode(module.encode(x)) - x).square().sum(1).mean()
+    assert float(error / (x - mean).square().sum(1).mean()) == pytest.approx(share, rel=1e-9)
