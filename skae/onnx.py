@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import re
 import warnings
 from contextlib import contextmanager
 from numbers import Integral
@@ -272,13 +273,15 @@ def _set_metadata(model, props):
 
 
 def register_converters() -> None:
-    """Register skl2onnx converters for the six skae estimators.
+    """Register skl2onnx converters for the six skae estimators and every
+    subclass of them defined by the time of the call.
 
     Afterwards ``skl2onnx.to_onnx(model, X_sample)`` converts Pipelines,
     ColumnTransformers and FeatureUnions that hold skae steps (their
     ``transform``). Each skae step becomes the graph :func:`to_onnx` exports
     for it, inlined into the pipeline's graph at the pipeline's target opset.
-    Calling it again is harmless.
+    Calling it again is harmless, and registers the subclasses defined since
+    (skl2onnx looks converters up by a model's exact type).
 
     skl2onnx types its input from ``X_sample``: float32 data gives a float32
     graph (recommended; it is skl2onnx's usual type). With float64 (or int64)
@@ -323,14 +326,29 @@ def register_converters() -> None:
 
     # each class under its own alias: skl2onnx looks converters up by exact
     # type, not subclass
-    for cls in AUTOENCODERS:
+    for cls in _with_subclasses(AUTOENCODERS):
         update_registered_converter(
-            cls,
-            f"Skae{cls.__name__}",
-            _calculate_output_shape,
-            _convert,
-            overwrite=True,
+            cls, _alias(cls), _calculate_output_shape, _convert, overwrite=True
         )
+
+
+def _with_subclasses(classes):
+    """``classes`` and every subclass of them defined by now, each once."""
+    found, stack = {}, list(classes)
+    while stack:
+        cls = stack.pop(0)
+        if cls not in found:
+            found[cls] = None
+            stack.extend(cls.__subclasses__())
+    return list(found)
+
+
+def _alias(cls):
+    """skl2onnx's name of ``cls``'s operator: ``Skae`` and the class's name
+    for skae's own, its module and qualified name for another's subclass."""
+    if cls.__module__.startswith("skae."):
+        return f"Skae{cls.__name__}"
+    return "Skae_" + re.sub(r"\W", "_", f"{cls.__module__}.{cls.__qualname__}")
 
 
 def _calculate_output_shape(operator):

@@ -145,6 +145,20 @@ def test_register_converters_twice_is_harmless(digits):
     assert_close_to_scale(out, pipe.transform(X.astype(np.float32)))
 
 
+class WiderCodes(Autoencoder):
+    """A user's subclass: skl2onnx, which looks converters up by exact type,
+    had refused a pipeline holding it ("Unable to find a shape calculator")."""
+
+
+def test_register_converters_covers_subclasses_defined_before_the_call(digits):
+    X, _ = digits
+    X = X.astype(np.float32)
+    pipe = fit_quietly(make_pipeline(StandardScaler(), WiderCodes(**MLP)), X[:200])
+    register_converters()
+    (out,) = session(skl2onnx.to_onnx(pipe, X[:1])).run(None, {"X": X})
+    assert_close_to_scale(out, pipe.transform(X))
+
+
 def test_unfitted_estimator_raises_not_fitted():
     with pytest.raises(NotFittedError):
         to_onnx(Autoencoder())
