@@ -177,13 +177,16 @@ def fit_quietly(estimator, X):
 KEPT_START = "no epoch improved on the starting point's"
 
 
-def report_kept_start(name, verbose, history, fresh, tol=0.0):
+def report_kept_start(estimator, history, fresh):
     """Say when no epoch beat the starting point (a fresh fit's is PCA's: one
     from random weights never keeps its start), or, from PCA's, none by the
     relative ``tol`` that early stopping counts as improving (a gain of
     rounding kept an epoch and said nothing), unless Ctrl-C stopped the fit:
     a warning, and at ``verbose >= 1`` a line on stderr. The model, the start
-    or next to it, is sound, but this fit's training bought nothing."""
+    or next to it, is sound, but this fit's training bought nothing; the
+    advice names the estimator's penalty weights (a VAE's ``beta`` of 100
+    keeps PCA on digits, where more epochs would not help)."""
+    name, verbose, tol = type(estimator).__name__, estimator.verbose, estimator.tol
     if history.best_epoch is None or history.stop_reason is StopReason.INTERRUPTED:
         return
     kept = history.best_epoch == 0
@@ -199,13 +202,23 @@ def report_kept_start(name, verbose, history, fresh, tol=0.0):
         )
     if verbose:
         print(f"{message}.", file=sys.stderr)
+    penalties = [
+        f"a lower {weight} (now {value:g})"
+        for weight in PENALTY_WEIGHTS
+        if isinstance(value := getattr(estimator, weight, 0), Real) and value > 0
+    ]
     hint = (
         " (best_epoch_ is 0), so the fitted model is PCA's; more epochs, patience "
-        "(n_iter_no_change) or other settings may still beat it."
+        f"(n_iter_no_change), {''.join(p + ', ' for p in penalties)}or other settings may "
+        "still beat it."
         if fresh and kept
         else "."
     )
     warnings.warn(f"{message}{hint}", UserWarning, stacklevel=user_stacklevel())
+
+
+#: The weights of the estimators' penalties, by parameter name.
+PENALTY_WEIGHTS = ("sparsity_weight", "contraction_weight", "beta")
 
 
 def what_to_lower(estimator, rate):
@@ -213,7 +226,7 @@ def what_to_lower(estimator, rate):
     ``learning_rate`` (at ``rate``), and ``weight_decay`` and the penalty
     weights the estimator has where they are not 0."""
     names = [f"learning_rate (now {rate:g})"]
-    for name in ("weight_decay", "sparsity_weight", "contraction_weight", "beta"):
+    for name in ("weight_decay", *PENALTY_WEIGHTS):
         value = getattr(estimator, name, 0)
         if isinstance(value, Real) and value > 0:
             names.append(f"{name} (now {value:g})")
@@ -269,7 +282,7 @@ def report_end_of_fit(estimator, module, history, start, rows, fresh, incrementa
     own mean is no fair baseline), :func:`warn_if_no_better_than_mean`, on
     ``rows``: (training, all)."""
     name, tol = type(estimator).__name__, estimator.tol
-    report_kept_start(name, estimator.verbose, history, fresh, tol)
+    report_kept_start(estimator, history, fresh)
     warn_if_worse_than_start(name, start, history, tol)
     warn_if_a_layer_died(estimator, module, rows[0], history)
     if not incremental:

@@ -122,3 +122,16 @@ def test_a_network_without_a_linear_path_must_beat_the_means_by_a_margin(share, 
     with torch.no_grad():
         error = (module.decode(module.encode(x)) - x).square().sum(1).mean()
     assert float(error / (x - mean).square().sum(1).mean()) == pytest.approx(share, rel=1e-9)
+
+
+def test_a_kept_start_names_the_penalty_weight_to_lower(digits):
+    # beta=100 keeps PCA on digits, where more epochs would not help
+    from skae import VariationalAutoencoder
+
+    est = VariationalAutoencoder(n_components=8, beta=100.0, random_state=0)
+    said = [m for m in _said(est, digits) if "best_epoch_ is 0" in m]
+    assert est.best_epoch_ == 0 and len(said) == 1
+    assert "a lower beta (now 100)" in said[0]
+    plain = Autoencoder(n_components=2, max_iter=3, random_state=0)
+    said = [m for m in _said(plain, np.full((40, 4), 2.5)) if "best_epoch_ is 0" in m]
+    assert len(said) == 1 and "(n_iter_no_change), or other settings" in said[0]
