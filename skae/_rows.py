@@ -366,9 +366,11 @@ def input_scale(rows):
         warnings.warn(
             f"X is far from zero against its spread: its root mean square is "
             f"{rms / spread:.3g} times its standard deviation "
-            "about the column means, and the non-linear layers, which see X divided "
-            "by the former, barely learn (the fit stays near PCA). Centre X first, "
-            "for example with sklearn.preprocessing.StandardScaler(with_std=False).",
+            "about the column means: the non-linear layers, which see X divided by the "
+            "former, barely learn (the fit stays near PCA), and the network's float32 "
+            "arithmetic loses digits of X's variation to its offset (even the PCA start "
+            "drifts from PCA's codes). Centre X first, for example with "
+            "sklearn.preprocessing.StandardScaler(with_std=False).",
             UserWarning,
             stacklevel=user_stacklevel(),
         )

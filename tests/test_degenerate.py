@@ -14,7 +14,7 @@ from skae import Autoencoder, DenoisingAutoencoder
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
-WORSE_THAN_START = "no better than its PCA start"
+WORSE_THAN_START = "than its PCA start"
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,8 @@ def test_a_fit_without_held_out_rows_worse_than_its_pca_start_says_so(digits):
     params = dict(n_components=8, noise="masking", noise_level=0.99, max_iter=30)
     est = DenoisingAutoencoder(early_stopping=False, random_state=0, device="cpu", **params)
     said = [m for m in _said(est, digits) if WORSE_THAN_START in m]
-    assert len(said) == 1 and "early_stopping=True" in said[0]
+    assert len(said) == 1 and "worse than its PCA start did" in said[0]
+    assert "early_stopping=True" in said[0]
     pca = PCA(n_components=8).fit(digits)
     assert _error(est, digits) > 1.5 * _error(pca, digits)  # what it said
     # early stopping keeps the start instead, and says that, not this
@@ -54,23 +55,54 @@ def test_a_fit_without_held_out_rows_that_beats_its_pca_start_is_quiet(digits, s
     assert _error(est, digits) < _error(PCA(n_components=8).fit(digits), digits)
 
 
-@pytest.mark.parametrize("init", ["pca", "random"])
-def test_a_hidden_layer_whose_relu_units_all_died_says_so(digits, init):
-    # at learning_rate=0.1 the encoder's 100 units die in the first epochs;
-    # beside a linear path the model stayed PCA-like and nothing was said
-    est = Autoencoder(n_components=8, learning_rate=0.1, init=init, random_state=0)
-    said = [m for m in _said(est, digits) if "ReLU units" in m]
+def _hidden(est, X):
+    """The encoder's first hidden layer on the rows of X."""
+    with torch.no_grad():
+        return est.module_.encoder[:2](est.module_.scaled(torch.as_tensor(X).float()))
+
+
+def test_a_hidden_layer_whose_relu_units_all_died_says_so(digits):
+    # at learning_rate=0.1 the encoder's 100 units die in the first epochs
+    # (from random weights in each of 8 seeds); nothing was said
+    est = Autoencoder(n_components=8, learning_rate=0.1, init="random", random_state=0)
+    said = [m for m in _said(est.set_params(device="cpu"), digits) if "ReLU units" in m]
     assert len(said) == 1 and "module_.encoder.1" in said[0], said
     assert "learning_rate=0.1" in said[0]
-    hidden = est.module_.encoder[:2](est.module_.scaled(torch.as_tensor(digits).float()))
-    assert not (hidden > 0).any()  # what it said, on every row
+    assert not (_hidden(est, digits) > 0).any()  # what it said, on every row
+
+
+def test_a_dead_layer_beside_the_linear_path_says_the_model_is_linear(digits):
+    from skae._engine import History
+    from skae._progress import warn_if_a_layer_died
+    from skae._rows import as_rows
+
+    est = Autoencoder(n_components=8, max_iter=3, random_state=0, device="cpu").fit(digits)
+    with torch.no_grad():
+        est.module_.encoder[0].bias.fill_(-1e6)  # below zero on every row
+    rows = as_rows(torch.as_tensor(digits).float())
+    with pytest.warns(UserWarning, match=r"encoder\.1 is zero.*the model is its linear path"):
+        warn_if_a_layer_died(est, est.module_, rows, History())
 
 
 def test_units_dead_in_part_are_not_judged(digits):
-    est = Autoencoder(n_components=8, random_state=0)
+    est = Autoencoder(n_components=8, random_state=0, device="cpu")
     assert not [m for m in _said(est, digits) if "ReLU units" in m]
-    hidden = est.module_.encoder[:2](est.module_.scaled(torch.as_tensor(digits).float()))
+    hidden = _hidden(est, digits)
     assert 0 < (~(hidden > 0).any(0)).sum() < hidden.shape[1]
+
+
+def test_a_partial_fit_chunk_does_not_judge_the_units(digits):
+    # a unit silent on one chunk may fire on the others: the chunk of zero
+    # rows below leaves every unit at its negative bias, and it had warned
+    # that all 100 were dead
+    est = Autoencoder(n_components=8, max_iter=3, random_state=0, device="cpu").fit(digits)
+    with torch.no_grad():
+        est.module_.encoder[0].bias.fill_(-1.0)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        est.partial_fit(np.zeros((64, 64)))
+    assert not [w for w in record if "ReLU units" in str(w.message)]
+    assert not (_hidden(est, np.zeros((1, 64))) > 0).any() and (_hidden(est, digits) > 0).any()
 
 
 def test_a_dead_convolution_layer_says_so():
@@ -135,3 +167,34 @@ def test_a_kept_start_names_the_penalty_weight_to_lower(digits):
     plain = Autoencoder(n_components=2, max_iter=3, random_state=0)
     said = [m for m in _said(plain, np.full((40, 4), 2.5)) if "best_epoch_ is 0" in m]
     assert len(said) == 1 and "(n_iter_no_change), or other settings" in said[0]
+
+
+def test_an_exact_pca_start_is_not_judged_by_rounding():
+    # rank 3 at n_components=3: PCA is exact, and training adds float32
+    # noise only (here 1.6e-6 of the rows' spread); it had warned that the
+    # fit ended worse
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3)) @ rng.normal(size=(3, 10))
+    est = Autoencoder(n_components=3, early_stopping=False, max_iter=10, random_state=0)
+    assert not [m for m in _said(est.set_params(device="cpu"), X) if WORSE_THAN_START in m]
+
+
+def test_a_gain_below_tol_is_named_as_such(digits):
+    # the end beat the start, by less than a large tol: not "worse"
+    est = Autoencoder(n_components=8, early_stopping=False, max_iter=5, tol=0.9, random_state=0)
+    said = [m for m in _said(est.set_params(device="cpu"), digits) if WORSE_THAN_START in m]
+    assert len(said) == 1 and "better than its PCA start by less than tol (0.9" in said[0]
+    assert _error(est, digits) < _error(PCA(n_components=8).fit(digits), digits)
+
+
+def test_ctrl_c_while_a_fitted_model_is_checked_keeps_the_model(digits, monkeypatch):
+    import skae._progress
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(skae._progress, "warn_if_no_better_than_mean", interrupted)
+    est = Autoencoder(n_components=8, max_iter=3, random_state=0, device="cpu")
+    with pytest.warns(UserWarning, match="interrupted by the user while the fitted model"):
+        est.fit(digits)
+    assert est.transform(digits).shape == (len(digits), 8)
