@@ -50,7 +50,7 @@ from ._optim import (
     resolved_batch_size,
     shortened_steps,
 )
-from ._pca_start import pca_start, warn_too_few_rows_for_pca
+from ._pca_start import linearise_logistic_output, pca_start, warn_too_few_rows_for_pca
 from ._progress import (
     epoch_reporter,
     report_end_of_fit,
@@ -193,12 +193,13 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     def _start_module(self, module, X, X_train, rng, incremental):
         """Start a fresh ``module`` (``incremental``: for partial_fit): its input
         scale from the training rows (the layers work at unit scale), then with
-        ``init="pca"`` the PCA of every row given (``X``); returns no attribute."""
+        ``init="pca"`` the PCA of every row given (``X``), through a logistic
+        output to first order; returns no attribute."""
         if module.learns_input_scale:
             module.set_input_scale(input_scale(X_train))
         if self.init == "pca":
             start = pca_start(X, self.n_components, draw_seed(rng), float(module.input_scale))
-            module.start_at_pca(*start)
+            linearise_logistic_output(module.start_at_pca(*start))
         return {}
 
     #: Train and score in the layers' units (:class:`skae.nn.FoldedLoss`: the
