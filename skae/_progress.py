@@ -179,7 +179,7 @@ def fit_quietly(estimator, X):
 KEPT_START = "no epoch improved on the starting point's"
 
 
-def report_kept_start(estimator, history, fresh):
+def report_kept_start(estimator, history, fresh, rows=None):
     """Say when no epoch beat the starting point (a fresh fit's is PCA's: one
     from random weights never keeps its start), or, from PCA's, none by the
     relative ``tol`` that early stopping counts as improving (a gain of
@@ -187,7 +187,9 @@ def report_kept_start(estimator, history, fresh):
     a warning, and at ``verbose >= 1`` a line on stderr. The model, the start
     or next to it, is sound, but this fit's training bought nothing; the
     advice names the estimator's penalty weights (a VAE's ``beta`` of 100
-    keeps PCA on digits, where more epochs would not help)."""
+    keeps PCA on digits, where more epochs would not help), or, where PCA's
+    squared error is within ``EXACT_SHARE`` of the spread of the training
+    ``rows`` (a row source), says nothing can beat it."""
     name, verbose, tol = type(estimator).__name__, estimator.verbose, estimator.tol
     if history.best_epoch is None or history.stop_reason is StopReason.INTERRUPTED:
         return
@@ -216,6 +218,14 @@ def report_kept_start(estimator, history, fresh):
         if fresh and kept
         else "."
     )
+    squared = getattr(estimator, "loss", None) in ("mse", "gaussian")
+    if fresh and kept and squared and rows is not None and len(rows) > 1:
+        if -history.start_score <= EXACT_SHARE * _spread(rows):
+            hint = (
+                " (best_epoch_ is 0), so the fitted model is PCA's, whose error is within "
+                f"{EXACT_SHARE:g} of the rows' spread: PCA is exact here (the rows' rank is at "
+                "most n_components) and nothing can beat it."
+            )
     warnings.warn(f"{message}{hint}", UserWarning, stacklevel=user_stacklevel())
 
 
@@ -291,10 +301,19 @@ def scored_start(estimator, module, X_train, unscored):
     n_rows = min(len(X_train), DEGENERATE_ROWS)
     rows = X_train.take(spaced_positions(len(X_train), n_rows, X_train.device))
     score = estimator._validation_score(module, rows)
-    spread = float((rows.double() - rows.double().mean(0)).square().sum(1).mean())
     module.eval()
     with torch.no_grad():
-        return ScoredStart(score, score(), EXACT_SHARE * spread)
+        return ScoredStart(score, score(), EXACT_SHARE * _spread(rows))
+
+
+def _spread(rows):
+    """The mean squared distance to their column means of ``rows`` (a tensor,
+    or a row source: at most ``DEGENERATE_ROWS`` of them, evenly spaced)."""
+    if not isinstance(rows, torch.Tensor):
+        n_rows = min(len(rows), DEGENERATE_ROWS)
+        rows = rows.take(spaced_positions(len(rows), n_rows, rows.device))
+    rows = rows.double()
+    return float((rows - rows.mean(0)).square().sum(1).mean())
 
 
 def report_end_of_fit(estimator, module, history, start, rows, fresh, incremental):
@@ -307,7 +326,7 @@ def report_end_of_fit(estimator, module, history, start, rows, fresh, incrementa
     warning: the trained model is kept."""
     name, tol = type(estimator).__name__, estimator.tol
     try:
-        report_kept_start(estimator, history, fresh)
+        report_kept_start(estimator, history, fresh, rows[0])
         warn_if_worse_than_start(name, start, history, tol)
         if not incremental:
             warn_if_a_layer_died(estimator, module, rows[0], history)

@@ -164,8 +164,10 @@ def test_a_kept_start_names_the_penalty_weight_to_lower(digits):
     said = [m for m in _said(est, digits) if "best_epoch_ is 0" in m]
     assert est.best_epoch_ == 0 and len(said) == 1
     assert "a lower beta (now 100)" in said[0]
-    plain = Autoencoder(n_components=2, max_iter=3, random_state=0)
-    said = [m for m in _said(plain, np.full((40, 4), 2.5)) if "best_epoch_ is 0" in m]
+    # no penalty to name (30 rows of noise, where PCA is kept on seeds 0-3)
+    plain = Autoencoder(n_components=2, max_iter=3, random_state=0, device="cpu")
+    noise = np.random.default_rng(0).normal(size=(30, 6))
+    said = [m for m in _said(plain, noise) if "best_epoch_ is 0" in m]
     assert len(said) == 1 and "(n_iter_no_change), or other settings" in said[0]
 
 
@@ -198,3 +200,13 @@ def test_ctrl_c_while_a_fitted_model_is_checked_keeps_the_model(digits, monkeypa
     with pytest.warns(UserWarning, match="interrupted by the user while the fitted model"):
         est.fit(digits)
     assert est.transform(digits).shape == (len(digits), 8)
+
+
+def test_a_kept_start_where_pca_is_exact_says_nothing_can_beat_it():
+    # rank 3 at n_components=3: "more epochs may still beat it" was no advice
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3)) @ rng.normal(size=(3, 10))
+    est = Autoencoder(n_components=3, max_iter=10, random_state=0, device="cpu")
+    said = [m for m in _said(est, X) if "best_epoch_ is 0" in m]
+    assert est.best_epoch_ == 0 and len(said) == 1
+    assert "PCA is exact here" in said[0] and "more epochs" not in said[0]
