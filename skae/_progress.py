@@ -24,6 +24,7 @@ from ._engine import StopReason, improves
 from ._rows import root_mean_square
 from ._settings import SharedSetting
 from ._warnings import user_stacklevel
+from .exceptions import KeptStartWarning
 
 logger = logging.getLogger("skae")
 
@@ -211,14 +212,20 @@ def report_kept_start(estimator, history, fresh, rows=None):
         for weight in PENALTY_WEIGHTS
         if isinstance(value := getattr(estimator, weight, 0), Real) and value > 0
     ]
+    logistic = "its start: PCA's codes, and PCA's reconstruction to first order"
+    model = {
+        "bce": logistic,
+        "bernoulli": logistic,
+        "gaussian": "PCA's (its codes divided by module_.input_scale, the prior's units)",
+    }.get(getattr(estimator, "loss", None), "PCA's")
     hint = (
-        " (best_epoch_ is 0), so the fitted model is PCA's; more epochs, patience "
+        f" (best_epoch_ is 0), so the fitted model is {model}; more epochs, patience "
         f"(n_iter_no_change), {''.join(p + ', ' for p in penalties)}or other settings may "
         "still beat it."
         if fresh and kept
         else "."
     )
-    squared = getattr(estimator, "loss", None) in ("mse", "gaussian")
+    squared = getattr(estimator, "loss", None) in SQUARED_LOSSES
     if fresh and kept and squared and rows is not None and len(rows) > 1:
         if -history.start_score <= EXACT_SHARE * _spread(rows):
             hint = (
@@ -226,7 +233,7 @@ def report_kept_start(estimator, history, fresh, rows=None):
                 f"{EXACT_SHARE:g} of the rows' spread: PCA is exact here (the rows' rank is at "
                 "most n_components) and nothing can beat it."
             )
-    warnings.warn(f"{message}{hint}", UserWarning, stacklevel=user_stacklevel())
+    warnings.warn(f"{message}{hint}", KeptStartWarning, stacklevel=user_stacklevel())
 
 
 #: The weights of the estimators' penalties, by parameter name.
@@ -273,6 +280,16 @@ def spaced_positions(n_total, n, device):
     return torch.arange(n, device=device) * (n_total - 1) // (n - 1)
 
 
+def spaced_rows(rows, n_max):
+    """At most ``n_max`` evenly spaced rows of the row source ``rows`` (the
+    first and the last among them: ordered rows may be sorted), as a tensor
+    on the source's device."""
+    n_rows = min(len(rows), n_max)
+    if n_rows < 2:
+        return rows.take(slice(0, n_rows))
+    return rows.take(spaced_positions(len(rows), n_rows, rows.device))
+
+
 class ScoredStart(NamedTuple):
     """A PCA start scored on training rows, by :func:`scored_start`."""
 
@@ -280,16 +297,25 @@ class ScoredStart(NamedTuple):
     score: Callable[[], float]
     #: its score of the start
     start: float
-    #: an error per row (minus the score) this small is as good as exact:
-    #: ``EXACT_SHARE`` of the rows' mean squared distance to their means
-    exact: float
+    #: a loss in squared error per row (the score's negation) for mse and
+    #: gaussian, whose gains this small are negligible: ``NEGLIGIBLE_SHARE``
+    #: of the rows' mean squared distance to their means (0 for other losses)
+    negligible: float
 
 
-#: The share of the rows' spread under which an end counts as exact in
-#: :func:`warn_if_worse_than_start` (1 % of it in RMS): where PCA is exact
-#: (rank at most ``n_components``), training without held-out rows adds
-#: float32 noise, 1.6e-6 of it after 10 epochs at rank 3, and had warned.
-EXACT_SHARE = 1e-4
+#: The share of the rows' spread (0.3 % of it in RMS) that
+#: :func:`warn_if_worse_than_start` leaves alone: where PCA is exact or
+#: nearly so, training without held-out rows adds a few millionths of it
+#: (1.6e-6 after 10 epochs at rank 3, from an exact start), and had warned.
+NEGLIGIBLE_SHARE = 1e-5
+
+#: What :func:`report_kept_start` counts as an exact PCA: an error within
+#: this share of the rows' spread (1e-4 of it in RMS: float32's rounding; one
+#: column a thousand times the others' scale had passed 1e-4 of it).
+EXACT_SHARE = 1e-8
+
+#: The losses whose scores are squared errors per row in X's units.
+SQUARED_LOSSES = ("mse", "gaussian")
 
 
 def scored_start(estimator, module, X_train, unscored):
@@ -298,20 +324,19 @@ def scored_start(estimator, module, X_train, unscored):
     ``DEGENERATE_ROWS`` evenly spaced training rows; else None."""
     if not unscored or estimator.init != "pca" or len(X_train) < 2:
         return None
-    n_rows = min(len(X_train), DEGENERATE_ROWS)
-    rows = X_train.take(spaced_positions(len(X_train), n_rows, X_train.device))
+    rows = spaced_rows(X_train, DEGENERATE_ROWS)
     score = estimator._validation_score(module, rows)
     module.eval()
+    squared = getattr(estimator, "loss", None) in SQUARED_LOSSES
     with torch.no_grad():
-        return ScoredStart(score, score(), EXACT_SHARE * _spread(rows))
+        return ScoredStart(score, score(), NEGLIGIBLE_SHARE * _spread(rows) if squared else 0.0)
 
 
 def _spread(rows):
     """The mean squared distance to their column means of ``rows`` (a tensor,
     or a row source: at most ``DEGENERATE_ROWS`` of them, evenly spaced)."""
     if not isinstance(rows, torch.Tensor):
-        n_rows = min(len(rows), DEGENERATE_ROWS)
-        rows = rows.take(spaced_positions(len(rows), n_rows, rows.device))
+        rows = spaced_rows(rows, DEGENERATE_ROWS)
     rows = rows.double()
     return float((rows - rows.mean(0)).square().sum(1).mean())
 
@@ -346,13 +371,15 @@ def warn_if_worse_than_start(name, start, history, tol):
     on its training rows no better than its PCA start by the relative
     ``tol``: early stopping would have kept the start, and without it nothing
     said so (a denoising model at a high ``noise_level`` had ended worse than
-    PCA, silently). Not judged: an end within ``EXACT_SHARE`` of the rows'
-    spread (as good as exact), and a fit Ctrl-C stopped."""
+    PCA, silently). Not judged: an end worse by a negligible share of the
+    rows' spread (``NEGLIGIBLE_SHARE``; squared-error losses only), and a fit
+    Ctrl-C stopped."""
     if start is None or history.stop_reason is StopReason.INTERRUPTED:
         return
     with torch.no_grad():
         end = start.score()
-    if not math.isfinite(start.start) or improves(end, start.start, tol) or -end <= start.exact:
+    negligible = 0 < start.start - end <= start.negligible  # worse, but negligibly
+    if not math.isfinite(start.start) or improves(end, start.start, tol) or negligible:
         return
     how = (
         "worse than its PCA start did"
@@ -410,19 +437,18 @@ def warn_if_a_layer_died(estimator, module, rows, history):
     stopped = history.stop_reason is StopReason.INTERRUPTED
     if not hasattr(module, "decode") or len(rows) < 1 or stopped:
         return
-    n_rows = min(len(rows), DEAD_UNIT_ROWS, max(1, DEGENERATE_VALUES // rows.n_features))
-    positions = spaced_positions(len(rows), n_rows, rows.device) if n_rows > 1 else slice(0, 1)
+    x = spaced_rows(rows, min(DEAD_UNIT_ROWS, max(1, DEGENERATE_VALUES // rows.n_features)))
     module.eval()
     with units_alive(module) as alive:
-        module.decode(module.encode(rows.take(positions).to(next(module.parameters()).device)))
+        module.decode(module.encode(x.to(next(module.parameters()).device)))
     dead = [(layer, len(units)) for layer, units in alive.items() if not units.any()]
     if dead:
         layer, n_units = dead[0]
-        then = "; the model is its linear path" if module.has_linear_path else ""
+        path = "decoder's" if layer.startswith("decoder") else "encoder's"
         warnings.warn(
             f"{type(estimator).__name__}: every one of the {n_units} ReLU units of the hidden "
             f"layer module_.{layer} is zero on every training row checked (dead: no gradient "
-            f"reaches them again), so the non-linear path adds a constant at most{then}. "
+            f"reaches them again), so the {path} non-linear path adds a constant at most. "
             f"Causes seen: a learning rate too large (learning_rate={estimator.learning_rate!r}"
             "); a smaller one, or activation='leaky_relu' or 'elu', keeps units alive.",
             UserWarning,
@@ -456,11 +482,10 @@ def warn_if_no_better_than_mean(name, module, rows, history, all_rows=None):
     stopped = history.stop_reason is StopReason.INTERRUPTED
     if not hasattr(module, "decode") or len(rows) < 2 or stopped:
         return
-    n_rows = min(len(rows), DEGENERATE_ROWS, max(2, DEGENERATE_VALUES // rows.n_features))
-    device = next(module.parameters()).device
-    x = rows.take(spaced_positions(len(rows), n_rows, rows.device)).to(device)
+    n_rows = min(DEGENERATE_ROWS, max(2, DEGENERATE_VALUES // rows.n_features))
+    x = spaced_rows(rows, n_rows).to(next(module.parameters()).device)
     error = float((module.decode(module.encode(x)) - x).double().square().sum(1).mean())
-    spread = float((x.double() - x.double().mean(0)).square().sum(1).mean())
+    spread = _spread(x)
     # rows all alike (spread 0): their mean is exact, and an error past a
     # millionth of their mean square (float32's rounding is far below) is none;
     # all zeros (their mean, 0, exact too): a millionth of the mean square of

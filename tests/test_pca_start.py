@@ -150,7 +150,8 @@ def test_a_first_chunk_too_thin_for_the_pca_start_warns(n_rows):
     # zero on both linear paths and had ended worse than PCA, without a word
     # (IncrementalPCA refuses such a first batch)
     est = frozen(Autoencoder, n_components=4)
-    with pytest.warns(UserWarning, match=rf"has {n_rows} rows, whose PCA spans at most") as record:
+    rows = "1 row" if n_rows == 1 else f"{n_rows} rows"
+    with pytest.warns(UserWarning, match=rf"has {rows}, whose PCA spans at most") as record:
         est.partial_fit(DIGITS[:n_rows])
     assert [w.filename for w in record if "first partial_fit" in str(w.message)] == [__file__]
     with warnings.catch_warnings():
@@ -273,6 +274,29 @@ def test_a_logistic_output_starts_at_pcas_reconstruction_to_first_order(cls, los
     assert pca_error < error < 1.05 * pca_error  # measured: 1.01
     # a column that is always 0 starts at the clipped mean's logit: finite
     assert np.isfinite(est.module_.linear_decoder.bias.detach().numpy()).all()
+
+
+@pytest.mark.filterwarnings("ignore:X is far from zero")
+def test_float32_rows_far_from_zero_start_at_the_float64_pca():
+    # PCA's covariance of the float32 rows had lost their variation to the
+    # offset: the start erred 2.6 times the float64 PCA's (scikit-learn's
+    # float32 PCA 1.3 times)
+    X = (load_digits().data / 16 + 1000).astype(np.float32)
+    est = frozen(Autoencoder, n_components=8).fit(X)
+    pca = PCA(8).fit(X.astype(np.float64))
+    X64 = X.astype(np.float64)
+    error = ((est.inverse_transform(est.transform(X)) - X64) ** 2).sum(1).mean()
+    pca_error = ((pca.inverse_transform(pca.transform(X64)) - X64) ** 2).sum(1).mean()
+    assert error < 1.01 * pca_error
+
+
+def test_a_kept_logistic_start_is_not_called_pca():
+    # its reconstruction is PCA's to first order only
+    X = load_digits().data / 16
+    with pytest.warns(UserWarning, match="best_epoch_ is 0") as said:
+        Autoencoder(n_components=8, loss="bce", max_iter=1, learning_rate=1e-30).fit(X)
+    message = next(str(w.message) for w in said if "best_epoch_ is 0" in str(w.message))
+    assert "PCA's reconstruction to first order" in message
 
 
 def test_tied_weights_keep_the_logistic_of_pcas_reconstruction():
