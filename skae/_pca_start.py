@@ -20,7 +20,7 @@ from sklearn import config_context
 from sklearn.decomposition import PCA, IncrementalPCA
 from torch import nn
 
-from ._rows import read_in_batches
+from ._rows import OFFSET_WARNING_RATIO, read_in_batches
 from ._warnings import user_stacklevel
 
 #: At most this many rows go into the PCA start; more are subsampled.
@@ -67,7 +67,8 @@ def _pca_start(X, n_components, seed, scale):
 
     The PCA runs on ``X / scale`` (the module's ``input_scale``: values near
     1, which float32 arithmetic cannot overflow however large X's), dense
-    rows in float64, and its mean and variance are given back in X's units.
+    float32 rows far from zero in float64, and its mean and variance are
+    given back in X's units.
 
     Dense rows get ``PCA(svd_solver="auto")``, the estimator a user would
     swap out, so that on small data the start is that PCA exactly. A sparse
@@ -111,11 +112,23 @@ def _pca_start(X, n_components, seed, scale):
             )
     pca = PCA(rank, random_state=random_state)
     dense = _dense(X)
-    # float32 rows too, in float64: PCA's covariance of float32 rows far from
-    # zero lost their variation to the offset (digits / 16 + 1000: a start at
-    # 2.6 times the float64 PCA's held-out error; scikit-learn's own, 1.3)
-    scaled = dense.astype(np.float64) / scale
+    # float32 rows far from zero in float64: PCA's covariance of them lost
+    # their variation to the offset (digits / 16 + 1000: a start at 2.6 times
+    # the float64 PCA's held-out error; scikit-learn's own, 1.3). Other float32
+    # rows stay float32: a float64 copy would double the start's memory.
+    precise = dense.dtype != np.float64 and _far_from_zero(dense)
+    scaled = (dense.astype(np.float64) if precise else dense) / scale
     return _fitted(pca.fit(scaled), scale, scaled, np.finfo(dense.dtype).eps)
+
+
+def _far_from_zero(rows):
+    """Whether dense ``rows`` lie far from zero against their spread: their
+    root mean square above ``OFFSET_WARNING_RATIO`` times their spread about
+    the column means (the fit's warning), on at most ``NULL_CHECK_ROWS`` of
+    them, in float64."""
+    sample = rows[:: _null_check_step(rows.shape[0])].astype(np.float64)
+    spread = np.sqrt(np.mean((sample - sample.mean(axis=0)) ** 2))
+    return bool(0 < OFFSET_WARNING_RATIO * spread < np.sqrt(np.mean(sample**2)))
 
 
 def _has_variance(X):

@@ -224,11 +224,22 @@ def test_one_dominant_column_is_not_called_an_exact_pca():
     # at k = 3 7.8e-5 of the spread; rank 13, so "PCA is exact here" was false
     from sklearn.datasets import load_wine
 
+    from skae._engine import History
+    from skae._progress import report_kept_start
+    from skae._rows import as_rows
+
     X = load_wine().data
-    est = Autoencoder(n_components=3, random_state=0, device="cpu")
-    said = [m for m in _said(est, X) if "best_epoch_ is 0" in m]
-    assert np.linalg.matrix_rank(X) == 13
-    assert not [m for m in said if "exact" in m]
+    pca = PCA(n_components=3).fit(X)
+    error = ((pca.inverse_transform(pca.transform(X)) - X) ** 2).sum(1).mean()
+    kept = History(start_score=-error, best_epoch=0)
+    est = Autoencoder(n_components=3)
+    with pytest.warns(UserWarning, match="best_epoch_ is 0") as said:
+        report_kept_start(est, kept, True, as_rows(torch.as_tensor(X)))
+    assert "exact" not in str(said[0].message) and np.linalg.matrix_rank(X) == 13
+    rank_3 = X[:, :3] @ np.ones((3, 13))  # rank 3: PCA exact
+    exact = History(start_score=-1e-20, best_epoch=0)
+    with pytest.warns(UserWarning, match="PCA is exact here"):
+        report_kept_start(est, exact, True, as_rows(torch.as_tensor(rank_3)))
 
 
 def test_the_kept_start_warning_has_a_category_of_its_own():
@@ -237,10 +248,11 @@ def test_the_kept_start_warning_has_a_category_of_its_own():
     noise = np.random.default_rng(0).normal(size=(30, 6))
     with pytest.warns(KeptStartWarning, match="best_epoch_ is 0"):
         Autoencoder(n_components=2, max_iter=3, random_state=0, device="cpu").fit(noise)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", KeptStartWarning)
-        warnings.filterwarnings("ignore", category=KeptStartWarning)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        warnings.filterwarnings("ignore", category=KeptStartWarning)  # not UserWarning's
         Autoencoder(n_components=2, max_iter=3, random_state=0, device="cpu").fit(noise)
+    assert not [w for w in record if "best_epoch_ is 0" in str(w.message)]
 
 
 def test_a_kept_vae_start_says_its_codes_are_in_the_priors_units():

@@ -69,10 +69,11 @@ def _target(page, url):
 
 def test_every_public_name_has_a_page(html):
     import skae
+    import skae.exceptions
     import skae.onnx
     import skae.plotting
 
-    for module in (skae, skae.onnx, skae.plotting):
+    for module in (skae, skae.exceptions, skae.onnx, skae.plotting):
         for name in module.__all__:
             if not name.startswith("_"):
                 assert (html / "generated" / f"{module.__name__}.{name}.html").is_file(), name

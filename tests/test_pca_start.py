@@ -290,6 +290,15 @@ def test_float32_rows_far_from_zero_start_at_the_float64_pca():
     assert error < 1.01 * pca_error
 
 
+def test_only_float32_rows_far_from_zero_take_a_float64_pca():
+    # a float64 copy of every float32 X doubled the start's memory
+    from skae._pca_start import _far_from_zero
+
+    digits = load_digits().data.astype(np.float32)
+    assert not _far_from_zero(digits) and not _far_from_zero(digits / 16 - 0.2)
+    assert _far_from_zero(digits / 16 + 30) and not _far_from_zero(np.ones((5, 3)))
+
+
 def test_a_kept_logistic_start_is_not_called_pca():
     # its reconstruction is PCA's to first order only
     X = load_digits().data / 16
