@@ -221,7 +221,11 @@ def warn_if_no_better_than_means(module, rows, hide_fraction, device):
     ``hide_fraction`` of their observed entries) no better than their column
     means (0 in standard deviations): its fills add nothing to
     ``SimpleImputer``'s. A learning rate too small or too large, or a
-    network too narrow, had ended such a fit silently."""
+    network too narrow, had ended such a fit silently. Not judged: one
+    column, which has no other to fill from (the means are the best fill,
+    and the warning had sent users tuning)."""
+    if rows.n_features < 2:
+        return
     x = rows.take(slice(0, min(len(rows), MEAN_FILL_ROWS))).to(device)
     z, observed = module.standardize(x)
     generator = torch.Generator(device=z.device).manual_seed(0)

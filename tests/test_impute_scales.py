@@ -86,6 +86,16 @@ def test_fills_no_better_than_the_column_means_are_said():
         warn_if_no_better_than_means(module, rows, imputer.hide_fraction, "cpu")
 
 
+def test_one_column_is_not_judged_against_its_mean():
+    # it has no other column to fill from: the means are the best fill, and
+    # the warning's advice (rates, epochs, width) had sent users tuning
+    X = np.random.default_rng(0).normal(size=(200, 1))
+    X[::5, 0] = np.nan
+    imputer, record = fit_recording(AutoencoderImputer(**FAST), X)
+    assert not [w for w in record if "column means" in str(w.message)]
+    assert_array_equal(imputer.transform(X)[::5, 0], imputer.statistics_[0])
+
+
 def test_a_column_in_units_below_float32_is_filled_with_its_mean_and_warns():
     # float32 holds 1e-40 as a subnormal: the column was left unscaled and
     # its fills came out about 1e38 times its values
