@@ -20,7 +20,7 @@ from sklearn import config_context
 from sklearn.decomposition import PCA, IncrementalPCA
 from torch import nn
 
-from ._rows import OFFSET_WARNING_RATIO, read_in_batches
+from ._rows import far_from_zero, read_in_batches
 from ._warnings import user_stacklevel
 
 #: At most this many rows go into the PCA start; more are subsampled.
@@ -122,13 +122,12 @@ def _pca_start(X, n_components, seed, scale):
 
 
 def _far_from_zero(rows):
-    """Whether dense ``rows`` lie far from zero against their spread: their
-    root mean square above ``OFFSET_WARNING_RATIO`` times their spread about
-    the column means (the fit's warning), on at most ``NULL_CHECK_ROWS`` of
-    them, in float64."""
+    """Whether dense ``rows`` lie far from zero against their spread, as the
+    fit's warning judges (:func:`~skae._rows.far_from_zero`), on at most
+    ``NULL_CHECK_ROWS`` of them, in float64."""
     sample = rows[:: _null_check_step(rows.shape[0])].astype(np.float64)
     spread = np.sqrt(np.mean((sample - sample.mean(axis=0)) ** 2))
-    return bool(0 < OFFSET_WARNING_RATIO * spread < np.sqrt(np.mean(sample**2)))
+    return bool(far_from_zero(np.sqrt(np.mean(sample**2)), spread))
 
 
 def _has_variance(X):

@@ -207,33 +207,38 @@ def report_kept_start(estimator, history, fresh, rows=None):
         )
     if verbose:
         print(f"{message}.", file=sys.stderr)
-    penalties = [
-        f"a lower {weight} (now {value:g})"
-        for weight in PENALTY_WEIGHTS
-        if isinstance(value := getattr(estimator, weight, 0), Real) and value > 0
-    ]
+    hint = _kept_pca_hint(estimator, history, rows) if fresh and kept else "."
+    warnings.warn(f"{message}{hint}", KeptStartWarning, stacklevel=user_stacklevel())
+
+
+def _kept_pca_hint(estimator, history, rows):
+    """The end of :func:`report_kept_start`'s message for a kept PCA start:
+    what the model is (by the estimator's loss), and either that nothing can
+    beat an exact PCA or what may still beat it."""
+    loss = getattr(estimator, "loss", None)
     logistic = "its start: PCA's codes, and PCA's reconstruction to first order"
     model = {
         "bce": logistic,
         "bernoulli": logistic,
         "gaussian": "PCA's (its codes divided by module_.input_scale, the prior's units)",
-    }.get(getattr(estimator, "loss", None), "PCA's")
-    hint = (
+    }.get(loss, "PCA's")
+    exact = loss in SQUARED_LOSSES and rows is not None and len(rows) > 1
+    if exact and -history.start_score <= EXACT_SHARE * _spread(rows):
+        return (
+            f" (best_epoch_ is 0), so the fitted model is {model}, whose error is within "
+            f"{EXACT_SHARE:g} of the rows' spread: PCA is exact here (the rows' rank is at "
+            "most n_components) and nothing can beat it."
+        )
+    penalties = [
+        f"a lower {weight} (now {value:g})"
+        for weight in PENALTY_WEIGHTS
+        if isinstance(value := getattr(estimator, weight, 0), Real) and value > 0
+    ]
+    return (
         f" (best_epoch_ is 0), so the fitted model is {model}; more epochs, patience "
         f"(n_iter_no_change), {''.join(p + ', ' for p in penalties)}or other settings may "
         "still beat it."
-        if fresh and kept
-        else "."
     )
-    squared = getattr(estimator, "loss", None) in SQUARED_LOSSES
-    if fresh and kept and squared and rows is not None and len(rows) > 1:
-        if -history.start_score <= EXACT_SHARE * _spread(rows):
-            hint = (
-                f" (best_epoch_ is 0), so the fitted model is {model}, whose error is within "
-                f"{EXACT_SHARE:g} of the rows' spread: PCA is exact here (the rows' rank is at "
-                "most n_components) and nothing can beat it."
-            )
-    warnings.warn(f"{message}{hint}", KeptStartWarning, stacklevel=user_stacklevel())
 
 
 #: The weights of the estimators' penalties, by parameter name.

@@ -354,6 +354,12 @@ def root_mean_square(rows, *, centred=False):
 OFFSET_WARNING_RATIO = 10.0
 
 
+def far_from_zero(rms, spread):
+    """Whether rows of root mean square ``rms`` lie far from zero against
+    their ``spread`` about the column means (``OFFSET_WARNING_RATIO``)."""
+    return 0 < OFFSET_WARNING_RATIO * spread < rms
+
+
 def input_scale(rows):
     """The scale the layers see the training rows at (``module.input_scale``):
     their root mean square, or 1 when that is 0 or below float32's smallest
@@ -362,7 +368,7 @@ def input_scale(rows):
     which see them uncentred, learn little beside PCA's start."""
     rms, spread = root_mean_square(rows, centred=True)
     # one row, or rows that do not vary, have no spread to compare with
-    if len(rows) > 1 and 0 < OFFSET_WARNING_RATIO * spread < rms:
+    if len(rows) > 1 and far_from_zero(rms, spread):
         warnings.warn(
             f"X is far from zero against its spread: its root mean square is "
             f"{rms / spread:.3g} times its standard deviation "
