@@ -39,6 +39,7 @@ from ._progress import KEPT_START
 from ._random import seed_source
 from ._validation import (
     FEATURE_ATTRIBUTES,
+    InstancesOf,
     Interval,
     InvalidParameterError,
     StrOptions,
@@ -47,6 +48,9 @@ from ._validation import (
     plain_rows,
     validate_aside,
 )
+
+#: What ``estimator`` must be, in the message that refuses another.
+AUTOENCODERS = "a skae autoencoder (skae.Autoencoder, skae.VariationalAutoencoder, ...)"
 
 #: The inner estimator's settings when ``estimator=None`` (besides the code
 #: size and batch size of :func:`default_size`), chosen on
@@ -272,7 +276,7 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "estimator": [BaseAutoencoder, None],
+        "estimator": [InstancesOf(BaseAutoencoder, AUTOENCODERS), None],
         "contamination": [Interval(Real, 0, 0.5, closed="right")],
         "cv": [Interval(Integral, 2, None, closed="left")],
         "random_state": ["random_state"],

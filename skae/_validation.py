@@ -24,8 +24,8 @@ from sklearn.utils._array_api import (
 )
 from sklearn.utils._mask import _get_mask
 from sklearn.utils._missing import is_scalar_nan
+from sklearn.utils._param_validation import HasMethods, InvalidParameterError, StrOptions
 from sklearn.utils._param_validation import Interval as _Interval
-from sklearn.utils._param_validation import InvalidParameterError, StrOptions
 from sklearn.utils.validation import _check_feature_names_in, validate_data
 
 from ._losses import UNIT_INTERVAL_LOSSES
@@ -105,6 +105,24 @@ class SizeInterval(Interval):
 
     def __str__(self):
         return super().__str__().replace(", inf)", ", 2**63)")
+
+
+class InstancesOf(HasMethods):
+    """Instances of ``cls``, named ``name`` in scikit-learn's message: its
+    own constraint for a type names the module it lives in, which for a
+    private base class (``skae._base.BaseAutoencoder``) tells a user
+    nothing. A subclass of :class:`HasMethods` because scikit-learn takes
+    no other kind of custom constraint."""
+
+    def __init__(self, cls, name):
+        super().__init__([])
+        self.cls, self.name = cls, name
+
+    def is_satisfied_by(self, val):
+        return isinstance(val, self.cls)
+
+    def __str__(self):
+        return self.name
 
 
 def value_range(X):
