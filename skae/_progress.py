@@ -189,8 +189,9 @@ def report_kept_start(estimator, history, fresh, rows=None):
     or next to it, is sound, but this fit's training bought nothing; the
     advice names the estimator's penalty weights (a VAE's ``beta`` of 100
     keeps PCA on digits, where more epochs would not help), or, where PCA's
-    squared error is within ``EXACT_SHARE`` of the spread of the training
-    ``rows`` (a row source), says nothing can beat it."""
+    squared error is within ``EXACT_SHARE`` of the spread of ``rows`` (a row
+    source: all those given to fit, held-out ones too, as PCA's were: one
+    training row has no spread), says nothing can beat it."""
     name, verbose, tol = type(estimator).__name__, estimator.verbose, estimator.tol
     if history.best_epoch is None or history.stop_reason is StopReason.INTERRUPTED:
         return
@@ -356,7 +357,7 @@ def report_end_of_fit(estimator, module, history, start, rows, fresh, incrementa
     warning: the trained model is kept."""
     name, tol = type(estimator).__name__, estimator.tol
     try:
-        report_kept_start(estimator, history, fresh, rows[0])
+        report_kept_start(estimator, history, fresh, rows[1])
         warn_if_worse_than_start(name, start, history, tol)
         if not incremental:
             warn_if_a_layer_died(estimator, module, rows[0], history)
@@ -377,13 +378,13 @@ def warn_if_worse_than_start(name, start, history, tol):
     ``tol``: early stopping would have kept the start, and without it nothing
     said so (a denoising model at a high ``noise_level`` had ended worse than
     PCA, silently). Not judged: an end worse by a negligible share of the
-    rows' spread (``NEGLIGIBLE_SHARE``; squared-error losses only), and a fit
-    Ctrl-C stopped."""
+    rows' spread either way (``NEGLIGIBLE_SHARE``; squared-error losses
+    only), and a fit Ctrl-C stopped."""
     if start is None or history.stop_reason is StopReason.INTERRUPTED:
         return
     with torch.no_grad():
         end = start.score()
-    negligible = 0 <= start.start - end <= start.negligible  # the same, or a hair worse
+    negligible = abs(start.start - end) <= start.negligible  # the same, to a hair
     if not math.isfinite(start.start) or improves(end, start.start, tol) or negligible:
         return
     how = (
@@ -392,8 +393,8 @@ def warn_if_worse_than_start(name, start, history, tol):
         else f"better than its PCA start by less than tol ({tol:g} of the start's score)"
     )
     warnings.warn(
-        f"{name}: the fitted network reconstructs its training rows {how} (score {end:.4g} "
-        f"against {start.start:.4g}, higher is better). With early_stopping=True (the "
+        f"{name}: the fitted network reconstructs its training rows {how} (score {end:.7g} "
+        f"against {start.start:.7g}, higher is better). With early_stopping=True (the "
         "default), the fit keeps the start when no epoch beats it on held-out rows.",
         UserWarning,
         stacklevel=user_stacklevel(),

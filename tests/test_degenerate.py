@@ -262,3 +262,44 @@ def test_a_kept_vae_start_says_its_codes_are_in_the_priors_units():
     est = VariationalAutoencoder(n_components=2, max_iter=3, random_state=0, device="cpu")
     said = [m for m in _said(est, noise) if "best_epoch_ is 0" in m]
     assert est.best_epoch_ == 0 and "divided by module_.input_scale" in said[0]
+
+
+@pytest.mark.parametrize("change", [+0.5, -0.5, +3.0, -3.0])
+def test_the_negligible_share_counts_either_way(change):
+    # an end a hair better than its start had warned "better by less than
+    # tol" where one a hair worse was quiet; beyond the share both warn
+    from skae._engine import History
+    from skae._progress import ScoredStart, warn_if_worse_than_start
+
+    start = ScoredStart(lambda: -10.0 + change * 1e-4, -10.0, 1e-4)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        warn_if_worse_than_start("Autoencoder", start, History(), tol=1e-3)
+    assert len(record) == (abs(change) > 1), [str(w.message) for w in record]
+    if record:  # the two scores told apart in the message
+        said = str(record[0].message)
+        assert f"score {-10 + change * 1e-4:.7g} against -10," in said
+
+
+def test_one_training_row_of_an_exact_pca_says_nothing_can_beat_it():
+    # two rows, one held out: PCA (of both) is exact, but the training row
+    # alone has no spread, and the advice had been "more epochs"
+    X = np.array([[0.0, 1, 2], [1, 0, 3]])
+    est = Autoencoder(n_components=2, max_iter=3, random_state=0, device="cpu")
+    said = [m for m in _said(est, X) if "best_epoch_ is 0" in m]
+    assert len(said) == 1 and "PCA is exact here" in said[0], said
+    assert est.score(X) == pytest.approx(0.0, abs=1e-10)
+
+
+@pytest.mark.parametrize(
+    "X", [np.tile([1.0, 2, 3, 4], (30, 1)), np.array([[0.0, 1, 2], [1, 0, 3]])], ids=["same", "2"]
+)
+def test_a_kept_sparse_start_does_not_blame_the_penalty(X):
+    # the start's code units fire on about half of the rows: on none only
+    # where the rows do not vary, which no L1 penalty caused
+    from skae import SparseAutoencoder
+
+    est = SparseAutoencoder(n_components=2, max_iter=3, random_state=0, device="cpu")
+    said = _said(est, X)
+    assert est.best_epoch_ == 0
+    assert not [m for m in said if "L1 penalty" in m or "code units" in m], said
