@@ -20,6 +20,7 @@ from ._impute_columns import (
     check_observed,
     check_saved_columns,
     column_groups,
+    fitted_indicator,
     fixed_indicator,
     training_statistics,
 )
@@ -142,11 +143,11 @@ class AutoencoderImputer(BaseAutoencoder):
     max_iter : int, default=500
         Most epochs.
     tol : float, default=1e-3
-        Least improvement of the validation score (minus the mean squared
-        error, in standard deviations, of the held-out hidden entries) that
-        counts, or of the training loss without early stopping: for the
-        "plateau" schedule in the score's units, for stopping relative to
-        the best score.
+        Least improvement of the validation score that counts (minus the
+        held-out rows' mean squared error, in standard deviations, on the
+        entries hidden from them, times the share of entries observed), or
+        of the training loss without early stopping: for the "plateau"
+        schedule in the score's units, for stopping relative to the best.
     n_iter_no_change : int, default=5
         Epochs without improvement before the "plateau" schedule divides
         the rate, or before training stops under the other schedules.
@@ -191,7 +192,7 @@ class AutoencoderImputer(BaseAutoencoder):
     loss_curve_ : list of float
         The training loss of each epoch.
     validation_scores_ : list of float or None
-        The validation score of each epoch, with early stopping; NaN for
+        The validation score of each epoch (see ``tol``), with early stopping; NaN for
         epochs trained without it (``partial_fit``) once any epoch was scored.
     best_validation_score_ : float or None
         The best of the last call's (its start included): the kept weights';
@@ -372,8 +373,7 @@ class AutoencoderImputer(BaseAutoencoder):
 
     def _training_loss(self, module, generator):
         """The mean squared error (in standard deviations) of the entries
-        hidden in the batch, plus ``observed_weight`` times that of the
-        entries left in view."""
+        hidden in the batch, plus ``observed_weight`` times the seen ones'."""
 
         def batch_loss(x):
             z, observed = module.standardize(x)
@@ -493,7 +493,7 @@ class AutoencoderImputer(BaseAutoencoder):
         imputed = imputed if kept.all() else imputed[:, kept]
         if self.add_indicator:
             with config_context(transform_output="default"):  # numpy, whatever the global
-                indicator = self.indicator_.transform(X)
+                indicator = fitted_indicator(self).transform(X)
             imputed = np.hstack([imputed, indicator.astype(imputed.dtype)])
         return imputed
 
@@ -566,7 +566,7 @@ class AutoencoderImputer(BaseAutoencoder):
         names = input_features[~np.isnan(self.statistics_)]
         if not self.add_indicator:
             return names
-        return np.concatenate([names, self.indicator_.get_feature_names_out(input_features)])
+        return np.concatenate([names, fitted_indicator(self).get_feature_names_out(input_features)])
 
     def _export_state(self) -> dict[str, Any]:
         """The base's plain-data state, the indicator as its list of features."""

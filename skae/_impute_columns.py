@@ -248,3 +248,15 @@ def fixed_indicator(features, n_features, missing_values):
     X = np.full((1, n_features), 0.0 if marker != 0 else 1.0)
     X[0, np.asarray(features, dtype=int)] = marker
     return MissingIndicator(missing_values=missing_values, error_on_new=False).fit(X)
+
+
+def fitted_indicator(imputer):
+    """The imputer's fitted indicator; ``add_indicator=True`` set after a fit
+    without one is refused (the indicator marks the features missing at fit)."""
+    if not hasattr(imputer, "indicator_"):
+        raise ValueError(
+            "AutoencoderImputer: add_indicator=True was set after the fit with "
+            "add_indicator=False, and the indicator is fitted with the imputer (it "
+            "marks the features missing at fit). Fit it again with add_indicator=True."
+        )
+    return imputer.indicator_

@@ -221,7 +221,9 @@ def warn_if_no_better_than_means(module, rows, hide_fraction, device):
     ``hide_fraction`` of their observed entries) no better than their column
     means (0 in standard deviations): its fills add nothing to
     ``SimpleImputer``'s. A learning rate too small or too large, or a
-    network too narrow, had ended such a fit silently. Not judged: one
+    network too narrow, had ended such a fit silently; on columns that do not
+    predict one another (100 rows of 4 independent normals) a network fills
+    worse than the means, which the message names first. Not judged: one
     column, which has no other to fill from (the means are the best fill,
     and the warning had sent users tuning)."""
     if rows.n_features < 2:
@@ -238,8 +240,10 @@ def warn_if_no_better_than_means(module, rows, hide_fraction, device):
         warnings.warn(
             "AutoencoderImputer: the fitted network fills entries hidden from its training "
             f"rows no better than their column means (squared error {error / mean_fill:.3g} "
-            f"times the means'; under {MEAN_FILL_MARGIN:g} counts as better). Causes seen: a "
-            "learning rate too small or too large, too few epochs, or a network too narrow.",
+            f"times the means'; under {MEAN_FILL_MARGIN:g} counts as better). Causes seen: "
+            "columns that do not predict one another (the means, SimpleImputer's fills, are "
+            "then the best), a learning rate too small or too large, too few epochs, or a "
+            "network too narrow.",
             UserWarning,
             stacklevel=user_stacklevel(),
         )

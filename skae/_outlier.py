@@ -152,7 +152,8 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         in place, and keeps its own ``random_state``. None fits an
         :class:`Autoencoder` with one hidden layer of 256 ELU units, a code
         of a quarter of the features (at most 16), learning rate 1e-3,
-        batches of a 32nd of the rows (16 to 64) and early stopping on 10 %
+        batches of a 32nd of the rows (16 to 64; at most the rows of the
+        smallest fold's fit, on small data) and early stopping on 10 %
         of the rows held out (best epoch kept, at most 500 epochs), seeded
         from ``random_state``: settings chosen on
         ``benchmarks/bench_outliers.py``.

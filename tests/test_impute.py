@@ -293,6 +293,19 @@ def test_pickle_save_load_and_clone(tmp_path):
     assert not hasattr(cloned, "module_")
 
 
+@pytest.mark.parametrize("method", ["transform", "get_feature_names_out"])
+def test_an_indicator_asked_for_after_the_fit_is_refused_clearly(method):
+    # it had raised AttributeError: no attribute 'indicator_'
+    _, X_missing = low_rank()
+    imputer = fast()
+    X_filled = quiet_fit_transform(imputer, X_missing)
+    imputer.set_params(add_indicator=True)
+    args = (X_missing,) if method == "transform" else ()
+    with pytest.raises(ValueError, match="add_indicator=True was set after the fit with"):
+        getattr(imputer, method)(*args)
+    assert_array_equal(imputer.set_params(add_indicator=False).transform(X_missing), X_filled)
+
+
 def test_same_seed_same_result():
     _, X_missing = low_rank()
     first = quiet_fit_transform(fast(), X_missing)

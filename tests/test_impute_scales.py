@@ -82,8 +82,13 @@ def test_fills_no_better_than_the_column_means_are_said():
     last = [m for m in module.modules() if isinstance(m, torch.nn.Linear)][-1]
     with torch.no_grad():
         last.weight.mul_(100)
-    with pytest.warns(UserWarning, match=r"no better than their column means \(squared error"):
+    with pytest.warns(
+        UserWarning, match=r"no better than their column means \(squared error"
+    ) as said:
         warn_if_no_better_than_means(module, rows, imputer.hide_fraction, "cpu")
+    # the first cause named is data whose columns do not predict one another
+    # (independent normals: the means are the best fill), not tuning
+    assert "Causes seen: columns that do not predict one another" in str(said[0].message)
 
 
 def test_one_column_is_not_judged_against_its_mean():
