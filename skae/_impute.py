@@ -27,8 +27,8 @@ from ._impute_columns import (
 from ._impute_module import (
     MaskedImputerModule,
     calibrate_variance,
+    keep_means_unless_beaten,
     masked_errors,
-    warn_if_no_better_than_means,
 )
 from ._random import row_keyed_normal
 from ._validation import (
@@ -383,11 +383,11 @@ class AutoencoderImputer(BaseAutoencoder):
         return batch_loss
 
     def _train_module(self, module, X, setup, **kwargs):
-        """The base's training, checked against the column means, then the
-        variance head calibrated on the training rows (``sample_posterior``)."""
+        """The base's training, the means kept unless beaten on held-out rows,
+        then the variance head calibrated on the training rows."""
         trained = super()._train_module(module, X, setup, **kwargs)
         if not kwargs["incremental"]:  # a chunk's own mean is no fair baseline
-            warn_if_no_better_than_means(module, X, self.hide_fraction, setup.device)
+            keep_means_unless_beaten(module, setup, trained[0], X, self.hide_fraction)
         if module.log_variance is not None:
             groups = torch.as_tensor(column_groups(X.n_features, self.hide_fraction))
             calibrate_variance(module, X, groups.to(setup.device), setup.generator)

@@ -215,19 +215,11 @@ MEAN_FILL_ROWS, MEAN_FILL_MARGIN = 2048, 0.98
 
 
 @torch.no_grad()
-def warn_if_no_better_than_means(module, rows, hide_fraction, device):
-    """Warn when the fitted ``module`` restores entries hidden from its
+def mean_fill_ratio(module, rows, hide_fraction, device):
+    """The squared error of ``module``'s fills of entries hidden from its
     training ``rows`` (a row source; the first ``MEAN_FILL_ROWS``, a fixed
-    ``hide_fraction`` of their observed entries) no better than their column
-    means (0 in standard deviations): its fills add nothing to
-    ``SimpleImputer``'s. A learning rate too small or too large, or a
-    network too narrow, had ended such a fit silently; on columns that do not
-    predict one another (100 rows of 4 independent normals) a network fills
-    worse than the means, which the message names first. Not judged: one
-    column, which has no other to fill from (the means are the best fill,
-    and the warning had sent users tuning)."""
-    if rows.n_features < 2:
-        return
+    ``hide_fraction`` of their observed entries) over that of their column
+    means (0 in standard deviations); None when nothing is hidden."""
     x = rows.take(slice(0, min(len(rows), MEAN_FILL_ROWS))).to(device)
     z, observed = module.standardize(x)
     generator = torch.Generator(device=z.device).manual_seed(0)
@@ -236,14 +228,56 @@ def warn_if_no_better_than_means(module, rows, hide_fraction, device):
     restored = module.restore(torch.where(seen, z, torch.zeros_like(z)), seen)
     error = float(((restored - z).square() * hidden).sum())
     mean_fill = float((z.square() * hidden).sum())
-    if mean_fill > 0 and not error < MEAN_FILL_MARGIN * mean_fill:
-        warnings.warn(
-            "AutoencoderImputer: the fitted network fills entries hidden from its training "
-            f"rows no better than their column means (squared error {error / mean_fill:.3g} "
-            f"times the means'; under {MEAN_FILL_MARGIN:g} counts as better). Causes seen: "
-            "columns that do not predict one another (the means, SimpleImputer's fills, are "
-            "then the best), a learning rate too small or too large, too few epochs, or a "
-            "network too narrow.",
-            UserWarning,
-            stacklevel=user_stacklevel(),
-        )
+    return error / mean_fill if mean_fill > 0 else None
+
+
+@torch.no_grad()
+def keep_means_unless_beaten(module, setup, history, rows, hide_fraction):
+    """Keep the column means, with a warning, where the trained ``module``
+    fills no better than they do: on the held-out rows (``setup``'s
+    ``validation_score`` on its ``device``, ``history``'s best being the
+    network's; the output layer at zero
+    restores every entry to its mean), or on entries hidden from its
+    training ``rows`` (:func:`mean_fill_ratio` at 1 or more). A fit that
+    beats the means by less than ``MEAN_FILL_MARGIN`` warns. So transform
+    is never worse than the training rows' means where either judged: on
+    columns that do not predict one another a network had filled worse.
+    Not judged: one column, which has no other to fill from (the warning
+    had sent users tuning). Returns whether the means were kept."""
+    if rows.n_features < 2:
+        return False
+    validation_score = setup.validation_score
+    ratio = mean_fill_ratio(module, rows, hide_fraction, setup.device)
+    last, best = module.net[-1], history.best_validation_score
+    weight, bias = last.weight.clone(), last.bias.clone()
+    last.weight.zero_()
+    last.bias.zero_()
+    means = validation_score() if validation_score is not None and best is not None else None
+    if means is not None and best <= means:
+        how = f"the held-out rows (score {best:.7g} against the means' {means:.7g})"
+    elif ratio is not None and ratio >= 1:
+        how = f"its training rows (squared error {ratio:.3g} times the means')"
+    else:
+        last.weight.copy_(weight)
+        last.bias.copy_(bias)
+        if ratio is not None and ratio >= MEAN_FILL_MARGIN:
+            _warn_of_means(
+                f"no better than their column means (squared error {ratio:.3g} "
+                f"times the means'; under {MEAN_FILL_MARGIN:g} counts as better)"
+            )
+        return False
+    _warn_of_means(
+        f"no better than their column means on {how}; the fit keeps the means "
+        "(statistics_): every missing entry is filled with its column's mean"
+    )
+    return True
+
+
+def _warn_of_means(what):
+    warnings.warn(
+        f"AutoencoderImputer: the fitted network fills hidden entries {what}. Causes seen: "
+        "columns that do not predict one another (the means are then the best fill), a "
+        "learning rate too small or too large, too few epochs, or a network too narrow.",
+        UserWarning,
+        stacklevel=user_stacklevel(),
+    )

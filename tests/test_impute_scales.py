@@ -67,28 +67,88 @@ def test_a_column_constant_in_the_training_rows_only_is_filled_with_their_value(
     assert held_out  # the case arose
 
 
-def test_fills_no_better_than_the_column_means_are_said():
-    # a network that never learned (a rate of 1e-9) filled worse than
-    # SimpleImputer (RMSE 0.978 against 0.969), and nothing was said; the
-    # check, on a fitted network whose output is then blown up 100 times
-    from skae._impute_module import warn_if_no_better_than_means
+def _fitted_and_rows():
+    """A fitted imputer on correlated columns (it fills better than the
+    means: nothing said) and its training rows as a row source."""
     from skae._rows import training_rows
 
     _, X_missing = correlated()
     imputer, record = fit_recording(AutoencoderImputer(**FAST), X_missing)
     assert not record  # a network that learned says nothing
-    rows = training_rows(torch.as_tensor(X_missing, dtype=torch.float32), "cpu")
-    module = imputer.module_
-    last = [m for m in module.modules() if isinstance(m, torch.nn.Linear)][-1]
+    return imputer, X_missing, training_rows(torch.as_tensor(X_missing, dtype=torch.float32), "cpu")
+
+
+def _setup(validation_score):
+    """What :func:`keep_means_unless_beaten` reads of a training setup."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(validation_score=validation_score, device="cpu")
+
+
+def _means_kept(imputer, X_missing):
+    """Whether ``imputer`` fills every missing entry with its column mean."""
+    holes = np.isnan(X_missing)
+    means = np.broadcast_to(imputer.statistics_, X_missing.shape)
+    return np.allclose(imputer.transform(X_missing)[holes], means[holes], rtol=1e-6, atol=1e-6)
+
+
+def test_fills_worse_than_the_means_on_training_rows_keep_the_means():
+    # a network that never learned (a rate of 1e-9) filled worse than
+    # SimpleImputer (RMSE 0.978 against 0.969), and nothing was said; the
+    # check, on a fitted network whose output is then blown up 100 times
+    from skae._engine import History
+    from skae._impute_module import keep_means_unless_beaten
+
+    imputer, X_missing, rows = _fitted_and_rows()
+    assert not _means_kept(imputer, X_missing)
     with torch.no_grad():
-        last.weight.mul_(100)
-    with pytest.warns(
-        UserWarning, match=r"no better than their column means \(squared error"
-    ) as said:
-        warn_if_no_better_than_means(module, rows, imputer.hide_fraction, "cpu")
-    # the first cause named is data whose columns do not predict one another
-    # (independent normals: the means are the best fill), not tuning
-    assert "Causes seen: columns that do not predict one another" in str(said[0].message)
+        imputer.module_.net[-1].weight.mul_(100)
+    with pytest.warns(UserWarning, match=r"column means on its training rows \(squared error"):
+        kept = keep_means_unless_beaten(
+            imputer.module_, _setup(None), History(), rows, imputer.hide_fraction
+        )
+    assert kept and _means_kept(imputer, X_missing)
+
+
+def test_fills_no_better_than_the_means_on_held_out_rows_keep_the_means():
+    # on columns that do not predict one another a network had filled worse
+    # than the means (4 independent normals, 100 rows: RMSE 0.947 against
+    # 0.896); the held-out rows' score of the means decides
+    from skae._engine import History
+    from skae._impute_module import keep_means_unless_beaten
+
+    imputer, X_missing, rows = _fitted_and_rows()
+    module = imputer.module_
+    score = imputer._validation_score(module, rows)
+    trained = History(best_validation_score=score())
+    with torch.no_grad():  # the network's best beats the means: kept
+        assert not keep_means_unless_beaten(module, _setup(score), trained, rows, 0.25)
+        module.net[-1].weight.mul_(3)
+    worse = History(best_validation_score=score())
+    with pytest.warns(UserWarning, match=r"column means on the held-out rows \(score"):
+        assert keep_means_unless_beaten(module, _setup(score), worse, rows, 1e-9)
+    assert _means_kept(imputer, X_missing)
+
+
+def test_fills_barely_better_than_the_means_warn_and_are_kept():
+    from skae._engine import History
+    from skae._impute_module import MEAN_FILL_MARGIN, keep_means_unless_beaten, mean_fill_ratio
+
+    imputer, X_missing, rows = _fitted_and_rows()
+    last = imputer.module_.net[-1]
+    with torch.no_grad():  # shrink the output towards the means' until barely better
+        for _ in range(40):
+            last.weight.mul_(0.7)
+            last.bias.mul_(0.7)
+            if mean_fill_ratio(imputer.module_, rows, imputer.hide_fraction, "cpu") >= 0.99:
+                break
+    ratio = mean_fill_ratio(imputer.module_, rows, imputer.hide_fraction, "cpu")
+    assert MEAN_FILL_MARGIN <= ratio < 1
+    with pytest.warns(UserWarning, match=r"no better than their column means \(squared error"):
+        kept = keep_means_unless_beaten(
+            imputer.module_, _setup(None), History(), rows, imputer.hide_fraction
+        )
+    assert not kept and not _means_kept(imputer, X_missing)
 
 
 def test_one_column_is_not_judged_against_its_mean():
