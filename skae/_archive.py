@@ -7,6 +7,7 @@ central directory of a million members, a symlink or a path as a member name).
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -218,3 +219,30 @@ def _module_elements(cls, params, state, classes):
             attributes["_build_params_"], attributes["n_features_in_"]
         )
     return sum(tensor.numel() for tensor in module.state_dict().values())
+
+
+def checked_file(path, *, writing):
+    """``path`` as :func:`skae.save` (``writing``) or :func:`skae.load` takes
+    it: a path (``str``, ``os.PathLike`` or ``bytes``, as ``open`` takes;
+    made a ``str``, as zipfile would take bytes for a file object) or a
+    binary file object (seekable, to read: a zip archive is read from its
+    end). Anything else is refused naming what it is: text-mode files,
+    non-seekable streams and a file's contents as bytes had failed inside
+    zipfile or ``open`` (UnicodeDecodeError, "embedded null byte")."""
+    call, mode = ("skae.save", "wb") if writing else ("skae.load", "rb")
+    takes = f"{call} takes a path or a file object opened in binary mode ({mode!r})"
+    if isinstance(path, bytes) and b"\0" in path:
+        raise TypeError(
+            f"{takes}; got bytes that are no path (a file's contents?): pass "
+            "io.BytesIO(data) to read them."
+        )
+    if isinstance(path, (str, bytes, os.PathLike)):
+        return os.fsdecode(path)
+    if not hasattr(path, "write" if writing else "read") or isinstance(path, io.TextIOBase):
+        raise TypeError(f"{takes}; got {type(path).__module__}.{type(path).__qualname__}.")
+    if not writing and not (hasattr(path, "seekable") and path.seekable()):
+        raise ValueError(
+            f"{takes} and seekable (a zip archive is read from its end); this one is not: "
+            "read it into io.BytesIO first."
+        )
+    return path

@@ -236,9 +236,9 @@ def keep_means_unless_beaten(module, setup, history, rows, hide_fraction):
     """Keep the column means, with a warning, where the trained ``module``
     fills no better than they do: on the held-out rows (``setup``'s
     ``validation_score`` on its ``device``, ``history``'s best being the
-    network's; the output layer at zero
-    restores every entry to its mean), or on entries hidden from its
-    training ``rows`` (:func:`mean_fill_ratio` at 1 or more). A fit that
+    network's; the output layer at zero restores every entry to its mean),
+    or on entries hidden from its training ``rows`` (:func:`mean_fill_ratio`
+    at 1 or more). A fit that
     beats the means by less than ``MEAN_FILL_MARGIN`` warns. So transform
     is never worse than the training rows' means where either judged: on
     columns that do not predict one another a network had filled worse.

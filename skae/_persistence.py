@@ -44,6 +44,7 @@ from ._archive import (
     array_budget,
     check_directory,
     check_members,
+    checked_file,
     read_arrays_capped,
     read_capped,
 )
@@ -92,8 +93,8 @@ def save(estimator: BaseAutoencoder, path: str | os.PathLike[str] | BinaryIO) ->
     ------
     TypeError
         If ``estimator`` is not an instance of a public skae estimator class,
-        or a parameter is not plain data (for example a
-        ``numpy.random.RandomState`` as ``random_state``).
+        a parameter is not plain data (a ``numpy.random.RandomState`` as
+        ``random_state``), or ``path`` is no path nor binary file object.
     ValueError
         If a parameter set since the fit is not valid (as ``fit`` would
         say), which :func:`load` could not rebuild the estimator with; or
@@ -126,7 +127,7 @@ def save(estimator: BaseAutoencoder, path: str | os.PathLike[str] | BinaryIO) ->
     _check_savable(estimator)
     arrays = {}
     document = json.dumps(_document(estimator, arrays), indent=1, sort_keys=True)
-    with zipfile.ZipFile(path, "w") as archive:
+    with zipfile.ZipFile(checked_file(path, writing=True), "w") as archive:
         archive.writestr(METADATA, document.encode("utf-8"), compress_type=zipfile.ZIP_DEFLATED)
         # raw floats do not compress; storing them keeps save and load fast
         archive.writestr(ARRAYS, safetensors.numpy.save(arrays))
@@ -172,9 +173,8 @@ def load(path: str | os.PathLike[str] | BinaryIO) -> BaseAutoencoder:
     estimator classes, its module built as ``fit`` builds it and the stored
     weights copied in: it gives bit-identical outputs (``sample`` with the
     same ``random_state`` too) to the saved one under the same library
-    versions and device, and ``partial_fit`` continues as it would have (the
-    optimiser and random generator are restored). Format 1 files (skae 0.1.0)
-    load too.
+    versions and device, and ``partial_fit`` continues as it would have
+    (optimiser and generator restored). Format 1 files (skae 0.1.0) load.
 
     Parameters
     ----------
@@ -190,12 +190,14 @@ def load(path: str | os.PathLike[str] | BinaryIO) -> BaseAutoencoder:
 
     Raises
     ------
+    TypeError
+        If ``path`` is no path nor binary file object (a file's bytes: use io.BytesIO).
     ValueError
-        If the file is not a skae archive, has members other than the expected
-        ones, has a format version this skae does not read, names a class that
-        is not a public skae estimator, or holds parameters, attributes or
-        weights that do not fit together (a parameter that shapes the network
-        other than the fit's value, as a hand edit gives).
+        If a file object cannot seek, or the file is not a skae archive, has
+        members other than the expected ones, has a format version this skae
+        does not read, names a class that is not a public skae estimator, or
+        holds parameters, attributes or weights that do not fit together (a
+        parameter that shapes the network other than the fit's value).
 
     Warns
     -----
@@ -210,8 +212,7 @@ def load(path: str | os.PathLike[str] | BinaryIO) -> BaseAutoencoder:
 
     Examples
     --------
-    >>> import os, tempfile
-    >>> import numpy as np
+    >>> import os, tempfile, numpy as np
     >>> from sklearn.datasets import load_digits
     >>> from skae import VariationalAutoencoder, load, save
     >>> X = load_digits().data / 16
@@ -224,7 +225,7 @@ def load(path: str | os.PathLike[str] | BinaryIO) -> BaseAutoencoder:
     >>> np.array_equal(restored.sample(3, random_state=1), vae.sample(3, random_state=1))
     True
     """
-    return _rebuilt(*_read_archive(path))
+    return _rebuilt(*_read_archive(checked_file(path, writing=False)))
 
 
 def _rebuilt(metadata, arrays):

@@ -1216,3 +1216,40 @@ def test_a_state_of_version_2_loads_without_its_optimizer_moments(data):
     current = Autoencoder()
     current.__setstate__(state)
     assert current._optimizer_ is not None
+
+
+class _Unseekable(io.RawIOBase):
+    """A readable stream that cannot seek (a pipe, a socket)."""
+
+    def __init__(self, data):
+        self.data = io.BytesIO(data)
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        return self.data.readinto(buffer)
+
+
+def test_save_and_load_name_a_wrong_target(fitted, data, tmp_path):
+    # a text-mode file, a file's contents as bytes, a stream that cannot seek
+    # had failed inside zipfile or open (UnicodeDecodeError, "embedded null
+    # byte", io.UnsupportedOperation)
+    est, saved = fitted("Autoencoder")
+    path = tmp_path / "model.skae"
+    binary = "a file object opened in binary mode"
+    with open(tmp_path / "text.skae", "w") as text, pytest.raises(TypeError, match=binary):
+        save(est, text)
+    with pytest.raises(TypeError, match=r"got builtins.NoneType"):
+        save(est, None)
+    path.write_bytes(saved)
+    with open(path) as text, pytest.raises(TypeError, match=r"\('rb'\); got _io.TextIOWrapper"):
+        load(text)
+    with pytest.raises(TypeError, match=r"bytes that are no path .*io.BytesIO\(data\)"):
+        load(saved)
+    with pytest.raises(ValueError, match="seekable .*read it into io.BytesIO first"):
+        load(_Unseekable(saved))
+    # a path as bytes is a path, as open takes it, both ways
+    save(est, os.fsencode(tmp_path / "again.skae"))
+    restored = load(os.fsencode(tmp_path / "again.skae"))
+    np.testing.assert_array_equal(restored.transform(data[1]), est.transform(data[1]))
