@@ -238,7 +238,10 @@ def checked_file(path, *, writing):
         )
     if isinstance(path, (str, bytes, os.PathLike)):
         return os.fsdecode(path)
-    if not hasattr(path, "write" if writing else "read") or isinstance(path, io.TextIOBase):
+    mode = getattr(path, "mode", "b")  # a wrapper's (NamedTemporaryFile) too
+    text = isinstance(path, io.TextIOBase) or hasattr(path, "encoding")
+    text = text or isinstance(mode, str) and "b" not in mode
+    if not hasattr(path, "write" if writing else "read") or text:
         raise TypeError(f"{takes}; got {type(path).__module__}.{type(path).__qualname__}.")
     if not writing and not (hasattr(path, "seekable") and path.seekable()):
         raise ValueError(

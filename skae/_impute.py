@@ -198,8 +198,8 @@ class AutoencoderImputer(BaseAutoencoder):
         The best of the last call's (its start included): the kept weights';
         None after a call without validation (``partial_fit``).
     best_epoch_ : int or None
-        With ``early_stopping``, the epoch (of the last call) whose weights
-        were kept (0: the starting weights). None otherwise.
+        The epoch (of the last call) whose weights early stopping kept (0:
+        the start; the one set aside where the means were kept); else None.
     init_validation_score_ : float or None
         With ``early_stopping`` on a warm start, the starting weights'
         validation score; None otherwise.

@@ -234,16 +234,17 @@ def mean_fill_ratio(module, rows, hide_fraction, device):
 @torch.no_grad()
 def keep_means_unless_beaten(module, setup, history, rows, hide_fraction):
     """Keep the column means, with a warning, where the trained ``module``
-    fills no better than they do: on the held-out rows (``setup``'s
+    fills worse than they do: on the held-out rows (``setup``'s
     ``validation_score`` on its ``device``, ``history``'s best being the
-    network's; the output layer at zero restores every entry to its mean),
-    or on entries hidden from its training ``rows`` (:func:`mean_fill_ratio`
-    at 1 or more). A fit that
-    beats the means by less than ``MEAN_FILL_MARGIN`` warns. So transform
-    is never worse than the training rows' means where either judged: on
-    columns that do not predict one another a network had filled worse.
-    Not judged: one column, which has no other to fill from (the warning
-    had sent users tuning). Returns whether the means were kept."""
+    network's; the output layer at zero restores every entry to its mean; a
+    tie, as when nothing could be hidden there, keeps the network), or on
+    entries hidden from its training ``rows`` (:func:`mean_fill_ratio` above
+    1); ``history``'s best score becomes the means'. A fit that beats the
+    means by less than ``MEAN_FILL_MARGIN`` warns. So transform is never
+    worse than the training rows' means where either judged: on columns
+    that do not predict one another a network had filled worse. Not judged:
+    one column, which has no other to fill from (the warning had sent users
+    tuning). Returns whether the means were kept."""
     if rows.n_features < 2:
         return False
     validation_score = setup.validation_score
@@ -253,9 +254,9 @@ def keep_means_unless_beaten(module, setup, history, rows, hide_fraction):
     last.weight.zero_()
     last.bias.zero_()
     means = validation_score() if validation_score is not None and best is not None else None
-    if means is not None and best <= means:
+    if means is not None and best < means:
         how = f"the held-out rows (score {best:.7g} against the means' {means:.7g})"
-    elif ratio is not None and ratio >= 1:
+    elif ratio is not None and ratio > 1:
         how = f"its training rows (squared error {ratio:.3g} times the means')"
     else:
         last.weight.copy_(weight)
@@ -266,9 +267,12 @@ def keep_means_unless_beaten(module, setup, history, rows, hide_fraction):
                 f"times the means'; under {MEAN_FILL_MARGIN:g} counts as better)"
             )
         return False
+    if means is not None:  # the kept model's score, as for any kept weights
+        history.best_validation_score = means
     _warn_of_means(
-        f"no better than their column means on {how}; the fit keeps the means "
-        "(statistics_): every missing entry is filled with its column's mean"
+        f"worse than their column means on {how}; the fit keeps the means "
+        "(statistics_): every missing entry is filled with its column's mean (drawn "
+        "around it with sample_posterior=True)"
     )
     return True
 

@@ -366,9 +366,11 @@ class SparseAutoencoder(BaseMLPAutoencoder):
         history, attributes = super()._train_module(
             module, X, setup, incremental=incremental, **kwargs
         )
-        # a kept start is not the penalty's doing: its units fire on about half
-        # of the rows, and on none only when the rows do not vary
-        if self.sparsity == "l1" and not incremental and history.best_epoch != 0:
+        # a kept PCA start is not the penalty's doing: its units fire on about
+        # half of the rows, and on none only when the rows do not vary (a kept
+        # warm start's units are the previous fit's, and judged)
+        pca_kept = kwargs["fresh"] and self.init == "pca" and history.best_epoch == 0
+        if self.sparsity == "l1" and not incremental and not pca_kept:
             rows = X.take(slice(0, min(len(X), DEAD_CODE_ROWS))).to(setup.device)
             self._warn_on_dead_units(_relu_code(module, rows), module.has_linear_path)
         return history, attributes

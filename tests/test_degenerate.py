@@ -303,3 +303,18 @@ def test_a_kept_sparse_start_does_not_blame_the_penalty(X):
     said = _said(est, X)
     assert est.best_epoch_ == 0
     assert not [m for m in said if "L1 penalty" in m or "code units" in m], said
+
+
+def test_dead_units_a_warm_start_kept_are_judged(digits):
+    # best_epoch_ 0 on a warm start keeps the previous fit's units, which the
+    # L1 penalty may have killed: only a fresh PCA start is not judged
+    from sklearn.exceptions import ConvergenceWarning
+
+    from skae import SparseAutoencoder
+
+    X = digits[:300] / 16
+    est = SparseAutoencoder(n_components=8, sparsity_weight=10.0, init="random", max_iter=30)
+    est.set_params(random_state=0, device="cpu").fit(X)
+    est.set_params(warm_start=True, max_iter=5)
+    with pytest.warns(ConvergenceWarning, match="code units"):
+        est.fit(X)

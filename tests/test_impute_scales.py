@@ -103,7 +103,8 @@ def test_fills_worse_than_the_means_on_training_rows_keep_the_means():
     assert not _means_kept(imputer, X_missing)
     with torch.no_grad():
         imputer.module_.net[-1].weight.mul_(100)
-    with pytest.warns(UserWarning, match=r"column means on its training rows \(squared error"):
+    training = r"column means on its training rows \(squared error .*with sample_posterior=True\)"
+    with pytest.warns(UserWarning, match=training):
         kept = keep_means_unless_beaten(
             imputer.module_, _setup(None), History(), rows, imputer.hide_fraction
         )
@@ -128,6 +129,22 @@ def test_fills_no_better_than_the_means_on_held_out_rows_keep_the_means():
     with pytest.warns(UserWarning, match=r"column means on the held-out rows \(score"):
         assert keep_means_unless_beaten(module, _setup(score), worse, rows, 1e-9)
     assert _means_kept(imputer, X_missing)
+    # the attributes describe the model kept: the means' score, not the network's
+    assert worse.best_validation_score == score() < trained.best_validation_score
+
+
+def test_a_tie_with_the_means_keeps_the_network():
+    # held-out rows with nothing to hide score 0 for the network and for the
+    # means alike: the means had been kept over a network better elsewhere
+    from skae._engine import History
+    from skae._impute_module import keep_means_unless_beaten
+
+    imputer, X_missing, rows = _fitted_and_rows()
+    tie = History(best_validation_score=0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert not keep_means_unless_beaten(imputer.module_, _setup(lambda: 0.0), tie, rows, 1e-9)
+    assert not _means_kept(imputer, X_missing)
 
 
 def test_fills_barely_better_than_the_means_warn_and_are_kept():

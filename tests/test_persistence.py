@@ -1249,6 +1249,15 @@ def test_save_and_load_name_a_wrong_target(fitted, data, tmp_path):
         load(saved)
     with pytest.raises(ValueError, match="seekable .*read it into io.BytesIO first"):
         load(_Unseekable(saved))
+    # text mode behind a wrapper (NamedTemporaryFile) is text mode too
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w+") as text, pytest.raises(TypeError, match=binary):
+        save(est, text)
+    with tempfile.NamedTemporaryFile("w+b") as file:
+        save(est, file)
+        file.seek(0)
+        np.testing.assert_array_equal(load(file).transform(data[1]), est.transform(data[1]))
     # a path as bytes is a path, as open takes it, both ways
     save(est, os.fsencode(tmp_path / "again.skae"))
     restored = load(os.fsencode(tmp_path / "again.skae"))
