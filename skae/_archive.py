@@ -7,7 +7,6 @@ central directory of a million members, a symlink or a path as a member name).
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
@@ -229,8 +228,8 @@ def checked_file(path, *, writing):
     end). Anything else is refused naming what it is: text-mode files,
     non-seekable streams and a file's contents as bytes had failed inside
     zipfile or ``open`` (UnicodeDecodeError, "embedded null byte")."""
-    call, mode = ("skae.save", "wb") if writing else ("skae.load", "rb")
-    takes = f"{call} takes a path or a file object opened in binary mode ({mode!r})"
+    call, wanted = ("skae.save", "wb") if writing else ("skae.load", "rb")
+    takes = f"{call} takes a path or a file object opened in binary mode ({wanted!r})"
     if isinstance(path, bytes) and b"\0" in path:
         raise TypeError(
             f"{takes}; got bytes that are no path (a file's contents?): pass "
@@ -238,9 +237,10 @@ def checked_file(path, *, writing):
         )
     if isinstance(path, (str, bytes, os.PathLike)):
         return os.fsdecode(path)
-    mode = getattr(path, "mode", "b")  # a wrapper's (NamedTemporaryFile) too
-    text = isinstance(path, io.TextIOBase) or hasattr(path, "encoding")
-    text = text or isinstance(mode, str) and "b" not in mode
+    # text mode: an encoding (every io.TextIOBase has one), or a mode without
+    # "b", a wrapper's (NamedTemporaryFile) too
+    mode = getattr(path, "mode", "b")
+    text = hasattr(path, "encoding") or isinstance(mode, str) and "b" not in mode
     if not hasattr(path, "write" if writing else "read") or text:
         raise TypeError(f"{takes}; got {type(path).__module__}.{type(path).__qualname__}.")
     if not writing and not (hasattr(path, "seekable") and path.seekable()):
